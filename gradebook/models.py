@@ -1,0 +1,461 @@
+"""Roster, assessments, evidence, mastery records and habits of work.
+
+Evidence is never deleted: a changed score voids the old row (with a reason) and writes a new one,
+so the full history of every cell stays in the table. Foreign keys from evidence use RESTRICT: a
+student, target or assessment with evidence cannot be deleted on its own.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mastery import calculation
+from mastery.models import Department, GradingPolicy, LearningTarget, TenantModel
+
+
+class Term(TenantModel):
+    name = models.CharField(max_length=80)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "name"], name="term_unique_name"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gt=F("starts_on")), name="term_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def contains(self, day) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
+class GradingPeriod(TenantModel):
+    term = models.ForeignKey(Term, on_delete=models.CASCADE, related_name="grading_periods")
+    name = models.CharField(max_length=80)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+
+    class Meta:
+        ordering = ["starts_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "term", "name"], name="period_unique_name"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gt=F("starts_on")), name="period_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.term} · {self.name}"
+
+
+class Course(TenantModel):
+    department = models.ForeignKey(Department, on_delete=models.RESTRICT, related_name="courses")
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    grade_levels = models.CharField(max_length=40, blank=True, help_text=_("e.g. 9 or 9-10"))
+    description = models.TextField(blank=True)
+    targets = models.ManyToManyField(
+        LearningTarget, through="CourseTarget", related_name="courses", blank=True
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "code"], name="course_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class CourseTarget(TenantModel):
+    """The learning targets a course scores and reports, in the order teachers see them."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="course_targets")
+    target = models.ForeignKey(
+        LearningTarget, on_delete=models.RESTRICT, related_name="course_targets"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "course", "target"], name="course_target_unique"
+            ),
+        ]
+
+
+class Section(TenantModel):
+    """A class of a course taught by one or more teachers in a term."""
+
+    course = models.ForeignKey(Course, on_delete=models.RESTRICT, related_name="sections")
+    term = models.ForeignKey(Term, on_delete=models.RESTRICT, related_name="sections")
+    name = models.CharField(max_length=80, help_text=_("e.g. Period 2"))
+    period = models.PositiveSmallIntegerField(null=True, blank=True)
+    room = models.CharField(max_length=40, blank=True)
+    teachers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="SectionTeacher", related_name="sections", blank=True
+    )
+
+    class Meta:
+        ordering = ["course__code", "period", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "term", "course", "name"], name="section_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course.name} · {self.name}"
+
+
+class SectionTeacher(TenantModel):
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="section_teachers")
+    teacher = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="section_teachings"
+    )
+    is_primary = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "section", "teacher"], name="section_teacher_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "teacher"], name="section_teacher_by_teacher")]
+
+
+class Student(TenantModel):
+    local_id = models.CharField(_("student number"), max_length=40)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    grade_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    preferred_language = models.CharField(
+        _("family's preferred language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="student_records",
+        help_text=_("The student's own login, for the student portal."),
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "local_id"], name="student_unique_local_id"),
+            models.UniqueConstraint(
+                fields=["school", "user"],
+                condition=Q(user__isnull=False),
+                name="student_unique_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "last_name", "first_name"], name="student_name")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.preferred_name or self.first_name} {self.last_name}"
+
+    @property
+    def sortable_name(self) -> str:
+        return f"{self.last_name}, {self.preferred_name or self.first_name}"
+
+
+class Enrollment(TenantModel):
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="enrollments")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
+    enrolled_on = models.DateField(default=timezone.localdate)
+    withdrawn_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "section", "student"], name="enrollment_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "student"], name="enrollment_by_student")]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.section}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.withdrawn_on is None
+
+
+class Guardianship(TenantModel):
+    guardian = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guardianships"
+    )
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="guardianships")
+    relationship = models.CharField(
+        max_length=40, blank=True, help_text=_("e.g. mother, grandfather")
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "guardian", "student"], name="guardianship_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "student"], name="guardianship_by_student")]
+
+    def __str__(self) -> str:
+        return f"{self.guardian} → {self.student}"
+
+
+class AssessmentKind(models.TextChoices):
+    PRE = "pre", _("Pre-assessment")
+    FORMATIVE = "formative", _("Formative")
+    SUMMATIVE = "summative", _("Summative")
+    INTERIM = "interim", _("Interim")
+    REASSESSMENT = "reassessment", _("Reassessment")
+
+
+class Assessment(TenantModel):
+    """A task aligned to one or more targets, common to a course or given in one section."""
+
+    title = models.CharField(max_length=200)
+    kind = models.CharField(
+        max_length=20, choices=AssessmentKind.choices, default=AssessmentKind.FORMATIVE
+    )
+    assessed_on = models.DateField(_("date"))
+    course = models.ForeignKey(Course, on_delete=models.RESTRICT, related_name="assessments")
+    section = models.ForeignKey(
+        Section,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="assessments",
+        help_text=_("Empty: common to every section of the course."),
+    )
+    tier = models.CharField(max_length=40, blank=True, help_text=_("e.g. Tier 2, for tiered tasks"))
+    original = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="reassessments",
+        help_text=_("For a reassessment: the assessment it retakes."),
+    )
+    description = models.TextField(blank=True)
+    targets = models.ManyToManyField(
+        LearningTarget, through="AssessmentTarget", related_name="assessments"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-assessed_on", "title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(original__isnull=True) | Q(kind="reassessment"),
+                name="assessment_original_only_for_reassessment",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "course", "assessed_on"], name="assessment_by_course"),
+            models.Index(fields=["school", "section"], name="assessment_by_section"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AssessmentTarget(TenantModel):
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="alignments")
+    target = models.ForeignKey(LearningTarget, on_delete=models.RESTRICT, related_name="alignments")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "assessment", "target"], name="assessment_target_unique"
+            ),
+        ]
+
+
+class EvidenceStatus(models.TextChoices):
+    SCORED = "scored", _("Scored")
+    MISSING = "missing", _("Missing")
+    EXCUSED = "excused", _("Excused")
+    INCOMPLETE = "incomplete", _("Incomplete")
+    INSUFFICIENT = "insufficient", _("Insufficient evidence")
+
+
+class Evidence(TenantModel):
+    """One attempt: student × target × assessment, a score or a status. Voided, never deleted."""
+
+    student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="evidence")
+    target = models.ForeignKey(LearningTarget, on_delete=models.RESTRICT, related_name="evidence")
+    assessment = models.ForeignKey(Assessment, on_delete=models.RESTRICT, related_name="evidence")
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=EvidenceStatus.choices, default=EvidenceStatus.SCORED
+    )
+    # Copied from the assessment so the recompute reads one table (counted kinds are per policy).
+    kind = models.CharField(max_length=20, choices=AssessmentKind.choices)
+    assessed_on = models.DateField(_("evidence date"))
+    feedback = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=300, blank=True)
+    replaces = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="replaced_by",
+        help_text=_("The earlier score on the same cell that this one replaced."),
+    )
+
+    class Meta:
+        verbose_name_plural = "evidence"
+        constraints = [
+            # One live score per cell; changes void the old row and insert a new one.
+            models.UniqueConstraint(
+                fields=["school", "student", "target", "assessment"],
+                condition=Q(voided_at__isnull=True),
+                name="evidence_one_live_per_cell",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="scored") & Q(score__isnull=False))
+                | (~Q(status="scored") & Q(score__isnull=True)),
+                name="evidence_score_iff_scored",
+            ),
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True)
+                | (Q(voided_by__isnull=False) & ~Q(void_reason="")),
+                name="evidence_void_has_who_and_why",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=calculation.STATUSES), name="evidence_known_status"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["school", "student", "target", "assessed_on", "id"], name="evidence_by_pair"
+            ),
+            models.Index(fields=["school", "assessment"], name="evidence_by_assessment"),
+            models.Index(fields=["school", "target"], name="evidence_by_target"),
+        ]
+
+    def __str__(self) -> str:
+        value = calculation.fmt(self.score) if self.score is not None else self.get_status_display()
+        return f"{self.student} · {self.target.code} · {value}"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+    def as_engine_evidence(self) -> calculation.Evidence:
+        return calculation.Evidence(
+            score=self.score, assessed_on=self.assessed_on, kind=self.kind, status=self.status
+        )
+
+
+class Mastery(TenantModel):
+    """The current computed result of one student on one target, with how it was computed."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="mastery_records")
+    target = models.ForeignKey(
+        LearningTarget, on_delete=models.CASCADE, related_name="mastery_records"
+    )
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    level = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    mastered = models.BooleanField(default=False)
+    evidence_count = models.PositiveIntegerField(
+        default=0, help_text=_("Live evidence of any status.")
+    )
+    scores_counted = models.PositiveIntegerField(default=0)
+    last_evidence_on = models.DateField(null=True, blank=True)
+    explanation = models.TextField(blank=True)
+    policy = models.ForeignKey(
+        GradingPolicy, null=True, on_delete=models.RESTRICT, related_name="+"
+    )
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "mastery records"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "student", "target"], name="mastery_unique_pair"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "target", "mastered"], name="mastery_by_target"),
+        ]
+
+    def __str__(self) -> str:
+        shown = calculation.fmt(self.score) if self.score is not None else "insufficient evidence"
+        return f"{self.student} · {self.target.code} · {shown}"
+
+
+class Habit(TenantModel):
+    """A habit of work (effort, participation, practice): its own scale, never mixed into achievement."""
+
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [models.UniqueConstraint(fields=["school", "name"], name="habit_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HabitScore(TenantModel):
+    student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="habit_scores")
+    habit = models.ForeignKey(Habit, on_delete=models.RESTRICT, related_name="scores")
+    section = models.ForeignKey(Section, on_delete=models.RESTRICT, related_name="habit_scores")
+    score = models.DecimalField(max_digits=4, decimal_places=2)
+    assessed_on = models.DateField()
+    comment = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["school", "student", "habit", "assessed_on"], name="habit_score_by_student"
+            ),
+            models.Index(
+                fields=["school", "section", "assessed_on"], name="habit_score_by_section"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.habit} · {calculation.fmt(self.score)}"

@@ -1,0 +1,539 @@
+"""Recomputing Mastery records: one pair in Python, a whole school in set-based SQL.
+
+Two implementations of one contract (mastery/calculation.py):
+
+- `pair_outcome` runs the Python engine over one student × target; `evidence_record` uses it, in
+  the same transaction as the write.
+- `school_recompute_sql` computes every pair of a school in a few SQL statements on PostgreSQL
+  (one per current policy), and writes the results with one INSERT … ON CONFLICT that skips rows
+  whose values did not change. `school_recompute_python` does the same in batches through the
+  engine; it serves SQLite (the demo) and is the reference the SQL path is tested against.
+
+Both order evidence by (evidence date, id) and round the same way (10 places, then half up to 2),
+so they agree to the cent; tests/test_recompute.py checks that for every method.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
+from mastery import calculation
+from mastery.models import GradingPolicy, ScaleLevel, School
+from mastery.selectors import achievement_levels, current_policies
+
+MASTERY_FIELDS = (
+    "score",
+    "level",
+    "mastered",
+    "evidence_count",
+    "scores_counted",
+    "last_evidence_on",
+    "explanation",
+    "policy",
+    "computed_at",
+)
+BATCH = 2000
+
+
+class PolicyMissing(Exception):
+    """The school has no current grading policy (school_provision was never run)."""
+
+
+@dataclass
+class RecomputeResult:
+    pairs: int
+    written: int
+    method: str  # "sql" or "python"
+
+    def as_dict(self) -> dict:
+        return {"pairs": self.pairs, "written": self.written, "method": self.method}
+
+
+# --- Which policy applies to a pair ------------------------------------------------------------
+
+
+def policy_for_pair(*, school: School, student_id: int, target_id: int) -> GradingPolicy:
+    """The current policy for one student × target (one query).
+
+    A course override applies to the targets of that course for the students enrolled in it;
+    otherwise the school default. When two overriding courses share a target (rare), the course
+    with the lowest id wins, the same rule as the SQL recompute.
+    """
+    courses = Course.objects.filter(
+        school=school,
+        sections__enrollments__student_id=student_id,
+        course_targets__target_id=target_id,
+    ).values("id")
+    policy = (
+        GradingPolicy.objects.filter(school=school, is_current=True)
+        .filter(Q(course__isnull=True) | Q(course__in=courses))
+        .order_by("course_id")  # NULLs sort last on PostgreSQL and first on SQLite: fixed below
+        .first()
+        if connection.vendor == "postgresql"
+        else _first_override_else_default(school, courses)
+    )
+    if policy is None:
+        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    return policy
+
+
+def _first_override_else_default(school: School, courses) -> GradingPolicy | None:
+    candidates = list(
+        GradingPolicy.objects.filter(school=school, is_current=True).filter(
+            Q(course__isnull=True) | Q(course__in=courses)
+        )
+    )
+    candidates.sort(key=lambda p: (p.course_id is None, p.course_id or 0))
+    return candidates[0] if candidates else None
+
+
+def override_assignments(school: School) -> dict[tuple[int, int], int]:
+    """(student_id, target_id) -> overriding policy id, for pairs under a course override."""
+    overrides = {p.course_id: p.id for p in current_policies(school) if p.course_id is not None}
+    if not overrides:
+        return {}
+    targets_by_course: dict[int, list[int]] = defaultdict(list)
+    for course_id, target_id in CourseTarget.objects.filter(
+        school=school, course_id__in=overrides
+    ).values_list("course_id", "target_id"):
+        targets_by_course[course_id].append(target_id)
+    assigned: dict[tuple[int, int], int] = {}
+    rows = (
+        Enrollment.objects.filter(school=school, section__course_id__in=overrides)
+        .values_list("student_id", "section__course_id")
+        .order_by("section__course_id")
+    )
+    for student_id, course_id in rows:
+        for target_id in targets_by_course[course_id]:
+            assigned.setdefault((student_id, target_id), overrides[course_id])
+    return assigned
+
+
+# --- One pair, in Python -------------------------------------------------------------------
+
+
+def pair_evidence(*, school: School, student_id: int, target_id: int) -> list[calculation.Evidence]:
+    rows = (
+        Evidence.objects.filter(
+            school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+        )
+        .order_by("assessed_on", "id")
+        .values_list("score", "assessed_on", "kind", "status")
+    )
+    return [
+        calculation.Evidence(score=score, assessed_on=day, kind=kind, status=status)
+        for score, day, kind, status in rows
+    ]
+
+
+def mastery_from_outcome(
+    *, school: School, student_id: int, target_id: int, outcome: calculation.Outcome, policy_id: int
+) -> Mastery:
+    return Mastery(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        score=outcome.score,
+        level=Decimal(outcome.level) if outcome.level is not None else None,
+        mastered=outcome.mastered,
+        evidence_count=outcome.evidence_count,
+        scores_counted=outcome.counted,
+        last_evidence_on=outcome.last_assessed_on,
+        explanation=outcome.summary,
+        policy_id=policy_id,
+        computed_at=timezone.now(),
+    )
+
+
+def mastery_upsert(records: list[Mastery]) -> None:
+    Mastery.objects.bulk_create(
+        records,
+        update_conflicts=True,
+        unique_fields=["school", "student", "target"],
+        update_fields=list(MASTERY_FIELDS),
+    )
+
+
+def pair_recompute(
+    *, school: School, student_id: int, target_id: int, levels: list[ScaleLevel] | None = None
+) -> Mastery:
+    """Recompute one Mastery record from its evidence: a constant 3 queries (+1 without levels)."""
+    levels = levels if levels is not None else achievement_levels(school)
+    policy = policy_for_pair(school=school, student_id=student_id, target_id=target_id)
+    outcome = calculation.compute(
+        pair_evidence(school=school, student_id=student_id, target_id=target_id),
+        policy.to_engine(levels),
+    )
+    record = mastery_from_outcome(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        outcome=outcome,
+        policy_id=policy.id,
+    )
+    mastery_upsert([record])
+    return record
+
+
+# --- A whole school, in Python batches (SQLite, and the reference) ------------------------------
+
+
+def _pairs_in_order(school: School) -> Iterator[tuple[int, int, list[tuple]]]:
+    """Every (student, target) with evidence (voided included), with its live evidence rows."""
+    rows = (
+        Evidence.objects.filter(school=school)
+        .order_by("student_id", "target_id", "assessed_on", "id")
+        .values_list(
+            "student_id", "target_id", "score", "assessed_on", "kind", "status", "voided_at"
+        )
+        .iterator(chunk_size=10000)
+    )
+    current_key, bucket = None, []
+    for student_id, target_id, score, day, kind, status, voided_at in rows:
+        key = (student_id, target_id)
+        if key != current_key:
+            if current_key is not None:
+                yield (*current_key, bucket)
+            current_key, bucket = key, []
+        if voided_at is None:
+            bucket.append((score, day, kind, status))
+    if current_key is not None:
+        yield (*current_key, bucket)
+
+
+def school_recompute_python(school: School) -> RecomputeResult:
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    default = next((p for p in policies if p.course_id is None), None)
+    if default is None:
+        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    engines = {p.id: p.to_engine(levels) for p in policies}
+    assigned = override_assignments(school)
+    existing = {
+        (m.student_id, m.target_id): m
+        for m in Mastery.objects.filter(school=school).only(*MASTERY_FIELDS, "student", "target")
+    }
+    pending: list[Mastery] = []
+    pairs = written = 0
+    for student_id, target_id, rows in _pairs_in_order(school):
+        pairs += 1
+        policy_id = assigned.get((student_id, target_id), default.id)
+        outcome = calculation.compute(
+            (
+                calculation.Evidence(score=s, assessed_on=d, kind=k, status=st)
+                for s, d, k, st in rows
+            ),
+            engines[policy_id],
+        )
+        record = mastery_from_outcome(
+            school=school,
+            student_id=student_id,
+            target_id=target_id,
+            outcome=outcome,
+            policy_id=policy_id,
+        )
+        if _unchanged(existing.get((student_id, target_id)), record):
+            continue
+        pending.append(record)
+        if len(pending) >= BATCH:
+            mastery_upsert(pending)
+            written += len(pending)
+            pending = []
+    if pending:
+        mastery_upsert(pending)
+        written += len(pending)
+    return RecomputeResult(pairs=pairs, written=written, method="python")
+
+
+def _unchanged(old: Mastery | None, new: Mastery) -> bool:
+    if old is None:
+        return False
+    return (
+        all(
+            getattr(old, f) == getattr(new, f)
+            for f in MASTERY_FIELDS
+            if f not in ("computed_at", "policy")
+        )
+        and old.policy_id == new.policy_id
+    )
+
+
+# --- A whole school, in set-based SQL (PostgreSQL) ------------------------------------------------
+
+
+def _lit(value: Decimal | int) -> str:
+    """A numeric literal for generated SQL: only ever built from validated Decimals and ints."""
+    return f"{Decimal(value):f}"
+
+
+def _fmt_sql(expr: str) -> str:
+    # The SQL twin of calculation.fmt: 3, 2.5, 2.65.
+    return f"trim_scale(round(({expr})::numeric, 2))::text"
+
+
+def _phrase_sql(expr: str) -> str:
+    # The SQL twin of calculation.scores_phrase.
+    return f"(CASE WHEN ({expr}) = 1 THEN '1 score' ELSE ({expr})::text || ' scores' END)"
+
+
+def _quote(text: str) -> str:
+    # A string literal for generated SQL; % is doubled because the statement runs with parameters.
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def _method_sql(p: calculation.Policy) -> tuple[str, str, list[str]]:
+    """(the res CTE body, the summary expression, extra columns selected from res)."""
+    w, q = _lit(p.w), _lit(1 - p.w)
+    weight = calculation.fmt(p.weight)
+    recent = f"WHERE i > k - {int(p.recent)}" if p.recent else ""
+    of = (
+        f"(CASE WHEN x.used < x.c THEN 'the last ' || x.used || ' of ' || {_phrase_sql('x.c')}"
+        f" ELSE {_phrase_sql('x.c')} END)"
+    )
+    score = _fmt_sql("x.score")
+    decaying_sum = (
+        f"sum(s::float8 * CASE WHEN i = 1 THEN power({q}::float8, k - 1)"
+        f" ELSE {w}::float8 * power({q}::float8, k - i) END)"
+    )
+    m = p.method
+    if m == "latest":
+        return (
+            "SELECT student_id, target_id, s AS raw FROM sc WHERE i = k",
+            f"'Most recent of ' || {_phrase_sql('x.c')} || ': ' || {score}",
+            [],
+        )
+    if m == "highest":
+        return (
+            "SELECT student_id, target_id, max(s) AS raw FROM sc GROUP BY 1, 2",
+            f"'Highest of ' || {_phrase_sql('x.c')} || ': ' || {score}",
+            [],
+        )
+    if m == "mean":
+        return (
+            f"SELECT student_id, target_id, avg(s) AS raw, count(*) AS used FROM sc {recent} GROUP BY 1, 2",
+            f"'Average of ' || {of} || ': ' || {score}",
+            ["used"],
+        )
+    if m == "median":
+        return (
+            "SELECT student_id, target_id, "
+            "(percentile_cont(0.5) WITHIN GROUP (ORDER BY s))::numeric AS raw, count(*) AS used "
+            f"FROM sc {recent} GROUP BY 1, 2",
+            f"'Median of ' || {of} || ': ' || {score}",
+            ["used"],
+        )
+    if m == "mode":
+        tie = "s DESC" if p.mode_ties == "higher" else "last_i DESC"
+        return (
+            "SELECT DISTINCT ON (student_id, target_id) student_id, target_id, s AS raw, used FROM ("
+            "  SELECT student_id, target_id, s, count(*) AS f, max(i) AS last_i,"
+            "         sum(count(*)) OVER (PARTITION BY student_id, target_id) AS used"
+            f"  FROM sc {recent} GROUP BY student_id, target_id, s"
+            f") freq ORDER BY student_id, target_id, f DESC, {tie}",
+            f"'Most frequent of ' || {of} || ': ' || {score}",
+            ["used"],
+        )
+    if m == "decaying_average":
+        return (
+            f"SELECT student_id, target_id, {decaying_sum} AS raw FROM sc GROUP BY 1, 2",
+            f"{_quote(f'Decaying average ({weight}% on the newest) of ')} || {_phrase_sql('x.c')}"
+            f" || ': ' || {score}",
+            [],
+        )
+    if m == "weighted_average":
+        return (
+            "SELECT student_id, target_id, CASE WHEN max(k) = 1 THEN max(s) ELSE "
+            f"{w} * max(s) FILTER (WHERE i = k) + {_lit(1 - p.w)} * "
+            "(sum(s) - max(s) FILTER (WHERE i = k)) / (max(k) - 1) END AS raw "
+            "FROM sc GROUP BY 1, 2",
+            f"{_quote(f'Weighted average ({weight}% on the newest) of ')} || {_phrase_sql('x.c')}"
+            f" || ': ' || {score}",
+            [],
+        )
+    if m == "n_times":
+        t = _lit(p.mastery_threshold)
+        tf = calculation.fmt(p.mastery_threshold)
+        return (
+            f"SELECT student_id, target_id, count(*) FILTER (WHERE s >= {t}) AS met, "
+            f"CASE WHEN count(*) FILTER (WHERE s >= {t}) >= {int(p.n)} "
+            f"THEN avg(s) FILTER (WHERE s >= {t}) END AS raw FROM sc GROUP BY 1, 2",
+            f"CASE WHEN x.raw IS NULL THEN coalesce(x.met, 0) || {_quote(f' of {p.n} needed scores at {tf} or above so far')}"
+            f" ELSE x.met || {_quote(f' scores at {tf} or above ({p.n} needed); their average: ')} || {score} END",
+            ["met"],
+        )
+    if m == "power_law":
+        at = "(max(k) + 1)" if p.power_law_at == "next" else "max(k)"
+        where = "next" if p.power_law_at == "next" else "latest"
+        n = "max(k)::float8"
+        sx, sy = "sum(ln(i::float8))", "sum(ln(s::float8))"
+        sxx, sxy = "sum(ln(i::float8) ^ 2)", "sum(ln(i::float8) * ln(s::float8))"
+        b = f"(({n} * {sxy} - {sx} * {sy}) / nullif({n} * {sxx} - {sx} ^ 2, 0))"
+        trend = f"exp(({sy} - {b} * {sx}) / {n} + {b} * ln({at}::float8))"
+        return (
+            f"SELECT student_id, target_id, CASE WHEN max(k) >= {calculation.POWER_LAW_MIN_SCORES} "
+            f"THEN {trend} ELSE {decaying_sum} END AS raw FROM sc GROUP BY 1, 2",
+            f"CASE WHEN x.c >= {calculation.POWER_LAW_MIN_SCORES} THEN 'Power-law trend of ' || "
+            f"{_phrase_sql('x.c')} || {_quote(f', at the {where} attempt: ')} || {score} ELSE "
+            f"{_quote(f'Decaying average ({weight}% on the newest) of ')} || {_phrase_sql('x.c')} || "
+            f"{_quote(f' (fewer than {calculation.POWER_LAW_MIN_SCORES} for a trend): ')} || {score} END",
+            [],
+        )
+    raise ValueError(m)  # pragma: no cover - Policy validates methods
+
+
+def _policy_statement(p: calculation.Policy, *, scope_sql: str) -> str:
+    """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`."""
+    kinds = (
+        "TRUE"
+        if p.counted_kinds is None
+        else "e.kind IN (" + ", ".join(_quote(k) for k in p.counted_kinds) + ")"
+    )
+    missing = "TRUE" if p.missing_counts_as_minimum else "FALSE"
+    res, summary, extra = _method_sql(p)
+    band = (
+        "CASE "
+        + " ".join(
+            f"WHEN x.score >= {_lit(lv.cutoff)} THEN {_lit(lv)}" for lv in reversed(p.levels)
+        )
+        + f" ELSE {_lit(p.levels[0])} END"
+    )
+    extra_cols = "".join(f", res.{c}" for c in extra)
+    insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
+    return f"""
+WITH ev AS (
+    SELECT e.id, e.student_id, e.target_id, e.assessed_on, e.voided_at IS NULL AS live,
+           CASE WHEN e.status = 'scored' THEN e.score
+                WHEN e.status = 'missing' AND {missing} THEN {_lit(p.scale_min)} END AS s,
+           e.voided_at IS NULL AND ({kinds})
+               AND (e.status = 'scored' OR (e.status = 'missing' AND {missing})) AS counts
+    FROM gradebook_evidence e
+    WHERE e.school_id = %(school_id)s {scope_sql}
+),
+pair AS (
+    SELECT student_id, target_id,
+           count(*) FILTER (WHERE live) AS evidence_count,
+           max(assessed_on) FILTER (WHERE live) AS last_on,
+           count(*) FILTER (WHERE counts) AS c
+    FROM ev GROUP BY student_id, target_id
+),
+sc AS (
+    SELECT student_id, target_id, s, id,
+           row_number() OVER (PARTITION BY student_id, target_id ORDER BY assessed_on, id) AS i,
+           count(*) OVER (PARTITION BY student_id, target_id) AS k
+    FROM ev WHERE counts
+),
+res AS ({res}),
+x AS (
+    SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, res.raw,
+           CASE WHEN pair.c >= {int(p.min_evidence)} AND res.raw IS NOT NULL
+                THEN round(round(least(greatest(res.raw::numeric, {_lit(p.scale_min)}),
+                                       {_lit(p.scale_max)}), 10), 2) END AS score
+           {extra_cols}
+    FROM pair LEFT JOIN res ON res.student_id = pair.student_id AND res.target_id = pair.target_id
+),
+final AS (
+    SELECT x.*, {band} AS level,
+           CASE WHEN x.c < {int(p.min_evidence)} THEN {insufficient}
+                ELSE {summary} END AS explanation
+    FROM x
+)
+INSERT INTO gradebook_mastery AS m (school_id, student_id, target_id, score, level, mastered,
+    evidence_count, scores_counted, last_evidence_on, explanation, policy_id, computed_at)
+SELECT %(school_id)s, student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE level END,
+       coalesce(score >= {_lit(p.mastery_threshold)}, FALSE), evidence_count, c, last_on,
+       explanation, %(policy_id)s, now()
+FROM final
+ON CONFLICT (school_id, student_id, target_id) DO UPDATE SET
+    score = EXCLUDED.score, level = EXCLUDED.level, mastered = EXCLUDED.mastered,
+    evidence_count = EXCLUDED.evidence_count, scores_counted = EXCLUDED.scores_counted,
+    last_evidence_on = EXCLUDED.last_evidence_on, explanation = EXCLUDED.explanation,
+    policy_id = EXCLUDED.policy_id, computed_at = EXCLUDED.computed_at
+WHERE (m.score, m.level, m.mastered, m.evidence_count, m.scores_counted, m.last_evidence_on,
+       m.explanation, m.policy_id)
+  IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.level, EXCLUDED.mastered, EXCLUDED.evidence_count,
+       EXCLUDED.scores_counted, EXCLUDED.last_evidence_on, EXCLUDED.explanation, EXCLUDED.policy_id)
+"""
+
+
+def school_recompute_sql(school: School) -> RecomputeResult:
+    """Recompute every Mastery record of the school in one statement per current policy."""
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    default = next((p for p in policies if p.course_id is None), None)
+    if default is None:
+        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    overrides = [p for p in policies if p.course_id is not None]
+    written = 0
+    with connection.cursor() as cursor:
+        if overrides:
+            # Pairs under a course override: a temp table the per-policy statements join against.
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.pair_policy")
+            cursor.execute(
+                """
+                CREATE TEMP TABLE pair_policy ON COMMIT DROP AS
+                SELECT DISTINCT ON (en.student_id, ct.target_id)
+                       en.student_id, ct.target_id, p.id AS policy_id
+                FROM mastery_gradingpolicy p
+                JOIN gradebook_section s ON s.school_id = p.school_id AND s.course_id = p.course_id
+                JOIN gradebook_enrollment en ON en.school_id = p.school_id AND en.section_id = s.id
+                JOIN gradebook_coursetarget ct ON ct.school_id = p.school_id AND ct.course_id = p.course_id
+                WHERE p.school_id = %(school_id)s AND p.is_current AND p.course_id IS NOT NULL
+                ORDER BY en.student_id, ct.target_id, p.course_id
+                """,
+                {"school_id": school.id},
+            )
+            cursor.execute("CREATE INDEX ON pair_policy (student_id, target_id)")
+            cursor.execute("ANALYZE pair_policy")
+        for policy in policies:
+            if not overrides:
+                scope_sql = ""
+            elif policy.course_id is None:
+                scope_sql = (
+                    "AND NOT EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
+                    " AND pp.target_id = e.target_id)"
+                )
+            else:
+                scope_sql = (
+                    "AND EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
+                    f" AND pp.target_id = e.target_id AND pp.policy_id = {int(policy.id)})"
+                )
+            cursor.execute(
+                _policy_statement(policy.to_engine(levels), scope_sql=scope_sql),
+                {"school_id": school.id, "policy_id": policy.id},
+            )
+            written += cursor.rowcount
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT student_id, target_id FROM gradebook_evidence"
+            " WHERE school_id = %s) p",
+            [school.id],
+        )
+        pairs = cursor.fetchone()[0]
+    return RecomputeResult(pairs=pairs, written=written, method="sql")
+
+
+def stale_school_ids() -> list[int]:
+    """Schools with Mastery records computed under a policy version that is no longer current."""
+    return list(
+        Mastery.objects.filter(policy__is_current=False)
+        .values_list("school_id", flat=True)
+        .distinct()
+    )
+
+
+def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

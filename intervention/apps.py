@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class InterventionConfig(AppConfig):
+    name = "intervention"
+    verbose_name = "Intervention cycles"

@@ -1,0 +1,1 @@
+"""Intervention cycles, groups, rosters and attendance arrive with issue [3]."""

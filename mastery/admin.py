@@ -1,0 +1,326 @@
+"""The Django admin, for setting up a school: scoped to the schools the user administers.
+
+Superusers see every school. A school admin (a `school_admin` membership) may sign in to the admin
+and sees, adds and changes only rows of the schools they administer; every foreign-key choice is
+limited to those schools too. Evidence and Mastery records are read-only here: scores change only
+through the services, which validate, void instead of overwrite, and recompute.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+from mastery.models import (
+    Competency,
+    Department,
+    District,
+    DistrictMembership,
+    GradingPolicy,
+    LearningTarget,
+    LevelDescriptor,
+    Membership,
+    ProficiencyScale,
+    Role,
+    ScaleLevel,
+    School,
+    TenantModel,
+    User,
+)
+from mastery.services import school_provision
+
+
+def administered_school_ids(request) -> list[int] | None:
+    """Ids of the schools this admin user may manage; None means all (superuser)."""
+    if request.user.is_superuser:
+        return None
+    if not hasattr(request, "_admin_school_ids"):
+        request._admin_school_ids = list(
+            Membership.objects.filter(user=request.user, role=Role.SCHOOL_ADMIN).values_list(
+                "school_id", flat=True
+            )
+        )
+    return request._admin_school_ids
+
+
+class MasteryAdminSite(admin.AdminSite):
+    site_header = "Mastery gradebook administration"
+    site_title = "Mastery gradebook admin"
+    index_title = "Set up your school"
+
+    def has_permission(self, request) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_authenticated):
+            return False
+        return user.is_superuser or bool(administered_school_ids(request))
+
+
+admin_site = MasteryAdminSite(name="admin")
+
+
+def _limit_to_schools(queryset, school_ids):
+    model = queryset.model
+    if school_ids is None:
+        return queryset
+    if model is School:
+        return queryset.filter(id__in=school_ids)
+    if issubclass(model, TenantModel):
+        return queryset.filter(school_id__in=school_ids)
+    if model is User:
+        # Members of the admin's schools, plus accounts not attached to any school yet (so a
+        # newly created teacher can be given a membership); never superusers or other schools' people.
+        return queryset.filter(
+            models.Q(memberships__school_id__in=school_ids)
+            | models.Q(
+                memberships__isnull=True, district_memberships__isnull=True, is_superuser=False
+            )
+        ).distinct()
+    return queryset
+
+
+class SchoolScopedMixin:
+    """For ModelAdmins and inlines of tenant models: every query limited to the admin's schools."""
+
+    read_only = False
+
+    def get_queryset(self, request):
+        return _limit_to_schools(super().get_queryset(request), administered_school_ids(request))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = _limit_to_schools(field.queryset, administered_school_ids(request))
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = _limit_to_schools(field.queryset, administered_school_ids(request))
+        return field
+
+    def _allowed(self, request) -> bool:
+        return request.user.is_superuser or bool(administered_school_ids(request))
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_add_permission(self, request, *args):
+        return self._allowed(request) and not self.read_only
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request) and not self.read_only
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request) and not self.read_only
+
+
+class TenantAdmin(SchoolScopedMixin, admin.ModelAdmin):
+    list_select_related = True
+
+    def get_list_filter(self, request):
+        # Foreign-key filters list only values present in the (scoped) rows, never other schools'.
+        filters = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and "__" not in item:
+                field = self.model._meta.get_field(item)
+                if isinstance(field, models.ForeignKey):
+                    item = (item, admin.RelatedOnlyFieldListFilter)
+            filters.append(item)
+        return filters
+
+    def save_model(self, request, obj, form, change):
+        allowed = administered_school_ids(request)
+        if allowed is not None and getattr(obj, "school_id", None) not in allowed:
+            raise PermissionDenied("You can only change your own schools.")
+        super().save_model(request, obj, form, change)
+
+
+class TenantInline(SchoolScopedMixin, admin.TabularInline):
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        parent = obj
+
+        class SchoolFillingFormSet(formset):
+            def save_new(self, form, commit=True):
+                instance = form.save(commit=False)
+                instance.school_id = (
+                    parent.school_id if parent is not None else self.instance.school_id
+                )
+                if commit:
+                    instance.save()
+                return instance
+
+        return SchoolFillingFormSet
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or []), "school"]
+
+
+# --- People and schools --------------------------------------------------------------------------
+
+
+class AdminUserCreationForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "preferred_language")
+
+
+class AdminUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User, site=admin_site)
+class UserAdmin(SchoolScopedMixin, DjangoUserAdmin):
+    form = AdminUserChangeForm
+    add_form = AdminUserCreationForm
+    ordering = ["full_name"]
+    list_display = ["email", "full_name", "preferred_language", "is_active"]
+    search_fields = ["email", "full_name"]
+    list_filter = ["is_active", "preferred_language"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["full_name", "preferred_language"]}),
+        (
+            "Access",
+            {"fields": ["is_active", "is_staff", "is_superuser", "last_login", "date_joined"]},
+        ),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "preferred_language", "password1", "password2"],
+            },
+        ),
+    ]
+    readonly_fields = ["last_login", "date_joined"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_staff", "is_superuser"]
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        # School admins never edit a superuser.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+class MembershipInline(TenantInline):
+    model = Membership
+    autocomplete_fields = ["user"]
+
+
+@admin.register(District, site=admin_site)
+class DistrictAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: request.user.is_superuser
+    )
+
+
+@admin.register(DistrictMembership, site=admin_site)
+class DistrictMembershipAdmin(DistrictAdmin):
+    list_display = ["user", "district"]
+    prepopulated_fields = {}
+    autocomplete_fields = ["user"]
+
+
+@admin.register(School, site=admin_site)
+class SchoolAdmin(SchoolScopedMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "district", "timezone"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a school holds children's records: never deleted from a web form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        school_provision(school=obj)
+
+
+@admin.register(Membership, site=admin_site)
+class MembershipAdmin(TenantAdmin):
+    list_display = ["user", "role", "school"]
+    list_filter = ["role", "school"]
+    search_fields = ["user__email", "user__full_name"]
+    autocomplete_fields = ["user"]
+
+
+# --- The learning framework --------------------------------------------------------------------
+
+
+@admin.register(Department, site=admin_site)
+class DepartmentAdmin(TenantAdmin):
+    list_display = ["name", "code", "school"]
+    list_filter = ["school"]
+    search_fields = ["name"]
+
+
+@admin.register(Competency, site=admin_site)
+class CompetencyAdmin(TenantAdmin):
+    list_display = ["code", "name", "kind", "department", "school"]
+    list_filter = ["kind", "school", "department"]
+    search_fields = ["code", "name"]
+
+
+class LevelDescriptorInline(TenantInline):
+    model = LevelDescriptor
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+    }
+
+
+@admin.register(LearningTarget, site=admin_site)
+class LearningTargetAdmin(TenantAdmin):
+    list_display = ["code", "statement", "competency", "standard_code", "dok_level", "is_active"]
+    list_filter = ["school", "department", "dok_level", "is_active"]
+    search_fields = ["code", "statement", "standard_code"]
+    inlines = [LevelDescriptorInline]
+
+
+class ScaleLevelInline(TenantInline):
+    model = ScaleLevel
+
+
+@admin.register(ProficiencyScale, site=admin_site)
+class ProficiencyScaleAdmin(TenantAdmin):
+    list_display = ["name", "kind", "allows_half_points", "school"]
+    list_filter = ["school", "kind"]
+    inlines = [ScaleLevelInline]
+
+
+@admin.register(GradingPolicy, site=admin_site)
+class GradingPolicyAdmin(TenantAdmin):
+    """Read-only: a policy changes through `policy_change`, which versions it and recomputes."""
+
+    read_only = True
+    list_display = ["__str__", "school", "course", "version", "is_current", "method", "created_at"]
+    list_filter = ["school", "is_current", "method"]

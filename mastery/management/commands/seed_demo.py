@@ -1,0 +1,586 @@
+"""`python manage.py seed_demo`: one realistic school a newcomer can click through.
+
+Riverside High School: four departments, eight courses, 32 sections, 300 students with their
+guardians, eight teachers, a counselor and an admin; eight weeks of assessments with several
+attempts per target that show growth, some missing and excused work, feedback, and habits of work.
+
+Idempotent: when the school exists it is left as it is (use --reset to rebuild it with fresh dates).
+Deterministic: the same --seed gives the same school.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import (
+    Assessment,
+    AssessmentTarget,
+    Course,
+    CourseTarget,
+    Enrollment,
+    Evidence,
+    GradingPeriod,
+    Guardianship,
+    Habit,
+    HabitScore,
+    Section,
+    SectionTeacher,
+    Student,
+    Term,
+)
+from gradebook.services import mastery_recompute_school
+from mastery.demo import curriculum
+from mastery.models import (
+    Competency,
+    Department,
+    District,
+    LearningTarget,
+    LevelDescriptor,
+    Membership,
+    Role,
+    School,
+    User,
+)
+from mastery.services import school_provision
+
+SLUG = "riverside"
+DOMAIN = "riverside.example"
+PASSWORD = "mastery-demo"
+LOGINS = [
+    ("School admin", f"admin@{DOMAIN}"),
+    ("Teacher (Algebra 1)", f"teacher@{DOMAIN}"),
+    ("Counselor", f"counselor@{DOMAIN}"),
+    ("Guardian of two children (prefers Spanish)", f"guardian@{DOMAIN}"),
+    ("Student", f"student@{DOMAIN}"),
+]
+
+# Per department: (kind, title) of the assessments, week by week, with the indexes of the course's
+# targets each one assesses. Week 0 is the pre-assessment on every target.
+PLAN = [
+    (1, "formative", "{f1}", [0, 1]),
+    (2, "formative", "{f2}", [1, 2]),
+    (3, "summative", "Unit 1 {s}", [0, 1, 2]),
+    (4, "formative", "{f1} 2", [2, 3]),
+    (5, "formative", "{f2} 2", [3, -1]),
+    (6, "summative", "Unit 2 {s}", [3, -1]),
+    (7, "interim", "Common interim assessment", [0, 1, 3]),
+]
+TITLES = {
+    "Mathematics": {"f1": "Quiz", "f2": "Problem set", "s": "test"},
+    "English": {"f1": "Reading response", "f2": "Essay draft", "s": "essay"},
+    "Science": {"f1": "Quiz", "f2": "Lab report", "s": "test"},
+    "History": {"f1": "Document analysis", "f2": "Source comparison", "s": "DBQ essay"},
+}
+
+
+def school_year(today: date) -> tuple[date, date]:
+    start_year = today.year if today.month >= 8 else today.year - 1
+    return date(start_year, 8, 17), date(start_year + 1, 6, 10)
+
+
+def weekday_on_or_before(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+class Command(BaseCommand):
+    help = "Create the demo school (Riverside High School) with realistic data. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset", action="store_true", help="Delete and rebuild the demo school."
+        )
+        parser.add_argument(
+            "--students", type=int, default=300, help="Number of students (default 300)."
+        )
+        parser.add_argument("--seed", type=int, default=2026, help="Random seed (default 2026).")
+
+    def handle(self, *args, **options):
+        with scopes_disabled():
+            existing = School.objects.filter(slug=SLUG).first()
+            if existing and not options["reset"]:
+                self.stdout.write(f"The demo school {existing.name} already exists; nothing to do.")
+                self.print_logins()
+                return
+            if existing:
+                self.remove(existing)
+        self.rng = random.Random(options["seed"])
+        with transaction.atomic():
+            school = self.build(students=max(8, options["students"]))
+        with scope(school=school):
+            result = mastery_recompute_school(school=school)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
+            )
+        )
+        self.print_logins()
+
+    def print_logins(self) -> None:
+        self.stdout.write(f"\nDemo logins (password for all: {PASSWORD}):")
+        for role, email in LOGINS:
+            self.stdout.write(f"  {role:<44} {email}")
+        self.stdout.write(
+            "  Django admin: http://127.0.0.1:8000/admin/ (log in as the school admin)\n"
+        )
+
+    @transaction.atomic
+    def remove(self, school: School) -> None:
+        with scope(school=school):
+            Evidence.objects.filter(school=school).update(replaces=None)
+            school.delete()
+        User.objects.filter(email__endswith="@" + DOMAIN, memberships__isnull=True).delete()
+
+    # --- building --------------------------------------------------------------------------------
+
+    def build(self, *, students: int) -> School:
+        today = timezone.localdate()
+        district, _ = District.objects.get_or_create(
+            slug="river-valley", defaults={"name": "River Valley Unified"}
+        )
+        school = School.objects.create(district=district, name="Riverside High School", slug=SLUG)
+        with scope(school=school):
+            school_provision(school=school, allows_half_points=True)
+            self.password = make_password(PASSWORD)  # hashed once: argon2 is slow on purpose
+            staff = self.make_staff(school)
+            targets = self.make_framework(school)
+            courses = self.make_courses(school, targets)
+            term_start, term_end = school_year(today)
+            term = Term.objects.create(
+                school=school,
+                name=f"{term_start.year}-{str(term_end.year)[2:]} school year",
+                starts_on=term_start,
+                ends_on=term_end,
+            )
+            self.make_periods(school, term)
+            sections = self.make_sections(school, term, courses, staff)
+            roster = self.make_students(school, students, sections, term_start)
+            anchor = min(today - timedelta(days=1), term_end)
+            start = max(term_start + timedelta(days=7), anchor - timedelta(weeks=8))
+            self.make_assessments_and_evidence(
+                school, courses, sections, roster, staff, start, anchor
+            )
+            self.make_habits(school, sections, roster, start, anchor)
+        return school
+
+    def user(self, email: str, name: str, language: str = "en") -> User:
+        return User.objects.create(
+            email=email, full_name=name, preferred_language=language, password=self.password
+        )
+
+    def make_staff(self, school: School) -> dict[str, User]:
+        admin = self.user(f"admin@{DOMAIN}", "Robert Hayes")
+        counselor = self.user(f"counselor@{DOMAIN}", "Patricia Lee")
+        Membership.objects.create(school=school, user=admin, role=Role.SCHOOL_ADMIN)
+        Membership.objects.create(school=school, user=counselor, role=Role.COUNSELOR)
+        teachers = {}
+        for local, (name, course_code) in curriculum.TEACHERS.items():
+            teacher = self.user(f"{local}@{DOMAIN}", name)
+            Membership.objects.create(school=school, user=teacher, role=Role.TEACHER)
+            teachers[course_code] = teacher
+        # The principal also teaches nothing but may score any section as school admin.
+        return {"admin": admin, "counselor": counselor, **teachers}
+
+    def make_framework(self, school: School) -> dict[str, LearningTarget]:
+        targets: dict[str, LearningTarget] = {}
+        for dept_name, (dept_code, competencies) in curriculum.DEPARTMENTS.items():
+            department = Department.objects.create(school=school, name=dept_name, code=dept_code)
+            for c_pos, (c_code, c_name, kind, target_rows) in enumerate(competencies):
+                competency = Competency.objects.create(
+                    school=school,
+                    department=department,
+                    code=c_code,
+                    name=c_name,
+                    kind=kind,
+                    position=c_pos,
+                )
+                for t_pos, (code, statement, standard, dok, descriptors) in enumerate(target_rows):
+                    target = LearningTarget.objects.create(
+                        school=school,
+                        competency=competency,
+                        department=department,
+                        code=code,
+                        statement=statement,
+                        standard_code=standard,
+                        subject=dept_name,
+                        dok_level=dok,
+                        position=t_pos,
+                    )
+                    LevelDescriptor.objects.bulk_create(
+                        LevelDescriptor(
+                            school=school, target=target, level_value=Decimal(level), text=text
+                        )
+                        for level, text in descriptors.items()
+                    )
+                    targets[code] = target
+        return targets
+
+    def make_courses(
+        self, school: School, targets
+    ) -> dict[str, tuple[Course, list[LearningTarget]]]:
+        departments = {d.name: d for d in Department.objects.filter(school=school)}
+        courses = {}
+        for code, (name, dept, grade, target_codes) in curriculum.COURSES.items():
+            course = Course.objects.create(
+                school=school,
+                department=departments[dept],
+                code=code,
+                name=name,
+                grade_levels=str(grade),
+            )
+            CourseTarget.objects.bulk_create(
+                CourseTarget(school=school, course=course, target=targets[t], position=i)
+                for i, t in enumerate(target_codes)
+            )
+            courses[code] = (course, [targets[t] for t in target_codes])
+        return courses
+
+    def make_periods(self, school: School, term: Term) -> None:
+        y = term.starts_on.year
+        for name, start, end in (
+            ("Quarter 1", date(y, 8, 17), date(y, 10, 16)),
+            ("Quarter 2", date(y, 10, 19), date(y, 12, 18)),
+            ("Quarter 3", date(y + 1, 1, 5), date(y + 1, 3, 12)),
+            ("Quarter 4", date(y + 1, 3, 15), term.ends_on),
+        ):
+            GradingPeriod.objects.create(
+                school=school, term=term, name=name, starts_on=start, ends_on=end
+            )
+
+    def make_sections(self, school, term, courses, staff) -> dict[str, list[Section]]:
+        sections: dict[str, list[Section]] = {}
+        for code, (course, _) in courses.items():
+            sections[code] = []
+            for period in range(1, 5):
+                section = Section.objects.create(
+                    school=school,
+                    course=course,
+                    term=term,
+                    name=f"Period {period}",
+                    period=period,
+                    room=f"{course.department.code[0]}{100 + period + 10 * list(courses).index(code)}",
+                )
+                SectionTeacher.objects.create(school=school, section=section, teacher=staff[code])
+                sections[code].append(section)
+        return sections
+
+    def make_students(self, school, count, sections, term_start) -> list[dict]:
+        rng = self.rng
+        grade9 = [c for c, row in curriculum.COURSES.items() if row[2] == 9]
+        grade10 = [c for c, row in curriculum.COURSES.items() if row[2] == 10]
+        roster: list[dict] = []
+        used_names: set[tuple[str, str]] = set()
+        students: list[Student] = []
+        for i in range(count):
+            while True:
+                first, last = rng.choice(curriculum.FIRST_NAMES), rng.choice(curriculum.LAST_NAMES)
+                if (first, last) not in used_names:
+                    used_names.add((first, last))
+                    break
+            grade = 9 if i < count // 2 else 10
+            spanish = last in {
+                "Alvarez",
+                "Bautista",
+                "Cruz",
+                "Díaz",
+                "Flores",
+                "García",
+                "Gómez",
+                "Gutiérrez",
+                "Hernández",
+                "López",
+                "Martínez",
+                "Mendoza",
+                "Morales",
+                "Ortiz",
+                "Pérez",
+                "Ramírez",
+                "Reyes",
+                "Rodríguez",
+                "Romero",
+                "Sánchez",
+                "Torres",
+                "Vargas",
+            }
+            language = "es" if spanish and rng.random() < 0.7 else "en"
+            students.append(
+                Student(
+                    school=school,
+                    local_id=f"{26000 + i:06d}",
+                    first_name=first,
+                    last_name=last,
+                    grade_level=grade,
+                    preferred_language=language,
+                )
+            )
+        Student.objects.bulk_create(students)
+        students = list(Student.objects.filter(school=school).order_by("local_id"))
+        # A sibling pair (one in each grade) shares a last name and a guardian.
+        half = count // 2
+        for k in range(min(20, half)):
+            younger, older = students[k], students[half + k]
+            older.last_name = younger.last_name
+            older.preferred_language = younger.preferred_language
+            older.save(update_fields=["last_name", "preferred_language"])
+
+        enrollments, guardianships = [], []
+        guardian_users: dict[int, User] = {}
+        for idx, student in enumerate(students):
+            # Ability: where the student starts and how fast they grow, varying by target later.
+            ability = rng.gauss(0, 0.45)
+            codes = grade9 if student.grade_level == 9 else grade10
+            period_sections = []
+            for c_i, code in enumerate(codes):
+                section = sections[code][(idx + c_i) % 4]
+                period_sections.append(section)
+                enrollments.append(
+                    Enrollment(
+                        school=school, section=section, student=student, enrolled_on=term_start
+                    )
+                )
+            roster.append({"student": student, "ability": ability, "sections": period_sections})
+            sibling_of = idx - half if half <= idx < half + min(20, half) else None
+            if sibling_of is not None and sibling_of in guardian_users:
+                guardian = guardian_users[sibling_of]
+            else:
+                local = "guardian" if idx == 0 else f"family{idx:03d}"
+                guardian = self.user(
+                    f"{local}@{DOMAIN}",
+                    (
+                        "Ana "
+                        if idx == 0
+                        else rng.choice(
+                            [
+                                "Carmen ",
+                                "James ",
+                                "Linda ",
+                                "Wei ",
+                                "Rosa ",
+                                "Michael ",
+                                "Aisha ",
+                                "Jorge ",
+                            ]
+                        )
+                    )
+                    + student.last_name,
+                    language=student.preferred_language if idx else "es",
+                )
+                if idx == 0:
+                    student.preferred_language = "es"
+                    student.save(update_fields=["preferred_language"])
+                    students[half].preferred_language = "es"
+                    students[half].save(update_fields=["preferred_language"])
+                Membership.objects.get_or_create(school=school, user=guardian, role=Role.GUARDIAN)
+            guardian_users[idx] = guardian
+            guardianships.append(
+                Guardianship(
+                    school=school,
+                    guardian=guardian,
+                    student=student,
+                    relationship=rng.choice(
+                        ["mother", "father", "grandmother", "aunt", "guardian"]
+                    ),
+                )
+            )
+        Enrollment.objects.bulk_create(enrollments)
+        Guardianship.objects.bulk_create(guardianships)
+        # The demo student's own login.
+        demo_student = students[1]
+        demo_student.user = self.user(
+            f"student@{DOMAIN}", demo_student.display_name, demo_student.preferred_language
+        )
+        demo_student.save(update_fields=["user"])
+        Membership.objects.create(school=school, user=demo_student.user, role=Role.STUDENT)
+        return roster
+
+    def make_assessments_and_evidence(
+        self, school, courses, sections, roster, staff, start, anchor
+    ):
+        rng = self.rng
+        span = (anchor - start).days
+        by_course: dict[int, list[dict]] = {}
+        for entry in roster:
+            for section in entry["sections"]:
+                by_course.setdefault(section.course_id, []).append({**entry, "section": section})
+        evidence: list[Evidence] = []
+        # Per (student, target): starting level and growth per attempt.
+        trajectory: dict[tuple[int, int], tuple[float, float]] = {}
+        attempts: dict[tuple[int, int], int] = {}
+        for code, (course, targets) in courses.items():
+            dept = course.department.name
+            teacher = staff[code]
+            plan = [(0, "pre", "Pre-assessment", list(range(len(targets))))] + PLAN
+            summative_by_week = {}
+            for week, kind, title, idxs in plan:
+                day = weekday_on_or_before(
+                    start + timedelta(days=min(span, round(week * span / 7)))
+                )
+                aligned = [targets[i] for i in dict.fromkeys(i % len(targets) for i in idxs)]
+                assessment = Assessment.objects.create(
+                    school=school,
+                    title=title.format(**TITLES[dept]),
+                    kind=kind,
+                    assessed_on=day,
+                    course=course,
+                    created_by=teacher,
+                    description="Common assessment for every section of the course.",
+                )
+                AssessmentTarget.objects.bulk_create(
+                    AssessmentTarget(school=school, assessment=assessment, target=t)
+                    for t in aligned
+                )
+                if kind == "summative":
+                    summative_by_week[week] = (assessment, aligned)
+                for entry in by_course[course.id]:
+                    student = entry["student"]
+                    for target in aligned:
+                        key = (student.id, target.id)
+                        if key not in trajectory:
+                            trajectory[key] = (
+                                1.6 + entry["ability"] + rng.uniform(-0.4, 0.4),
+                                max(0.05, rng.gauss(0.33, 0.15)),
+                            )
+                        evidence.append(
+                            self.attempt(
+                                school, entry, target, assessment, teacher, trajectory, attempts
+                            )
+                        )
+            # Reassessments, given per section after re-teaching, for students below mastery on unit 1.
+            unit1, unit1_targets = summative_by_week[3]
+            re_day = weekday_on_or_before(unit1.assessed_on + timedelta(days=9))
+            below = {
+                (e.student_id, e.target_id)
+                for e in evidence
+                if e.assessment_id == unit1.id and (e.score is None or e.score < 3)
+            }
+            for section in sections[code]:
+                reassessment = Assessment.objects.create(
+                    school=school,
+                    title=f"{unit1.title} – reassessment",
+                    kind="reassessment",
+                    assessed_on=min(re_day, anchor),
+                    course=course,
+                    section=section,
+                    original=unit1,
+                    created_by=teacher,
+                    description="After re-teaching, for students not yet at mastery.",
+                )
+                AssessmentTarget.objects.bulk_create(
+                    AssessmentTarget(school=school, assessment=reassessment, target=t)
+                    for t in unit1_targets
+                )
+                for entry in by_course[course.id]:
+                    if entry["section"].id != section.id:
+                        continue
+                    for target in unit1_targets:
+                        if (entry["student"].id, target.id) in below and rng.random() < 0.8:
+                            evidence.append(
+                                self.attempt(
+                                    school,
+                                    entry,
+                                    target,
+                                    reassessment,
+                                    teacher,
+                                    trajectory,
+                                    attempts,
+                                    boost=0.4,
+                                )
+                            )
+        Evidence.objects.bulk_create(evidence, batch_size=2000)
+
+    def attempt(
+        self, school, entry, target, assessment, teacher, trajectory, attempts, boost=0.0
+    ) -> Evidence:
+        rng = self.rng
+        key = (entry["student"].id, target.id)
+        n = attempts.get(key, 0)
+        attempts[key] = n + 1
+        start, growth = trajectory[key]
+        raw = (
+            start
+            + growth * n
+            + boost
+            + rng.gauss(0, 0.3)
+            - (0.4 if assessment.kind == "pre" else 0)
+        )
+        # Half points are allowed, but most scores are whole levels.
+        score = min(4.0, max(1.0, round(raw * 2) / 2))
+        if score % 1 and rng.random() < 0.6:
+            score = min(4.0, max(1.0, score + rng.choice([-0.5, 0.5])))
+        roll = rng.random()
+        status, value = "scored", Decimal(str(score))
+        if assessment.kind != "pre" and roll < 0.03:
+            status, value = "missing", None
+        elif assessment.kind != "pre" and roll < 0.045:
+            status, value = "excused", None
+        elif assessment.kind != "pre" and roll < 0.055:
+            status, value = "incomplete", None
+        feedback = ""
+        if (
+            status == "scored"
+            and assessment.kind in ("summative", "reassessment")
+            and rng.random() < 0.5
+        ):
+            band = "low" if score < 2.5 else "mid" if score < 3.5 else "high"
+            feedback = rng.choice(curriculum.FEEDBACK[band])
+        recorded = timezone.make_aware(
+            datetime.combine(
+                assessment.assessed_on + timedelta(days=rng.randint(0, 2)),
+                time(15, rng.randint(0, 59)),
+            )
+        )
+        return Evidence(
+            school=school,
+            student=entry["student"],
+            target=target,
+            assessment=assessment,
+            score=value,
+            status=status,
+            kind=assessment.kind,
+            assessed_on=assessment.assessed_on,
+            feedback=feedback,
+            recorded_by=teacher,
+            recorded_at=recorded,
+        )
+
+    def make_habits(self, school, sections, roster, start, anchor) -> None:
+        rng = self.rng
+        habits = [
+            Habit.objects.create(school=school, name=name, description=desc, position=i)
+            for i, (name, desc) in enumerate(curriculum.HABITS)
+        ]
+        teacher_of = {
+            st.section_id: st.teacher for st in SectionTeacher.objects.filter(school=school)
+        }
+        scores = []
+        days = [
+            weekday_on_or_before(start + timedelta(days=d))
+            for d in range(13, (anchor - start).days + 1, 14)
+        ]
+        for entry in roster:
+            base = 2.8 + entry["ability"] * 0.8
+            for section in entry["sections"]:
+                for habit in habits:
+                    for day in days:
+                        value = min(4, max(1, round(base + rng.gauss(0, 0.6))))
+                        scores.append(
+                            HabitScore(
+                                school=school,
+                                student=entry["student"],
+                                habit=habit,
+                                section=section,
+                                score=Decimal(value),
+                                assessed_on=day,
+                                recorded_by=teacher_of[section.id],
+                            )
+                        )
+        HabitScore.objects.bulk_create(scores, batch_size=5000)

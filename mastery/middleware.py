@@ -1,0 +1,49 @@
+"""The one place where a request enters a school (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
+from django.urls import Resolver404, resolve
+from django_scopes import scope, scopes_disabled
+
+from mastery.tenancy import school_access
+
+
+class SchoolScopeMiddleware:
+    """Resolve /s/<school-slug>/, check the membership, and run the request in the school's scope.
+
+    - Not logged in: redirect to the login page (the same for every slug, so nothing leaks).
+    - No membership in that school (or no such school): 404, never 403.
+    - Otherwise `request.school` and `request.access` are set and every tenant query runs inside a
+      django-scopes scope for that school; a query on a tenant model outside it raises ScopeError.
+    - The Django admin runs with scopes disabled: its ModelAdmins filter by the user's schools.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.admin_prefix = "/" + settings.ADMIN_URL.strip("/") + "/"
+
+    def __call__(self, request):
+        request.school = None
+        request.access = None
+        if request.path_info.startswith(self.admin_prefix):
+            with scopes_disabled():
+                return self.get_response(request)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        slug = match.kwargs.get("school_slug")
+        if slug is None:
+            return self.get_response(request)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        access = school_access(request.user, slug)
+        if access is None:
+            raise Http404("No such school")
+        request.school = access.school
+        request.access = access
+        with scope(school=access.school):
+            return self.get_response(request)

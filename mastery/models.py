@@ -1,0 +1,508 @@
+"""Core models: people and tenancy, the learning framework, the scale and the grading policy.
+
+Every tenant table inherits `TenantModel`: a non-null `school`, a django-scopes manager that
+refuses to run a query outside a school scope, unique constraints and indexes that lead with
+`school` (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
+
+from mastery import calculation
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", _("Use lowercase letters, digits and single hyphens.")
+)
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    @staticmethod
+    def normalize_address(email: str) -> str:
+        # The whole address is compared case-insensitively: people type their email many ways.
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(email=self.normalize_address(username))
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        if not email:
+            raise ValueError("Users need an email address")
+        user = self.model(email=self.normalize_address(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Anyone who logs in: staff, students and guardians. Logs in by email."""
+
+    email = models.EmailField(_("email"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=200)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    is_active = models.BooleanField(default=True)
+    # Django admin access for superusers; school admins reach the admin through their membership.
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name", "email"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = User.objects.normalize_address(self.email)
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class District(models.Model):
+    """Groups schools; district admins read across its schools. A global table."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class School(models.Model):
+    """The tenant: owns its policy, scale, targets, sections and cycles."""
+
+    district = models.ForeignKey(
+        District, null=True, blank=True, on_delete=models.PROTECT, related_name="schools"
+    )
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
+    timezone = models.CharField(max_length=64, default="America/Los_Angeles")
+    default_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantModel(models.Model):
+    """A row that belongs to one school. Queries outside a school scope raise ScopeError."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+
+    objects = ScopedManager(school="school")
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    SCHOOL_ADMIN = "school_admin", _("School admin")
+    TEACHER = "teacher", _("Teacher")
+    COUNSELOR = "counselor", _("Counselor")
+    STUDENT = "student", _("Student")
+    GUARDIAN = "guardian", _("Guardian")
+
+
+STAFF_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.TEACHER, Role.COUNSELOR})
+
+
+class Membership(TenantModel):
+    """A user's role in a school. A user may hold several (teacher and counselor, say)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "user", "role"], name="membership_unique_role"
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "role"], name="membership_school_role")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()}"
+
+
+class DistrictMembership(models.Model):
+    """A district admin: reads across every school of the district."""
+
+    district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="district_memberships"
+    )
+    role = models.CharField(max_length=20, default="district_admin", editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["district", "user"], name="district_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · district admin of {self.district}"
+
+
+# --- The learning framework -----------------------------------------------------------------------
+
+
+class Department(TenantModel):
+    name = models.CharField(max_length=120)
+    code = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "name"], name="department_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Competency(TenantModel):
+    """A graduation competency: 5-8 per content area, plus cross-curricular ones."""
+
+    class Kind(models.TextChoices):
+        CONTENT = "content", _("Content area")
+        CROSS_CURRICULAR = "cross_curricular", _("Cross-curricular")
+
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.RESTRICT, related_name="competencies"
+    )
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CONTENT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name_plural = "competencies"
+        constraints = [
+            models.UniqueConstraint(fields=["school", "code"], name="competency_unique_code"),
+            models.CheckConstraint(
+                condition=Q(kind="cross_curricular") | Q(department__isnull=False),
+                name="competency_content_has_department",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class LearningTarget(TenantModel):
+    """The unit that is scored and reported; shared by the courses of its department."""
+
+    competency = models.ForeignKey(Competency, on_delete=models.RESTRICT, related_name="targets")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.RESTRICT, related_name="targets"
+    )
+    code = models.CharField(max_length=40)
+    statement = models.CharField(max_length=500, help_text=_("Student-facing: “I can …”"))
+    standard_code = models.CharField(
+        max_length=80, blank=True, help_text=_("e.g. CCSS.MATH.CONTENT.HSF.LE.A.1")
+    )
+    subject = models.CharField(max_length=80, blank=True)
+    dok_level = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+        help_text=_("Depth of Knowledge, 1-4"),
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "code"], name="target_unique_code"),
+            models.CheckConstraint(
+                condition=Q(dok_level__isnull=True) | Q(dok_level__gte=1, dok_level__lte=4),
+                name="target_dok_1_to_4",
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "competency"], name="target_school_competency")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.statement}"
+
+
+class ProficiencyScale(TenantModel):
+    """The school's levels. One scale for achievement and one, separate, for habits of work."""
+
+    class Kind(models.TextChoices):
+        ACHIEVEMENT = "achievement", _("Achievement")
+        HABITS = "habits", _("Habits of work")
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACHIEVEMENT)
+    allows_half_points = models.BooleanField(
+        default=False, help_text=_("Teachers may record 1.5, 2.5 and 3.5.")
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "kind"], name="scale_unique_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScaleLevel(TenantModel):
+    scale = models.ForeignKey(ProficiencyScale, on_delete=models.CASCADE, related_name="levels")
+    value = models.DecimalField(max_digits=4, decimal_places=2)
+    label = models.CharField(max_length=60)
+    label_es = models.CharField(max_length=60, blank=True)
+    cutoff = models.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        help_text=_("A computed score at or above this value bands into this level."),
+    )
+    color = models.CharField(
+        max_length=7, default="#777777", help_text=_("Hex colour, e.g. #2e7d32")
+    )
+
+    class Meta:
+        ordering = ["value"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "scale", "value"], name="level_unique_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{calculation.fmt(self.value)} {self.label}"
+
+    def as_engine_level(self) -> calculation.Level:
+        return calculation.Level(self.value, self.label, cutoff=self.cutoff)
+
+
+class LevelDescriptor(TenantModel):
+    """The rubric row of one target at one level: “I can explain the starting value …”."""
+
+    target = models.ForeignKey(LearningTarget, on_delete=models.CASCADE, related_name="descriptors")
+    level_value = models.DecimalField(max_digits=4, decimal_places=2)
+    text = models.TextField()
+    text_es = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["target", "level_value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "target", "level_value"], name="descriptor_unique_level"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target.code} @ {calculation.fmt(self.level_value)}"
+
+
+# --- Grading policy --------------------------------------------------------------------------------
+
+
+def default_counted_kinds() -> list[str]:
+    return list(calculation.DEFAULT_COUNTED_KINDS)
+
+
+class GradingPolicy(TenantModel):
+    """How evidence becomes mastery and mastery a course grade (DESIGN.md section 5).
+
+    Versioned: a change never edits a row; `policy_change` writes a new version and marks it
+    current. The school default has no course; a course may have its own override.
+    """
+
+    class Method(models.TextChoices):
+        LATEST = "latest", _("Most recent score")
+        HIGHEST = "highest", _("Highest score")
+        MEAN = "mean", _("Average")
+        DECAYING_AVERAGE = "decaying_average", _("Decaying average")
+        WEIGHTED_AVERAGE = "weighted_average", _("Weighted average")
+        N_TIMES = "n_times", _("Mastered n times")
+        POWER_LAW = "power_law", _("Power law (trend)")
+        MODE = "mode", _("Most frequent score")
+        MEDIAN = "median", _("Median")
+
+    class CourseGradeRule(models.TextChoices):
+        MEAN_BAND = "mean_band", _("Average of target scores, banded into letters")
+        THRESHOLD_COUNT = "threshold_count", _("Share of targets mastered")
+
+    course = models.ForeignKey(
+        "gradebook.Course",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="policies",
+        help_text=_("Empty: the school default. Set: an override for one course."),
+    )
+    version = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    method = models.CharField(
+        max_length=20, choices=Method.choices, default=Method.DECAYING_AVERAGE
+    )
+    weight = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(65),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(100)],
+        help_text=_("Percent on the newest score (decaying and weighted average)."),
+    )
+    n = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    recent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Only the last N scores."),
+    )
+    power_law_at = models.CharField(
+        max_length=4,
+        choices=[("last", _("Latest attempt")), ("next", _("Next attempt"))],
+        default="last",
+    )
+    mode_ties = models.CharField(
+        max_length=6,
+        choices=[("higher", _("The higher score")), ("recent", _("The more recent score"))],
+        default="higher",
+    )
+    counted_kinds = models.JSONField(
+        default=default_counted_kinds,
+        help_text=_("Kinds of evidence that count; pre-assessments do not by default."),
+    )
+    min_evidence = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    mastery_threshold = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal(3))
+    missing_counts_as_minimum = models.BooleanField(default=False)
+    course_grade_rule = models.CharField(
+        max_length=20, choices=CourseGradeRule.choices, default=CourseGradeRule.MEAN_BAND
+    )
+    grade_bands = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('mean_band letters: [{"letter": "A", "min_score": "3.0"}, …]'),
+    )
+    threshold_bands = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'threshold_count letters: [{"letter": "A", "at_least": [["3", "90"]], "none_below": "2"}, …]'
+        ),
+    )
+    fallback_letter = models.CharField(max_length=4, default="F")
+    note = models.CharField(max_length=300, blank=True, help_text=_("Why this version was made."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "grading policies"
+        ordering = ["course_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "version"],
+                condition=Q(course__isnull=True),
+                name="policy_unique_school_version",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "course", "version"],
+                condition=Q(course__isnull=False),
+                name="policy_unique_course_version",
+            ),
+            models.UniqueConstraint(
+                fields=["school"],
+                condition=Q(course__isnull=True, is_current=True),
+                name="policy_one_current_school_default",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "course"],
+                condition=Q(course__isnull=False, is_current=True),
+                name="policy_one_current_per_course",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight__gt=0, weight__lte=100), name="policy_weight_percent"
+            ),
+            models.CheckConstraint(
+                condition=Q(method__in=calculation.METHODS), name="policy_known_method"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.course.code if self.course_id else "school default"
+        return f"{self.get_method_display()} ({scope}, v{self.version})"
+
+    def to_engine(
+        self, levels: list[ScaleLevel] | tuple[calculation.Level, ...]
+    ) -> calculation.Policy:
+        """The engine's Policy for this version on the given scale levels."""
+        engine_levels = tuple(
+            lv if isinstance(lv, calculation.Level) else lv.as_engine_level() for lv in levels
+        )
+        kwargs = {}
+        if self.grade_bands:
+            kwargs["grade_bands"] = tuple(
+                calculation.GradeBand(b["letter"], b["min_score"]) for b in self.grade_bands
+            )
+        if self.threshold_bands:
+            kwargs["threshold_bands"] = tuple(
+                calculation.ThresholdBand(
+                    b["letter"],
+                    at_least=tuple(tuple(pair) for pair in b.get("at_least", [])),
+                    none_below=b.get("none_below"),
+                )
+                for b in self.threshold_bands
+            )
+        return calculation.Policy(
+            method=self.method,
+            weight=self.weight,
+            n=self.n,
+            recent=self.recent,
+            power_law_at=self.power_law_at,
+            mode_ties=self.mode_ties,
+            counted_kinds=tuple(self.counted_kinds) if self.counted_kinds else None,
+            min_evidence=self.min_evidence,
+            mastery_threshold=self.mastery_threshold,
+            scale_min=min(Decimal(lv) for lv in engine_levels),
+            scale_max=max(Decimal(lv) for lv in engine_levels),
+            missing_counts_as_minimum=self.missing_counts_as_minimum,
+            levels=engine_levels,
+            course_grade_rule=self.course_grade_rule,
+            fallback_letter=self.fallback_letter,
+            **kwargs,
+        )

@@ -1,0 +1,25 @@
+"""The Celery task base class that enters a school's scope, as the middleware does for requests."""
+
+from __future__ import annotations
+
+from celery import Task
+from django_scopes import scope
+
+from mastery.models import School
+
+
+class SchoolTask(Task):
+    """A task that runs for one school: call it with `school_id=` and it runs in that school's scope.
+
+    Fails closed: no `school_id` (or an unknown one) raises before the task body runs.
+    """
+
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        school_id = kwargs.get("school_id")
+        if school_id is None:
+            raise ValueError(f"{self.name} must be called with school_id=")
+        school = School.objects.get(pk=school_id)
+        with scope(school=school):
+            return super().__call__(*args, **kwargs)

@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from mastery import views
+from mastery.admin import admin_site
+from mastery.auth import LoginForm
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path(settings.ADMIN_URL, admin_site.urls),
+    # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
+    path("s/<slug:school_slug>/", views.school_home, name="school_home"),
+    path("s/<slug:school_slug>/", include("gradebook.urls")),
+]

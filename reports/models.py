@@ -1,0 +1,1 @@
+"""Progress reports and the family and student portals arrive with issue [4]."""
