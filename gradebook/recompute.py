@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
 from mastery import calculation
@@ -520,12 +521,16 @@ def school_recompute_sql(school: School) -> RecomputeResult:
 
 
 def stale_school_ids() -> list[int]:
-    """Schools with Mastery records computed under a policy version that is no longer current."""
-    return list(
-        Mastery.objects.filter(policy__is_current=False)
-        .values_list("school_id", flat=True)
-        .distinct()
-    )
+    """Schools with Mastery records computed under a policy version that is no longer current.
+
+    Deliberately across schools (it feeds the catch-up dispatcher); it returns only ids.
+    """
+    with scopes_disabled():
+        return list(
+            Mastery.objects.filter(policy__is_current=False)
+            .values_list("school_id", flat=True)
+            .distinct()
+        )
 
 
 def iter_chunks(items: Iterable, size: int) -> Iterator[list]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django_scopes import scopes_disabled
 
 from gradebook.recompute import stale_school_ids
 from gradebook.services import mastery_recompute_school
@@ -29,8 +28,7 @@ def recompute_stale_schools() -> list[int]:
 
     Runs from beat, so a policy change made while the broker was unreachable still lands.
     """
-    with scopes_disabled():
-        school_ids = stale_school_ids()
+    school_ids = stale_school_ids()
     for school_id in school_ids:
         recompute_school_mastery.delay(school_id=school_id)
     return school_ids

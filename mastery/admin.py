@@ -122,8 +122,6 @@ class SchoolScopedMixin:
 
 
 class TenantAdmin(SchoolScopedMixin, admin.ModelAdmin):
-    list_select_related = True
-
     def get_list_filter(self, request):
         # Foreign-key filters list only values present in the (scoped) rows, never other schools'.
         filters = []

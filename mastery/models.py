@@ -124,7 +124,9 @@ class School(models.Model):
 class TenantModel(models.Model):
     """A row that belongs to one school. Queries outside a school scope raise ScopeError."""
 
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="%(app_label)s_%(class)s_set"
+    )
 
     objects = ScopedManager(school="school")
 

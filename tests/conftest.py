@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django_scopes import scope
+
+from tests.factories import PASSWORD, World, make_user, make_world
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_runs_on_postgresql(django_db_setup, django_db_blocker):
+    """The suite runs on PostgreSQL (set-based SQL, locks, constraints); SQLite is only the demo."""
+    with django_db_blocker.unblock():
+        assert connection.vendor == "postgresql", (
+            "Run the tests on PostgreSQL: `make test` starts it and sets DATABASE_URL."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_quiet(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def world_a(db) -> World:
+    return make_world("alpha")
+
+
+@pytest.fixture
+def world_b(db) -> World:
+    return make_world("beta")
+
+
+@pytest.fixture
+def outsider(db):
+    """A logged-in user with no membership anywhere."""
+    return make_user("outsider@example.test", "Olive Outsider")
+
+
+@pytest.fixture
+def in_school():
+    """`with in_school(world):` runs service calls inside that school's scope, as the middleware does."""
+
+    def enter(world: World):
+        return scope(school=world.school)
+
+    return enter
+
+
+@pytest.fixture
+def login(client):
+    def do(user):
+        client.force_login(user)
+        return client
+
+    return do
+
+
+__all__ = ["PASSWORD"]

@@ -1,0 +1,235 @@
+"""Test data builders. Every builder takes the school explicitly (no accidental cross-tenant rows)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django_scopes import scopes_disabled
+
+from gradebook.models import (
+    Assessment,
+    AssessmentTarget,
+    Course,
+    CourseTarget,
+    Enrollment,
+    Guardianship,
+    Section,
+    SectionTeacher,
+    Student,
+    Term,
+)
+from mastery.models import (
+    Competency,
+    Department,
+    LearningTarget,
+    LevelDescriptor,
+    Membership,
+    Role,
+    School,
+    User,
+)
+from mastery.services import school_provision
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+def make_user(email: str | None = None, name: str = "Test Person", **extra) -> User:
+    email = email or f"user{next(_seq)}@example.test"
+    return User.objects.create_user(email, PASSWORD, full_name=name, **extra)
+
+
+def make_member(
+    school: School, role: str, email: str | None = None, name: str | None = None
+) -> User:
+    user = make_user(email, name or f"{role.title()} {school.slug}")
+    with scopes_disabled():
+        Membership.objects.create(school=school, user=user, role=role)
+    return user
+
+
+@dataclass
+class World:
+    """One school with a small but complete setup: the unit most tests work in."""
+
+    school: School
+    admin: User
+    teacher: User
+    other_teacher: User
+    counselor: User
+    guardian: User
+    student_user: User
+    term: Term
+    department: Department
+    competency: Competency
+    targets: list[LearningTarget]
+    course: Course
+    section: Section
+    other_section: Section
+    students: list[Student]
+    other_students: list[Student]
+    assessment: Assessment
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def student(self) -> Student:
+        return self.students[0]
+
+
+def make_world(slug: str, *, students: int = 3, today: date | None = None) -> World:
+    today = today or date.today()
+    with scopes_disabled():
+        school = School.objects.create(name=f"School {slug.upper()}", slug=slug)
+        school_provision(school=school, allows_half_points=True)
+        admin = make_member(school, Role.SCHOOL_ADMIN, f"admin@{slug}.test", "Ada Admin")
+        teacher = make_member(school, Role.TEACHER, f"teacher@{slug}.test", "Tess Teacher")
+        other_teacher = make_member(school, Role.TEACHER, f"teacher2@{slug}.test", "Otto Other")
+        counselor = make_member(school, Role.COUNSELOR, f"counselor@{slug}.test", "Cora Counselor")
+        guardian = make_member(school, Role.GUARDIAN, f"guardian@{slug}.test", "Gus Guardian")
+        student_user = make_member(school, Role.STUDENT, f"student@{slug}.test", "Stu Student")
+        term = Term.objects.create(
+            school=school,
+            name="This year",
+            starts_on=today - timedelta(days=120),
+            ends_on=today + timedelta(days=120),
+        )
+        department = Department.objects.create(school=school, name="Mathematics", code="MATH")
+        competency = Competency.objects.create(
+            school=school, department=department, code=f"{slug}-FN", name="Functions"
+        )
+        targets = []
+        for i in range(3):
+            target = LearningTarget.objects.create(
+                school=school,
+                competency=competency,
+                department=department,
+                code=f"{slug.upper()}.F{i + 1}",
+                statement=f"I can do thing {i + 1}.",
+                position=i,
+            )
+            LevelDescriptor.objects.bulk_create(
+                LevelDescriptor(
+                    school=school,
+                    target=target,
+                    level_value=Decimal(v),
+                    text=f"Level {v} of {i + 1}",
+                )
+                for v in (1, 2, 3, 4)
+            )
+            targets.append(target)
+        course = Course.objects.create(
+            school=school, department=department, code="ALG1", name="Algebra 1"
+        )
+        CourseTarget.objects.bulk_create(
+            CourseTarget(school=school, course=course, target=t, position=i)
+            for i, t in enumerate(targets)
+        )
+        section = Section.objects.create(
+            school=school, course=course, term=term, name="Period 1", period=1
+        )
+        other_section = Section.objects.create(
+            school=school, course=course, term=term, name="Period 2", period=2
+        )
+        SectionTeacher.objects.create(school=school, section=section, teacher=teacher)
+        SectionTeacher.objects.create(school=school, section=other_section, teacher=other_teacher)
+        studs = [
+            make_student(
+                school,
+                f"{slug}-{i}",
+                first=f"Student{i}",
+                sections=[section],
+                enrolled_on=term.starts_on,
+            )
+            for i in range(students)
+        ]
+        others = [
+            make_student(
+                school,
+                f"{slug}-x{i}",
+                first=f"Other{i}",
+                sections=[other_section],
+                enrolled_on=term.starts_on,
+            )
+            for i in range(2)
+        ]
+        Guardianship.objects.create(
+            school=school, guardian=guardian, student=studs[0], relationship="father"
+        )
+        studs[0].user = student_user
+        studs[0].save(update_fields=["user"])
+        assessment = make_assessment(school, course, targets[:2], on=today - timedelta(days=7))
+    return World(
+        school=school,
+        admin=admin,
+        teacher=teacher,
+        other_teacher=other_teacher,
+        counselor=counselor,
+        guardian=guardian,
+        student_user=student_user,
+        term=term,
+        department=department,
+        competency=competency,
+        targets=targets,
+        course=course,
+        section=section,
+        other_section=other_section,
+        students=studs,
+        other_students=others,
+        assessment=assessment,
+    )
+
+
+def make_student(
+    school: School,
+    local_id: str,
+    *,
+    first: str = "Sam",
+    last: str = "Student",
+    sections: list[Section] = (),
+    enrolled_on: date | None = None,
+    grade_level: int = 9,
+) -> Student:
+    with scopes_disabled():
+        student = Student.objects.create(
+            school=school,
+            local_id=local_id,
+            first_name=first,
+            last_name=last,
+            grade_level=grade_level,
+        )
+        for section in sections:
+            Enrollment.objects.create(
+                school=school,
+                section=section,
+                student=student,
+                enrolled_on=enrolled_on or date.today(),
+            )
+    return student
+
+
+def make_assessment(
+    school: School,
+    course: Course,
+    targets: list[LearningTarget],
+    *,
+    on: date,
+    kind: str = "summative",
+    section: Section | None = None,
+    title: str | None = None,
+) -> Assessment:
+    with scopes_disabled():
+        assessment = Assessment.objects.create(
+            school=school,
+            course=course,
+            section=section,
+            kind=kind,
+            assessed_on=on,
+            title=title or f"{kind.title()} {next(_seq)}",
+        )
+        AssessmentTarget.objects.bulk_create(
+            AssessmentTarget(school=school, assessment=assessment, target=t) for t in targets
+        )
+    return assessment
