@@ -40,7 +40,7 @@ def school_url_patterns():
                     yield f"{namespace}{p.name}", [x for x in params if x != "school_slug"]
 
     return sorted(
-        set((name, tuple(params)) for name, params in walk(get_resolver().url_patterns, "", ""))
+        {(name, tuple(params)) for name, params in walk(get_resolver().url_patterns, "", "")}
     )
 
 
