@@ -62,16 +62,18 @@ LOGINS = [
     ("Student", f"student@{DOMAIN}"),
 ]
 
-# Per department: (kind, title) of the assessments, week by week, with the indexes of the course's
-# targets each one assesses. Week 0 is the pre-assessment on every target.
+# Eight weeks of a course: a pre-assessment on every target, then two units (the first and second
+# half of the course's targets), each with two formative checks and a summative task, and a common
+# interim assessment on every target. (week, kind, title, which targets)
 PLAN = [
-    (1, "formative", "{f1}", [0, 1]),
-    (2, "formative", "{f2}", [1, 2]),
-    (3, "summative", "Unit 1 {s}", [0, 1, 2]),
-    (4, "formative", "{f1} 2", [2, 3]),
-    (5, "formative", "{f2} 2", [3, -1]),
-    (6, "summative", "Unit 2 {s}", [3, -1]),
-    (7, "interim", "Common interim assessment", [0, 1, 3]),
+    (0, "pre", "Pre-assessment", "all"),
+    (1, "formative", "{f1}", "unit1"),
+    (2, "formative", "{f2}", "unit1"),
+    (3, "summative", "Unit 1 {s}", "unit1"),
+    (4, "formative", "{f1} 2", "unit2"),
+    (5, "formative", "{f2} 2", "unit2"),
+    (6, "summative", "Unit 2 {s}", "unit2"),
+    (7, "interim", "Common interim assessment", "all"),
 ]
 TITLES = {
     "Mathematics": {"f1": "Quiz", "f2": "Problem set", "s": "test"},
@@ -418,13 +420,14 @@ class Command(BaseCommand):
         for code, (course, targets) in courses.items():
             dept = course.department.name
             teacher = staff[code]
-            plan = [(0, "pre", "Pre-assessment", list(range(len(targets))))] + PLAN
+            half = (len(targets) + 1) // 2
+            units = {"all": targets, "unit1": targets[:half], "unit2": targets[half:]}
             summative_by_week = {}
-            for week, kind, title, idxs in plan:
+            for week, kind, title, which in PLAN:
                 day = weekday_on_or_before(
                     start + timedelta(days=min(span, round(week * span / 7)))
                 )
-                aligned = [targets[i] for i in dict.fromkeys(i % len(targets) for i in idxs)]
+                aligned = units[which]
                 assessment = Assessment.objects.create(
                     school=school,
                     title=title.format(**TITLES[dept]),
