@@ -459,3 +459,133 @@ class HabitScore(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.student} · {self.habit} · {calculation.fmt(self.score)}"
+
+
+class ReassessmentRequest(TenantModel):
+    """A student's (or a teacher's note of a) request to be reassessed on a target after re-teaching."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        SCHEDULED = "scheduled", _("Scheduled")
+        COMPLETED = "completed", _("Completed")
+        DECLINED = "declined", _("Declined")
+
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="reassessment_requests"
+    )
+    target = models.ForeignKey(
+        LearningTarget, on_delete=models.CASCADE, related_name="reassessment_requests"
+    )
+    section = models.ForeignKey(
+        Section,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reassessment_requests",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    evidence = models.ForeignKey(
+        Evidence,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The reassessment score that completed the request."),
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["school", "status", "section"], name="reassessment_request_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.target.code} · {self.get_status_display()}"
+
+
+class RecomputeRun(TenantModel):
+    """One recompute of a school's Mastery records (after a policy change): what the page polls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    policy = models.ForeignKey(GradingPolicy, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pairs = models.PositiveIntegerField(default=0)
+    written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["school", "status"], name="recompute_run_status")]
+
+    def __str__(self) -> str:
+        return f"Recompute {self.get_status_display()} ({self.queued_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class AssessmentFeedback(TenantModel):
+    """The teacher's comment to one student on one assessment (one per student and assessment)."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="feedback")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="assessment_feedback"
+    )
+    text = models.TextField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "assessment", "student"], name="assessment_feedback_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.assessment}"
+
+
+class ScoringUndo(TenantModel):
+    """One step of a teacher's undo stack in a scoring grid.
+
+    A table rather than the session: cell saves arrive concurrently, and each request rewriting
+    the session would lose the others' entries.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="+")
+    action = models.JSONField()
+    description = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["school", "user", "assessment", "id"], name="scoring_undo_stack")
+        ]
+
+    def __str__(self) -> str:
+        return self.description

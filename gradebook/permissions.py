@@ -58,3 +58,15 @@ def can_score_section(access: SchoolAccess, user, section: Section) -> bool:
             school=access.school, section=section, teacher=user
         ).exists()
     )
+
+
+def can_edit_department(access: SchoolAccess, user, department) -> bool:
+    """School admins, and teachers who teach a course of the department, edit its targets."""
+    if access.has(Role.SCHOOL_ADMIN):
+        return True
+    return (
+        access.has(Role.TEACHER)
+        and SectionTeacher.objects.filter(
+            school=access.school, teacher=user, section__course__department=department
+        ).exists()
+    )

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
 from mastery import calculation
-from mastery.models import GradingPolicy, ScaleLevel, School
+from mastery.models import GradingPolicy, LearningTarget, ScaleLevel, School
 from mastery.selectors import achievement_levels, current_policies
 
 MASTERY_FIELDS = (
@@ -390,8 +390,12 @@ def _method_sql(p: calculation.Policy) -> tuple[str, str, list[str]]:
     raise ValueError(m)  # pragma: no cover - Policy validates methods
 
 
-def _policy_statement(p: calculation.Policy, *, scope_sql: str) -> str:
-    """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`."""
+def _policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: bool = False) -> str:
+    """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`.
+
+    With select_only, just the SELECT of the computed rows (student_id, target_id, score, level,
+    mastered), for a preview that writes nothing.
+    """
     kinds = (
         "TRUE"
         if p.counted_kinds is None
@@ -408,7 +412,7 @@ def _policy_statement(p: calculation.Policy, *, scope_sql: str) -> str:
     )
     extra_cols = "".join(f", res.{c}" for c in extra)
     insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
-    return f"""
+    ctes = f"""
 WITH ev AS (
     SELECT e.id, e.student_id, e.target_id, e.assessed_on, e.voided_at IS NULL AS live,
            CASE WHEN e.status = 'scored' THEN e.score
@@ -446,6 +450,19 @@ final AS (
                 ELSE {summary} END AS explanation
     FROM x
 )
+"""
+    if select_only:
+        return (
+            ctes
+            + f"""
+SELECT student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE level END AS level,
+       coalesce(score >= {_lit(p.mastery_threshold)}, FALSE) AS mastered
+FROM final
+"""
+        )
+    return (
+        ctes
+        + f"""
 INSERT INTO gradebook_mastery AS m (school_id, student_id, target_id, score, level, mastered,
     evidence_count, scores_counted, last_evidence_on, explanation, policy_id, computed_at)
 SELECT %(school_id)s, student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE level END,
@@ -462,6 +479,28 @@ WHERE (m.score, m.level, m.mastered, m.evidence_count, m.scores_counted, m.last_
   IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.level, EXCLUDED.mastered, EXCLUDED.evidence_count,
        EXCLUDED.scores_counted, EXCLUDED.last_evidence_on, EXCLUDED.explanation, EXCLUDED.policy_id)
 """
+    )
+
+
+def _create_pair_policy(cursor, school: School) -> None:
+    """Temp table of the pairs under a course override (lowest course id wins), for the statements."""
+    cursor.execute("DROP TABLE IF EXISTS pg_temp.pair_policy")
+    cursor.execute(
+        """
+        CREATE TEMP TABLE pair_policy ON COMMIT DROP AS
+        SELECT DISTINCT ON (en.student_id, ct.target_id)
+               en.student_id, ct.target_id, p.id AS policy_id
+        FROM mastery_gradingpolicy p
+        JOIN gradebook_section s ON s.school_id = p.school_id AND s.course_id = p.course_id
+        JOIN gradebook_enrollment en ON en.school_id = p.school_id AND en.section_id = s.id
+        JOIN gradebook_coursetarget ct ON ct.school_id = p.school_id AND ct.course_id = p.course_id
+        WHERE p.school_id = %(school_id)s AND p.is_current AND p.course_id IS NOT NULL
+        ORDER BY en.student_id, ct.target_id, p.course_id
+        """,
+        {"school_id": school.id},
+    )
+    cursor.execute("CREATE INDEX ON pair_policy (student_id, target_id)")
+    cursor.execute("ANALYZE pair_policy")
 
 
 def school_recompute_sql(school: School) -> RecomputeResult:
@@ -475,24 +514,7 @@ def school_recompute_sql(school: School) -> RecomputeResult:
     written = 0
     with connection.cursor() as cursor:
         if overrides:
-            # Pairs under a course override: a temp table the per-policy statements join against.
-            cursor.execute("DROP TABLE IF EXISTS pg_temp.pair_policy")
-            cursor.execute(
-                """
-                CREATE TEMP TABLE pair_policy ON COMMIT DROP AS
-                SELECT DISTINCT ON (en.student_id, ct.target_id)
-                       en.student_id, ct.target_id, p.id AS policy_id
-                FROM mastery_gradingpolicy p
-                JOIN gradebook_section s ON s.school_id = p.school_id AND s.course_id = p.course_id
-                JOIN gradebook_enrollment en ON en.school_id = p.school_id AND en.section_id = s.id
-                JOIN gradebook_coursetarget ct ON ct.school_id = p.school_id AND ct.course_id = p.course_id
-                WHERE p.school_id = %(school_id)s AND p.is_current AND p.course_id IS NOT NULL
-                ORDER BY en.student_id, ct.target_id, p.course_id
-                """,
-                {"school_id": school.id},
-            )
-            cursor.execute("CREATE INDEX ON pair_policy (student_id, target_id)")
-            cursor.execute("ANALYZE pair_policy")
+            _create_pair_policy(cursor, school)
         for policy in policies:
             if not overrides:
                 scope_sql = ""
@@ -542,3 +564,168 @@ def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
+
+
+# --- Previewing a policy change ----------------------------------------------------------------------
+
+
+@dataclass
+class PolicyPreview:
+    pairs: int = 0
+    level_changes: int = 0
+    students_changing: int = 0
+    targets_changing: int = 0
+    mastered_gained: int = 0
+    mastered_lost: int = 0
+    grade_changes: int = 0
+    students_with_grade_change: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def _candidate_outcomes(
+    school: School, candidate: GradingPolicy, engine: calculation.Policy
+) -> dict:
+    """(student, target) -> (score, level, mastered) under the candidate, for the pairs it governs."""
+    course_id = candidate.course_id
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            if course_id is None:
+                _create_pair_policy(cursor, school)
+                scope_sql = (
+                    "AND NOT EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
+                    " AND pp.target_id = e.target_id)"
+                )
+            else:
+                scope_sql = (
+                    f"AND e.target_id IN (SELECT target_id FROM gradebook_coursetarget WHERE school_id = %(school_id)s"
+                    f" AND course_id = {int(course_id)}) AND e.student_id IN (SELECT en.student_id FROM"
+                    " gradebook_enrollment en JOIN gradebook_section s ON s.id = en.section_id"
+                    f" WHERE en.school_id = %(school_id)s AND s.course_id = {int(course_id)})"
+                )
+            cursor.execute(
+                _policy_statement(engine, scope_sql=scope_sql, select_only=True),
+                {"school_id": school.id},
+            )
+            return {(r[0], r[1]): (r[2], r[3], r[4]) for r in cursor.fetchall()}
+    # SQLite (the demo): the engine over the governed pairs.
+    assigned = override_assignments(school)
+    if course_id is not None:
+        targets = set(
+            CourseTarget.objects.filter(school=school, course_id=course_id).values_list(
+                "target_id", flat=True
+            )
+        )
+        students = set(
+            Enrollment.objects.filter(school=school, section__course_id=course_id).values_list(
+                "student_id", flat=True
+            )
+        )
+    outcomes = {}
+    for student_id, target_id, rows in _pairs_in_order(school):
+        pair = (student_id, target_id)
+        if course_id is None and pair in assigned:
+            continue
+        if course_id is not None and (student_id not in students or target_id not in targets):
+            continue
+        o = calculation.compute(
+            (
+                calculation.Evidence(score=sc, assessed_on=d, kind=k, status=st)
+                for sc, d, k, st in rows
+            ),
+            engine,
+        )
+        outcomes[pair] = (o.score, Decimal(o.level) if o.level is not None else None, o.mastered)
+    return outcomes
+
+
+def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview:
+    """What saving `candidate` (an unsaved policy version) would change on the school's data now."""
+    from gradebook.models import Student
+
+    levels = achievement_levels(school)
+    engine = candidate.to_engine(levels)
+    new = _candidate_outcomes(school, candidate, engine)
+    old = {
+        (m.student_id, m.target_id): (m.score, m.level, m.mastered)
+        for m in Mastery.objects.filter(school=school).only(
+            "student", "target", "score", "level", "mastered"
+        )
+    }
+    preview = PolicyPreview(pairs=len(new))
+    changed_students, changed_targets, samples = set(), set(), []
+    for pair, (score, level, mastered) in new.items():
+        before = old.get(pair, (None, None, False))
+        if before[1] != level:
+            preview.level_changes += 1
+            changed_students.add(pair[0])
+            changed_targets.add(pair[1])
+            if len(samples) < 5:
+                samples.append((pair, before, (score, level)))
+        if mastered and not before[2]:
+            preview.mastered_gained += 1
+        if before[2] and not mastered:
+            preview.mastered_lost += 1
+    preview.students_changing, preview.targets_changing = (
+        len(changed_students),
+        len(changed_targets),
+    )
+
+    # Course grades: every (student, course) that a changed result belongs to, old vs new rule.
+    policies = {p.course_id: p for p in current_policies(school)}
+    course_targets_map: dict[int, list[int]] = defaultdict(list)
+    for course_id, target_id in CourseTarget.objects.filter(school=school).values_list(
+        "course_id", "target_id"
+    ):
+        course_targets_map[course_id].append(target_id)
+    engines_old = {cid: p.to_engine(levels) for cid, p in policies.items()}
+    graded_students = set()
+    for student_id, course_id in (
+        Enrollment.objects.filter(
+            school=school, withdrawn_on__isnull=True, student_id__in=changed_students
+        )
+        .values_list("student_id", "section__course_id")
+        .distinct()
+    ):
+        applies = (candidate.course_id == course_id) or (
+            candidate.course_id is None and course_id not in policies
+        )
+        if not applies and candidate.course_id is not None:
+            continue
+        targets = course_targets_map[course_id]
+        old_engine = engines_old.get(course_id, engines_old[None])
+        new_engine = engine if applies else old_engine
+        before = calculation.course_grade(
+            [old.get((student_id, t), (None,))[0] for t in targets], old_engine
+        )
+        after = calculation.course_grade(
+            [new.get((student_id, t), old.get((student_id, t), (None,)))[0] for t in targets],
+            new_engine,
+        )
+        if before.letter != after.letter:
+            preview.grade_changes += 1
+            graded_students.add(student_id)
+    preview.students_with_grade_change = len(graded_students)
+
+    names = {
+        s.id: s.display_name
+        for s in Student.objects.filter(school=school, id__in=[p[0] for p, _, _ in samples])
+    }
+    codes = dict(
+        LearningTarget.objects.filter(
+            school=school, id__in=[p[1] for p, _, _ in samples]
+        ).values_list("id", "code")
+    )
+    labels = {lv.value: lv.label for lv in levels}
+
+    def shown(score, level):
+        return (
+            "no level"
+            if level is None
+            else f"{calculation.fmt(score)} {labels.get(level, '')}".strip()
+        )
+
+    preview.examples = [
+        f"{names.get(pair[0], pair[0])}, {codes.get(pair[1], pair[1])}: {shown(*before[:2])} → {shown(*after)}"
+        for pair, before, after in samples
+    ]
+    return preview

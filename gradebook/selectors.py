@@ -1,33 +1,106 @@
-"""Reads of the gradebook. Every function takes the school and filters every table by it."""
+"""Reads of the gradebook. Every function takes the school and filters every table by it.
+
+The page selectors (section_grid, scoring_grid, cell_detail) run a constant number of queries,
+whatever the size of the class: the query-count tests pin them.
+"""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from gradebook.models import (
+    Assessment,
+    AssessmentFeedback,
+    AssessmentTarget,
     Course,
     CourseTarget,
     Enrollment,
     Evidence,
+    EvidenceStatus,
     Mastery,
+    ReassessmentRequest,
     Section,
     SectionTeacher,
     Student,
 )
 from mastery import calculation
-from mastery.models import GradingPolicy, LearningTarget, LevelDescriptor, ScaleLevel, School
-from mastery.selectors import achievement_levels, current_policies
+from mastery.models import (
+    Competency,
+    GradingPolicy,
+    LearningTarget,
+    LevelDescriptor,
+    ScaleLevel,
+    School,
+)
+from mastery.selectors import achievement_levels, allowed_scores, current_policies
+
+# What a teacher types for a status, and back.
+STATUS_CODES = {
+    EvidenceStatus.MISSING: "M",
+    EvidenceStatus.EXCUSED: "EX",
+    EvidenceStatus.INCOMPLETE: "INC",
+    EvidenceStatus.INSUFFICIENT: "IE",
+}
+CODE_STATUSES = {code: status for status, code in STATUS_CODES.items()}
 
 
-def sections_taught_by(*, school: School, user) -> QuerySet[Section]:
-    return (
-        Section.objects.filter(
-            school=school,
-            id__in=SectionTeacher.objects.filter(school=school, teacher=user).values("section_id"),
-        )
+def evidence_display(evidence: Evidence | None) -> str:
+    """What a scoring cell shows: 3, 2.5, or a status code."""
+    if evidence is None:
+        return ""
+    if evidence.status == EvidenceStatus.SCORED:
+        return calculation.fmt(evidence.score)
+    return STATUS_CODES.get(evidence.status, evidence.status)
+
+
+# --- Levels ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    value: Decimal
+    label: str
+    abbreviation: str
+    cutoff: Decimal
+    color: str
+
+
+def level_infos(levels: list[ScaleLevel]) -> list[LevelInfo]:
+    """The scale's levels with a short, unique abbreviation for dense grids (B, D, P, A)."""
+    abbreviations: dict[Decimal, str] = {}
+    for size in (1, 2, 3):
+        candidate = {lv.value: lv.label[:size].upper() for lv in levels}
+        if len(set(candidate.values())) == len(levels):
+            abbreviations = candidate
+            break
+    else:
+        abbreviations = {lv.value: calculation.fmt(lv.value) for lv in levels}
+    return [
+        LevelInfo(lv.value, lv.label, abbreviations[lv.value], lv.cutoff, lv.color) for lv in levels
+    ]
+
+
+def level_for(value: Decimal | None, infos: list[LevelInfo]) -> LevelInfo | None:
+    if value is None:
+        return None
+    for info in infos:
+        if info.value == value:
+            return info
+    return None
+
+
+# --- Teacher home --------------------------------------------------------------------------------
+
+
+def sections_with_counts(*, school: School, ids) -> list[Section]:
+    """Sections with `student_count` (active enrollments), by period."""
+    return list(
+        Section.objects.filter(school=school, id__in=ids)
         .select_related("course", "term")
         .annotate(
             student_count=Count("enrollments", filter=Q(enrollments__withdrawn_on__isnull=True))
@@ -36,13 +109,108 @@ def sections_taught_by(*, school: School, user) -> QuerySet[Section]:
     )
 
 
+def sections_taught_by(*, school: School, user) -> list[Section]:
+    return sections_with_counts(
+        school=school,
+        ids=SectionTeacher.objects.filter(school=school, teacher=user).values("section_id"),
+    )
+
+
+@dataclass
+class ScoringTodo:
+    section: Section
+    assessment: Assessment
+    scored: int
+    expected: int
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.scored
+
+
+def scoring_todo(
+    *, school: School, sections: list[Section], since_days: int = 60
+) -> list[ScoringTodo]:
+    """Assessments of these sections from the last weeks with cells still empty (3 queries)."""
+    if not sections:
+        return []
+    since = date.today() - timedelta(days=since_days)
+    by_id = {s.id: s for s in sections}
+    course_ids = {s.course_id for s in sections}
+    assessments = list(
+        Assessment.objects.filter(school=school, course_id__in=course_ids, assessed_on__gte=since)
+        .filter(Q(section__isnull=True) | Q(section_id__in=by_id))
+        .annotate(target_count=Count("alignments"))
+        .order_by("-assessed_on")
+    )
+    if not assessments:
+        return []
+    # Live evidence per (assessment, section of the student).
+    scored = {
+        (row["assessment_id"], row["student__enrollments__section_id"]): row["n"]
+        for row in Evidence.objects.filter(
+            school=school,
+            assessment__in=assessments,
+            voided_at__isnull=True,
+            student__enrollments__section_id__in=by_id,
+            student__enrollments__withdrawn_on__isnull=True,
+        )
+        .values("assessment_id", "student__enrollments__section_id")
+        .annotate(n=Count("id"))
+    }
+    todo = []
+    for assessment in assessments:
+        for section in sections:
+            if section.course_id != assessment.course_id:
+                continue
+            if assessment.section_id and assessment.section_id != section.id:
+                continue
+            expected = section.student_count * assessment.target_count
+            done = scored.get((assessment.id, section.id), 0)
+            if expected and done < expected:
+                todo.append(ScoringTodo(section, assessment, done, expected))
+    return todo
+
+
+def open_reassessment_requests(
+    *, school: School, sections: list[Section]
+) -> list[ReassessmentRequest]:
+    return list(
+        ReassessmentRequest.objects.filter(
+            school=school,
+            status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
+            section__in=sections,
+        )
+        .select_related("student", "target", "section__course")
+        .order_by("created_at")
+    )
+
+
+# --- The section grid ----------------------------------------------------------------------------
+
+
 def course_targets(*, school: School, course_id: int) -> list[LearningTarget]:
-    return [
-        ct.target
-        for ct in CourseTarget.objects.filter(school=school, course_id=course_id)
+    """The course's targets, grouped by competency (competency order, then the course's order)."""
+    rows = (
+        CourseTarget.objects.filter(school=school, course_id=course_id)
         .select_related("target__competency")
-        .order_by("position", "target__code")
-    ]
+        .order_by(
+            "target__competency__position", "target__competency__code", "position", "target__code"
+        )
+    )
+    return [ct.target for ct in rows]
+
+
+def group_by_competency(
+    targets: list[LearningTarget],
+) -> list[tuple[Competency, list[LearningTarget]]]:
+    groups: list[tuple[Competency, list[LearningTarget]]] = []
+    for target in targets:
+        if groups and groups[-1][0].id == target.competency_id:
+            groups[-1][1].append(target)
+        else:
+            groups.append((target.competency, [target]))
+    return groups
 
 
 def section_students(*, school: School, section: Section) -> list[Student]:
@@ -62,77 +230,430 @@ def policy_for_course(*, school: School, course_id: int, policies=None) -> Gradi
 
 
 @dataclass
-class LevelStyle:
-    value: Decimal
-    label: str
-    color: str
-    cutoff: Decimal
+class GridRow:
+    student: Student
+    cells: list[Mastery | None]
+    grade: calculation.CourseGrade
 
 
 @dataclass
-class SectionTable:
+class ColumnSummary:
+    target: LearningTarget
+    counts: list[tuple[LevelInfo, int]]
+    insufficient: int
+    no_evidence: int
+
+    @property
+    def total(self) -> int:
+        return sum(c for _, c in self.counts) + self.insufficient + self.no_evidence
+
+    def bar(self, width: int = 100) -> list[tuple[str, int, int, str]]:
+        """(css class, x, width, title) segments of a stacked bar, for an inline SVG."""
+        total = self.total or 1
+        x, segments = 0, []
+        parts = [(f"fill-{c.abbreviation}", n, f"{n} {c.label}") for c, n in self.counts]
+        parts.append(
+            (
+                "fill-none",
+                self.insufficient + self.no_evidence,
+                f"{self.insufficient + self.no_evidence} without a level",
+            )
+        )
+        for i, (css, n, title) in enumerate(parts):
+            w = round(width * n / total) if i < len(parts) - 1 else width - x
+            if n:
+                segments.append((css, x, max(w, 0), title))
+            x += max(w, 0)
+        return segments
+
+
+@dataclass
+class SectionGrid:
     section: Section
+    groups: list[tuple[Competency, list[LearningTarget]]]
     targets: list[LearningTarget]
-    students: list[Student]
-    levels: list[ScaleLevel]
-    cells: dict[tuple[int, int], Mastery]
-    grades: dict[int, calculation.CourseGrade] = field(default_factory=dict)
-    distribution: dict[int, dict[str, int]] = field(default_factory=dict)
-
-    def cell(self, student_id: int, target_id: int) -> Mastery | None:
-        return self.cells.get((student_id, target_id))
-
-    @property
-    def rows(self) -> list[tuple[Student, list[Mastery | None], calculation.CourseGrade]]:
-        """One row per student: the records in target order and the course grade."""
-        return [
-            (s, [self.cells.get((s.id, t.id)) for t in self.targets], self.grades[s.id])
-            for s in self.students
-        ]
+    rows: list[GridRow]
+    levels: list[LevelInfo]
+    columns: list[ColumnSummary]
+    policy: GradingPolicy
+    engine: calculation.Policy
+    total_students: int
+    sort: str = "name"
+    focus: LearningTarget | None = None
+    show: str = "all"
+    level: Decimal | None = None
 
     @property
-    def columns(self) -> list[tuple[LearningTarget, dict[str, int]]]:
-        return [(t, self.distribution[t.id]) for t in self.targets]
+    def rule_in_words(self) -> list[str]:
+        return calculation.describe_policy(self.engine)
 
 
-def section_table(*, school: School, section: Section) -> SectionTable:
-    """Students × the course's targets with each Mastery record, course grades, and distributions.
+def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, int], Mastery]:
+    return {
+        (m.student_id, m.target_id): m
+        for m in Mastery.objects.filter(
+            school=school, student_id__in=student_ids, target_id__in=target_ids
+        )
+    }
 
-    A constant number of queries (6), whatever the size of the section.
+
+def course_grades(students, targets, cells, engine) -> dict[int, calculation.CourseGrade]:
+    return {
+        s.id: calculation.course_grade(
+            [cells[(s.id, t.id)].score if (s.id, t.id) in cells else None for t in targets], engine
+        )
+        for s in students
+    }
+
+
+def section_grid(
+    *,
+    school: School,
+    section: Section,
+    sort: str = "name",
+    focus_id: int | None = None,
+    show: str = "all",
+    level: Decimal | None = None,
+) -> SectionGrid:
+    """Students × the course's targets (grouped by competency), with grades and distributions.
+
+    sort: "name", "grade" (highest first), "target" (lowest first on the focus target).
+    show: "all", "below" (not yet proficient on the focus target, or on any target without one),
+    "level" (at `level` on the focus target). A constant 6 queries.
     """
     targets = course_targets(school=school, course_id=section.course_id)
     students = section_students(school=school, section=section)
     levels = achievement_levels(school)
-    cells = {
-        (m.student_id, m.target_id): m
-        for m in Mastery.objects.filter(
-            school=school,
-            student__in=[s.id for s in students],
-            target__in=[t.id for t in targets],
+    infos = level_infos(levels)
+    cells = mastery_map(
+        school=school, student_ids=[s.id for s in students], target_ids=[t.id for t in targets]
+    )
+    policy = policy_for_course(school=school, course_id=section.course_id)
+    engine = policy.to_engine(levels)
+    grades = course_grades(students, targets, cells, engine)
+    rows = [GridRow(s, [cells.get((s.id, t.id)) for t in targets], grades[s.id]) for s in students]
+
+    columns = []
+    for i, target in enumerate(targets):
+        counts = Counter()
+        insufficient = no_evidence = 0
+        for row in rows:
+            record = row.cells[i]
+            if record is None or record.evidence_count == 0:
+                no_evidence += 1
+            elif record.level is None:
+                insufficient += 1
+            else:
+                counts[record.level] += 1
+        columns.append(
+            ColumnSummary(
+                target, [(info, counts[info.value]) for info in infos], insufficient, no_evidence
+            )
+        )
+
+    focus = next((t for t in targets if t.id == focus_id), None)
+    focus_index = targets.index(focus) if focus else None
+    threshold = engine.mastery_threshold
+
+    def not_yet(record: Mastery | None) -> bool:
+        return record is None or record.score is None or record.score < threshold
+
+    if show == "below":
+        if focus_index is not None:
+            rows = [r for r in rows if not_yet(r.cells[focus_index])]
+        else:
+            rows = [r for r in rows if any(not_yet(c) for c in r.cells)]
+    elif show == "level" and focus_index is not None and level is not None:
+        rows = [r for r in rows if r.cells[focus_index] and r.cells[focus_index].level == level]
+
+    if sort == "grade":
+        rows.sort(key=lambda r: (r.grade.mean is None, -(r.grade.mean or 0), r.student.last_name))
+    elif sort == "target" and focus_index is not None:
+        rows.sort(
+            key=lambda r: (
+                r.cells[focus_index] is not None and r.cells[focus_index].score is not None,
+                r.cells[focus_index].score
+                if r.cells[focus_index] and r.cells[focus_index].score is not None
+                else 0,
+                r.student.last_name,
+            )
+        )
+    return SectionGrid(
+        section=section,
+        groups=group_by_competency(targets),
+        targets=targets,
+        rows=rows,
+        levels=infos,
+        columns=columns,
+        policy=policy,
+        engine=engine,
+        total_students=len(students),
+        sort=sort,
+        focus=focus,
+        show=show,
+        level=level,
+    )
+
+
+# --- Scoring an assessment ------------------------------------------------------------------------
+
+
+def section_assessments(*, school: School, section: Section) -> QuerySet[Assessment]:
+    """Assessments a section scores: common to its course, or its own."""
+    return (
+        Assessment.objects.filter(school=school, course_id=section.course_id)
+        .filter(Q(section__isnull=True) | Q(section=section))
+        .prefetch_related(
+            Prefetch(
+                "targets", queryset=LearningTarget.objects.filter(school=school).order_by("code")
+            )
+        )
+        .select_related("original")
+        .order_by("-assessed_on", "title")
+    )
+
+
+@dataclass
+class ScoringRow:
+    student: Student
+    cells: list[tuple[LearningTarget, Evidence | None, Mastery | None]]
+    grade: calculation.CourseGrade
+    feedback: str
+
+
+@dataclass
+class ScoringGrid:
+    section: Section
+    assessment: Assessment
+    targets: list[LearningTarget]
+    rows: list[ScoringRow]
+    levels: list[LevelInfo]
+    allowed: list[Decimal]
+    engine: calculation.Policy
+
+    @property
+    def allowed_text(self) -> str:
+        return ", ".join(calculation.fmt(a) for a in self.allowed)
+
+    @property
+    def empty_cells(self) -> int:
+        return sum(1 for row in self.rows for _, e, _ in row.cells if e is None)
+
+
+def assessment_targets(*, school: School, assessment: Assessment) -> list[LearningTarget]:
+    return [
+        at.target
+        for at in AssessmentTarget.objects.filter(school=school, assessment=assessment)
+        .select_related("target")
+        .order_by("target__competency__position", "target__position", "target__code")
+    ]
+
+
+def scoring_grid(
+    *, school: School, section: Section, assessment: Assessment, students=None
+) -> ScoringGrid:
+    """Students × the assessment's targets with each live score, the mastery now, and the grade.
+
+    A constant 8 queries; pass `students` to build only some rows (the htmx fragments).
+    """
+    targets = assessment_targets(school=school, assessment=assessment)
+    students = (
+        students if students is not None else section_students(school=school, section=section)
+    )
+    student_ids = [s.id for s in students]
+    live = {
+        (e.student_id, e.target_id): e
+        for e in Evidence.objects.filter(
+            school=school, assessment=assessment, student_id__in=student_ids, voided_at__isnull=True
         )
     }
-    policy = policy_for_course(school=school, course_id=section.course_id).to_engine(levels)
-    table = SectionTable(section, targets, students, levels, cells)
-    for student in students:
-        scores = [
-            cells[(student.id, t.id)].score if (student.id, t.id) in cells else None
-            for t in targets
-        ]
-        table.grades[student.id] = calculation.course_grade(scores, policy)
-    for target in targets:
-        counts = {lv.label: 0 for lv in levels}
-        counts["No level yet"] = 0
-        for student in students:
-            record = cells.get((student.id, target.id))
-            if record is None or record.level is None:
-                counts["No level yet"] += 1
-            else:
-                label = next(
-                    (lv.label for lv in levels if lv.value == record.level), str(record.level)
-                )
-                counts[label] = counts.get(label, 0) + 1
-        table.distribution[target.id] = counts
-    return table
+    all_targets = course_targets(school=school, course_id=section.course_id)
+    cells = mastery_map(
+        school=school,
+        student_ids=student_ids,
+        target_ids=[t.id for t in all_targets] + [t.id for t in targets],
+    )
+    levels = achievement_levels(school)
+    engine = policy_for_course(school=school, course_id=section.course_id).to_engine(levels)
+    grades = course_grades(students, all_targets, cells, engine)
+    feedback = dict(
+        AssessmentFeedback.objects.filter(
+            school=school, assessment=assessment, student_id__in=student_ids
+        ).values_list("student_id", "text")
+    )
+    rows = [
+        ScoringRow(
+            s,
+            [(t, live.get((s.id, t.id)), cells.get((s.id, t.id))) for t in targets],
+            grades[s.id],
+            feedback.get(s.id, ""),
+        )
+        for s in students
+    ]
+    return ScoringGrid(
+        section, assessment, targets, rows, level_infos(levels), allowed_scores(levels), engine
+    )
+
+
+# --- Cell detail ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ChartPoint:
+    x: float
+    y: float
+    label: str
+    voided: bool
+    counted: bool
+
+
+@dataclass
+class CellDetail:
+    student: Student
+    target: LearningTarget
+    section: Section
+    history: list[Evidence]
+    record: Mastery | None
+    outcome: calculation.Outcome
+    descriptors: list[tuple[LevelInfo, LevelDescriptor | None, bool]]
+    chart: dict
+    requests: list[ReassessmentRequest]
+    reassessments: list[Assessment]
+    policy: GradingPolicy
+    levels: list[LevelInfo] = field(default_factory=list)
+
+
+def attempt_chart(
+    history: list[Evidence], engine: calculation.Policy, width=320, height=120, pad=24
+) -> dict:
+    """Coordinates for a small SVG of the attempts (scored, unvoided) and the mastery line."""
+    scored = [e for e in history if e.voided_at is None and e.status == EvidenceStatus.SCORED]
+    lo, hi = engine.scale_min, engine.scale_max
+    n = len(scored)
+
+    def y_of(value: Decimal) -> float:
+        return round(pad / 2 + (height - pad) * float((hi - value) / (hi - lo)), 1)
+
+    points = []
+    for i, e in enumerate(scored):
+        x = pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5)
+        points.append(
+            ChartPoint(
+                round(x, 1),
+                y_of(e.score),
+                f"{e.assessed_on:%b %-d}: {calculation.fmt(e.score)} ({e.assessment.title})",
+                False,
+                engine.counts(
+                    calculation.Evidence(score=e.score, assessed_on=e.assessed_on, kind=e.kind)
+                ),
+            )
+        )
+    gridlines = [
+        (calculation.fmt(v), y_of(v)) for v in sorted({Decimal(lv) for lv in engine.levels})
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "points": points,
+        "polyline": " ".join(f"{p.x},{p.y}" for p in points),
+        "threshold_y": y_of(engine.mastery_threshold),
+        "gridlines": gridlines,
+        "pad": pad,
+    }
+
+
+def cell_detail(
+    *, school: School, section: Section, student: Student, target: LearningTarget
+) -> CellDetail:
+    from gradebook.recompute import policy_for_pair
+
+    history = list(
+        Evidence.objects.filter(school=school, student=student, target=target)
+        .select_related("assessment", "recorded_by", "voided_by")
+        .order_by("assessed_on", "id")
+    )
+    levels = achievement_levels(school)
+    infos = level_infos(levels)
+    policy = policy_for_pair(school=school, student_id=student.id, target_id=target.id)
+    engine = policy.to_engine(levels)
+    outcome = calculation.compute(
+        [e.as_engine_evidence() for e in history if e.voided_at is None], engine
+    )
+    record = Mastery.objects.filter(school=school, student=student, target=target).first()
+    descriptors = {
+        d.level_value: d for d in LevelDescriptor.objects.filter(school=school, target=target)
+    }
+    rubric = [
+        (
+            info,
+            descriptors.get(info.value),
+            outcome.level is not None and info.value == Decimal(outcome.level),
+        )
+        for info in reversed(infos)
+    ]
+    requests = list(
+        ReassessmentRequest.objects.filter(school=school, student=student, target=target).order_by(
+            "-created_at"
+        )[:5]
+    )
+    reassessments = list(
+        Assessment.objects.filter(
+            school=school,
+            kind="reassessment",
+            course_id=section.course_id,
+            alignments__target=target,
+        )
+        .filter(Q(section__isnull=True) | Q(section=section))
+        .order_by("-assessed_on")[:10]
+    )
+    return CellDetail(
+        student,
+        target,
+        section,
+        history,
+        record,
+        outcome,
+        rubric,
+        attempt_chart(history, engine),
+        requests,
+        reassessments,
+        policy,
+        infos,
+    )
+
+
+# --- Students who need a reassessment -------------------------------------------------------------
+
+
+def reassessment_candidates(
+    *, school: School, section: Section
+) -> list[tuple[LearningTarget, list[tuple[Student, Mastery]]]]:
+    """Per course target: students of the section with evidence who have not reached mastery."""
+    targets = course_targets(school=school, course_id=section.course_id)
+    students = {s.id: s for s in section_students(school=school, section=section)}
+    records = Mastery.objects.filter(
+        school=school,
+        student_id__in=list(students),
+        target__in=targets,
+        mastered=False,
+        evidence_count__gt=0,
+    ).order_by("score")
+    by_target: dict[int, list] = defaultdict(list)
+    for record in records:
+        by_target[record.target_id].append((students[record.student_id], record))
+    return [(t, by_target[t.id]) for t in targets]
+
+
+def pair_history(*, school: School, student_id: int, target_id: int) -> list[Evidence]:
+    """All evidence of one student on one target, voided included, oldest first."""
+    return list(
+        Evidence.objects.filter(school=school, student_id=student_id, target_id=target_id)
+        .select_related("assessment", "recorded_by", "voided_by")
+        .order_by("assessed_on", "id")
+    )
+
+
+# --- A student's progress -------------------------------------------------------------------------
 
 
 @dataclass
@@ -145,7 +666,7 @@ class CourseProgress:
 
 
 def student_progress(*, school: School, student: Student) -> list[CourseProgress]:
-    """The student's courses this year with each target's Mastery record and the course grade."""
+    """The student's courses with each target's Mastery record and the course grade."""
     enrollments = list(
         Enrollment.objects.filter(school=school, student=student, withdrawn_on__isnull=True)
         .select_related("section__course", "section__term")
@@ -195,13 +716,4 @@ def target_with_descriptors(*, school: School, target_id: int) -> LearningTarget
             )
         )
         .first()
-    )
-
-
-def pair_history(*, school: School, student_id: int, target_id: int) -> list[Evidence]:
-    """All evidence of one student on one target, voided included, oldest first."""
-    return list(
-        Evidence.objects.filter(school=school, student_id=student_id, target_id=target_id)
-        .select_related("assessment", "recorded_by", "voided_by")
-        .order_by("assessed_on", "id")
     )

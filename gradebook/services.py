@@ -7,6 +7,7 @@ field) before anything is written.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -18,11 +19,18 @@ from django.utils import timezone
 
 from gradebook.models import (
     Assessment,
+    AssessmentFeedback,
+    AssessmentKind,
     AssessmentTarget,
+    CourseTarget,
     Enrollment,
     Evidence,
     EvidenceStatus,
+    Habit,
+    HabitScore,
     Mastery,
+    ReassessmentRequest,
+    Section,
 )
 from gradebook.recompute import (
     RecomputeResult,
@@ -31,7 +39,7 @@ from gradebook.recompute import (
     school_recompute_sql,
 )
 from mastery import calculation
-from mastery.models import School
+from mastery.models import LearningTarget, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, allowed_scores
 
 MAX_FEEDBACK = 4000
@@ -107,6 +115,7 @@ def evidence_record(
     status: str = EvidenceStatus.SCORED,
     assessed_on: date | None = None,
     feedback: str = "",
+    replaced_reason: str = "Replaced by a new score",
 ) -> RecordResult:
     """Record one attempt and recompute that student's Mastery record on the target.
 
@@ -204,7 +213,7 @@ def evidence_record(
                 if current is not None:
                     current.voided_at = now
                     current.voided_by = recorded_by
-                    current.void_reason = "Replaced by a new score"
+                    current.void_reason = replaced_reason
                     current.save(update_fields=["voided_at", "voided_by", "void_reason"])
                 evidence = Evidence.objects.create(
                     school=school,
@@ -265,3 +274,637 @@ def mastery_recompute_school(*, school: School) -> RecomputeResult:
     if connection.vendor == "postgresql":
         return school_recompute_sql(school)
     return school_recompute_python(school)
+
+
+# --- The scoring grid ------------------------------------------------------------------------------
+
+STATUS_WORDS = {
+    "M": EvidenceStatus.MISSING,
+    "MISSING": EvidenceStatus.MISSING,
+    "EX": EvidenceStatus.EXCUSED,
+    "EXC": EvidenceStatus.EXCUSED,
+    "EXCUSED": EvidenceStatus.EXCUSED,
+    "INC": EvidenceStatus.INCOMPLETE,
+    "INCOMPLETE": EvidenceStatus.INCOMPLETE,
+    "IE": EvidenceStatus.INSUFFICIENT,
+    "INSUFFICIENT": EvidenceStatus.INSUFFICIENT,
+}
+
+
+def parse_entry(text: str | None) -> tuple[str | None, str | None]:
+    """What a teacher typed in a cell -> (score text, status); (None, None) means "clear the cell"."""
+    value = (text or "").strip().upper()
+    if not value:
+        return None, None
+    if value in STATUS_WORDS:
+        return None, STATUS_WORDS[value]
+    return value, EvidenceStatus.SCORED
+
+
+@dataclass
+class EntryResult:
+    evidence: Evidence | None  # the live evidence now in the cell (None when cleared)
+    mastery: Mastery | None
+    changed: bool
+    undo: dict | None  # what `evidence_undo` needs to take this change back
+
+
+@transaction.atomic
+def evidence_enter(
+    *,
+    school: School,
+    entered_by,
+    student_id: int,
+    target_id: int,
+    assessment_id: int,
+    text: str,
+    assessed_on: date | None = None,
+) -> EntryResult:
+    """One cell of the scoring grid: a score, a status code (M, EX, INC, IE), or empty to clear."""
+    score, status = parse_entry(text)
+    if status is None:
+        return evidence_clear(
+            school=school,
+            cleared_by=entered_by,
+            student_id=student_id,
+            target_id=target_id,
+            assessment_id=assessment_id,
+        )
+    result = evidence_record(
+        school=school,
+        recorded_by=entered_by,
+        student_id=student_id,
+        target_id=target_id,
+        assessment_id=assessment_id,
+        score=score,
+        status=status,
+        assessed_on=assessed_on,
+    )
+    undo = {"action": "record", "evidence": result.evidence.id} if result.changed else None
+    return EntryResult(result.evidence, result.mastery, result.changed, undo)
+
+
+@transaction.atomic
+def evidence_clear(
+    *, school: School, cleared_by, student_id: int, target_id: int, assessment_id: int
+) -> EntryResult:
+    """Empty a cell: its live evidence is voided ("Cleared"), never deleted."""
+    current = (
+        Evidence.objects.select_for_update()
+        .filter(
+            school=school,
+            student_id=student_id,
+            target_id=target_id,
+            assessment_id=assessment_id,
+            voided_at__isnull=True,
+        )
+        .first()
+    )
+    if current is None:
+        return EntryResult(None, None, False, None)
+    mastery = evidence_void(
+        school=school,
+        evidence_id=current.id,
+        voided_by=cleared_by,
+        reason="Cleared in the scoring grid",
+    )
+    return EntryResult(None, mastery, True, {"action": "clear", "evidence": current.id})
+
+
+@transaction.atomic
+def evidence_undo(*, school: School, undone_by, undo: dict) -> EntryResult:
+    """Take back one grid change. The history keeps both the change and its undoing."""
+    action, evidence_id = undo.get("action"), undo.get("evidence")
+    if action == "fill":
+        ids = list(undo.get("evidence_ids", []))
+        live = list(Evidence.objects.filter(school=school, id__in=ids, voided_at__isnull=True))
+        now = timezone.now()
+        Evidence.objects.filter(school=school, id__in=[e.id for e in live]).update(
+            voided_at=now, voided_by=undone_by, void_reason="Undone (fill)"
+        )
+        pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in live})
+        return EntryResult(None, None, bool(live), None)
+    evidence = Evidence.objects.select_for_update().filter(school=school, id=evidence_id).first()
+    if evidence is None:
+        raise EvidenceError({"undo": ["There is nothing to undo."]})
+    cell = Evidence.objects.filter(
+        school=school,
+        student_id=evidence.student_id,
+        target_id=evidence.target_id,
+        assessment_id=evidence.assessment_id,
+        voided_at__isnull=True,
+    ).exclude(id=evidence.id)
+    if action == "record":
+        if evidence.voided_at is not None:
+            raise EvidenceError(
+                {"undo": ["That score has been changed since; nothing was undone."]}
+            )
+        previous = evidence.replaces
+        if previous is None:
+            mastery = evidence_void(
+                school=school, evidence_id=evidence.id, voided_by=undone_by, reason="Undone"
+            )
+            return EntryResult(None, mastery, True, None)
+        restored = evidence_record(
+            school=school,
+            recorded_by=undone_by,
+            student_id=previous.student_id,
+            target_id=previous.target_id,
+            assessment_id=previous.assessment_id,
+            score=previous.score,
+            status=previous.status,
+            assessed_on=previous.assessed_on,
+            feedback=previous.feedback,
+            replaced_reason="Undone",
+        )
+        return EntryResult(restored.evidence, restored.mastery, True, None)
+    if action == "clear":
+        if cell.exists():
+            raise EvidenceError({"undo": ["That cell has a new score since; nothing was undone."]})
+        restored = evidence_record(
+            school=school,
+            recorded_by=undone_by,
+            student_id=evidence.student_id,
+            target_id=evidence.target_id,
+            assessment_id=evidence.assessment_id,
+            score=evidence.score,
+            status=evidence.status,
+            assessed_on=evidence.assessed_on,
+            feedback=evidence.feedback,
+        )
+        return EntryResult(restored.evidence, restored.mastery, True, None)
+    raise EvidenceError({"undo": ["There is nothing to undo."]})
+
+
+def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
+    """Recompute many Mastery records through the engine in a constant number of queries."""
+    from gradebook.recompute import mastery_from_outcome, mastery_upsert, override_assignments
+    from mastery.selectors import current_policies
+
+    if not pairs:
+        return 0
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    engines = {p.id: p.to_engine(levels) for p in policies}
+    default = next(p for p in policies if p.course_id is None)
+    assigned = override_assignments(school) if len(policies) > 1 else {}
+    rows = defaultdict(list)
+    for e in Evidence.objects.filter(
+        school=school,
+        student_id__in={s for s, _ in pairs},
+        target_id__in={t for _, t in pairs},
+        voided_at__isnull=True,
+    ).order_by("assessed_on", "id"):
+        if (e.student_id, e.target_id) in pairs:
+            rows[(e.student_id, e.target_id)].append(e.as_engine_evidence())
+    records = []
+    for pair in pairs:
+        policy_id = assigned.get(pair, default.id)
+        outcome = calculation.compute(rows.get(pair, []), engines[policy_id])
+        records.append(
+            mastery_from_outcome(
+                school=school,
+                student_id=pair[0],
+                target_id=pair[1],
+                outcome=outcome,
+                policy_id=policy_id,
+            )
+        )
+    mastery_upsert(records)
+    return len(records)
+
+
+@transaction.atomic
+def evidence_fill(
+    *,
+    school: School,
+    filled_by,
+    section,
+    assessment,
+    text: str,
+    target_ids: list[int] | None = None,
+) -> list[int]:
+    """ "Fill empty cells with …": one value into every empty cell of the section on the assessment.
+
+    Validated once, inserted in bulk, recomputed in bulk. Returns the new evidence ids (for undo).
+    """
+    score, status = parse_entry(text)
+    if status is None:
+        raise EvidenceError({"value": ["Choose a score or a status to fill the empty cells with."]})
+    levels = achievement_levels(school)
+    score = parse_score(score, status=status, levels=levels)
+    if assessment.course_id != section.course_id or (
+        assessment.section_id and assessment.section_id != section.id
+    ):
+        raise EvidenceError({"assessment": ["That assessment is not given in this section."]})
+    aligned = set(
+        AssessmentTarget.objects.filter(school=school, assessment=assessment).values_list(
+            "target_id", flat=True
+        )
+    )
+    chosen = aligned if not target_ids else set(target_ids)
+    if not chosen <= aligned:
+        raise EvidenceError(
+            {"target": ["Those learning targets are not all aligned to this assessment."]}
+        )
+    if not section.term.contains(assessment.assessed_on):
+        raise EvidenceError(
+            {"assessed_on": [f"The assessment's date is outside {section.term.name}."]}
+        )
+    students = list(
+        Enrollment.objects.filter(
+            school=school, section=section, withdrawn_on__isnull=True
+        ).values_list("student_id", flat=True)
+    )
+    _school_lock(school, shared=True)
+    taken = set(
+        Evidence.objects.filter(
+            school=school, assessment=assessment, student_id__in=students, voided_at__isnull=True
+        ).values_list("student_id", "target_id")
+    )
+    now = timezone.now()
+    new = [
+        Evidence(
+            school=school,
+            student_id=sid,
+            target_id=tid,
+            assessment=assessment,
+            score=score,
+            status=status,
+            kind=assessment.kind,
+            assessed_on=assessment.assessed_on,
+            recorded_by=filled_by,
+            recorded_at=now,
+        )
+        for sid in students
+        for tid in sorted(chosen)
+        if (sid, tid) not in taken
+    ]
+    Evidence.objects.bulk_create(new)
+    pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in new})
+    return [e.id for e in new]
+
+
+@transaction.atomic
+def feedback_save(
+    *, school: School, written_by, assessment, student_id: int, text: str
+) -> AssessmentFeedback | None:
+    """The teacher's comment to a student on an assessment; empty text removes it."""
+    text = (text or "").strip()
+    if len(text) > MAX_FEEDBACK:
+        raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
+    if not Enrollment.objects.filter(
+        school=school, student_id=student_id, section__course_id=assessment.course_id
+    ).exists():
+        raise EvidenceError({"student": ["That student does not take this course."]})
+    if not text:
+        AssessmentFeedback.objects.filter(
+            school=school, assessment=assessment, student_id=student_id
+        ).delete()
+        return None
+    feedback, _ = AssessmentFeedback.objects.update_or_create(
+        school=school,
+        assessment=assessment,
+        student_id=student_id,
+        defaults={"text": text, "updated_by": written_by, "updated_at": timezone.now()},
+    )
+    return feedback
+
+
+# --- Reassessment ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reassessment_record(
+    *,
+    school: School,
+    recorded_by,
+    section,
+    student_id: int,
+    target_id: int,
+    text: str,
+    assessed_on: date,
+    feedback: str = "",
+    assessment_id: int | None = None,
+    title: str = "",
+) -> RecordResult:
+    """Record a reassessment of one student on one target, creating its assessment when needed.
+
+    A new reassessment is linked to the latest other assessment the student was scored on for that
+    target (its original) and given in this section. Open requests for the pair are completed.
+    """
+    score, status = parse_entry(text)
+    if status is None:
+        raise EvidenceError({"score": ["Enter the reassessment's score or status."]})
+    target = LearningTarget.objects.filter(school=school, id=target_id).first()
+    if (
+        target is None
+        or not CourseTarget.objects.filter(
+            school=school, course_id=section.course_id, target=target
+        ).exists()
+    ):
+        raise EvidenceError({"target": ["That learning target is not part of this course."]})
+    if assessment_id:
+        assessment = Assessment.objects.filter(
+            school=school,
+            id=assessment_id,
+            kind=AssessmentKind.REASSESSMENT,
+            course_id=section.course_id,
+        ).first()
+        if assessment is None:
+            raise EvidenceError(
+                {"assessment": ["That reassessment does not exist in this course."]}
+            )
+    else:
+        if not section.term.contains(assessed_on):
+            raise EvidenceError(
+                {"assessed_on": [f"{assessed_on:%b %-d, %Y} is outside {section.term.name}."]}
+            )
+        original = (
+            Evidence.objects.filter(
+                school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+            )
+            .exclude(kind=AssessmentKind.REASSESSMENT)
+            .order_by("-assessed_on", "-id")
+            .values_list("assessment_id", flat=True)
+            .first()
+        )
+        assessment = Assessment.objects.create(
+            school=school,
+            title=(title or f"Reassessment: {target.code}").strip()[:200],
+            kind=AssessmentKind.REASSESSMENT,
+            assessed_on=assessed_on,
+            course_id=section.course_id,
+            section=section,
+            original_id=original,
+            created_by=recorded_by,
+            description="Created from the cell detail after re-teaching.",
+        )
+        AssessmentTarget.objects.create(school=school, assessment=assessment, target=target)
+    result = evidence_record(
+        school=school,
+        recorded_by=recorded_by,
+        student_id=student_id,
+        target_id=target_id,
+        assessment_id=assessment.id,
+        score=score,
+        status=status,
+        assessed_on=assessed_on,
+        feedback=feedback,
+    )
+    ReassessmentRequest.objects.filter(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
+    ).update(
+        status=ReassessmentRequest.Status.COMPLETED,
+        resolved_at=timezone.now(),
+        resolved_by=recorded_by,
+        evidence=result.evidence,
+    )
+    return result
+
+
+@transaction.atomic
+def reassessment_request_create(
+    *, school: School, requested_by, student_id: int, target_id: int, note: str = ""
+) -> ReassessmentRequest:
+    """A request to be reassessed on a target (from the student portal, or noted by a teacher)."""
+    enrollment = (
+        Enrollment.objects.filter(
+            school=school,
+            student_id=student_id,
+            withdrawn_on__isnull=True,
+            section__course__course_targets__target_id=target_id,
+        )
+        .select_related("section")
+        .first()
+    )
+    if enrollment is None:
+        raise EvidenceError(
+            {"target": ["That learning target is not part of the student's courses."]}
+        )
+    if ReassessmentRequest.objects.filter(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        status=ReassessmentRequest.Status.OPEN,
+    ).exists():
+        raise EvidenceError({"target": ["A request for this learning target is already open."]})
+    return ReassessmentRequest.objects.create(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        section=enrollment.section,
+        requested_by=requested_by,
+        note=(note or "").strip()[:500],
+    )
+
+
+@transaction.atomic
+def reassessment_request_resolve(
+    *, school: School, request_id: int, resolved_by, status: str
+) -> ReassessmentRequest:
+    request = (
+        ReassessmentRequest.objects.select_for_update().filter(school=school, id=request_id).first()
+    )
+    if request is None:
+        raise EvidenceError({"request": ["That request does not exist in this school."]})
+    if status not in (ReassessmentRequest.Status.SCHEDULED, ReassessmentRequest.Status.DECLINED):
+        raise EvidenceError({"status": ["A request can be scheduled or declined here."]})
+    request.status = status
+    if status == ReassessmentRequest.Status.DECLINED:
+        request.resolved_at, request.resolved_by = timezone.now(), resolved_by
+    request.save(update_fields=["status", "resolved_at", "resolved_by"])
+    return request
+
+
+# --- Assessments -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assessment_save(
+    *,
+    school: School,
+    saved_by,
+    assessment: Assessment | None = None,
+    title: str,
+    kind: str,
+    assessed_on: date,
+    course,
+    section=None,
+    target_ids: list[int],
+    tier: str = "",
+    original=None,
+    description: str = "",
+) -> Assessment:
+    """Create or edit an assessment. Editing keeps its evidence consistent (kind, date, targets)."""
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = ["Give the assessment a title."]
+    if kind not in AssessmentKind.values:
+        errors["kind"] = ["Choose a kind."]
+    if course is None or course.school_id != school.id:
+        errors["course"] = ["That course is not in this school."]
+    if section is not None and (
+        section.school_id != school.id or section.course_id != getattr(course, "id", None)
+    ):
+        errors["section"] = ["That section does not belong to the course."]
+    course_targets = (
+        set(
+            CourseTarget.objects.filter(school=school, course=course).values_list(
+                "target_id", flat=True
+            )
+        )
+        if course is not None
+        else set()
+    )
+    targets = set(target_ids or [])
+    if not targets:
+        errors["targets"] = ["Align the assessment to at least one learning target."]
+    elif not targets <= course_targets:
+        errors["targets"] = ["Only the course's learning targets can be aligned."]
+    if original is not None:
+        if kind != AssessmentKind.REASSESSMENT:
+            errors["original"] = ["Only a reassessment retakes an original assessment."]
+        elif original.school_id != school.id or original.course_id != getattr(course, "id", None):
+            errors["original"] = ["The original must be an assessment of the same course."]
+        elif assessment is not None and original.id == assessment.id:
+            errors["original"] = ["An assessment cannot retake itself."]
+    if course is not None and "section" not in errors:
+        terms = (
+            [section.term]
+            if section is not None
+            else [
+                s.term
+                for s in Section.objects.filter(school=school, course=course).select_related("term")
+            ]
+        )
+        if terms and not any(t.contains(assessed_on) for t in terms):
+            names = ", ".join(sorted({t.name for t in terms}))
+            errors["assessed_on"] = [f"{assessed_on:%b %-d, %Y} is outside the term ({names})."]
+    if assessment is not None:
+        removed = set(assessment.alignments.values_list("target_id", flat=True)) - targets
+        in_use = Evidence.objects.filter(
+            school=school, assessment=assessment, target_id__in=removed, voided_at__isnull=True
+        ).count()
+        if in_use:
+            errors["targets"] = [
+                f"{in_use} score{'s' if in_use != 1 else ''} exist on the targets you removed; void them first."
+            ]
+    if errors:
+        raise EvidenceError(errors)
+
+    fields = {
+        "title": title[:200],
+        "kind": kind,
+        "assessed_on": assessed_on,
+        "course": course,
+        "section": section,
+        "tier": (tier or "").strip()[:40],
+        "original": original,
+        "description": (description or "").strip(),
+    }
+    if assessment is None:
+        assessment = Assessment.objects.create(school=school, created_by=saved_by, **fields)
+        old_kind = old_date = None
+    else:
+        old_kind, old_date = assessment.kind, assessment.assessed_on
+        for name, value in fields.items():
+            setattr(assessment, name, value)
+        assessment.save()
+    existing = set(
+        AssessmentTarget.objects.filter(school=school, assessment=assessment).values_list(
+            "target_id", flat=True
+        )
+    )
+    AssessmentTarget.objects.filter(
+        school=school, assessment=assessment, target_id__in=existing - targets
+    ).delete()
+    AssessmentTarget.objects.bulk_create(
+        AssessmentTarget(school=school, assessment=assessment, target_id=t)
+        for t in sorted(targets - existing)
+    )
+    if old_kind is not None and (old_kind != kind or old_date != assessed_on):
+        live = Evidence.objects.filter(school=school, assessment=assessment, voided_at__isnull=True)
+        # Evidence dated with the assessment moves with it; evidence given its own date keeps it.
+        live.filter(assessed_on=old_date).update(assessed_on=assessed_on)
+        live.update(kind=kind)
+        pairs_recompute(school=school, pairs=set(live.values_list("student_id", "target_id")))
+    return assessment
+
+
+# --- Habits of work ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def habit_score_record(
+    *,
+    school: School,
+    recorded_by,
+    section,
+    student_id: int,
+    habit_id: int,
+    assessed_on: date,
+    text: str,
+) -> HabitScore | None:
+    """A habit-of-work score on its own scale; a new value voids the old one, empty clears it."""
+    if not Enrollment.objects.filter(
+        school=school, section=section, student_id=student_id
+    ).exists():
+        raise EvidenceError({"student": ["That student is not in this section."]})
+    habit = Habit.objects.filter(school=school, id=habit_id).first()
+    if habit is None:
+        raise EvidenceError({"habit": ["That habit does not exist in this school."]})
+    if not section.term.contains(assessed_on):
+        raise EvidenceError(
+            {"assessed_on": [f"{assessed_on:%b %-d, %Y} is outside {section.term.name}."]}
+        )
+    current = (
+        HabitScore.objects.select_for_update()
+        .filter(
+            school=school,
+            section=section,
+            student_id=student_id,
+            habit=habit,
+            assessed_on=assessed_on,
+            voided_at__isnull=True,
+        )
+        .first()
+    )
+    value = (text or "").strip()
+    if not value:
+        if current is not None:
+            current.voided_at, current.voided_by, current.void_reason = (
+                timezone.now(),
+                recorded_by,
+                "Cleared",
+            )
+            current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        return None
+    levels = list(
+        ScaleLevel.objects.filter(
+            school=school, scale__kind=ProficiencyScale.Kind.HABITS
+        ).select_related("scale")
+    )
+    score = parse_score(value, status=EvidenceStatus.SCORED, levels=levels)
+    if current is not None and current.score == score:
+        return current
+    if current is not None:
+        current.voided_at, current.voided_by, current.void_reason = (
+            timezone.now(),
+            recorded_by,
+            "Replaced by a new score",
+        )
+        current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+    return HabitScore.objects.create(
+        school=school,
+        student_id=student_id,
+        habit=habit,
+        section=section,
+        score=score,
+        assessed_on=assessed_on,
+        recorded_by=recorded_by,
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.utils import timezone
+from django_scopes import scope
 
+from gradebook.models import RecomputeRun
 from gradebook.recompute import stale_school_ids
 from gradebook.services import mastery_recompute_school
 from mastery.models import School
@@ -15,9 +18,34 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(base=SchoolTask, bind=True, name="gradebook.recompute_school_mastery")
-def recompute_school_mastery(self, *, school_id: int) -> dict:
-    """Recompute a school's Mastery records (after a policy change). Safe to run twice."""
-    result = mastery_recompute_school(school=School.objects.get(pk=school_id))
+def recompute_school_mastery(self, *, school_id: int, run_id: int | None = None) -> dict:
+    """Recompute a school's Mastery records (after a policy change). Safe to run twice.
+
+    With a RecomputeRun it records its progress there (the policy page polls it); a run that is
+    already done is not repeated when the broker redelivers the message.
+    """
+    runs = RecomputeRun.objects.filter(school_id=school_id, id=run_id) if run_id else None
+    if runs is not None:
+        claimed = runs.exclude(status=RecomputeRun.Status.DONE).update(
+            status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
+        )
+        if not claimed:
+            return {"skipped": "already done"}
+    try:
+        result = mastery_recompute_school(school=School.objects.get(pk=school_id))
+    except Exception as exc:
+        if runs is not None:
+            runs.update(
+                status=RecomputeRun.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            )
+        raise
+    if runs is not None:
+        runs.update(
+            status=RecomputeRun.Status.DONE,
+            pairs=result.pairs,
+            written=result.written,
+            finished_at=timezone.now(),
+        )
     logger.info("Recomputed mastery of school %s: %s", school_id, result.as_dict())
     return result.as_dict()
 
@@ -26,9 +54,17 @@ def recompute_school_mastery(self, *, school_id: int) -> dict:
 def recompute_stale_schools() -> list[int]:
     """Catch-up: queue a recompute for every school whose records lag behind its policy.
 
-    Runs from beat, so a policy change made while the broker was unreachable still lands.
+    Runs from beat, so a policy change made while the broker was unreachable still lands (and its
+    run, still queued, is picked up).
     """
     school_ids = stale_school_ids()
     for school_id in school_ids:
-        recompute_school_mastery.delay(school_id=school_id)
+        school = School.objects.get(pk=school_id)
+        with scope(school=school):
+            run = (
+                RecomputeRun.objects.filter(school=school, status=RecomputeRun.Status.QUEUED)
+                .order_by("-queued_at")
+                .first()
+            )
+        recompute_school_mastery.delay(school_id=school_id, run_id=run.id if run else None)
     return school_ids

@@ -1,12 +1,68 @@
 from django.urls import path
 
-from gradebook import views
+from gradebook.views import assessments, cells, framework, grid, habits, scoring, students
 
 app_name = "gradebook"
 
+section = "sections/<int:section_id>/"
+scoring_base = section + "assessments/<int:assessment_id>/"
+cell = section + "students/<int:student_id>/targets/<int:target_id>/"
+
 urlpatterns = [
-    path("sections/<int:section_id>/", views.section_detail, name="section_detail"),
-    path("students/<int:student_id>/", views.student_detail, name="student_detail"),
-    path("targets/", views.target_list, name="target_list"),
-    path("targets/<int:target_id>/", views.target_detail, name="target_detail"),
+    path(section, grid.section_grid, name="section_detail"),
+    path(section + "assessments/", assessments.assessment_list, name="assessment_list"),
+    path(section + "assessments/new/", assessments.assessment_create, name="assessment_create"),
+    path(scoring_base + "edit/", assessments.assessment_edit, name="assessment_edit"),
+    path(scoring_base + "score/", scoring.score, name="score"),
+    path(scoring_base + "cell/", scoring.score_cell, name="score_cell"),
+    path(scoring_base + "feedback/", scoring.score_feedback, name="score_feedback"),
+    path(scoring_base + "fill/", scoring.score_fill, name="score_fill"),
+    path(scoring_base + "undo/", scoring.score_undo, name="score_undo"),
+    path(cell, cells.cell_detail, name="cell_detail"),
+    path(cell + "reassess/", cells.cell_reassess, name="cell_reassess"),
+    path(
+        section + "evidence/<int:evidence_id>/void/", cells.evidence_void_view, name="evidence_void"
+    ),
+    path(section + "reassessments/", cells.reassessment_list, name="reassessment_list"),
+    path(section + "requests/<int:request_id>/", cells.request_resolve, name="request_resolve"),
+    path(section + "habits/", habits.habit_grid, name="habits"),
+    path(section + "habits/cell/", habits.habit_cell, name="habit_cell"),
+    path("students/<int:student_id>/", students.student_detail, name="student_detail"),
+    path("targets/", students.target_list, name="target_list"),
+    path("targets/<int:target_id>/", students.target_detail, name="target_detail"),
+    path(
+        "departments/<int:department_id>/targets/",
+        framework.department_targets,
+        name="department_targets",
+    ),
+    path(
+        "departments/<int:department_id>/targets/new/",
+        framework.target_create,
+        name="target_create",
+    ),
+    path(
+        "departments/<int:department_id>/targets/import/",
+        framework.target_import,
+        name="target_import",
+    ),
+    path(
+        "departments/<int:department_id>/targets/<int:target_id>/edit/",
+        framework.target_edit,
+        name="target_edit",
+    ),
+    path(
+        "departments/<int:department_id>/targets/<int:target_id>/move/",
+        framework.target_move_view,
+        name="target_move",
+    ),
+    path(
+        "departments/<int:department_id>/competencies/new/",
+        framework.competency_create,
+        name="competency_create",
+    ),
+    path(
+        "departments/<int:department_id>/competencies/<int:competency_id>/edit/",
+        framework.competency_edit,
+        name="competency_edit",
+    ),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -96,28 +97,18 @@ def _validate_policy(policy: GradingPolicy, levels) -> None:
         raise ValidationError({"method": [str(exc)]}) from exc
 
 
-@transaction.atomic
-def policy_change(
-    *,
-    school: School,
-    changed_by,
-    course=None,
-    note: str = "",
-    **changes: Any,
-) -> GradingPolicy:
-    """Write a new version of the school's (or a course's) grading policy and recompute.
-
-    The previous version stays, marked not current, so every Mastery record can say which version
-    computed it. The recompute of the school's Mastery records runs in a Celery task after commit;
-    if the broker is unreachable the change still stands and `recompute_stale_schools` catches up.
-    """
+def policy_candidate(
+    *, school: School, changed_by, course=None, note: str = "", lock: bool = False, **changes: Any
+):
+    """The next version of the school's (or a course's) policy with `changes`, validated, unsaved."""
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Not policy settings: {', '.join(sorted(unknown))}")
     if course is not None and course.school_id != school.id:
         raise ValidationError({"course": ["That course is not in this school."]})
-
-    lineage = GradingPolicy.objects.select_for_update().filter(school=school, course=course)
+    lineage = GradingPolicy.objects.filter(school=school, course=course)
+    if lock:
+        lineage = lineage.select_for_update()
     current = lineage.filter(is_current=True).first()
     if current is None and course is not None:
         # A course's first override starts from the school default.
@@ -126,39 +117,352 @@ def policy_change(
         ).first()
     base = {f: getattr(current, f) for f in POLICY_FIELDS} if current else {}
     base.update(changes)
-    next_version = (lineage.aggregate(v=Max("version"))["v"] or 0) + 1
-    new = GradingPolicy(
+    candidate = GradingPolicy(
         school=school,
         course=course,
-        version=next_version,
+        version=(lineage.aggregate(v=Max("version"))["v"] or 0) + 1,
         is_current=True,
         note=note,
         created_by=changed_by,
         **base,
     )
-    _validate_policy(new, achievement_levels(school))
-    lineage.filter(is_current=True).update(is_current=False)
+    _validate_policy(candidate, achievement_levels(school))
+    return candidate
+
+
+@transaction.atomic
+def policy_change(
+    *, school: School, changed_by, course=None, note: str = "", **changes: Any
+) -> GradingPolicy:
+    """Write a new version of the school's (or a course's) grading policy and recompute.
+
+    The previous version stays, marked not current, so every Mastery record can say which version
+    computed it. The recompute of the school's Mastery records runs in a Celery task after commit;
+    if the broker is unreachable the change still stands and `recompute_stale_schools` catches up.
+    """
+    new = policy_candidate(
+        school=school, changed_by=changed_by, course=course, note=note, lock=True, **changes
+    )
+    GradingPolicy.objects.filter(school=school, course=course, is_current=True).update(
+        is_current=False
+    )
     new.save()
-    transaction.on_commit(lambda: enqueue_school_recompute(school_id=school.id))
+    _queue_recompute(school=school, policy=new, requested_by=changed_by)
     return new
 
 
 @transaction.atomic
-def policy_remove_override(*, school: School, course, changed_by) -> None:
+def policy_remove_override(*, school: School, course, changed_by):
     """Drop a course's override: its targets fall back to the school default (history is kept)."""
-    GradingPolicy.objects.filter(school=school, course=course, is_current=True).update(
-        is_current=False
-    )
-    transaction.on_commit(lambda: enqueue_school_recompute(school_id=school.id))
+    current = GradingPolicy.objects.filter(school=school, course=course, is_current=True).first()
+    if current is None:
+        raise ValidationError("That course has no policy of its own.")
+    GradingPolicy.objects.filter(pk=current.pk).update(is_current=False)
+    default = GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
+    return _queue_recompute(school=school, policy=default, requested_by=changed_by)
 
 
-def enqueue_school_recompute(*, school_id: int) -> bool:
+def _queue_recompute(*, school: School, policy: GradingPolicy, requested_by):
+    """Record a RecomputeRun (what the policy page polls) and queue its task after commit."""
+    from gradebook.models import RecomputeRun
+
+    run = RecomputeRun.objects.create(school=school, policy=policy, requested_by=requested_by)
+    transaction.on_commit(lambda: enqueue_school_recompute(school_id=school.id, run_id=run.id))
+    return run
+
+
+def enqueue_school_recompute(*, school_id: int, run_id: int | None = None) -> bool:
     """Queue the school's recompute; never let a dead broker break the request that asked."""
     from gradebook.tasks import recompute_school_mastery
 
     try:
-        recompute_school_mastery.delay(school_id=school_id)
+        recompute_school_mastery.delay(school_id=school_id, run_id=run_id)
     except Exception:  # the broker is down: the periodic catch-up will find the stale records
         logger.exception("Could not queue the mastery recompute of school %s", school_id)
         return False
     return True
+
+
+# --- The learning framework ------------------------------------------------------------------------
+
+DESCRIPTOR_LEVELS = (Decimal(1), Decimal(2), Decimal(3), Decimal(4))
+
+
+@transaction.atomic
+def competency_save(
+    *,
+    school: School,
+    department,
+    competency=None,
+    code: str,
+    name: str,
+    kind: str = "content",
+    description: str = "",
+):
+    from mastery.models import Competency
+
+    code, name = (code or "").strip(), (name or "").strip()
+    errors = {}
+    if not code:
+        errors["code"] = ["Give the competency a short code."]
+    if not name:
+        errors["name"] = ["Give the competency a name."]
+    if kind not in Competency.Kind.values:
+        errors["kind"] = ["Choose content area or cross-curricular."]
+    clash = Competency.objects.filter(school=school, code=code).exclude(
+        pk=getattr(competency, "pk", None)
+    )
+    if code and clash.exists():
+        errors["code"] = [f"Another competency already uses the code {code}."]
+    if errors:
+        raise ValidationError(errors)
+    if competency is None:
+        position = Competency.objects.filter(school=school, department=department).count()
+        competency = Competency(school=school, department=department, position=position)
+    competency.code, competency.name, competency.kind = code[:40], name[:200], kind
+    competency.description = (description or "").strip()
+    competency.save()
+    return competency
+
+
+@transaction.atomic
+def target_save(
+    *,
+    school: School,
+    department,
+    target=None,
+    competency,
+    code: str,
+    statement: str,
+    standard_code: str = "",
+    subject: str = "",
+    dok_level: int | None = None,
+    descriptors: dict | None = None,
+):
+    """Create or edit a learning target with its "I can…" descriptor for each level."""
+    from mastery.models import LearningTarget, LevelDescriptor
+
+    code, statement = (code or "").strip(), (statement or "").strip()
+    errors = {}
+    if competency is None or competency.school_id != school.id:
+        errors["competency"] = ["Choose a competency of this school."]
+    if not code:
+        errors["code"] = ["Give the target a short code, e.g. ALG.F1."]
+    elif len(code) > 40:
+        errors["code"] = ["Keep the code to 40 characters."]
+    elif (
+        LearningTarget.objects.filter(school=school, code=code)
+        .exclude(pk=getattr(target, "pk", None))
+        .exists()
+    ):
+        errors["code"] = [f"Another learning target already uses the code {code}."]
+    if not statement:
+        errors["statement"] = ["Write the target as a student-facing statement: “I can …”."]
+    elif len(statement) > 500:
+        errors["statement"] = ["Keep the statement under 500 characters."]
+    if dok_level not in (None, 1, 2, 3, 4):
+        errors["dok_level"] = ["Depth of Knowledge is 1, 2, 3 or 4."]
+    if errors:
+        raise ValidationError(errors)
+    if target is None:
+        position = LearningTarget.objects.filter(school=school, competency=competency).count()
+        target = LearningTarget(school=school, position=position)
+    target.competency, target.department = competency, department
+    target.code, target.statement = code, statement
+    target.standard_code, target.subject = (
+        (standard_code or "").strip()[:80],
+        (subject or "").strip()[:80],
+    )
+    target.dok_level = dok_level
+    target.save()
+    for level, text in (descriptors or {}).items():
+        text = (text or "").strip()
+        level = Decimal(level)
+        if text:
+            LevelDescriptor.objects.update_or_create(
+                school=school, target=target, level_value=level, defaults={"text": text}
+            )
+        else:
+            LevelDescriptor.objects.filter(school=school, target=target, level_value=level).delete()
+    return target
+
+
+@transaction.atomic
+def target_move(*, school: School, target, direction: str) -> None:
+    """Move a target up or down among its competency's targets (positions renumbered 0..n)."""
+    from mastery.models import LearningTarget
+
+    siblings = list(
+        LearningTarget.objects.filter(school=school, competency_id=target.competency_id).order_by(
+            "position", "code"
+        )
+    )
+    index = next(i for i, t in enumerate(siblings) if t.pk == target.pk)
+    swap = index - 1 if direction == "up" else index + 1
+    if 0 <= swap < len(siblings):
+        siblings[index], siblings[swap] = siblings[swap], siblings[index]
+    for position, sibling in enumerate(siblings):
+        if sibling.position != position:
+            LearningTarget.objects.filter(pk=sibling.pk).update(position=position)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    competencies_created: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+CSV_COLUMNS = {
+    "competency": ("competency",),
+    "code": ("target code", "code", "target"),
+    "statement": ("statement", "target statement", "i can"),
+    "standard_code": ("standard code", "standard"),
+    "d1": ("descriptor 1", "level 1", "1"),
+    "d2": ("descriptor 2", "level 2", "2"),
+    "d3": ("descriptor 3", "level 3", "3"),
+    "d4": ("descriptor 4", "level 4", "4"),
+}
+MAX_IMPORT_ROWS = 2000
+
+
+def targets_import_csv(
+    *, school: School, department, data: bytes, dry_run: bool = False
+) -> ImportReport:
+    """Import a department's targets from CSV; every bad row is reported and then nothing is written.
+
+    Columns (header row, any order, case-insensitive): competency, target code, statement,
+    standard code, descriptor 1-4. A target is matched by its code (updated), otherwise created;
+    a competency is matched by code or name in the department, otherwise created.
+    """
+    import csv
+    import io
+
+    from mastery.models import Competency, LearningTarget
+
+    report = ImportReport()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.errors.append(
+            (0, "The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")
+        )
+        return report
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        report.errors.append((0, f"The file is not valid CSV: {exc}."))
+        return report
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        report.errors.append((0, "The file is empty."))
+        return report
+    header = [h.strip().lower() for h in rows[0]]
+    columns = {}
+    for key, names in CSV_COLUMNS.items():
+        for name in names:
+            if name in header:
+                columns[key] = header.index(name)
+                break
+    missing = [names[0] for key, names in CSV_COLUMNS.items() if key not in columns]
+    if missing:
+        report.errors.append(
+            (1, f"Missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.")
+        )
+        return report
+    if len(rows) - 1 > MAX_IMPORT_ROWS:
+        report.errors.append((0, f"At most {MAX_IMPORT_ROWS} targets per file."))
+        return report
+
+    competencies = {
+        c.code.lower(): c for c in Competency.objects.filter(school=school, department=department)
+    }
+    competencies.update({c.name.lower(): c for c in competencies.values()})
+    existing = {t.code: t for t in LearningTarget.objects.filter(school=school)}
+    seen: dict[str, int] = {}
+    parsed = []
+    for line, row in enumerate(rows[1:], start=2):
+
+        def cell(key, row=row):
+            index = columns[key]
+            return row[index].strip() if index < len(row) else ""
+
+        problems = []
+        if len(row) > len(header):
+            problems.append("more cells than the header has columns")
+        competency, code, statement = cell("competency"), cell("code"), cell("statement")
+        if not competency:
+            problems.append("the competency is empty")
+        if not code:
+            problems.append("the target code is empty")
+        elif len(code) > 40:
+            problems.append("the target code is longer than 40 characters")
+        elif code in seen:
+            problems.append(f"the target code {code} is also on line {seen[code]}")
+        if not statement:
+            problems.append("the statement is empty")
+        elif len(statement) > 500:
+            problems.append("the statement is longer than 500 characters")
+        if len(cell("standard_code")) > 80:
+            problems.append("the standard code is longer than 80 characters")
+        other = existing.get(code)
+        if other is not None and other.department_id not in (None, department.id):
+            problems.append(f"the code {code} belongs to a target of another department")
+        if code:
+            seen.setdefault(code, line)
+        if problems:
+            report.errors.append((line, "; ".join(problems).capitalize() + "."))
+            continue
+        parsed.append(
+            (
+                competency,
+                code,
+                statement,
+                cell("standard_code"),
+                [cell(f"d{i}") for i in range(1, 5)],
+            )
+        )
+    if report.errors or dry_run:
+        return report
+
+    with transaction.atomic():
+        for competency_name, code, statement, standard, descriptors in parsed:
+            competency = competencies.get(competency_name.lower())
+            if competency is None:
+                base = "".join(ch for ch in competency_name.upper() if ch.isalnum())[:24] or "COMP"
+                competency_code, n = f"{department.code or 'DEPT'}-{base}"[:40], 1
+                while Competency.objects.filter(school=school, code=competency_code).exists():
+                    n += 1
+                    competency_code = f"{department.code or 'DEPT'}-{base}"[:36] + f"-{n}"
+                competency = competency_save(
+                    school=school, department=department, code=competency_code, name=competency_name
+                )
+                competencies[competency_name.lower()] = competency
+                report.competencies_created += 1
+            target = existing.get(code)
+            target_save(
+                school=school,
+                department=department,
+                target=target,
+                competency=competency,
+                code=code,
+                statement=statement,
+                standard_code=standard,
+                subject=department.name,
+                dok_level=target.dok_level if target else None,
+                descriptors={
+                    lv: text
+                    for lv, text in zip(DESCRIPTOR_LEVELS, descriptors, strict=True)
+                    if text
+                },
+            )
+            if target is None:
+                report.created += 1
+            else:
+                report.updated += 1
+    return report

@@ -20,5 +20,12 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin_site.urls),
     # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
     path("s/<slug:school_slug>/", views.school_home, name="school_home"),
+    path("s/<slug:school_slug>/policy/", views.policy_page, name="policy"),
+    path(
+        "s/<slug:school_slug>/policy/courses/<int:course_id>/",
+        views.policy_page,
+        name="policy_course",
+    ),
+    path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
 ]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django_scopes import scopes_disabled
 
 from gradebook import selectors as gradebook_selectors
-from gradebook.models import Guardianship, Student
-from mastery.models import Role
+from gradebook.models import Course, Guardianship, RecomputeRun, Student
+from gradebook.recompute import policy_preview
+from mastery import calculation
+from mastery.decorators import roles_required
+from mastery.forms import PolicyForm
+from mastery.models import GradingPolicy, Role
+from mastery.selectors import achievement_levels
+from mastery.services import policy_candidate, policy_change, policy_remove_override
 from mastery.tenancy import schools_for_user
 
 
@@ -29,7 +38,12 @@ def school_home(request, school_slug: str):
     school, access, user = request.school, request.access, request.user
     context = {"sections": [], "children": [], "own_records": []}
     if access.has(Role.TEACHER):
-        context["sections"] = list(gradebook_selectors.sections_taught_by(school=school, user=user))
+        sections = gradebook_selectors.sections_taught_by(school=school, user=user)
+        context["sections"] = sections
+        context["todo"] = gradebook_selectors.scoring_todo(school=school, sections=sections)
+        context["requests"] = gradebook_selectors.open_reassessment_requests(
+            school=school, sections=sections
+        )
     if access.has(Role.GUARDIAN):
         context["children"] = [
             g.student
@@ -55,3 +69,109 @@ def healthz(request):
     with scopes_disabled(), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True, "database": connection.vendor})
+
+
+# --- The grading policy ------------------------------------------------------------------------
+
+POLICY_READERS = (Role.SCHOOL_ADMIN, Role.TEACHER, Role.COUNSELOR, "district_admin")
+
+
+@roles_required(*POLICY_READERS)
+def policy_page(request, school_slug: str, course_id: int | None = None):
+    """The school's grading policy (or a course's override): the rule in words, preview, save."""
+    school = request.school
+    course = None
+    if course_id is not None:
+        course = Course.objects.filter(school=school, id=course_id).first()
+        if course is None:
+            raise Http404("No such course")
+    own = GradingPolicy.objects.filter(school=school, course=course, is_current=True).first()
+    default = GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
+    shown = own or default
+    can_edit = request.access.has(Role.SCHOOL_ADMIN)
+    levels = achievement_levels(school)
+    form = PolicyForm(request.POST or None, initial=PolicyForm.initial_from(shown))
+    preview = candidate = None
+    status = 200
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Only school admins change the grading policy.")
+        action = request.POST.get("action")
+        if action == "remove" and own is not None and course is not None:
+            run = policy_remove_override(school=school, course=course, changed_by=request.user)
+            messages.success(
+                request,
+                f"{course.name} now follows the school policy. Levels are being recomputed.",
+            )
+            return redirect(
+                f"{reverse('policy_course', args=[school_slug, course.id])}?run={run.id}"
+            )
+        if form.is_valid():
+            changes = {k: v for k, v in form.cleaned_data.items() if k != "note"}
+            try:
+                if action == "save":
+                    new = policy_change(
+                        school=school,
+                        changed_by=request.user,
+                        course=course,
+                        note=form.cleaned_data["note"],
+                        **changes,
+                    )
+                    messages.success(
+                        request, f"Saved as version {new.version}. Levels are being recomputed."
+                    )
+                    run = RecomputeRun.objects.filter(school=school, policy=new).first()
+                    target = (
+                        reverse("policy_course", args=[school_slug, course.id])
+                        if course
+                        else reverse("policy", args=[school_slug])
+                    )
+                    return redirect(f"{target}?run={run.id}" if run else target)
+                candidate = policy_candidate(
+                    school=school, changed_by=request.user, course=course, **changes
+                )
+                preview = policy_preview(school=school, candidate=candidate)
+            except ValidationError as exc:
+                for field, errors in (
+                    exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+                ).items():
+                    form.add_error(field if field in form.fields else None, errors)
+        if not form.is_valid():
+            status = 422
+    run = None
+    if request.GET.get("run", "").isdigit():
+        run = RecomputeRun.objects.filter(school=school, id=int(request.GET["run"])).first()
+    versions = (
+        GradingPolicy.objects.filter(school=school, course=course)
+        .select_related("created_by")
+        .order_by("-version")[:12]
+    )
+    overrides = GradingPolicy.objects.filter(
+        school=school, course__isnull=False, is_current=True
+    ).select_related("course")
+    context = {
+        "course": course,
+        "own": own,
+        "shown": shown,
+        "form": form,
+        "can_edit": can_edit,
+        "words": calculation.describe_policy(shown.to_engine(levels)),
+        "candidate_words": calculation.describe_policy(candidate.to_engine(levels))
+        if candidate
+        else None,
+        "preview": preview,
+        "versions": versions,
+        "overrides": overrides,
+        "courses": Course.objects.filter(school=school).order_by("code"),
+        "run": run,
+    }
+    return render(request, "mastery/policy.html", context, status=status)
+
+
+@roles_required(*POLICY_READERS)
+def policy_run(request, school_slug: str, run_id: int):
+    """The progress of one recompute (polled by the policy page while it runs)."""
+    run = RecomputeRun.objects.filter(school=request.school, id=run_id).first()
+    if run is None:
+        raise Http404("No such recompute")
+    return render(request, "mastery/_policy_run.html", {"run": run})

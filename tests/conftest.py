@@ -61,3 +61,37 @@ def login(client):
 
 
 __all__ = ["PASSWORD"]
+
+
+# --- Browser tests (Playwright driving Debian's Chromium) -------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # `playwright install` cannot download browsers here: use the system Chromium.
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_sync_playwright_with_django():
+    # Playwright's sync API runs an event loop in the test thread; Django's ORM refuses queries
+    # from a thread with a running loop unless told the test knows what it is doing.
+    import os
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -233,3 +233,42 @@ def make_assessment(
             AssessmentTarget(school=school, assessment=assessment, target=t) for t in targets
         )
     return assessment
+
+
+def make_evidence(w: World, *, score: str = "3"):
+    """A recorded score for the world's second student on its first target (through the service)."""
+    from django_scopes import scope
+
+    from gradebook.services import evidence_record
+
+    with scope(school=w.school):
+        return evidence_record(
+            school=w.school,
+            recorded_by=w.teacher,
+            student_id=w.students[1].id,
+            target_id=w.targets[0].id,
+            assessment_id=w.assessment.id,
+            score=score,
+        ).evidence
+
+
+def make_request(w: World):
+    from gradebook.models import ReassessmentRequest
+
+    with scopes_disabled():
+        return ReassessmentRequest.objects.create(
+            school=w.school,
+            student=w.students[1],
+            target=w.targets[0],
+            section=w.section,
+            requested_by=w.student_user,
+        )
+
+
+def make_run(w: World):
+    from gradebook.models import RecomputeRun
+    from mastery.models import GradingPolicy
+
+    with scopes_disabled():
+        policy = GradingPolicy.objects.get(school=w.school, course__isnull=True, is_current=True)
+        return RecomputeRun.objects.create(school=w.school, policy=policy)

@@ -14,7 +14,7 @@ from django_scopes import ScopeError, scope, scopes_disabled
 from gradebook.models import Evidence, Student
 from mastery.models import District, DistrictMembership, Membership, Role
 from mastery.tasks import SchoolTask
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_evidence, make_request, make_run, make_user
 
 # How to fill each URL parameter with an object of a given world. A new school URL whose
 # parameter is missing here fails test_every_school_url_parameter_has_a_fixture.
@@ -22,6 +22,13 @@ URL_OBJECTS = {
     "section_id": lambda w: w.section.id,
     "student_id": lambda w: w.student.id,
     "target_id": lambda w: w.targets[0].id,
+    "assessment_id": lambda w: w.assessment.id,
+    "evidence_id": lambda w: make_evidence(w).id,
+    "request_id": lambda w: make_request(w).id,
+    "department_id": lambda w: w.department.id,
+    "competency_id": lambda w: w.competency.id,
+    "course_id": lambda w: w.course.id,
+    "run_id": lambda w: make_run(w).id,
 }
 
 
@@ -63,13 +70,23 @@ def test_every_school_url_parameter_has_a_fixture():
 MEMBERS = ["admin", "teacher", "counselor", "guardian", "student_user"]
 
 
+def fetch(client, url):
+    """GET the URL; a POST-only endpoint (405) is POSTed instead, as a form or htmx would."""
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(
+            url, {"reason": "x", "value": "3", "status": "declined"}, HTTP_HX_REQUEST="true"
+        )
+    return response
+
+
 @pytest.mark.parametrize(("name", "params"), SCHOOL_URLS)
 @pytest.mark.parametrize("member", MEMBERS)
 def test_every_school_url_of_b_answers_404_to_members_of_a(
     client, world_a, world_b, name, params, member
 ):
     client.force_login(getattr(world_a, member))
-    response = client.get(url_for(name, params, world_b, world_b))
+    response = fetch(client, url_for(name, params, world_b, world_b))
     assert response.status_code == 404
 
 
@@ -77,9 +94,9 @@ def test_every_school_url_of_b_answers_404_to_members_of_a(
 def test_a_foreign_object_id_inside_ones_own_school_answers_404(
     client, world_a, world_b, name, params
 ):
-    # /s/alpha/sections/<a section of beta>/ must not show beta's section.
+    # /s/alpha/sections/<a section of beta>/ must not show beta's section (page, fragment or POST).
     client.force_login(world_a.admin)
-    response = client.get(url_for(name, params, world_a, world_b))
+    response = fetch(client, url_for(name, params, world_a, world_b))
     assert response.status_code == 404
 
 
@@ -91,7 +108,7 @@ def test_a_user_without_membership_gets_404_and_anonymous_users_are_sent_to_log_
     anonymous = client.get(url)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
     client.force_login(outsider)
-    assert client.get(url).status_code == 404
+    assert fetch(client, url).status_code == 404
 
 
 def test_an_unknown_school_answers_404_not_500(client, world_a):

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from mastery import calculation
 
@@ -41,7 +42,7 @@ def _label_for(value, levels) -> str:
 @register.simple_tag
 def level_chip(record, levels, empty_text="No evidence yet"):
     """A Mastery record (or None) as a chip: “3 Proficient”, or the insufficient-evidence marker."""
-    if record is None:
+    if record is None or record.evidence_count == 0:
         return format_html('<span class="level level--none">{}</span>', empty_text)
     if record.level is None:
         return format_html(
@@ -64,3 +65,80 @@ def get_item(mapping, key):
     if mapping is None:
         return None
     return mapping.get(key)
+
+
+@register.simple_tag(takes_context=True)
+def level_styles(context, levels):
+    """The school's own level colours, as a nonce'd <style> (CSP forbids inline style attributes)."""
+    rules = []
+    for level in levels:
+        color = getattr(level, "color", "") or ""
+        if not (
+            len(color) == 7
+            and color.startswith("#")
+            and all(c in "0123456789abcdefABCDEF" for c in color[1:])
+        ):
+            continue
+        css = level_css(level.value)
+        rules.append(f".{css}{{background:{color}}}")
+        if getattr(level, "abbreviation", ""):
+            rules.append(f".fill-{level.abbreviation}{{fill:{color}}}")
+    # Safe: built only from validated hex colours and our own class names.
+    return format_html(
+        '<style nonce="{}">{}</style>', context.get("csp_nonce", ""), mark_safe("".join(rules))
+    )
+
+
+@register.simple_tag
+def grid_chip(record, levels, url, label):
+    """A dense grid cell: number + abbreviated level (full label for screen readers and on hover)."""
+    if record is None or record.evidence_count == 0:
+        return format_html(
+            '<a class="gchip gchip--empty" href="{}" data-cell aria-label="{}: no evidence yet">–</a>',
+            url,
+            label,
+        )
+    if record.level is None:
+        return format_html(
+            '<a class="gchip gchip--ie" href="{}" data-cell aria-label="{}: insufficient evidence" '
+            'title="{}">IE</a>',
+            url,
+            label,
+            record.explanation,
+        )
+    info = next((lv for lv in levels if lv.value == record.level), None)
+    return format_html(
+        '<a class="gchip level {}" href="{}" data-cell aria-label="{}: {} {}" title="{}">'
+        '<span class="level__num">{}</span><span class="level__abbr" aria-hidden="true">{}</span></a>',
+        level_css(record.level),
+        url,
+        label,
+        calculation.fmt(record.score),
+        info.label if info else "",
+        record.explanation,
+        calculation.fmt(record.score),
+        info.abbreviation if info else "",
+    )
+
+
+@register.filter
+def index(sequence, i):
+    """sequence[i] in a template."""
+    try:
+        return sequence[i]
+    except (IndexError, TypeError, KeyError):
+        return None
+
+
+@register.filter
+def pair(a, b):
+    """(a, b): a dictionary key for a student × target cell."""
+    return (a, b)
+
+
+@register.filter
+def entry(evidence) -> str:
+    """What a scoring cell shows for a piece of evidence: 3, 2.5, M, EX, INC, IE."""
+    from gradebook.selectors import evidence_display
+
+    return evidence_display(evidence)

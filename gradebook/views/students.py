@@ -1,4 +1,4 @@
-"""Gradebook pages. Views parse, authorize, call a selector or service, and render."""
+"""A student's progress and the school's learning targets (read-only pages)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,9 @@ from django.http import Http404
 from django.shortcuts import render
 
 from gradebook import selectors
-from gradebook.permissions import visible_sections, visible_students
-from mastery.models import Competency
+from gradebook.permissions import visible_students
+from mastery.models import Competency, Department
 from mastery.selectors import achievement_levels
-
-
-def section_detail(request, school_slug: str, section_id: int):
-    section = (
-        visible_sections(request.access, request.user)
-        .select_related("course", "term")
-        .filter(id=section_id)
-        .first()
-    )
-    if section is None:
-        raise Http404("No such section")
-    table = selectors.section_table(school=request.school, section=section)
-    return render(request, "gradebook/section_detail.html", {"section": section, "table": table})
 
 
 def student_detail(request, school_slug: str, student_id: int):
@@ -43,7 +30,12 @@ def target_list(request, school_slug: str):
         .prefetch_related("targets")
         .order_by("department__name", "position", "code")
     )
-    return render(request, "gradebook/target_list.html", {"competencies": competencies})
+    departments = Department.objects.filter(school=request.school).order_by("name")
+    return render(
+        request,
+        "gradebook/target_list.html",
+        {"competencies": competencies, "departments": departments},
+    )
 
 
 def target_detail(request, school_slug: str, target_id: int):

@@ -1,0 +1,221 @@
+"""A department's learning targets: competencies and targets with descriptors, reorder, CSV import."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from gradebook.permissions import can_edit_department
+from mastery.forms import CompetencyForm, TargetForm, TargetImportForm
+from mastery.models import Competency, Department, LearningTarget, LevelDescriptor
+from mastery.selectors import achievement_levels
+from mastery.services import competency_save, target_move, target_save, targets_import_csv
+
+
+def _department(request, department_id: int, *, edit: bool = False) -> Department:
+    department = Department.objects.filter(school=request.school, id=department_id).first()
+    if department is None:
+        raise Http404("No such department")
+    if edit and not can_edit_department(request.access, request.user, department):
+        raise PermissionDenied("Only the department's teachers and school admins edit its targets.")
+    return department
+
+
+def _back(request, department) -> str:
+    return reverse("gradebook:department_targets", args=[request.school.slug, department.id])
+
+
+def department_targets(request, school_slug: str, department_id: int):
+    department = _department(request, department_id)
+    competencies = list(
+        Competency.objects.filter(school=request.school, department=department).order_by(
+            "position", "code"
+        )
+    )
+    targets = list(
+        LearningTarget.objects.filter(school=request.school, department=department)
+        .select_related("competency")
+        .order_by("position", "code")
+    )
+    descriptors = {}
+    for d in LevelDescriptor.objects.filter(school=request.school, target__in=targets):
+        descriptors.setdefault(d.target_id, {})[d.level_value] = d.text
+    levels = achievement_levels(request.school)
+    by_competency = {c.id: [] for c in competencies}
+    for target in targets:
+        by_competency.setdefault(target.competency_id, []).append(
+            (
+                target,
+                [(lv, descriptors.get(target.id, {}).get(lv.value)) for lv in reversed(levels)],
+            )
+        )
+    extra = [c for c in {t.competency for t in targets} if c.id not in {x.id for x in competencies}]
+    return render(
+        request,
+        "gradebook/department_targets.html",
+        {
+            "department": department,
+            "groups": [(c, by_competency.get(c.id, [])) for c in [*competencies, *extra]],
+            "departments": Department.objects.filter(school=request.school).order_by("name"),
+            "can_edit": can_edit_department(request.access, request.user, department),
+        },
+    )
+
+
+def _target_form(request, department, target=None):
+    competencies = Competency.objects.filter(school=request.school, department=department).order_by(
+        "position", "code"
+    )
+    levels = achievement_levels(request.school)
+    initial = None
+    if target is not None:
+        initial = {
+            "competency": target.competency,
+            "code": target.code,
+            "statement": target.statement,
+            "standard_code": target.standard_code,
+            "dok_level": target.dok_level,
+        }
+        for d in LevelDescriptor.objects.filter(school=request.school, target=target):
+            initial[f"d{int(d.level_value)}"] = d.text
+    data = request.POST if request.method == "POST" else None
+    return TargetForm(data, initial=initial, competencies=competencies, levels=levels)
+
+
+def _save_target(request, department, target=None):
+    form = _target_form(request, department, target)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = target_save(
+                school=request.school,
+                department=department,
+                target=target,
+                competency=data["competency"],
+                code=data["code"],
+                statement=data["statement"],
+                standard_code=data["standard_code"],
+                subject=department.name,
+                dok_level=data["dok_level"],
+                descriptors={level: data[f"d{level}"] for level in (1, 2, 3, 4)},
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Saved {saved.code}.")
+            return redirect(_back(request, department))
+    return render(
+        request,
+        "gradebook/target_form.html",
+        {"department": department, "form": form, "target": target},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+def target_create(request, school_slug: str, department_id: int):
+    return _save_target(request, _department(request, department_id, edit=True))
+
+
+def target_edit(request, school_slug: str, department_id: int, target_id: int):
+    department = _department(request, department_id, edit=True)
+    target = LearningTarget.objects.filter(
+        school=request.school, department=department, id=target_id
+    ).first()
+    if target is None:
+        raise Http404("No such learning target in this department")
+    return _save_target(request, department, target)
+
+
+@require_POST
+def target_move_view(request, school_slug: str, department_id: int, target_id: int):
+    department = _department(request, department_id, edit=True)
+    target = LearningTarget.objects.filter(
+        school=request.school, department=department, id=target_id
+    ).first()
+    if target is None:
+        raise Http404("No such learning target in this department")
+    target_move(
+        school=request.school,
+        target=target,
+        direction="up" if request.POST.get("direction") == "up" else "down",
+    )
+    return redirect(_back(request, department) + f"#t-{target.id}")
+
+
+def _save_competency(request, department, competency=None):
+    initial = None
+    if competency is not None:
+        initial = {
+            "code": competency.code,
+            "name": competency.name,
+            "kind": competency.kind,
+            "description": competency.description,
+        }
+    form = CompetencyForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            competency_save(
+                school=request.school,
+                department=department,
+                competency=competency,
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Competency saved.")
+            return redirect(_back(request, department))
+    return render(
+        request,
+        "gradebook/competency_form.html",
+        {"department": department, "form": form, "competency": competency},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+def competency_create(request, school_slug: str, department_id: int):
+    return _save_competency(request, _department(request, department_id, edit=True))
+
+
+def competency_edit(request, school_slug: str, department_id: int, competency_id: int):
+    department = _department(request, department_id, edit=True)
+    competency = Competency.objects.filter(
+        school=request.school, department=department, id=competency_id
+    ).first()
+    if competency is None:
+        raise Http404("No such competency in this department")
+    return _save_competency(request, department, competency)
+
+
+def target_import(request, school_slug: str, department_id: int):
+    department = _department(request, department_id, edit=True)
+    form = TargetImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        report = targets_import_csv(
+            school=request.school,
+            department=department,
+            data=form.cleaned_data["file"].read(),
+            dry_run=form.cleaned_data["dry_run"],
+        )
+        if report.ok and not form.cleaned_data["dry_run"]:
+            messages.success(
+                request,
+                f"Imported: {report.created} new target{'s' if report.created != 1 else ''}, "
+                f"{report.updated} updated, {report.competencies_created} new competenc"
+                f"{'ies' if report.competencies_created != 1 else 'y'}.",
+            )
+            return redirect(_back(request, department))
+    status = 422 if report is not None and not report.ok else 200
+    return render(
+        request,
+        "gradebook/target_import.html",
+        {"department": department, "form": form, "report": report},
+        status=status,
+    )

@@ -1,0 +1,312 @@
+"""Scoring an assessment: a keyboard-first grid of students × the assessment's targets.
+
+With htmx each cell saves on change (score_cell) and answers with the re-rendered cell plus the
+student's course grade (an out-of-band swap). Without JavaScript the whole grid is one form that
+saves every changed cell (score, POST). Both go through the services of gradebook.services.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from gradebook import selectors
+from gradebook.models import Assessment, ScoringUndo, Student
+from gradebook.services import (
+    EvidenceError,
+    evidence_enter,
+    evidence_fill,
+    evidence_undo,
+    feedback_save,
+)
+from gradebook.views.common import section_for
+
+CELL = re.compile(r"^c-(\d+)-(\d+)$")
+FEEDBACK = re.compile(r"^fb-(\d+)$")
+UNDO_DEPTH = 25
+
+
+def assessment_for(request, section, assessment_id: int) -> Assessment:
+    assessment = (
+        selectors.section_assessments(school=request.school, section=section)
+        .filter(id=assessment_id)
+        .first()
+    )
+    if assessment is None:
+        raise Http404("No such assessment in this section")
+    return assessment
+
+
+def _push_undo(request, assessment: Assessment, entry: dict | None, description: str) -> None:
+    if not entry:
+        return
+    ScoringUndo.objects.create(
+        school=request.school,
+        user=request.user,
+        assessment=assessment,
+        action=entry,
+        description=description[:200],
+    )
+    stale = ScoringUndo.objects.filter(
+        school=request.school, user=request.user, assessment=assessment
+    ).order_by("-id")[UNDO_DEPTH:]
+    ScoringUndo.objects.filter(id__in=list(stale.values_list("id", flat=True))).delete()
+
+
+def _undo_label(request, assessment: Assessment) -> str | None:
+    top = (
+        ScoringUndo.objects.filter(school=request.school, user=request.user, assessment=assessment)
+        .order_by("-id")
+        .values_list("description", flat=True)
+        .first()
+    )
+    return top
+
+
+def _messages(error: EvidenceError) -> str:
+    return " ".join(m for msgs in error.message_dict.values() for m in msgs)
+
+
+def _page(request, section, assessment, *, errors=None, entered=None, saved=(), status=200):
+    grid = selectors.scoring_grid(school=request.school, section=section, assessment=assessment)
+    context = {
+        "section": section,
+        "assessment": assessment,
+        "grid": grid,
+        "errors": errors or {},
+        "entered": entered or {},
+        "saved_cells": set(saved),
+        "undo_label": _undo_label(request, assessment),
+    }
+    template = "gradebook/scoring.html"
+    if request.htmx and request.htmx.target == "score-grid":
+        template += "#grid"
+    return render(request, template, context, status=status)
+
+
+def score(request, school_slug: str, section_id: int, assessment_id: int):
+    """The scoring page; its POST saves every changed cell and comment (the no-JavaScript path)."""
+    section = section_for(request, section_id, scoring=True)
+    assessment = assessment_for(request, section, assessment_id)
+    if request.method != "POST":
+        return _page(request, section, assessment)
+
+    grid = selectors.scoring_grid(school=request.school, section=section, assessment=assessment)
+    current = {
+        (r.student.id, t.id): selectors.evidence_display(e)
+        for r in grid.rows
+        for t, e, _ in r.cells
+    }
+    comments = {r.student.id: r.feedback for r in grid.rows}
+    errors, entered, changed = {}, {}, 0
+    for key, value in request.POST.items():
+        if match := CELL.match(key):
+            pair = (int(match[1]), int(match[2]))
+            if pair not in current or value.strip().upper() == current[pair]:
+                continue
+            try:
+                result = evidence_enter(
+                    school=request.school,
+                    entered_by=request.user,
+                    student_id=pair[0],
+                    target_id=pair[1],
+                    assessment_id=assessment.id,
+                    text=value,
+                )
+            except EvidenceError as exc:
+                errors[pair], entered[pair] = _messages(exc), value
+                continue
+            changed += result.changed
+            _push_undo(
+                request, assessment, result.undo, f"{value or 'clear'} for student {pair[0]}"
+            )
+        elif match := FEEDBACK.match(key):
+            student_id = int(match[1])
+            if student_id in comments and value.strip() != comments[student_id]:
+                try:
+                    feedback_save(
+                        school=request.school,
+                        written_by=request.user,
+                        assessment=assessment,
+                        student_id=student_id,
+                        text=value,
+                    )
+                    changed += 1
+                except EvidenceError as exc:
+                    messages.error(request, _messages(exc))
+    if errors:
+        messages.error(
+            request,
+            f"{len(errors)} cell{'s' if len(errors) != 1 else ''} could not be saved; see the marked cells.",
+        )
+        return _page(request, section, assessment, errors=errors, entered=entered, status=422)
+    messages.success(request, f"Saved {changed} change{'s' if changed != 1 else ''}.")
+    return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))
+
+
+@require_POST
+def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
+    """One cell, saved on change through htmx: the cell back, plus the student's course grade."""
+    section = section_for(request, section_id, scoring=True)
+    assessment = assessment_for(request, section, assessment_id)
+    cells = [(CELL.match(k), v) for k, v in request.POST.items() if CELL.match(k)]
+    if len(cells) != 1:
+        return HttpResponseBadRequest("Post exactly one cell.")
+    match, value = cells[0]
+    student_id, target_id = int(match[1]), int(match[2])
+    student = Student.objects.filter(
+        school=request.school,
+        id=student_id,
+        enrollments__section=section,
+        enrollments__withdrawn_on__isnull=True,
+    ).first()
+    if student is None:
+        raise Http404("No such student in this section")
+    error, result = None, None
+    try:
+        result = evidence_enter(
+            school=request.school,
+            entered_by=request.user,
+            student_id=student.id,
+            target_id=target_id,
+            assessment_id=assessment.id,
+            text=value,
+        )
+    except EvidenceError as exc:
+        error = _messages(exc)
+    if result is not None and result.changed:
+        shown = value.strip().upper() or "empty"
+        _push_undo(request, assessment, result.undo, f"{student.display_name}: {shown}")
+    grid = selectors.scoring_grid(
+        school=request.school, section=section, assessment=assessment, students=[student]
+    )
+    row = grid.rows[0]
+    cell = next((c for c in row.cells if c[0].id == target_id), None)
+    if cell is None:
+        raise Http404("That learning target is not on this assessment")
+    target, evidence, mastery = cell
+    context = {
+        "section": section,
+        "assessment": assessment,
+        "grid": grid,
+        "row": row,
+        "target": target,
+        "evidence": evidence,
+        "mastery": mastery,
+        "error": error,
+        "value": value if error else selectors.evidence_display(evidence),
+        "saved": error is None and result is not None and result.changed,
+        "undo_label": _undo_label(request, assessment),
+        "errors": {},
+        "entered": {},
+        "saved_cells": set(),
+    }
+    return render(
+        request, "gradebook/_score_cell_response.html", context, status=422 if error else 200
+    )
+
+
+@require_POST
+def score_feedback(request, school_slug: str, section_id: int, assessment_id: int):
+    section = section_for(request, section_id, scoring=True)
+    assessment = assessment_for(request, section, assessment_id)
+    fields = [(FEEDBACK.match(k), v) for k, v in request.POST.items() if FEEDBACK.match(k)]
+    if len(fields) != 1:
+        return HttpResponseBadRequest("Post exactly one comment.")
+    match, text = fields[0]
+    student = Student.objects.filter(
+        school=request.school, id=int(match[1]), enrollments__section=section
+    ).first()
+    if student is None:
+        raise Http404("No such student in this section")
+    error = None
+    try:
+        feedback_save(
+            school=request.school,
+            written_by=request.user,
+            assessment=assessment,
+            student_id=student.id,
+            text=text,
+        )
+    except EvidenceError as exc:
+        error = _messages(exc)
+    return render(
+        request,
+        "gradebook/_feedback_cell.html",
+        {
+            "section": section,
+            "assessment": assessment,
+            "student": student,
+            "text": text,
+            "error": error,
+            "saved": not error,
+        },
+        status=422 if error else 200,
+    )
+
+
+@require_POST
+def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
+    """Fill every empty cell (of one target, or all) with one value."""
+    section = section_for(request, section_id, scoring=True)
+    assessment = assessment_for(request, section, assessment_id)
+    target_ids = [int(request.POST["target"])] if request.POST.get("target", "").isdigit() else None
+    value = request.POST.get("value", "")
+    try:
+        ids = evidence_fill(
+            school=request.school,
+            filled_by=request.user,
+            section=section,
+            assessment=assessment,
+            text=value,
+            target_ids=target_ids,
+        )
+    except EvidenceError as exc:
+        messages.error(request, _messages(exc))
+    else:
+        _push_undo(
+            request,
+            assessment,
+            {"action": "fill", "evidence_ids": ids} if ids else None,
+            f"fill {len(ids)} cells with {value.strip().upper()}",
+        )
+        messages.success(
+            request,
+            f"Filled {len(ids)} empty cell{'s' if len(ids) != 1 else ''} with {value.strip().upper()}.",
+        )
+    if request.htmx:
+        return _page(request, section, assessment)
+    return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))
+
+
+@require_POST
+def score_undo(request, school_slug: str, section_id: int, assessment_id: int):
+    """Undo the last change this user made in this grid."""
+    section = section_for(request, section_id, scoring=True)
+    assessment = assessment_for(request, section, assessment_id)
+    with transaction.atomic():
+        top = (
+            ScoringUndo.objects.select_for_update()
+            .filter(school=request.school, user=request.user, assessment=assessment)
+            .order_by("-id")
+            .first()
+        )
+        if top is None:
+            messages.info(request, "There is nothing to undo.")
+        else:
+            top.delete()
+            try:
+                with transaction.atomic():
+                    evidence_undo(school=request.school, undone_by=request.user, undo=top.action)
+                messages.success(request, f"Undone: {top.description}.")
+            except EvidenceError as exc:
+                messages.error(request, _messages(exc))
+    if request.htmx:
+        return _page(request, section, assessment)
+    return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))

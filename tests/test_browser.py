@@ -1,0 +1,211 @@
+"""End to end in Debian's Chromium (Playwright) against a live server: the teacher's day."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django_scopes import scopes_disabled
+from playwright.sync_api import Page, expect
+
+from gradebook.models import Evidence, Mastery
+from gradebook.services import evidence_record
+from mastery.models import GradingPolicy
+from tests.factories import PASSWORD, make_assessment, make_world
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def world(transactional_db):
+    return make_world("browser", students=3)
+
+
+def log_in(page: Page, live_server, email: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/s/\w+/$"))
+
+
+def shoot(page: Page, name: str, width: int) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+
+
+def live_scores(world):
+    with scopes_disabled():
+        return {
+            (e.student_id, e.target_id): e.score if e.status == "scored" else e.status
+            for e in Evidence.objects.filter(school=world.school, voided_at__isnull=True)
+        }
+
+
+def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(page: Page, live_server, world):
+    console_errors = []
+    page.on(
+        "console",
+        lambda m: (
+            console_errors.append(f"{m.text} @ {page.url} {m.location}")
+            if m.type == "error"
+            else None
+        ),
+    )
+    s1, s2, s3 = world.students
+    t1, t2 = world.targets[:2]
+    log_in(page, live_server, world.teacher.email)
+
+    # From the teacher's home to the scoring grid of the assessment that needs scoring.
+    expect(page.get_by_role("heading", name="Needs scoring")).to_be_visible()
+    page.get_by_role("link", name=world.assessment.title).first.click()
+    expect(page.get_by_role("heading", name=world.assessment.title)).to_be_visible()
+
+    # Student 1, target 1: type 3 and Tab to the next target; student 1, target 2: 4 and Enter moves down.
+    first = page.get_by_label(f"{s1.display_name}, {t1.code}")
+    first.click()
+    page.keyboard.type("3")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label(f"{s1.display_name}, {t2.code}")).to_be_focused()
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label(f"{s2.display_name}, {t2.code}")).to_be_focused()
+    page.keyboard.type("m")
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_label(f"{s2.display_name}, {t1.code}")).to_be_focused()
+    page.keyboard.type("2")
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_label(f"{s3.display_name}, {t1.code}")).to_be_focused()
+    page.keyboard.type("2.5")
+    page.keyboard.press("Enter")
+
+    cell = page.locator(f"#sc-{s1.id}-{t1.id}")
+    expect(cell).to_contain_text("Saved")
+    expect(cell.locator(".cell-now")).to_contain_text("3")
+    # The row's course grade updated without a reload: mean of 3 and 4 = 3.5 → A.
+    expect(page.locator(f"#sg-{s1.id}")).to_contain_text("A")
+    expect(page.locator(f"#sg-{s1.id}")).to_contain_text("3.5")
+    expect(page.locator(f"#sc-{s2.id}-{t2.id} input")).to_have_value("M")
+    expect(page.locator(f"#sc-{s3.id}-{t1.id}")).to_contain_text("Saved")
+    assert live_scores(world) == {
+        (s1.id, t1.id): Decimal("3.00"),
+        (s1.id, t2.id): Decimal("4.00"),
+        (s2.id, t2.id): "missing",
+        (s2.id, t1.id): Decimal("2.00"),
+        (s3.id, t1.id): Decimal("2.50"),
+    }
+
+    # Out of scale: the error shows in the cell, nothing is saved.
+    bad = page.get_by_label(f"{s3.display_name}, {t2.code}")
+    bad.click()
+    page.keyboard.type("7")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#sc-{s3.id}-{t2.id}")).to_contain_text("7 is not on the scale")
+    expect(page.locator(f"#sc-{s3.id}-{t2.id} input")).to_have_attribute("aria-invalid", "true")
+    assert (s3.id, t2.id) not in live_scores(world)
+
+    # Undo the last saved change (student 3's 2.5): the cell empties again.
+    page.get_by_role("button", name=re.compile("Undo")).click()
+    expect(page.locator(f"#sc-{s3.id}-{t1.id} input")).to_have_value("")
+    assert (s3.id, t1.id) not in live_scores(world)
+    # The stack keeps every step, even though the saves arrived concurrently: next is student 2's 2.
+    expect(page.locator("#undo-slot")).to_contain_text(f"{s2.display_name}: 2")
+
+    shoot(page, "scoring", 1280)
+    shoot(page, "scoring", 820)
+
+    # Cell detail of student 2 on target 1 (level 2): add a reassessment of 4, the level rises.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.locator(f"#sc-{s2.id}-{t1.id} a.cell-now").click()
+    dialog = page.locator("#cell-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Decaying average (65% on the newest): 2")
+    dialog.get_by_role("textbox", name="Score").fill("4")
+    dialog.get_by_role("button", name="Record the reassessment").click()
+    expect(dialog).to_contain_text("Reassessment recorded")
+    expect(dialog).to_contain_text("2 → 3.3")
+    with scopes_disabled():
+        record = Mastery.objects.get(school=world.school, student=s2, target=t1)
+    assert record.score == Decimal("3.30") and record.mastered
+
+    # Void the reassessment with a reason: it stays in the history, struck through, level back to 2.
+    dialog.locator("details.void summary").last.click()
+    dialog.get_by_label("Why?").last.fill("Scored the wrong paper")
+    dialog.get_by_role("button", name="Void this evidence").last.click()
+    expect(dialog.locator("del").first).to_be_visible()
+    expect(dialog).to_contain_text("Scored the wrong paper")
+    with scopes_disabled():
+        assert Mastery.objects.get(school=world.school, student=s2, target=t1).score == Decimal(
+            "2.00"
+        )
+    shoot(page, "cell-detail", 1280)
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+
+    # The section grid: the level is there, and clicking it explains itself.
+    page.goto(f"{live_server.url}/s/{world.school.slug}/sections/{world.section.id}/")
+    chip = page.locator(f"#g-{s1.id}-{t1.id} a")
+    expect(chip).to_contain_text("3")
+    chip.click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("3 is level 3 (Proficient)")
+    dialog.get_by_role("button", name="Close").click()
+    shoot(page, "grid", 1280)
+    shoot(page, "grid", 820)
+    # The refused "7" answered 422 (the browser logs every 4xx); nothing else may appear.
+    unexpected = [e for e in console_errors if "status of 422" not in e]
+    assert not unexpected, unexpected
+
+
+def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_server, world):
+    with scopes_disabled():
+        for score, days in (("1", 20), ("4", 10)):
+            earlier = make_assessment(
+                world.school,
+                world.course,
+                world.targets[:1],
+                on=world.assessment.assessed_on - timedelta(days=days),
+            )
+            evidence_record(
+                school=world.school,
+                recorded_by=world.teacher,
+                student_id=world.student.id,
+                target_id=world.targets[0].id,
+                assessment_id=earlier.id,
+                score=score,
+            )
+    log_in(page, live_server, world.admin.email)
+    page.get_by_role("link", name="Grading policy").click()
+    expect(page.get_by_role("heading", name="The rule in plain words")).to_be_visible()
+    expect(page.locator("body")).to_contain_text("Each new score counts 65%")
+    page.get_by_label("How evidence becomes a level").select_option("highest")
+    page.get_by_role("button", name="Preview the effect").click()
+    preview = page.locator(".preview")
+    expect(preview).to_contain_text("1 student changes level")
+    expect(page.locator("body")).to_contain_text("Highest score.")  # the new rule in words
+    with scopes_disabled():
+        assert (
+            GradingPolicy.objects.filter(school=world.school).count() == 1
+        )  # a preview saves nothing
+    shoot(page, "policy-preview", 1280)
+    page.get_by_label("Why this change").fill("Count the best evidence")
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.locator("#policy-run")).to_contain_text("Levels recomputed")
+    with scopes_disabled():
+        current = GradingPolicy.objects.get(
+            school=world.school, is_current=True, course__isnull=True
+        )
+        record = Mastery.objects.get(
+            school=world.school, student=world.student, target=world.targets[0]
+        )
+    assert (
+        current.version == 2
+        and current.method == "highest"
+        and current.note == "Count the best evidence"
+    )
+    assert record.score == Decimal(4) and record.policy_id == current.id
