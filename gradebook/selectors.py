@@ -139,6 +139,8 @@ def scoring_todo(
     course_ids = {s.course_id for s in sections}
     assessments = list(
         Assessment.objects.filter(school=school, course_id__in=course_ids, assessed_on__gte=since)
+        # A reassessment is taken only by the students who need it: empty cells are expected.
+        .exclude(kind="reassessment")
         .filter(Q(section__isnull=True) | Q(section_id__in=by_id))
         .annotate(target_count=Count("alignments"))
         .order_by("-assessed_on")
@@ -717,3 +719,36 @@ def target_with_descriptors(*, school: School, target_id: int) -> LearningTarget
         )
         .first()
     )
+
+
+@dataclass
+class HabitSummary:
+    section: Section
+    rows: list[
+        tuple[str, Decimal | None, int, date | None]
+    ]  # habit, latest score, count, latest date
+
+
+def student_habits(*, school: School, student: Student) -> list[HabitSummary]:
+    """Habits of work per section: the latest score of each habit (on its own scale), never mixed in."""
+    from gradebook.models import Habit, HabitScore
+
+    habits = list(Habit.objects.filter(school=school).order_by("position", "name"))
+    scores = (
+        HabitScore.objects.filter(school=school, student=student, voided_at__isnull=True)
+        .select_related("section__course")
+        .order_by("assessed_on", "id")
+    )
+    by_section: dict[int, dict] = {}
+    sections: dict[int, Section] = {}
+    for score in scores:
+        sections[score.section_id] = score.section
+        entry = by_section.setdefault(score.section_id, {})
+        latest, count, _ = entry.get(score.habit_id, (None, 0, None))
+        entry[score.habit_id] = (score.score, count + 1, score.assessed_on)
+    return [
+        HabitSummary(
+            sections[sid], [(h.name, *by_section[sid].get(h.id, (None, 0, None))) for h in habits]
+        )
+        for sid in sorted(sections, key=lambda i: sections[i].course.name)
+    ]

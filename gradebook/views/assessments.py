@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from gradebook import selectors
 from gradebook.forms import AssessmentForm
@@ -60,6 +61,7 @@ def _form(request, section, assessment=None):
         }
     elif request.method == "GET":
         initial = {
+            "assessed_on": timezone.localdate(),
             "kind": request.GET.get("kind") or "formative",
             "targets": request.GET.getlist("target"),
             "original": request.GET.get("original") or None,

@@ -16,10 +16,16 @@ def student_detail(request, school_slug: str, student_id: int):
     if student is None:
         raise Http404("No such student")
     progress = selectors.student_progress(school=request.school, student=student)
+    habits = selectors.student_habits(school=request.school, student=student)
     return render(
         request,
         "gradebook/student_detail.html",
-        {"student": student, "progress": progress, "levels": achievement_levels(request.school)},
+        {
+            "student": student,
+            "progress": progress,
+            "habits": habits,
+            "levels": achievement_levels(request.school),
+        },
     )
 
 

@@ -31,6 +31,8 @@ from gradebook.models import (
     Guardianship,
     Habit,
     HabitScore,
+    Mastery,
+    ReassessmentRequest,
     Section,
     SectionTeacher,
     Student,
@@ -120,6 +122,7 @@ class Command(BaseCommand):
             school = self.build(students=max(8, options["students"]))
         with scope(school=school):
             result = mastery_recompute_school(school=school)
+            self.make_requests(school, self.sections)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
@@ -172,6 +175,7 @@ class Command(BaseCommand):
                 school, courses, sections, roster, staff, start, anchor
             )
             self.make_habits(school, sections, roster, start, anchor)
+            self.sections = sections
         return school
 
     def user(self, email: str, name: str, language: str = "en") -> User:
@@ -457,6 +461,19 @@ class Command(BaseCommand):
                                 school, entry, target, assessment, teacher, trajectory, attempts
                             )
                         )
+            # Yesterday's exit ticket, not scored yet: something for the demo teacher to score.
+            ticket = Assessment.objects.create(
+                school=school,
+                title="Exit ticket",
+                kind="formative",
+                assessed_on=anchor,
+                course=course,
+                created_by=teacher,
+                description="Quick check at the end of class; not scored yet.",
+            )
+            AssessmentTarget.objects.bulk_create(
+                AssessmentTarget(school=school, assessment=ticket, target=t) for t in targets[-2:]
+            )
             # Reassessments, given per section after re-teaching, for students below mastery on unit 1.
             unit1, unit1_targets = summative_by_week[3]
             re_day = weekday_on_or_before(unit1.assessed_on + timedelta(days=9))
@@ -553,6 +570,47 @@ class Command(BaseCommand):
             feedback=feedback,
             recorded_by=teacher,
             recorded_at=recorded,
+        )
+
+    def make_requests(self, school, sections) -> None:
+        """A few students asked to be reassessed after re-teaching (what the teacher home lists)."""
+        notes = [
+            "I went to tutoring on Tuesday and redid the practice set.",
+            "Can I retake this after the review session?",
+            "I fixed my errors from the quiz; ready to show it.",
+            "",
+        ]
+        requests = []
+        for code in ("ALG1", "ENG9"):
+            for section in sections[code][:2]:
+                below = (
+                    Mastery.objects.filter(
+                        school=school,
+                        student__enrollments__section=section,
+                        mastered=False,
+                        evidence_count__gt=1,
+                        target__course_targets__course=section.course,
+                    )
+                    .select_related("student", "target")
+                    .order_by("score")[:3]
+                )
+                for i, record in enumerate(below):
+                    requests.append(
+                        ReassessmentRequest(
+                            school=school,
+                            student=record.student,
+                            target=record.target,
+                            section=section,
+                            requested_by=record.student.user or self.user_for_requests(school),
+                            note=notes[i % len(notes)],
+                        )
+                    )
+        ReassessmentRequest.objects.bulk_create(requests)
+
+    def user_for_requests(self, school):
+        # Requests made in class are noted by the teacher on the student's behalf.
+        return (
+            SectionTeacher.objects.filter(school=school).select_related("teacher").first().teacher
         )
 
     def make_habits(self, school, sections, roster, start, anchor) -> None:
