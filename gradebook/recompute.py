@@ -679,27 +679,28 @@ def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview
         course_targets_map[course_id].append(target_id)
     engines_old = {cid: p.to_engine(levels) for cid, p in policies.items()}
     graded_students = set()
+    # Every course grade the candidate governs: letters come from scores, so a new band or method can
+    # change a grade without changing any level.
+    governed = (
+        [candidate.course_id]
+        if candidate.course_id is not None
+        else [cid for cid in course_targets_map if cid not in policies]
+    )
     for student_id, course_id in (
         Enrollment.objects.filter(
-            school=school, withdrawn_on__isnull=True, student_id__in=changed_students
+            school=school, withdrawn_on__isnull=True, section__course_id__in=governed
         )
         .values_list("student_id", "section__course_id")
         .distinct()
     ):
-        applies = (candidate.course_id == course_id) or (
-            candidate.course_id is None and course_id not in policies
-        )
-        if not applies and candidate.course_id is not None:
-            continue
         targets = course_targets_map[course_id]
         old_engine = engines_old.get(course_id, engines_old[None])
-        new_engine = engine if applies else old_engine
         before = calculation.course_grade(
             [old.get((student_id, t), (None,))[0] for t in targets], old_engine
         )
         after = calculation.course_grade(
             [new.get((student_id, t), old.get((student_id, t), (None,)))[0] for t in targets],
-            new_engine,
+            engine,
         )
         if before.letter != after.letter:
             preview.grade_changes += 1

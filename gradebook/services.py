@@ -309,6 +309,36 @@ class EntryResult:
     undo: dict | None  # what `evidence_undo` needs to take this change back
 
 
+def cell_state(evidence: Evidence | None) -> dict | None:
+    """The values of a cell (what undo compares and restores), or None for an empty cell."""
+    if evidence is None:
+        return None
+    return {
+        "score": None if evidence.score is None else str(evidence.score),
+        "status": evidence.status,
+        "assessed_on": evidence.assessed_on.isoformat(),
+        "feedback": evidence.feedback,
+    }
+
+
+def _same_state(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return (
+        (None if a["score"] is None else Decimal(a["score"]))
+        == (None if b["score"] is None else Decimal(b["score"]))
+        and a["status"] == b["status"]
+        and a["assessed_on"] == b["assessed_on"]
+        and a["feedback"] == b["feedback"]
+    )
+
+
+def _undo_step(
+    student_id: int, target_id: int, assessment_id: int, before: dict | None, after: dict | None
+) -> dict:
+    return {"cell": [student_id, target_id, assessment_id], "before": before, "after": after}
+
+
 @transaction.atomic
 def evidence_enter(
     *,
@@ -340,7 +370,19 @@ def evidence_enter(
         status=status,
         assessed_on=assessed_on,
     )
-    undo = {"action": "record", "evidence": result.evidence.id} if result.changed else None
+    undo = None
+    if result.changed:
+        undo = {
+            "steps": [
+                _undo_step(
+                    student_id,
+                    target_id,
+                    assessment_id,
+                    cell_state(result.replaced),
+                    cell_state(result.evidence),
+                )
+            ]
+        }
     return EntryResult(result.evidence, result.mastery, result.changed, undo)
 
 
@@ -368,72 +410,63 @@ def evidence_clear(
         voided_by=cleared_by,
         reason="Cleared in the scoring grid",
     )
-    return EntryResult(None, mastery, True, {"action": "clear", "evidence": current.id})
+    undo = {"steps": [_undo_step(student_id, target_id, assessment_id, cell_state(current), None)]}
+    return EntryResult(None, mastery, True, undo)
 
 
 @transaction.atomic
-def evidence_undo(*, school: School, undone_by, undo: dict) -> EntryResult:
-    """Take back one grid change. The history keeps both the change and its undoing."""
-    action, evidence_id = undo.get("action"), undo.get("evidence")
-    if action == "fill":
-        ids = list(undo.get("evidence_ids", []))
-        live = list(Evidence.objects.filter(school=school, id__in=ids, voided_at__isnull=True))
-        now = timezone.now()
-        Evidence.objects.filter(school=school, id__in=[e.id for e in live]).update(
-            voided_at=now, voided_by=undone_by, void_reason="Undone (fill)"
-        )
-        pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in live})
-        return EntryResult(None, None, bool(live), None)
-    evidence = Evidence.objects.select_for_update().filter(school=school, id=evidence_id).first()
-    if evidence is None:
+def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
+    """Take back one grid change (one cell, or every cell of a fill). Returns the cells restored.
+
+    Each step holds the cell's values before and after the change; a cell is set back to "before"
+    only if it still holds "after" (otherwise someone changed it since, and nothing is undone).
+    The history keeps both the change and its undoing.
+    """
+    steps = undo.get("steps") or []
+    if not steps:
         raise EvidenceError({"undo": ["There is nothing to undo."]})
-    cell = Evidence.objects.filter(
-        school=school,
-        student_id=evidence.student_id,
-        target_id=evidence.target_id,
-        assessment_id=evidence.assessment_id,
-        voided_at__isnull=True,
-    ).exclude(id=evidence.id)
-    if action == "record":
-        if evidence.voided_at is not None:
-            raise EvidenceError(
-                {"undo": ["That score has been changed since; nothing was undone."]}
-            )
-        previous = evidence.replaces
-        if previous is None:
-            mastery = evidence_void(
-                school=school, evidence_id=evidence.id, voided_by=undone_by, reason="Undone"
-            )
-            return EntryResult(None, mastery, True, None)
-        restored = evidence_record(
+    _school_lock(school, shared=True)
+    cells = {tuple(step["cell"]): step for step in steps}
+    live = {
+        (e.student_id, e.target_id, e.assessment_id): e
+        for e in Evidence.objects.select_for_update().filter(
             school=school,
-            recorded_by=undone_by,
-            student_id=previous.student_id,
-            target_id=previous.target_id,
-            assessment_id=previous.assessment_id,
-            score=previous.score,
-            status=previous.status,
-            assessed_on=previous.assessed_on,
-            feedback=previous.feedback,
-            replaced_reason="Undone",
+            student_id__in={c[0] for c in cells},
+            target_id__in={c[1] for c in cells},
+            assessment_id__in={c[2] for c in cells},
+            voided_at__isnull=True,
         )
-        return EntryResult(restored.evidence, restored.mastery, True, None)
-    if action == "clear":
-        if cell.exists():
-            raise EvidenceError({"undo": ["That cell has a new score since; nothing was undone."]})
-        restored = evidence_record(
-            school=school,
-            recorded_by=undone_by,
-            student_id=evidence.student_id,
-            target_id=evidence.target_id,
-            assessment_id=evidence.assessment_id,
-            score=evidence.score,
-            status=evidence.status,
-            assessed_on=evidence.assessed_on,
-            feedback=evidence.feedback,
+    }
+    changed_since = [
+        c for c, step in cells.items() if not _same_state(cell_state(live.get(c)), step["after"])
+    ]
+    if changed_since:
+        raise EvidenceError(
+            {"undo": ["That change has been changed again since; nothing was undone."]}
         )
-        return EntryResult(restored.evidence, restored.mastery, True, None)
-    raise EvidenceError({"undo": ["There is nothing to undo."]})
+    now, pairs, reason = timezone.now(), set(), undo.get("reason", "Undone")
+    for (student_id, target_id, assessment_id), step in cells.items():
+        before, current = step["before"], live.get((student_id, target_id, assessment_id))
+        if before is None:
+            if current is not None:
+                current.voided_at, current.voided_by, current.void_reason = now, undone_by, reason
+                current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+            pairs.add((student_id, target_id))
+        else:
+            evidence_record(
+                school=school,
+                recorded_by=undone_by,
+                student_id=student_id,
+                target_id=target_id,
+                assessment_id=assessment_id,
+                score=before["score"],
+                status=before["status"],
+                assessed_on=date.fromisoformat(before["assessed_on"]),
+                feedback=before["feedback"],
+                replaced_reason=reason,
+            )
+    pairs_recompute(school=school, pairs=pairs)
+    return len(cells)
 
 
 def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
@@ -486,7 +519,7 @@ def evidence_fill(
 ) -> list[int]:
     """ "Fill empty cells with …": one value into every empty cell of the section on the assessment.
 
-    Validated once, inserted in bulk, recomputed in bulk. Returns the new evidence ids (for undo).
+    Validated once, inserted in bulk, recomputed in bulk. Returns the undo of the whole fill.
     """
     score, status = parse_entry(text)
     if status is None:
@@ -542,7 +575,12 @@ def evidence_fill(
     ]
     Evidence.objects.bulk_create(new)
     pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in new})
-    return [e.id for e in new]
+    return {
+        "steps": [
+            _undo_step(e.student_id, e.target_id, assessment.id, None, cell_state(e)) for e in new
+        ],
+        "reason": "Undone (fill)",
+    }
 
 
 @transaction.atomic
@@ -622,7 +660,11 @@ def reassessment_record(
             )
         original = (
             Evidence.objects.filter(
-                school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+                school=school,
+                student_id=student_id,
+                target_id=target_id,
+                voided_at__isnull=True,
+                assessment__course_id=section.course_id,
             )
             .exclude(kind=AssessmentKind.REASSESSMENT)
             .order_by("-assessed_on", "-id")
@@ -785,6 +827,18 @@ def assessment_save(
         if terms and not any(t.contains(assessed_on) for t in terms):
             names = ", ".join(sorted({t.name for t in terms}))
             errors["assessed_on"] = [f"{assessed_on:%b %-d, %Y} is outside the term ({names})."]
+    if assessment is not None and section is not None and "section" not in errors:
+        # Narrowing a common assessment to one section would strand other sections' scores.
+        stranded = (
+            Evidence.objects.filter(school=school, assessment=assessment, voided_at__isnull=True)
+            .exclude(student__enrollments__section=section)
+            .count()
+        )
+        if stranded:
+            errors["section"] = [
+                f"{stranded} score{'s' if stranded != 1 else ''} from other sections exist on this assessment; "
+                "keep it common to the course, or void those scores first."
+            ]
     if assessment is not None:
         removed = set(assessment.alignments.values_list("target_id", flat=True)) - targets
         in_use = Evidence.objects.filter(

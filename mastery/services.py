@@ -353,12 +353,19 @@ def targets_import_csv(
             (0, "The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")
         )
         return report
+    # Keep each record's first physical line, so messages point at the line people see in an editor.
+    numbered: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        previous_end = 0
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                numbered.append((previous_end + 1, record))
+            previous_end = reader.line_num
     except csv.Error as exc:
-        report.errors.append((0, f"The file is not valid CSV: {exc}."))
+        report.errors.append((reader.line_num, f"The file is not valid CSV: {exc}."))
         return report
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [record for _, record in numbered]
     if not rows:
         report.errors.append((0, "The file is empty."))
         return report
@@ -386,7 +393,7 @@ def targets_import_csv(
     existing = {t.code: t for t in LearningTarget.objects.filter(school=school)}
     seen: dict[str, int] = {}
     parsed = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in numbered[1:]:
 
         def cell(key, row=row):
             index = columns[key]
@@ -416,7 +423,8 @@ def targets_import_csv(
         if code:
             seen.setdefault(code, line)
         if problems:
-            report.errors.append((line, "; ".join(problems).capitalize() + "."))
+            message = "; ".join(problems)
+            report.errors.append((line, message[0].upper() + message[1:] + "."))
             continue
         parsed.append(
             (

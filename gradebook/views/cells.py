@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -118,8 +119,12 @@ def evidence_void_view(request, school_slug: str, section_id: int, evidence_id: 
     section = section_for(request, section_id, scoring=True)
     evidence = (
         Evidence.objects.filter(
-            school=request.school, id=evidence_id, student__enrollments__section=section
+            school=request.school,
+            id=evidence_id,
+            student__enrollments__section=section,
+            assessment__course_id=section.course_id,
         )
+        .filter(Q(assessment__section__isnull=True) | Q(assessment__section=section))
         .select_related("student", "target")
         .first()
     )

@@ -212,7 +212,10 @@ def target_import(request, school_slug: str, department_id: int):
                 f"{'ies' if report.competencies_created != 1 else 'y'}.",
             )
             return redirect(_back(request, department))
-    status = 422 if report is not None and not report.ok else 200
+    invalid = request.method == "POST" and (
+        not form.is_valid() or (report is not None and not report.ok)
+    )
+    status = 422 if invalid else 200
     return render(
         request,
         "gradebook/target_import.html",

@@ -25,12 +25,20 @@ CELL = re.compile(r"^h-(\d+)-(\d+)$")
 
 
 def _day(request, section) -> date:
-    raw = request.GET.get("date") or request.POST.get("date") or ""
+    """The date shown: a valid date in the term, else today (held inside the term)."""
     try:
-        day = date.fromisoformat(raw)
+        day = date.fromisoformat(request.GET.get("date") or request.POST.get("date") or "")
     except ValueError:
         day = timezone.localdate()
     return min(max(day, section.term.starts_on), section.term.ends_on)
+
+
+def _posted_day(request) -> date | None:
+    """The date a score is for, exactly as asked (None if it is not a date): never moved silently."""
+    try:
+        return date.fromisoformat(request.GET.get("date") or request.POST.get("date") or "")
+    except ValueError:
+        return None
 
 
 def _grid(request, section, day):
@@ -71,6 +79,23 @@ def habit_grid(request, school_slug: str, section_id: int):
     if request.method == "POST":
         if not can_score:
             section_for(request, section_id, scoring=True)  # raises 403
+        posted = _posted_day(request)
+        if posted is None:
+            errors[(0, 0)] = "Choose the date these habits are for (YYYY-MM-DD)."
+            messages.error(request, errors[(0, 0)])
+            return render(
+                request,
+                "gradebook/habits.html",
+                {
+                    "section": section,
+                    "day": day,
+                    "can_score": can_score,
+                    "errors": errors,
+                    **_grid(request, section, day),
+                },
+                status=422,
+            )
+        day = posted
         for key, value in request.POST.items():
             if match := CELL.match(key):
                 try:
@@ -104,7 +129,7 @@ def habit_grid(request, school_slug: str, section_id: int):
 @require_POST
 def habit_cell(request, school_slug: str, section_id: int):
     section = section_for(request, section_id, scoring=True)
-    day = _day(request, section)
+    day = _posted_day(request)
     cells = [(CELL.match(k), v) for k, v in request.POST.items() if CELL.match(k)]
     if len(cells) != 1:
         return HttpResponseBadRequest("Post exactly one cell.")
@@ -116,8 +141,10 @@ def habit_cell(request, school_slug: str, section_id: int):
     habit = Habit.objects.filter(school=request.school, id=habit_id).first()
     if student is None or habit is None:
         raise Http404("No such student or habit")
-    error = None
+    error = None if day is not None else "Choose the date these habits are for (YYYY-MM-DD)."
     try:
+        if error:
+            raise EvidenceError({"assessed_on": [error]})
         score = habit_score_record(
             school=request.school,
             recorded_by=request.user,

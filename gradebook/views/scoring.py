@@ -259,7 +259,7 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
     target_ids = [int(request.POST["target"])] if request.POST.get("target", "").isdigit() else None
     value = request.POST.get("value", "")
     try:
-        ids = evidence_fill(
+        undo = evidence_fill(
             school=request.school,
             filled_by=request.user,
             section=section,
@@ -270,15 +270,12 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
     except EvidenceError as exc:
         messages.error(request, _messages(exc))
     else:
+        filled, shown = len(undo["steps"]), value.strip().upper()
         _push_undo(
-            request,
-            assessment,
-            {"action": "fill", "evidence_ids": ids} if ids else None,
-            f"fill {len(ids)} cells with {value.strip().upper()}",
+            request, assessment, undo if filled else None, f"fill {filled} cells with {shown}"
         )
         messages.success(
-            request,
-            f"Filled {len(ids)} empty cell{'s' if len(ids) != 1 else ''} with {value.strip().upper()}.",
+            request, f"Filled {filled} empty cell{'s' if filled != 1 else ''} with {shown}."
         )
     if request.htmx:
         return _page(request, section, assessment)
