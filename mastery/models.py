@@ -190,6 +190,12 @@ class DistrictMembership(models.Model):
 class Department(TenantModel):
     name = models.CharField(max_length=120)
     code = models.CharField(max_length=20, blank=True)
+    intervention_focus = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Its targets feed the intervention rosters (by default mathematics and English)."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

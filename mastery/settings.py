@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -255,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
     "recompute-stale-schools": {
         "task": "gradebook.recompute_stale_schools",
         "schedule": 600.0,
+    },
+    # Every morning before school: close ended intervention cycles, open and build the next ones.
+    "intervention-dispatch-cycles": {
+        "task": "intervention.dispatch_cycles",
+        "schedule": crontab(hour=5, minute=15),
     },
 }
 

@@ -28,4 +28,5 @@ urlpatterns = [
     ),
     path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
+    path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
 ]

@@ -9,12 +9,14 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_scopes import scopes_disabled
 
 from gradebook import selectors as gradebook_selectors
 from gradebook.models import Course, Guardianship, RecomputeRun, Student
 from gradebook.recompute import policy_preview
+from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
 from mastery.forms import PolicyForm
@@ -43,6 +45,9 @@ def school_home(request, school_slug: str):
         context["todo"] = gradebook_selectors.scoring_todo(school=school, sections=sections)
         context["requests"] = gradebook_selectors.open_reassessment_requests(
             school=school, sections=sections
+        )
+        context["intervention_groups"] = teacher_groups_this_week(
+            school=school, teacher=user, today=timezone.localdate()
         )
     if access.has(Role.GUARDIAN):
         context["children"] = [

@@ -123,6 +123,7 @@ class Command(BaseCommand):
         with scope(school=school):
             result = mastery_recompute_school(school=school)
             self.make_requests(school, self.sections)
+            self.make_intervention(school)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
@@ -342,7 +343,7 @@ class Command(BaseCommand):
         guardian_users: dict[int, User] = {}
         for idx, student in enumerate(students):
             # Ability: where the student starts and how fast they grow, varying by target later.
-            ability = rng.gauss(0, 0.45)
+            ability = rng.gauss(0, 0.65)
             codes = grade9 if student.grade_level == 9 else grade10
             period_sections = []
             for c_i, code in enumerate(codes):
@@ -453,8 +454,8 @@ class Command(BaseCommand):
                         key = (student.id, target.id)
                         if key not in trajectory:
                             trajectory[key] = (
-                                1.6 + entry["ability"] + rng.uniform(-0.4, 0.4),
-                                max(0.05, rng.gauss(0.33, 0.15)),
+                                1.95 + entry["ability"] + rng.uniform(-0.25, 0.25),
+                                max(0.05, rng.gauss(0.42, 0.15)),
                             )
                         evidence.append(
                             self.attempt(
@@ -612,6 +613,56 @@ class Command(BaseCommand):
         return (
             SectionTeacher.objects.filter(school=school).select_related("teacher").first().teacher
         )
+
+    def make_intervention(self, school) -> None:
+        """Math and English feed Wednesday/Thursday rosters; cycle 1 opened three Mondays ago."""
+        from intervention.models import InterventionSettings, InterventionSlot, SessionAttendance
+        from intervention.services import cycle_open
+
+        rng = self.rng
+        Department.objects.filter(school=school, name__in=["Mathematics", "English"]).update(intervention_focus=True)
+        InterventionSettings.objects.create(
+            school=school, cycle_weeks=4, weekdays=[2, 3], group_capacity=20, enrichment_capacity=35
+        )
+        specialists = []
+        for email, name, room in (
+            (f"gholt@{DOMAIN}", "Grace Holt", "Library A"),
+            (f"vramos@{DOMAIN}", "Victor Ramos", "Library B"),
+            (f"nokoye@{DOMAIN}", "Ngozi Okoye", "Learning Lab"),
+            (f"pchen@{DOMAIN}", "Paul Chen", "Room 210"),
+            (f"lmorgan@{DOMAIN}", "Laura Morgan", "Room 212"),
+            (f"tsato@{DOMAIN}", "Takeshi Sato", "Room 214"),
+            (f"rdiaz@{DOMAIN}", "Rafael Díaz", "Gym mezzanine"),
+            (f"hwright@{DOMAIN}", "Hannah Wright", "Room 216"),
+        ):
+            user = self.user(email, name)
+            Membership.objects.create(school=school, user=user, role=Role.TEACHER)
+            specialists.append((user, room))
+        rooms = {}
+        for st in SectionTeacher.objects.filter(school=school).select_related("section", "teacher"):
+            rooms.setdefault(st.teacher_id, (st.teacher, st.section.room))
+        slots = [
+            InterventionSlot(school=school, teacher=teacher, weekday=weekday, room=room)
+            for teacher, room in [*rooms.values(), *specialists]
+            for weekday in (2, 3)
+        ]
+        InterventionSlot.objects.bulk_create(slots)
+        today = timezone.localdate()
+        start = today - timedelta(days=today.weekday()) - timedelta(weeks=3)
+        cycle = cycle_open(school=school, starts_on=start)
+        marks = []
+        for entry in cycle.entries.filter(group__isnull=False).select_related("group"):
+            for day in cycle.session_dates(entry.weekday):
+                if day >= today:
+                    break
+                roll = rng.random()
+                status = "present" if roll < 0.88 else "absent" if roll < 0.96 else "excused"
+                marks.append(
+                    SessionAttendance(
+                        school=school, entry=entry, session_date=day, status=status, recorded_by=entry.group.teacher
+                    )
+                )
+        SessionAttendance.objects.bulk_create(marks)
 
     def make_habits(self, school, sections, roster, start, anchor) -> None:
         rng = self.rng

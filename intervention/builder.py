@@ -1,0 +1,446 @@
+"""The roster builder: who goes to which re-teaching (or enrichment) group on which weekday.
+
+Reads Mastery for the focus targets in one SQL query, places students in a deterministic greedy
+pass (the same data always gives the same rosters), and writes the result in bulk.
+
+The rules, in order:
+- a student below mastery (with a score: enough evidence) on a focus target of one of their courses
+  needs re-teaching on it; the most urgent students are placed first: most targets below, then the
+  lowest score, then the lowest total, then the student id;
+- each weekday a student gets at most one group: their most urgent remaining target, preferring a
+  subject not yet covered that cycle (so math on Wednesday, English on Thursday);
+- groups are filled up to their capacity and led by a teacher free that day, preferring teachers
+  who teach a course with that target; when no teacher is free the rest wait on a visible wait list;
+- students proficient on every focus target they have a score on go to enrichment groups;
+- entries placed by hand (locked), and entries with attendance already taken, are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from intervention.models import (
+    WEEKDAY_NAMES,
+    GroupKind,
+    InterventionCycle,
+    InterventionGroup,
+    InterventionSettings,
+    InterventionSlot,
+    RosterEntry,
+)
+from mastery import calculation
+from mastery.models import School
+from mastery.selectors import achievement_levels
+
+
+@dataclass(frozen=True)
+class Need:
+    student_id: int
+    target_id: int
+    target_code: str
+    department_id: int
+    score: Decimal
+    level: Decimal | None
+
+
+@dataclass
+class PlannedGroup:
+    weekday: int
+    kind: str
+    target_id: int | None
+    teacher_id: int | None
+    room: str
+    capacity: int
+    existing_id: int | None = None
+    student_ids: list[int] = field(default_factory=list)
+
+    @property
+    def seats(self) -> int:
+        return self.capacity - len(self.student_ids)
+
+
+@dataclass
+class PlannedEntry:
+    student_id: int
+    weekday: int
+    kind: str
+    target_id: int | None
+    group: PlannedGroup | None  # None: the wait list
+    score: Decimal | None
+    level: Decimal | None
+    reason: str
+    priority: int
+    kept_id: int | None = None  # an existing (locked) entry left as it is
+
+
+@dataclass
+class RosterPlan:
+    cycle: InterventionCycle
+    groups: list[PlannedGroup]
+    entries: list[PlannedEntry]
+    added: int = 0
+    removed: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def waitlist(self) -> list[PlannedEntry]:
+        return [e for e in self.entries if e.group is None]
+
+    @property
+    def students_placed(self) -> int:
+        return len({e.student_id for e in self.entries if e.group is not None})
+
+    def summary(self) -> str:
+        reteach = sum(1 for g in self.groups if g.kind == GroupKind.RETEACH)
+        enrichment = len(self.groups) - reteach
+        return (
+            f"{len(self.groups)} groups ({reteach} re-teach, {enrichment} enrichment), "
+            f"{self.students_placed} students placed, {len(self.waitlist)} on the wait list"
+        )
+
+
+CANDIDATES_SQL = """
+SELECT DISTINCT en.student_id, ct.target_id, t.code, co.department_id, m.score, m.level, m.mastered
+FROM gradebook_enrollment en
+JOIN gradebook_section s ON s.id = en.section_id AND s.school_id = en.school_id
+JOIN gradebook_term tm ON tm.id = s.term_id AND tm.school_id = en.school_id
+JOIN gradebook_course co ON co.id = s.course_id AND co.school_id = en.school_id
+JOIN mastery_department d ON d.id = co.department_id AND d.school_id = en.school_id
+JOIN gradebook_coursetarget ct ON ct.course_id = co.id AND ct.school_id = en.school_id
+JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = en.school_id
+LEFT JOIN gradebook_mastery m
+       ON m.school_id = en.school_id AND m.student_id = en.student_id AND m.target_id = ct.target_id
+WHERE en.school_id = %s AND d.intervention_focus AND t.is_active AND en.withdrawn_on IS NULL
+  AND tm.starts_on <= %s AND tm.ends_on >= %s
+"""
+
+TEACHERS_SQL = """
+SELECT DISTINCT ct.target_id, st.teacher_id
+FROM gradebook_sectionteacher st
+JOIN gradebook_section s ON s.id = st.section_id AND s.school_id = st.school_id
+JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = st.school_id
+WHERE st.school_id = %s
+"""
+
+
+def settings_for(school: School) -> InterventionSettings:
+    found = InterventionSettings.objects.filter(school=school).first()
+    return found or InterventionSettings(school=school)
+
+
+def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
+    """The rosters the rules give for this cycle now (nothing is written)."""
+    config = settings_for(school)
+    weekdays = sorted(set(config.weekdays))
+    labels = {lv.value: lv.label for lv in achievement_levels(school)}
+
+    needs: dict[int, list[Need]] = defaultdict(list)
+    scored: dict[int, int] = defaultdict(int)
+    department_of: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(CANDIDATES_SQL, [school.id, cycle.starts_on, cycle.starts_on])
+        for student_id, target_id, code, department_id, score, level, mastered in cursor.fetchall():
+            department_of[target_id] = department_id
+            if score is None:
+                continue  # no score yet: not enough evidence to place anyone
+            scored[student_id] += 1
+            if not mastered:
+                needs[student_id].append(
+                    Need(student_id, target_id, code, department_id, Decimal(score), level)
+                )
+        cursor.execute(TEACHERS_SQL, [school.id])
+        teachers_of: dict[int, set[int]] = defaultdict(set)
+        for target_id, teacher_id in cursor.fetchall():
+            teachers_of[target_id].add(teacher_id)
+    for student_needs in needs.values():
+        student_needs.sort(key=lambda n: (n.score, n.target_code))
+
+    order = sorted(
+        needs,
+        key=lambda sid: (
+            -len(needs[sid]),
+            needs[sid][0].score,
+            sum(n.score for n in needs[sid]),
+            sid,
+        ),
+    )
+    enrichment_students = sorted(sid for sid in scored if sid not in needs)
+
+    # What is kept: locked entries and entries that already have attendance, with their groups.
+    kept_entries = list(
+        RosterEntry.objects.filter(school=school, cycle=cycle)
+        .filter(models_q_kept())
+        .select_related("group")
+        .distinct()
+    )
+    kept_by_key = {(e.student_id, e.weekday): e for e in kept_entries}
+    groups: list[PlannedGroup] = []
+    fixed: dict[int, PlannedGroup] = {}
+    for entry in kept_entries:
+        if entry.group_id and entry.group_id not in fixed:
+            g = entry.group
+            fixed[g.id] = PlannedGroup(
+                g.weekday, g.kind, g.target_id, g.teacher_id, g.room, g.capacity, g.id
+            )
+            groups.append(fixed[g.id])
+    planned: list[PlannedEntry] = []
+    for entry in kept_entries:
+        group = fixed.get(entry.group_id)
+        if group is not None:
+            group.student_ids.append(entry.student_id)
+        planned.append(
+            PlannedEntry(
+                entry.student_id,
+                entry.weekday,
+                entry.kind,
+                entry.target_id,
+                group,
+                entry.score_at_entry,
+                entry.level_at_entry,
+                entry.reason,
+                entry.priority,
+                kept_id=entry.id,
+            )
+        )
+
+    slots = defaultdict(list)
+    for slot in InterventionSlot.objects.filter(school=school, weekday__in=weekdays).select_related(
+        "teacher"
+    ):
+        slots[slot.weekday].append(slot)
+
+    # Targets each student still has to be placed on this cycle, and subjects already covered.
+    remaining: dict[int, list[Need]] = {}
+    covered: dict[int, set[int]] = {}
+    for student_id in order:
+        kept_targets = {e.target_id for k, e in kept_by_key.items() if k[0] == student_id}
+        remaining[student_id] = [n for n in needs[student_id] if n.target_id not in kept_targets]
+        # Subjects already covered by kept entries count, so the other days go to other subjects.
+        covered[student_id] = {department_of[t] for t in kept_targets if t in department_of}
+
+    for weekday in weekdays:
+        slots[weekday].sort(key=lambda s: (s.teacher.full_name, s.teacher_id))
+        busy = {g.teacher_id for g in groups if g.weekday == weekday and g.teacher_id}
+        # Keep enough teachers for the enrichment groups: proficient students are owed a group too.
+        enrichment_due = sum(1 for sid in enrichment_students if (sid, weekday) not in kept_by_key)
+        enrichment_seats = sum(
+            g.seats for g in groups if g.weekday == weekday and g.kind == GroupKind.ENRICHMENT
+        )
+        reserve = max(0, -(-(enrichment_due - enrichment_seats) // config.enrichment_capacity))
+
+        def next_slot(preferred: set[int], weekday=weekday, busy=busy, keep=0):
+            free = [s for s in slots[weekday] if s.teacher_id not in busy]
+            if len(free) <= keep:
+                return None
+            free = free[: len(free) - keep] if keep else free
+            choice = next((s for s in free if s.teacher_id in preferred), None) or (
+                free[0] if free else None
+            )
+            if choice is not None:
+                busy.add(choice.teacher_id)
+            return choice
+
+        def open_group(target_id: int, weekday=weekday):
+            return next(
+                (
+                    g
+                    for g in groups
+                    if g.weekday == weekday
+                    and g.kind == GroupKind.RETEACH
+                    and g.target_id == target_id
+                    and g.seats > 0
+                ),
+                None,
+            )
+
+        # Most urgent students first; each takes their most urgent target (a subject not yet covered
+        # this cycle first) that has a seat, or a free teacher to open a group, before the next one.
+        for rank, student_id in enumerate(order, start=1):
+            if (student_id, weekday) in kept_by_key or not remaining[student_id]:
+                continue
+            choices = sorted(
+                remaining[student_id],
+                key=lambda n, c=covered[student_id]: (n.department_id in c, n.score, n.target_code),
+            )
+            chosen, group = None, None
+            for need in choices:
+                group = open_group(need.target_id)
+                if group is None:
+                    slot = next_slot(teachers_of.get(need.target_id, set()), keep=reserve)
+                    if slot is not None:
+                        group = PlannedGroup(
+                            weekday,
+                            GroupKind.RETEACH,
+                            need.target_id,
+                            slot.teacher_id,
+                            slot.room,
+                            slot.capacity or config.group_capacity,
+                        )
+                        groups.append(group)
+                if group is not None:
+                    chosen = need
+                    break
+            chosen = (
+                chosen or choices[0]
+            )  # no seat anywhere: the wait list, on the most urgent target
+            if group is not None:
+                group.student_ids.append(student_id)
+            remaining[student_id].remove(chosen)
+            covered[student_id].add(chosen.department_id)
+            count = len(needs[student_id])
+            label = labels.get(chosen.level, "")
+            planned.append(
+                PlannedEntry(
+                    student_id,
+                    weekday,
+                    GroupKind.RETEACH,
+                    chosen.target_id,
+                    group,
+                    chosen.score,
+                    chosen.level,
+                    f"{chosen.target_code} at {calculation.fmt(chosen.score)} {label}".strip()
+                    + f"; {count} focus target{'s' if count != 1 else ''} below mastery",
+                    rank,
+                )
+            )
+
+        enrichment_groups = [
+            g for g in groups if g.weekday == weekday and g.kind == GroupKind.ENRICHMENT
+        ]
+        for student_id in enrichment_students:
+            if (student_id, weekday) in kept_by_key:
+                continue
+            group = next((g for g in enrichment_groups if g.seats > 0), None)
+            if group is None:
+                slot = next_slot(set())
+                if slot is not None:
+                    group = PlannedGroup(
+                        weekday,
+                        GroupKind.ENRICHMENT,
+                        None,
+                        slot.teacher_id,
+                        slot.room,
+                        config.enrichment_capacity,
+                    )
+                    groups.append(group)
+                    enrichment_groups.append(group)
+            if group is not None:
+                group.student_ids.append(student_id)
+            planned.append(
+                PlannedEntry(
+                    student_id,
+                    weekday,
+                    GroupKind.ENRICHMENT,
+                    None,
+                    group,
+                    None,
+                    None,
+                    "Proficient on every focus target",
+                    len(order) + 1,
+                )
+            )
+    return RosterPlan(cycle, groups, planned)
+
+
+def models_q_kept():
+    from django.db.models import Q
+
+    return Q(locked=True) | Q(attendance__isnull=False)
+
+
+def _fingerprint(student_id, weekday, kind, target_id, teacher_id):
+    return (student_id, weekday, kind, target_id, teacher_id)
+
+
+def compare(plan: RosterPlan, *, school: School) -> RosterPlan:
+    """Fill in how the plan differs from the rosters stored now (the dry run's report)."""
+    current = {
+        (e.student_id, e.weekday): _fingerprint(
+            e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group_id else None
+        )
+        for e in RosterEntry.objects.filter(school=school, cycle=plan.cycle).select_related("group")
+    }
+    proposed = {
+        (e.student_id, e.weekday): _fingerprint(
+            e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group else None
+        )
+        for e in plan.entries
+    }
+    plan.added = sum(1 for k in proposed if k not in current)
+    plan.removed = sum(1 for k in current if k not in proposed)
+    plan.moved = sum(1 for k in proposed if k in current and proposed[k] != current[k])
+    plan.unchanged = sum(1 for k in proposed if k in current and proposed[k] == current[k])
+    changed = [k for k in proposed if current.get(k) != proposed[k]][:5]
+    if changed:
+        from gradebook.models import Student
+        from mastery.models import LearningTarget
+
+        names = {
+            s.id: s.display_name
+            for s in Student.objects.filter(school=school, id__in=[k[0] for k in changed])
+        }
+        codes = dict(LearningTarget.objects.filter(school=school).values_list("id", "code"))
+        for key in changed:
+            _, weekday, kind, target_id, teacher_id = proposed[key]
+            what = codes.get(target_id, "enrichment") if kind == GroupKind.RETEACH else "enrichment"
+            plan.examples.append(
+                f"{names.get(key[0], key[0])}: {WEEKDAY_NAMES.get(weekday)} {what}"
+            )
+    return plan
+
+
+@transaction.atomic
+def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
+    """Replace the cycle's rosters by the plan; kept entries and their groups stay as they are."""
+    cycle = InterventionCycle.objects.select_for_update().get(school=school, pk=plan.cycle.pk)
+    kept_ids = [e.kept_id for e in plan.entries if e.kept_id]
+    RosterEntry.objects.filter(school=school, cycle=cycle).exclude(id__in=kept_ids).delete()
+    kept_groups = [g.existing_id for g in plan.groups if g.existing_id]
+    InterventionGroup.objects.filter(school=school, cycle=cycle).exclude(
+        id__in=kept_groups
+    ).delete()
+    new_groups = [g for g in plan.groups if g.existing_id is None]
+    created = InterventionGroup.objects.bulk_create(
+        InterventionGroup(
+            school=school,
+            cycle=cycle,
+            kind=g.kind,
+            target_id=g.target_id,
+            weekday=g.weekday,
+            teacher_id=g.teacher_id,
+            room=g.room,
+            capacity=g.capacity,
+        )
+        for g in new_groups
+    )
+    for planned_group, row in zip(new_groups, created, strict=True):
+        planned_group.existing_id = row.id
+    now = timezone.now()
+    RosterEntry.objects.bulk_create(
+        RosterEntry(
+            school=school,
+            cycle=cycle,
+            student_id=e.student_id,
+            weekday=e.weekday,
+            kind=e.kind,
+            target_id=e.target_id,
+            group_id=e.group.existing_id if e.group else None,
+            score_at_entry=e.score,
+            level_at_entry=e.level,
+            reason=e.reason[:300],
+            priority=e.priority,
+            placed_at=now,
+        )
+        for e in plan.entries
+        if e.kept_id is None
+    )
+    cycle.built_at = now
+    cycle.save(update_fields=["built_at"])
+    return plan

@@ -1,0 +1,212 @@
+"""Writes of intervention: open and close cycles, build rosters, move students, take attendance.
+
+Every service is idempotent where a task may run it twice: closing claims the cycle with a
+conditional UPDATE, opening the next cycle is keyed by its number, and a rebuild is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from gradebook.models import Mastery
+from intervention.builder import RosterPlan, compare, plan_rosters, settings_for, write_plan
+from intervention.models import (
+    GroupKind,
+    InterventionCycle,
+    InterventionGroup,
+    RosterEntry,
+    SessionAttendance,
+)
+from mastery.models import School
+
+
+def next_monday(day: date) -> date:
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+@transaction.atomic
+def cycle_open(
+    *, school: School, starts_on: date | None = None, build: bool = True
+) -> InterventionCycle:
+    """Open the next cycle (starting on a Monday) and build its rosters."""
+    if InterventionCycle.objects.filter(
+        school=school, status=InterventionCycle.Status.OPEN
+    ).exists():
+        raise ValidationError("A cycle is already open; close it first.")
+    starts_on = starts_on or next_monday(timezone.localdate())
+    if starts_on.weekday() != 0:
+        raise ValidationError(f"A cycle starts on a Monday; {starts_on:%A %b %-d} is not one.")
+    weeks = settings_for(school).cycle_weeks
+    number = (
+        InterventionCycle.objects.filter(school=school).aggregate(n=Max("number"))["n"] or 0
+    ) + 1
+    cycle = InterventionCycle.objects.create(
+        school=school,
+        number=number,
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=7 * weeks - 1),
+        status=InterventionCycle.Status.OPEN,
+        opened_at=timezone.now(),
+    )
+    if build:
+        roster_rebuild(school=school, cycle=cycle)
+    return cycle
+
+
+def roster_rebuild(
+    *, school: School, cycle: InterventionCycle, dry_run: bool = False
+) -> RosterPlan:
+    """Rebuild the cycle's rosters from Mastery (or, with dry_run, only report what would change)."""
+    if cycle.status == InterventionCycle.Status.CLOSED:
+        raise ValidationError("A closed cycle's rosters are history; they are not rebuilt.")
+    plan = compare(plan_rosters(school=school, cycle=cycle), school=school)
+    if not dry_run:
+        write_plan(plan, school=school)
+    return plan
+
+
+@dataclass
+class CloseResult:
+    closed: bool
+    exited: int = 0
+    continuing: int = 0
+
+
+@transaction.atomic
+def cycle_close(*, school: School, cycle: InterventionCycle) -> CloseResult:
+    """Close the cycle: each entry's outcome from the target's mastery now. Runs once per cycle."""
+    claimed = InterventionCycle.objects.filter(
+        school=school, pk=cycle.pk, status=InterventionCycle.Status.OPEN
+    ).update(status=InterventionCycle.Status.CLOSED, closed_at=timezone.now())
+    if not claimed:
+        return CloseResult(closed=False)
+    entries = list(
+        RosterEntry.objects.filter(school=school, cycle=cycle, outcome=RosterEntry.Outcome.PENDING)
+    )
+    records = {
+        (m.student_id, m.target_id): m
+        for m in Mastery.objects.filter(
+            school=school,
+            student_id__in={e.student_id for e in entries},
+            target_id__in={e.target_id for e in entries if e.target_id},
+        )
+    }
+    for entry in entries:
+        if entry.kind == GroupKind.ENRICHMENT:
+            entry.outcome = RosterEntry.Outcome.EXITED
+            continue
+        record = records.get((entry.student_id, entry.target_id))
+        entry.score_at_close = record.score if record else None
+        entry.outcome = (
+            RosterEntry.Outcome.EXITED
+            if record is not None and record.mastered
+            else RosterEntry.Outcome.CONTINUING
+        )
+    RosterEntry.objects.bulk_update(entries, ["outcome", "score_at_close"])
+    reteach = [e for e in entries if e.kind == GroupKind.RETEACH]
+    return CloseResult(
+        closed=True,
+        exited=sum(1 for e in reteach if e.outcome == RosterEntry.Outcome.EXITED),
+        continuing=sum(1 for e in reteach if e.outcome == RosterEntry.Outcome.CONTINUING),
+    )
+
+
+@dataclass
+class AdvanceResult:
+    closed: InterventionCycle | None = None
+    opened: InterventionCycle | None = None
+    exited: int = 0
+    continuing: int = 0
+
+
+def cycle_advance(*, school: School, today: date | None = None) -> AdvanceResult:
+    """The dispatcher's work for one school: close an ended cycle, open and build the next.
+
+    Idempotent: a second run (or a redelivered task) finds nothing left to do.
+    """
+    today = today or timezone.localdate()
+    result = AdvanceResult()
+    ended = (
+        InterventionCycle.objects.filter(
+            school=school, status=InterventionCycle.Status.OPEN, ends_on__lt=today
+        )
+        .order_by("number")
+        .first()
+    )
+    if ended is None:
+        return result
+    with transaction.atomic():
+        closing = cycle_close(school=school, cycle=ended)
+        if not closing.closed:
+            return result
+        result.closed, result.exited, result.continuing = ended, closing.exited, closing.continuing
+        starts_on = max(next_monday(ended.ends_on + timedelta(days=1)), next_monday(today))
+        if not InterventionCycle.objects.filter(school=school, number=ended.number + 1).exists():
+            result.opened = cycle_open(school=school, starts_on=starts_on)
+    return result
+
+
+@transaction.atomic
+def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by) -> RosterEntry:
+    """Move a student to another group of the same cycle and weekday (or to the wait list); locks it."""
+    entry = (
+        RosterEntry.objects.select_for_update()
+        .filter(school=school, pk=entry_id)
+        .select_related("cycle")
+        .first()
+    )
+    if entry is None:
+        raise ValidationError("That roster entry does not exist in this school.")
+    if entry.cycle.status == InterventionCycle.Status.CLOSED:
+        raise ValidationError("That cycle is closed.")
+    group = None
+    if group_id is not None:
+        group = (
+            InterventionGroup.objects.select_for_update().filter(school=school, pk=group_id).first()
+        )
+        if group is None or group.cycle_id != entry.cycle_id or group.weekday != entry.weekday:
+            raise ValidationError("Choose a group of the same cycle and day.")
+        taken = RosterEntry.objects.filter(school=school, group=group).exclude(pk=entry.pk).count()
+        if taken >= group.capacity:
+            raise ValidationError(f"That group is full ({taken} of {group.capacity}).")
+    entry.group = group
+    if group is not None:
+        entry.kind, entry.target_id = group.kind, group.target_id
+        if group.target_id:
+            record = Mastery.objects.filter(
+                school=school, student_id=entry.student_id, target_id=group.target_id
+            ).first()
+            entry.score_at_entry = record.score if record else None
+            entry.level_at_entry = record.level if record else None
+    entry.locked, entry.placed_by, entry.placed_at = True, moved_by, timezone.now()
+    entry.reason = (f"Placed by {moved_by.full_name}" if moved_by else "Placed by hand")[:300]
+    entry.save()
+    return entry
+
+
+@transaction.atomic
+def attendance_record(
+    *, school: School, entry_id: int, session_date: date, status: str, recorded_by
+) -> SessionAttendance:
+    entry = RosterEntry.objects.filter(school=school, pk=entry_id).select_related("cycle").first()
+    if entry is None:
+        raise ValidationError("That roster entry does not exist in this school.")
+    if status not in SessionAttendance.Status.values:
+        raise ValidationError("Attendance is present, absent or excused.")
+    if session_date not in entry.cycle.session_dates(entry.weekday):
+        raise ValidationError(
+            f"{session_date:%b %-d} is not a session of this group in cycle {entry.cycle.number}."
+        )
+    attendance, _ = SessionAttendance.objects.update_or_create(
+        school=school,
+        entry=entry,
+        session_date=session_date,
+        defaults={"status": status, "recorded_by": recorded_by, "recorded_at": timezone.now()},
+    )
+    return attendance
