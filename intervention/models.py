@@ -142,7 +142,8 @@ class InterventionGroup(TenantModel):
     capacity = models.PositiveSmallIntegerField(default=12)
 
     class Meta:
-        ordering = ["weekday", "kind", "target__code", "teacher__full_name", "id"]
+        # Re-teaching groups first (by target), enrichment last: how rosters are read and printed.
+        ordering = ["weekday", "-kind", "target__code", "teacher__full_name", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["school", "cycle", "weekday", "teacher"],

@@ -209,7 +209,9 @@ def cycle_stats(
     return sorted(stats.values(), key=lambda s: s.code), total, enrichment
 
 
-def student_history(*, school: School, student: Student) -> list[tuple[RosterEntry, Counter]]:
+def student_history(
+    *, school: School, student: Student
+) -> list[tuple[RosterEntry, list[tuple[str, int]]]]:
     entries = list(
         RosterEntry.objects.filter(school=school, student=student)
         .select_related("cycle", "target", "group__teacher")
@@ -218,7 +220,8 @@ def student_history(*, school: School, student: Student) -> list[tuple[RosterEnt
         )
         .order_by("-cycle__number", "weekday")
     )
-    return [(e, Counter(a.status for a in e.attendance.all())) for e in entries]
+    # A list, not the Counter: templates would read counter.items as counter["items"].
+    return [(e, sorted(Counter(a.status for a in e.attendance.all()).items())) for e in entries]
 
 
 def cycles_with_counts(school: School):

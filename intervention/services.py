@@ -156,7 +156,7 @@ def cycle_advance(*, school: School, today: date | None = None) -> AdvanceResult
 def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by) -> RosterEntry:
     """Move a student to another group of the same cycle and weekday (or to the wait list); locks it."""
     entry = (
-        RosterEntry.objects.select_for_update()
+        RosterEntry.objects.select_for_update(of=("self",))
         .filter(school=school, pk=entry_id)
         .select_related("cycle")
         .first()
@@ -168,7 +168,9 @@ def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by)
     group = None
     if group_id is not None:
         group = (
-            InterventionGroup.objects.select_for_update().filter(school=school, pk=group_id).first()
+            InterventionGroup.objects.select_for_update(of=("self",))
+            .filter(school=school, pk=group_id)
+            .first()
         )
         if group is None or group.cycle_id != entry.cycle_id or group.weekday != entry.weekday:
             raise ValidationError("Choose a group of the same cycle and day.")

@@ -272,3 +272,28 @@ def make_run(w: World):
     with scopes_disabled():
         policy = GradingPolicy.objects.get(school=w.school, course__isnull=True, is_current=True)
         return RecomputeRun.objects.create(school=w.school, policy=policy)
+
+
+def make_intervention(w: World, *, weekdays=(2, 3)):
+    """Math as the focus subject, the world's teachers available on the intervention days, and an
+    open cycle starting this week's Monday (rosters built from whatever Mastery exists)."""
+    from datetime import timedelta as _td
+
+    from django_scopes import scope
+
+    from intervention.models import InterventionSettings, InterventionSlot
+    from intervention.services import cycle_open
+
+    with scope(school=w.school):
+        w.department.intervention_focus = True
+        w.department.save(update_fields=["intervention_focus"])
+        InterventionSettings.objects.update_or_create(
+            school=w.school, defaults={"weekdays": list(weekdays)}
+        )
+        for weekday in weekdays:
+            for teacher, room in ((w.teacher, "101"), (w.other_teacher, "102")):
+                InterventionSlot.objects.get_or_create(
+                    school=w.school, teacher=teacher, weekday=weekday, defaults={"room": room}
+                )
+        today = date.today()
+        return cycle_open(school=w.school, starts_on=today - _td(days=today.weekday()))

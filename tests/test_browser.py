@@ -209,3 +209,61 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
         and current.note == "Count the best evidence"
     )
     assert record.score == Decimal(4) and record.policy_id == current.id
+
+
+def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
+    page: Page, live_server, world
+):
+    from intervention.models import RosterEntry, SessionAttendance
+    from tests.factories import make_intervention
+
+    with scopes_disabled():
+        for student, score in zip(world.students, ("1", "2", "2.5"), strict=True):
+            evidence_record(
+                school=world.school,
+                recorded_by=world.teacher,
+                student_id=student.id,
+                target_id=world.targets[0].id,
+                assessment_id=world.assessment.id,
+                score=score,
+            )
+    cycle = make_intervention(world)
+    s1 = world.students[1]
+    log_in(page, live_server, world.counselor.email)
+    page.get_by_role("link", name="Intervention", exact=True).click()
+    page.get_by_role("link", name="Wednesday roster").click()
+    expect(page.get_by_role("heading", name=re.compile("Wednesday roster"))).to_be_visible()
+    row = page.locator("tr", has_text=s1.sortable_name)
+    expect(row).to_contain_text("2 Developing")
+    shoot(page, "roster", 1280)
+
+    # Move student 1 to the wait list: the roster redraws, the entry is locked.
+    row.get_by_label(re.compile("Move .* to")).select_option(label="Wait list")
+    row.get_by_role("button", name="Move").click()
+    expect(page.locator(".message--success")).to_contain_text("moved to the wait list")
+    expect(page.get_by_role("heading", name="Wait list")).to_be_visible()
+    with scopes_disabled():
+        moved = RosterEntry.objects.get(school=world.school, cycle=cycle, student=s1, weekday=2)
+    assert moved.group_id is None and moved.locked
+
+    # Attendance for the group's first session, on a phone.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name="Attendance").first.click()
+    s0 = world.students[0]
+    page.get_by_role("group", name=s0.sortable_name).get_by_label("Absent").check()
+    expect(page.locator("#sheet")).to_contain_text("Saved")
+    shoot(page, "attendance", 390)
+    with scopes_disabled():
+        taken = SessionAttendance.objects.get(
+            entry__student=s0, entry__cycle=cycle, entry__weekday=2
+        )
+    assert taken.status == "absent" and taken.session_date == cycle.session_dates(2)[0]
+
+    # The CSV download.
+    page.go_back()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/s/{world.school.slug}/intervention/cycles/{cycle.id}/days/2/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    content = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert s0.sortable_name in content and "Wait list" in content

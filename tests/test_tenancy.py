@@ -14,7 +14,14 @@ from django_scopes import ScopeError, scope, scopes_disabled
 from gradebook.models import Evidence, Student
 from mastery.models import District, DistrictMembership, Membership, Role
 from mastery.tasks import SchoolTask
-from tests.factories import PASSWORD, make_evidence, make_request, make_run, make_user
+from tests.factories import (
+    PASSWORD,
+    make_evidence,
+    make_intervention,
+    make_request,
+    make_run,
+    make_user,
+)
 
 # How to fill each URL parameter with an object of a given world. A new school URL whose
 # parameter is missing here fails test_every_school_url_parameter_has_a_fixture.
@@ -29,7 +36,29 @@ URL_OBJECTS = {
     "competency_id": lambda w: w.competency.id,
     "course_id": lambda w: w.course.id,
     "run_id": lambda w: make_run(w).id,
+    "cycle_id": lambda w: intervention_of(w)["cycle"].id,
+    "weekday": lambda w: 2,
+    "entry_id": lambda w: intervention_of(w)["entry"].id,
+    "group_id": lambda w: intervention_of(w)["group"].id,
 }
+
+
+def intervention_of(w):
+    """An open cycle with one group and one roster entry in the world (made once per world)."""
+    if "intervention" not in w.extra:
+        from django_scopes import scopes_disabled
+
+        from intervention.models import InterventionGroup, RosterEntry
+
+        make_evidence(w, score="2")  # students[1] below mastery on targets[0]
+        cycle = make_intervention(w)
+        with scopes_disabled():
+            w.extra["intervention"] = {
+                "cycle": cycle,
+                "group": InterventionGroup.objects.get(school=w.school, cycle=cycle, weekday=2),
+                "entry": RosterEntry.objects.get(school=w.school, cycle=cycle, weekday=2),
+            }
+    return w.extra["intervention"]
 
 
 def school_url_patterns():

@@ -2,7 +2,6 @@
  * Everything here is an enhancement: every form also works without JavaScript. */
 (function () {
   "use strict";
-  document.documentElement.classList.add("js");
 
   // --- Score grids: move like a spreadsheet --------------------------------------------------------
 

@@ -1,7 +1,6 @@
 /* Intervention pages: the print button (no inline handlers under the CSP). */
 (function () {
   "use strict";
-  document.documentElement.classList.add("js");
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-print]")) window.print();
   });

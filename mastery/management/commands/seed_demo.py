@@ -620,7 +620,9 @@ class Command(BaseCommand):
         from intervention.services import cycle_open
 
         rng = self.rng
-        Department.objects.filter(school=school, name__in=["Mathematics", "English"]).update(intervention_focus=True)
+        Department.objects.filter(school=school, name__in=["Mathematics", "English"]).update(
+            intervention_focus=True
+        )
         InterventionSettings.objects.create(
             school=school, cycle_weeks=4, weekdays=[2, 3], group_capacity=20, enrichment_capacity=35
         )
@@ -659,7 +661,11 @@ class Command(BaseCommand):
                 status = "present" if roll < 0.88 else "absent" if roll < 0.96 else "excused"
                 marks.append(
                     SessionAttendance(
-                        school=school, entry=entry, session_date=day, status=status, recorded_by=entry.group.teacher
+                        school=school,
+                        entry=entry,
+                        session_date=day,
+                        status=status,
+                        recorded_by=entry.group.teacher,
                     )
                 )
         SessionAttendance.objects.bulk_create(marks)
