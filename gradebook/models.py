@@ -301,7 +301,28 @@ class EvidenceStatus(models.TextChoices):
     INSUFFICIENT = "insufficient", _("Insufficient evidence")
 
 
-class Evidence(TenantModel):
+class Voidable(models.Model):
+    """A row that is never deleted: it is voided, with who, when and why."""
+
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+    def void(self, *, by, reason: str, at=None) -> None:
+        self.voided_at, self.voided_by, self.void_reason = at or timezone.now(), by, reason
+        self.save(update_fields=["voided_at", "voided_by", "void_reason"])
+
+
+class Evidence(TenantModel, Voidable):
     """One attempt: student × target × assessment, a score or a status. Voided, never deleted."""
 
     student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="evidence")
@@ -319,11 +340,6 @@ class Evidence(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    voided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    void_reason = models.CharField(max_length=300, blank=True)
     replaces = models.ForeignKey(
         "self",
         null=True,
@@ -367,10 +383,6 @@ class Evidence(TenantModel):
     def __str__(self) -> str:
         value = calculation.fmt(self.score) if self.score is not None else self.get_status_display()
         return f"{self.student} · {self.target.code} · {value}"
-
-    @property
-    def is_voided(self) -> bool:
-        return self.voided_at is not None
 
     def as_engine_evidence(self) -> calculation.Evidence:
         return calculation.Evidence(
@@ -430,7 +442,7 @@ class Habit(TenantModel):
         return self.name
 
 
-class HabitScore(TenantModel):
+class HabitScore(TenantModel, Voidable):
     student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="habit_scores")
     habit = models.ForeignKey(Habit, on_delete=models.RESTRICT, related_name="scores")
     section = models.ForeignKey(Section, on_delete=models.RESTRICT, related_name="habit_scores")
@@ -441,11 +453,6 @@ class HabitScore(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    voided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    void_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         indexes = [

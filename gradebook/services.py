@@ -211,10 +211,7 @@ def evidence_record(
                         evidence=current, mastery=mastery, replaced=None, changed=False
                     )
                 if current is not None:
-                    current.voided_at = now
-                    current.voided_by = recorded_by
-                    current.void_reason = replaced_reason
-                    current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+                    current.void(by=recorded_by, reason=replaced_reason, at=now)
                 evidence = Evidence.objects.create(
                     school=school,
                     student_id=student_id,
@@ -254,10 +251,7 @@ def evidence_void(*, school: School, evidence_id: int, voided_by, reason: str) -
         raise EvidenceError({"evidence": ["That evidence does not exist in this school."]})
     if evidence.voided_at is not None:
         raise EvidenceError({"evidence": ["That evidence is already voided."]})
-    evidence.voided_at = timezone.now()
-    evidence.voided_by = voided_by
-    evidence.void_reason = reason
-    evidence.save(update_fields=["voided_at", "voided_by", "void_reason"])
+    evidence.void(by=voided_by, reason=reason)
     return pair_recompute(
         school=school, student_id=evidence.student_id, target_id=evidence.target_id
     )
@@ -449,8 +443,7 @@ def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
         before, current = step["before"], live.get((student_id, target_id, assessment_id))
         if before is None:
             if current is not None:
-                current.voided_at, current.voided_by, current.void_reason = now, undone_by, reason
-                current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+                current.void(by=undone_by, reason=reason, at=now)
             pairs.add((student_id, target_id))
         else:
             evidence_record(
@@ -931,12 +924,7 @@ def habit_score_record(
     value = (text or "").strip()
     if not value:
         if current is not None:
-            current.voided_at, current.voided_by, current.void_reason = (
-                timezone.now(),
-                recorded_by,
-                "Cleared",
-            )
-            current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+            current.void(by=recorded_by, reason="Cleared")
         return None
     levels = list(
         ScaleLevel.objects.filter(
@@ -947,12 +935,7 @@ def habit_score_record(
     if current is not None and current.score == score:
         return current
     if current is not None:
-        current.voided_at, current.voided_by, current.void_reason = (
-            timezone.now(),
-            recorded_by,
-            "Replaced by a new score",
-        )
-        current.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        current.void(by=recorded_by, reason="Replaced by a new score")
     return HabitScore.objects.create(
         school=school,
         student_id=student_id,

@@ -237,3 +237,10 @@ class PolicyForm(forms.Form):
             "threshold_bands": "\n".join(fmt_threshold(b) for b in threshold_bands),
             "fallback_letter": policy.fallback_letter,
         }
+
+
+def add_service_errors(form: forms.Form, exc) -> None:
+    """Show a service's ValidationError on the form: on the field it names, else above the form."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, messages in errors.items():
+        form.add_error(field if field in form.fields else None, messages)

@@ -19,7 +19,7 @@ from gradebook.recompute import policy_preview
 from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
-from mastery.forms import PolicyForm
+from mastery.forms import PolicyForm, add_service_errors
 from mastery.models import GradingPolicy, Role
 from mastery.selectors import achievement_levels
 from mastery.services import policy_candidate, policy_change, policy_remove_override
@@ -137,10 +137,7 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
                 )
                 preview = policy_preview(school=school, candidate=candidate)
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-                ).items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
         if not form.is_valid():
             status = 422
     run = None

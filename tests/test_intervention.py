@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -39,6 +37,7 @@ from intervention.tasks import dispatch_cycles
 from mastery.celery import app as celery_app
 from mastery.models import Competency, Department, LearningTarget, Membership, Role
 from tests.factories import make_intervention, make_user, make_world
+from tests.workers import celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY = date.today() - timedelta(days=date.today().weekday())
@@ -544,38 +543,7 @@ def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
         InterventionCycle.objects.filter(pk=cycle.pk).update(
             starts_on=MONDAY - timedelta(days=28), ends_on=MONDAY - timedelta(days=1)
         )
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "0",
-        "SECRET_KEY": "test-only",
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "mastery",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        celery_app.conf.task_always_eager = False
+    with celery_worker() as worker:
         dispatch_cycles.delay()
         deadline = time.monotonic() + 60
         opened = None
@@ -584,20 +552,11 @@ def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
                 opened = InterventionCycle.objects.filter(
                     school=w.school, number=2, status="open"
                 ).first()
-            assert worker.poll() is None
+            assert worker.alive()
             time.sleep(0.5)
         assert opened is not None, "the worker did not advance the cycle"
         with scopes_disabled():
             assert InterventionCycle.objects.get(pk=cycle.pk).status == "closed"
             assert RosterEntry.objects.filter(cycle=opened, student=w.students[0]).exists()
-    finally:
-        celery_app.conf.task_always_eager = True
-        worker.terminate()
-        try:
-            output, _ = worker.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output, _ = worker.communicate()
-    assert (
-        "intervention.dispatch_cycles" in output and "intervention.advance_school_cycle" in output
-    )
+    assert "intervention.dispatch_cycles" in worker.output
+    assert "intervention.advance_school_cycle" in worker.output

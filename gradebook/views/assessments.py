@@ -14,6 +14,7 @@ from gradebook.permissions import can_score_section
 from gradebook.services import EvidenceError, assessment_save
 from gradebook.views.common import section_for
 from gradebook.views.scoring import assessment_for
+from mastery.forms import add_service_errors
 from mastery.models import LearningTarget
 
 
@@ -91,8 +92,7 @@ def _save(request, section, assessment: Assessment | None):
                 description=data["description"],
             )
         except EvidenceError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Saved “{saved.title}”.")
             return redirect(

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gradebook.permissions import can_edit_department
-from mastery.forms import CompetencyForm, TargetForm, TargetImportForm
+from mastery.forms import CompetencyForm, TargetForm, TargetImportForm, add_service_errors
 from mastery.models import Competency, Department, LearningTarget, LevelDescriptor
 from mastery.selectors import achievement_levels
 from mastery.services import competency_save, target_move, target_save, targets_import_csv
@@ -104,8 +104,7 @@ def _save_target(request, department, target=None):
                 descriptors={level: data[f"d{level}"] for level in (1, 2, 3, 4)},
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Saved {saved.code}.")
             return redirect(_back(request, department))
@@ -166,8 +165,7 @@ def _save_competency(request, department, competency=None):
                 **form.cleaned_data,
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, "Competency saved.")
             return redirect(_back(request, department))
