@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import dateformat
 
 from gradebook.models import (
     Assessment,
@@ -38,6 +39,7 @@ from mastery.models import (
     School,
 )
 from mastery.selectors import achievement_levels, allowed_scores, current_policies
+from reports.models import StudentGoal
 
 # What a teacher types for a status, and back.
 STATUS_CODES = {
@@ -81,7 +83,8 @@ def level_infos(levels: list[ScaleLevel]) -> list[LevelInfo]:
     else:
         abbreviations = {lv.value: calculation.fmt(lv.value) for lv in levels}
     return [
-        LevelInfo(lv.value, lv.label, abbreviations[lv.value], lv.cutoff, lv.color) for lv in levels
+        LevelInfo(lv.value, lv.display_label, abbreviations[lv.value], lv.cutoff, lv.color)
+        for lv in levels
     ]
 
 
@@ -523,6 +526,7 @@ class CellDetail:
     reassessments: list[Assessment]
     policy: GradingPolicy
     levels: list[LevelInfo] = field(default_factory=list)
+    goals: list = field(default_factory=list)
 
 
 def attempt_chart(
@@ -543,7 +547,7 @@ def attempt_chart(
             ChartPoint(
                 round(x, 1),
                 y_of(e.score),
-                f"{e.assessed_on:%b %-d}: {calculation.fmt(e.score)} ({e.assessment.title})",
+                f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} ({e.assessment.title})",
                 False,
                 engine.counts(
                     calculation.Evidence(score=e.score, assessed_on=e.assessed_on, kind=e.kind)
@@ -608,6 +612,7 @@ def cell_detail(
         .filter(Q(section__isnull=True) | Q(section=section))
         .order_by("-assessed_on")[:10]
     )
+    goals = list(StudentGoal.objects.filter(school=school, student=student, target=target)[:5])
     return CellDetail(
         student,
         target,
@@ -621,6 +626,7 @@ def cell_detail(
         reassessments,
         policy,
         infos,
+        goals,
     )
 
 

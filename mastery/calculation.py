@@ -643,6 +643,7 @@ class CourseGrade:
     explanation: str
     targets_counted: int
     targets_without_level: int
+    mastered: int = 0  # targets at the mastery threshold or above
 
 
 def course_grade(
@@ -705,7 +706,8 @@ def course_grade(
             + note
         )
     gpa = dict(policy.gpa_points).get(letter)
-    return CourseGrade(letter, mean, percent, gpa, explanation, len(counted), without)
+    mastered = sum(1 for s in counted if s >= policy.mastery_threshold)
+    return CourseGrade(letter, mean, percent, gpa, explanation, len(counted), without, mastered)
 
 
 def to_percent(score: Decimal, policy: Policy | None = None) -> Decimal:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.urls import Resolver404, resolve
+from django.utils import translation
 from django_scopes import scope, scopes_disabled
 
 from mastery.tenancy import school_access
@@ -47,3 +48,19 @@ class SchoolScopeMiddleware:
         request.access = access
         with scope(school=access.school):
             return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """A logged-in user's saved language wins over the browser's (LocaleMiddleware decides before
+    we know who the user is). Placed after AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.languages = {code for code, _ in settings.LANGUAGES}
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.preferred_language in self.languages:
+            translation.activate(user.preferred_language)
+            request.LANGUAGE_CODE = user.preferred_language
+        return self.get_response(request)

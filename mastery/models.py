@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
@@ -247,6 +247,12 @@ class LearningTarget(TenantModel):
     )
     code = models.CharField(max_length=40)
     statement = models.CharField(max_length=500, help_text=_("Student-facing: “I can …”"))
+    statement_es = models.CharField(
+        _("statement in Spanish"),
+        max_length=500,
+        blank=True,
+        help_text=_("“Puedo …”; empty: shown in English."),
+    )
     standard_code = models.CharField(
         max_length=80, blank=True, help_text=_("e.g. CCSS.MATH.CONTENT.HSF.LE.A.1")
     )
@@ -273,6 +279,12 @@ class LearningTarget(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.code} {self.statement}"
+
+    @property
+    def display_statement(self) -> str:
+        if self.statement_es and translation.get_language() == "es":
+            return self.statement_es
+        return self.statement
 
 
 class ProficiencyScale(TenantModel):
@@ -320,6 +332,13 @@ class ScaleLevel(TenantModel):
     def __str__(self) -> str:
         return f"{calculation.fmt(self.value)} {self.label}"
 
+    @property
+    def display_label(self) -> str:
+        """The label in the active language where the school gives one (else the default)."""
+        if self.label_es and translation.get_language() == "es":
+            return self.label_es
+        return self.label
+
     def as_engine_level(self) -> calculation.Level:
         return calculation.Level(self.value, self.label, cutoff=self.cutoff)
 
@@ -342,6 +361,12 @@ class LevelDescriptor(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.target.code} @ {calculation.fmt(self.level_value)}"
+
+    @property
+    def display_text(self) -> str:
+        if self.text_es and translation.get_language() == "es":
+            return self.text_es
+        return self.text
 
 
 # --- Grading policy --------------------------------------------------------------------------------

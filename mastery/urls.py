@@ -5,10 +5,12 @@ from django.urls import include, path
 from mastery import views
 from mastery.admin import admin_site
 from mastery.auth import LoginForm
+from reports import views as reports_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("language/", views.language_switch, name="language_switch"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
@@ -29,4 +31,9 @@ urlpatterns = [
     path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
+    path("s/<slug:school_slug>/", include("reports.urls")),
+    path("family/", reports_views.family_home, name="family_home"),
+    path("invite/", reports_views.invitation_code, name="invitation_code"),
+    path("invite/continue/", reports_views.invitation_accept_view, name="invitation_accept_code"),
+    path("invite/<str:token>/", reports_views.invitation_accept_view, name="invitation_accept"),
 ]

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 from django_scopes import scopes_disabled
 
 from gradebook import selectors as gradebook_selectors
@@ -30,6 +31,11 @@ from mastery.tenancy import schools_for_user
 def home(request):
     """The user's schools; with exactly one, straight into it."""
     schools = schools_for_user(request.user)
+    roles = {role for _, school_roles in schools for role in school_roles}
+    if roles == {Role.GUARDIAN}:
+        return redirect("family_home")  # families go straight to their children, across schools
+    if roles == {Role.STUDENT} and len(schools) == 1:
+        return redirect("reports:me", school_slug=schools[0][0].slug)
     if len(schools) == 1:
         return redirect("school_home", school_slug=schools[0][0].slug)
     return render(request, "mastery/home.html", {"schools": schools})
@@ -177,3 +183,34 @@ def policy_run(request, school_slug: str, run_id: int):
     if run is None:
         raise Http404("No such recompute")
     return render(request, "mastery/_policy_run.html", {"run": run})
+
+
+@require_POST
+def language_switch(request):
+    """Switch the interface language; remembered on the account (and in a cookie before login)."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    language = request.POST.get("language", "")
+    if language not in dict(django_settings.LANGUAGES):
+        language = django_settings.LANGUAGE_CODE
+    if request.user.is_authenticated and request.user.preferred_language != language:
+        request.user.preferred_language = language
+        request.user.save(update_fields=["preferred_language"])
+    back = request.POST.get("next") or request.headers.get("referer") or "/"
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = "/"
+    translation.activate(language)
+    response = redirect(back)
+    response.set_cookie(
+        django_settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=django_settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+    )
+    return response

@@ -1,1 +1,179 @@
-"""Progress reports and the family and student portals arrive with issue [4]."""
+"""Progress reports (batches of PDFs), guardian invitations, and students' goals."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gradebook.models import Section, Student
+from mastery.models import LearningTarget, TenantModel
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.strip().upper().encode()).hexdigest()
+
+
+class GuardianInvitation(TenantModel):
+    """An invitation for a guardian to the family portal: a link and a short code, used once.
+
+    Only digests of the token and code are stored; the plain values are shown once to the staff
+    member who made the invitation (to send or print).
+    """
+
+    email = models.EmailField()
+    full_name = models.CharField(max_length=200)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    students = models.JSONField(help_text=_("Ids of the students this guardian will see."))
+    relationship = models.CharField(max_length=40, blank=True)
+    token_digest = models.CharField(max_length=64, unique=True)
+    code_digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["school", "email"], name="invitation_by_email")]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    @staticmethod
+    def new_secrets() -> tuple[str, str]:
+        token = secrets.token_urlsafe(32)
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+        return token, f"{code[:5]}-{code[5:]}"
+
+    @property
+    def usable(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )
+
+
+class StudentGoal(TenantModel):
+    """A goal a student sets on a learning target; teachers see it in the cell detail."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="goals")
+    target = models.ForeignKey(LearningTarget, on_delete=models.CASCADE, related_name="goals")
+    note = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    achieved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["school", "student", "target"], name="goal_by_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.target.code}: {self.note}"
+
+
+class ReportBatch(TenantModel):
+    """A batch of progress reports (a section, a grade level or the school), rendered in Celery."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Rendering")
+        ZIPPING = "zipping", _("Packing the zip")
+        DONE = "done", _("Done")
+
+    class Language(models.TextChoices):
+        FAMILY = "family", _("Each family's language")
+        EN = "en", _("English")
+        ES = "es", _("Spanish")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    section = models.ForeignKey(
+        Section, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    grade_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.FAMILY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    reused = models.PositiveIntegerField(
+        default=0, help_text=_("Reports whose data had not changed.")
+    )
+    zip_path = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Reports ({self.scope_label}) {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def scope_label(self) -> str:
+        if self.section_id:
+            return str(self.section)
+        if self.grade_level:
+            return f"Grade {self.grade_level}"
+        return "Whole school"
+
+    @property
+    def finished(self) -> bool:
+        return self.status == self.Status.DONE
+
+    @property
+    def percent(self) -> int:
+        return round(100 * (self.done + self.failed) / self.total) if self.total else 100
+
+
+class ReportFile(TenantModel):
+    """One student's rendered report in a batch (the file is shared by batches with the same data)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    batch = models.ForeignKey(ReportBatch, on_delete=models.CASCADE, related_name="files")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    language = models.CharField(max_length=8)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, help_text=_("Digest of the report's data.")
+    )
+    path = models.CharField(max_length=300, blank=True)
+    reused = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "batch", "student"], name="report_file_once_per_batch"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["school", "fingerprint"],
+                condition=Q(status="done"),
+                name="report_file_by_fingerprint",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.get_status_display()}"

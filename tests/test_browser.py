@@ -30,7 +30,8 @@ def log_in(page: Page, live_server, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/s/\w+/$"))
+    # Staff land on their school, guardians on /family/, students on their own page.
+    expect(page).to_have_url(re.compile(r"/(s/[\w-]+/(me/)?|family/)$"))
 
 
 def shoot(page: Page, name: str, width: int) -> None:
@@ -267,3 +268,75 @@ def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
         page.get_by_role("link", name="Download CSV").click()
     content = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert s0.sortable_name in content and "Wait list" in content
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+
+
+def axe_problems(page: Page) -> list[str]:
+    """Serious and critical WCAG 2.1 A/AA violations axe-core finds on the page."""
+    page.evaluate(
+        AXE.read_text()
+    )  # evaluated through DevTools: the page's CSP rightly blocks injected tags
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_family_portal_is_accessible_and_fits_a_phone_in_spanish(
+    page: Page, live_server, world
+):
+    with scopes_disabled():
+        evidence_record(
+            school=world.school,
+            recorded_by=world.teacher,
+            student_id=world.student.id,
+            target_id=world.targets[0].id,
+            assessment_id=world.assessment.id,
+            score="2",
+            feedback="Buen comienzo.",
+        )
+        world.guardian.preferred_language = "es"
+        world.guardian.save()
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server, world.guardian.email)
+    expect(page).to_have_url(re.compile("/family/$"))
+    expect(page.get_by_role("heading", name="Mis hijos")).to_be_visible()
+    assert axe_problems(page) == [] and no_horizontal_scroll(page)
+    page.get_by_role("link", name="Ver el progreso").click()
+    expect(page.get_by_role("heading", name=world.student.display_name)).to_be_visible()
+    expect(page.locator("body")).to_contain_text("Próximo paso, para llegar a")
+    assert axe_problems(page) == [] and no_horizontal_scroll(page)
+    shoot(page, "portal-child", 390)
+    page.get_by_role("link", name="Leerlo aquí").click()
+    expect(page.get_by_role("heading", name="Informe de progreso")).to_be_visible()
+    assert axe_problems(page) == [] and no_horizontal_scroll(page)
+    # The language switch, remembered on the account.
+    page.goto(f"{live_server.url}/family/")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="My children")).to_be_visible()
+    with scopes_disabled():
+        world.guardian.refresh_from_db()
+    assert world.guardian.preferred_language == "en"
+
+
+def test_the_student_portal_and_the_login_page_are_accessible(page: Page, live_server, world):
+    page.goto(f"{live_server.url}/accounts/login/")
+    assert axe_problems(page) == []
+    log_in(page, live_server, world.student_user.email)
+    expect(page.get_by_role("heading", name="My progress")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert axe_problems(page) == [] and no_horizontal_scroll(page)
+    page.get_by_label("Learning target").select_option(index=1)
+    page.get_by_role("textbox", name="My goal").fill("Ask for a retake after tutoring")
+    page.get_by_role("button", name="Save my goal").click()
+    expect(page.locator(".messages")).to_contain_text("Your goal is saved")

@@ -122,10 +122,11 @@ def test_the_sqlite_demo_migrates_seeds_once_and_serves_the_login_page(tmp_path)
             "/accounts/login/",
             {"username": "guardian@riverside.example", "password": "mastery-demo"},
         )
-        assert url.endswith("/s/riverside/") and "Your children" in page
-        child = re.search(r'href="(/s/riverside/students/\d+/)"', page).group(1)
+        # The demo guardian prefers Spanish: the family portal answers in it.
+        assert url.endswith("/family/") and "Mis hijos" in page
+        child = re.search(r'href="(/s/riverside/family/\d+/)"', page).group(1)
         status, _, page = guardian.get(child)
-        assert status == 200 and "Course grade" in page and "Decaying average" in page
+        assert status == 200 and "Informe de progreso" in page and "Próximo paso" in page
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
+from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -15,10 +16,10 @@ register = template.Library()
 
 @register.filter
 def fmt(value) -> str:
-    """3, 2.5, 2.65 — never 3.00."""
+    """3, 2.5, 2.65 — never 3.00; with the language's decimal separator (2,65 in Spanish)."""
     if value is None or value == "":
         return ""
-    return calculation.fmt(value)
+    return formats.number_format(Decimal(calculation.fmt(value)))
 
 
 def level_css(value) -> str:
@@ -35,7 +36,7 @@ def level_class(value) -> str:
 def _label_for(value, levels) -> str:
     for level in levels or ():
         if Decimal(level.value) == Decimal(value):
-            return level.label
+            return getattr(level, "display_label", level.label)
     return ""
 
 
@@ -54,7 +55,7 @@ def level_chip(record, levels, empty_text="No evidence yet"):
         '<span class="level__label">{}</span></span>',
         level_css(record.level),
         record.explanation,
-        calculation.fmt(record.score),
+        fmt(record.score),
         _label_for(record.level, levels),
     )
 
@@ -113,10 +114,10 @@ def grid_chip(record, levels, url, label):
         level_css(record.level),
         url,
         label,
-        calculation.fmt(record.score),
+        fmt(record.score),
         info.label if info else "",
         record.explanation,
-        calculation.fmt(record.score),
+        fmt(record.score),
         info.abbreviation if info else "",
     )
 

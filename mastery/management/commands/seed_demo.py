@@ -39,7 +39,7 @@ from gradebook.models import (
     Term,
 )
 from gradebook.services import mastery_recompute_school
-from mastery.demo import curriculum
+from mastery.demo import curriculum, curriculum_es
 from mastery.models import (
     Competency,
     Department,
@@ -211,12 +211,14 @@ class Command(BaseCommand):
                     position=c_pos,
                 )
                 for t_pos, (code, statement, standard, dok, descriptors) in enumerate(target_rows):
+                    spanish_statement, spanish_levels = curriculum_es.TARGETS_ES.get(code, ("", {}))
                     target = LearningTarget.objects.create(
                         school=school,
                         competency=competency,
                         department=department,
                         code=code,
                         statement=statement,
+                        statement_es=spanish_statement,
                         standard_code=standard,
                         subject=dept_name,
                         dok_level=dok,
@@ -224,7 +226,11 @@ class Command(BaseCommand):
                     )
                     LevelDescriptor.objects.bulk_create(
                         LevelDescriptor(
-                            school=school, target=target, level_value=Decimal(level), text=text
+                            school=school,
+                            target=target,
+                            level_value=Decimal(level),
+                            text=text,
+                            text_es=spanish_levels.get(level, ""),
                         )
                         for level, text in descriptors.items()
                     )

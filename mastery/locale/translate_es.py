@@ -1,0 +1,286 @@
+"""Fill mastery/locale/es/LC_MESSAGES/django.po from the table below, then compile it.
+
+Run after `manage.py makemessages -l es`:  python mastery/locale/translate_es.py
+The table is the source of the Spanish translations of what families and students read (the
+portal, the progress report, the invitation, logging in); entries already translated in the .po
+file by hand are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+PO = Path(__file__).parent / "es" / "LC_MESSAGES" / "django.po"
+
+SINGLE = {
+    # Layout, logging in, errors
+    "Mastery gradebook": "Libreta de calificaciones por dominio",
+    "Skip to content": "Ir al contenido",
+    "Main": "Principal",
+    "Home": "Inicio",
+    "Intervention": "Intervención",
+    "Grading policy": "Política de calificación",
+    "Log in": "Iniciar sesión",
+    "Log out": "Cerrar sesión",
+    "Email": "Correo electrónico",
+    "Levels show where a student is now, not an average of early attempts.": "Los niveles muestran dónde está el estudiante ahora, no un promedio de los primeros intentos.",
+    "Teachers, counselors, families and students all log in here with their email.": "Docentes, consejeros, familias y estudiantes inician sesión aquí con su correo electrónico.",
+    "That email and password do not match an account. Check both and try again.": "Ese correo y esa contraseña no corresponden a ninguna cuenta. Revise los dos e inténtelo de nuevo.",
+    "Too many failed attempts. Wait a few minutes, or reset your password.": "Demasiados intentos fallidos. Espere unos minutos o restablezca su contraseña.",
+    "Forgot your password?": "¿Olvidó su contraseña?",
+    "You are logged out": "Cerró la sesión",
+    "Log in again": "Iniciar sesión de nuevo",
+    "Reset your password": "Restablecer la contraseña",
+    "Enter the email you log in with. We will send a link to choose a new password.": "Escriba el correo con el que inicia sesión. Le enviaremos un enlace para elegir una contraseña nueva.",
+    "Send the link": "Enviar el enlace",
+    "Check your email": "Revise su correo",
+    "If an account uses that address, a link to choose a new password is on its way. It works for a limited time.": "Si una cuenta usa esa dirección, le llegará un enlace para elegir una contraseña nueva. Funciona por tiempo limitado.",
+    "Back to log in": "Volver a iniciar sesión",
+    "Choose a new password": "Elija una contraseña nueva",
+    "New password": "Contraseña nueva",
+    "The same password again": "La misma contraseña otra vez",
+    "Save the password": "Guardar la contraseña",
+    "This link has expired": "Este enlace ya no es válido",
+    "Links work once and for a limited time.": "Los enlaces funcionan una sola vez y por tiempo limitado.",
+    "Ask for a new link": "Pedir un enlace nuevo",
+    "Your password is saved": "Su contraseña quedó guardada",
+    "Someone asked to reset the password of your Mastery gradebook account.": "Alguien pidió restablecer la contraseña de su cuenta de la libreta de calificaciones.",
+    "Choose a new password here:": "Elija una contraseña nueva aquí:",
+    "If it was not you, ignore this email: your password stays as it is.": "Si no fue usted, ignore este correo: su contraseña sigue igual.",
+    "Reset your Mastery gradebook password": "Restablezca su contraseña de la libreta de calificaciones",
+    "At least 8 characters; not only numbers; not a common password.": "Al menos 8 caracteres; no solo números; no una contraseña común.",
+    "Not allowed": "Sin permiso",
+    "This page is not part of your role": "Esta página no corresponde a su función",
+    "Your account can't open this page. If you think it should, ask your school's administrator.": "Su cuenta no puede abrir esta página. Si cree que debería poder, consulte a la administración de la escuela.",
+    "Go to your home page": "Ir a su página de inicio",
+    "Not found": "No encontrado",
+    "We couldn't find that page": "No encontramos esa página",
+    "It may have moved, or it belongs to a school you are not part of.": "Puede que se haya movido, o que pertenezca a una escuela de la que usted no forma parte.",
+    "Your schools": "Sus escuelas",
+    "Your account is not part of a school yet. Ask your school's administrator to add you.": "Su cuenta todavía no pertenece a ninguna escuela. Pida a la administración de la escuela que la agregue.",
+    "Welcome, %(name)s": "Bienvenido/a, %(name)s",
+    "Your children": "Sus hijos",
+    "My progress": "Mi progreso",
+    "See where I am on each learning target": "Ver en qué nivel estoy en cada objetivo de aprendizaje",
+    "Learning targets": "Objetivos de aprendizaje",
+    "Learning target": "Objetivo de aprendizaje",
+    "Language": "Idioma",
+    "English": "Inglés",
+    "Spanish": "Español",
+    # Portal
+    "My children": "Mis hijos",
+    "See progress": "Ver el progreso",
+    "No child is linked to your account yet. Ask the school for an invitation.": "Todavía no hay ningún hijo o hija vinculado a su cuenta. Pida una invitación a la escuela.",
+    "Grade %(grade)s": "Grado %(grade)s",
+    "%(mastered)s of %(total)s learning targets mastered so far.": "%(mastered)s de %(total)s objetivos de aprendizaje dominados hasta ahora.",
+    "Progress report": "Informe de progreso",
+    "Every course and learning target on one report, ready to print.": "Todas las materias y objetivos de aprendizaje en un solo informe, listo para imprimir.",
+    "Download the PDF": "Descargar el PDF",
+    "Read it here": "Leerlo aquí",
+    "In another language:": "En otro idioma:",
+    "Course grade": "Calificación de la materia",
+    "%(mastered)s of %(total)s learning targets mastered: see each one": "%(mastered)s de %(total)s objetivos de aprendizaje dominados: ver cada uno",
+    "No level yet": "Todavía sin nivel",
+    "mastered": "dominado",
+    "Now": "Ahora",
+    "Next step, to reach %(level)s": "Próximo paso, para llegar a %(level)s",
+    "Next step": "Próximo paso",
+    "Teacher's feedback": "Comentario del docente",
+    "My goal": "Mi meta",
+    "My goals": "Mis metas",
+    "Save my goal": "Guardar mi meta",
+    "I reached it": "Ya la logré",
+    "No goal yet. Pick a target and write what you will do.": "Todavía no tienes metas. Elige un objetivo y escribe qué vas a hacer.",
+    "e.g. Redo the practice set and ask for a retake by Friday": "p. ej., rehacer la práctica y pedir otra evaluación antes del viernes",
+    "Your goal is saved. Your teacher can see it.": "Tu meta quedó guardada. Tu docente puede verla.",
+    "Well done! The goal is marked as reached.": "¡Muy bien! La meta quedó marcada como lograda.",
+    "This page is for students.": "Esta página es para estudiantes.",
+    "Chances to show it again": "Oportunidades para demostrarlo otra vez",
+    "These targets are not mastered yet. After more practice, students can ask their teacher for a reassessment.": "Estos objetivos todavía no están dominados. Después de practicar más, el estudiante puede pedir a su docente una nueva evaluación.",
+    "Every target with evidence is mastered.": "Todos los objetivos con evidencia están dominados.",
+    "Requests waiting for the teacher:": "Solicitudes pendientes con el docente:",
+    "Reassessments scheduled:": "Nuevas evaluaciones programadas:",
+    "Latest work": "Trabajos recientes",
+    "Extra help (intervention)": "Apoyo adicional (intervención)",
+    "waiting for a place": "en lista de espera",
+    "Habits of work": "Hábitos de trabajo",
+    "Effort, participation and practice, on their own scale: 1 rarely, 2 sometimes, 3 usually, 4 consistently. They do not change any level or grade.": "Esfuerzo, participación y práctica, en su propia escala: 1 casi nunca, 2 a veces, 3 casi siempre, 4 siempre. No cambian ningún nivel ni calificación.",
+    "Effort, participation and practice, on their own scale: 1 rarely, 2 sometimes, 3 usually, 4 consistently. They do not change any level or grade above.": "Esfuerzo, participación y práctica, en su propia escala: 1 casi nunca, 2 a veces, 3 casi siempre, 4 siempre. No cambian ningún nivel ni calificación de las secciones anteriores.",
+    "Effort": "Esfuerzo",
+    "Participation": "Participación",
+    "Practice": "Práctica",
+    "No courses this term yet.": "Todavía no hay materias en este período.",
+    "Student number": "Número de estudiante",
+    "Cycle %(n)s": "Ciclo %(n)s",
+    # The report
+    "How to read this report": "Cómo leer este informe",
+    "Each course is broken into learning targets, skills your child is working to master. Each target shows the level reached now, not an average of early attempts: students can show it again after more practice.": "Cada materia se divide en objetivos de aprendizaje: habilidades que su hijo o hija está trabajando para dominar. Cada objetivo muestra el nivel alcanzado ahora, no un promedio de los primeros intentos: el estudiante puede demostrarlo otra vez después de practicar más.",
+    "Mastery is level 3 or above. “Next step” says what the next level looks like.": "El dominio es el nivel 3 o más. «Próximo paso» describe cómo es el nivel siguiente.",
+    "as of": "al",
+    "generated": "generado el",
+    "Page": "Página",
+    "of": "de",
+    "Back": "Volver",
+    "%(mastered)s of %(total)s learning targets mastered.": "%(mastered)s de %(total)s objetivos de aprendizaje dominados.",
+    "The highest level is reached; keep it up.": "Alcanzó el nivel más alto; ¡siga así!",
+    "Scores over time": "Puntajes a lo largo del tiempo",
+    "On intervention days, students who have not yet mastered a target get re-teaching in a small group; students who have get enrichment.": "Los días de intervención, los estudiantes que todavía no dominan un objetivo reciben enseñanza adicional en un grupo pequeño; los que ya lo dominan reciben actividades de ampliación.",
+    "Cycle": "Ciclo",
+    "Day": "Día",
+    "Focus": "Enfoque",
+    "Teacher": "Docente",
+    "Result": "Resultado",
+    "Course": "Materia",
+    "Enrichment": "Ampliación",
+    "No evidence yet.": "Todavía no hay evidencia.",
+    "No course grade yet: no learning target has enough evidence.": "Todavía no hay calificación de la materia: ningún objetivo tiene suficiente evidencia.",
+    "the most recent score": "el puntaje más reciente",
+    "the highest score": "el puntaje más alto",
+    "the average of the scores": "el promedio de los puntajes",
+    "a decaying average (each new score counts %(weight)s%%)": "un promedio ponderado decreciente (cada puntaje nuevo cuenta un %(weight)s%%)",
+    "a weighted average (the newest score counts %(weight)s%%)": "un promedio ponderado (el puntaje más reciente cuenta un %(weight)s%%)",
+    "the average of the scores at mastery, once mastery is shown %(n)s times": "el promedio de los puntajes de dominio, una vez demostrado el dominio %(n)s veces",
+    "the trend of the scores (power law)": "la tendencia de los puntajes (ley de potencia)",
+    "the most frequent score": "el puntaje más frecuente",
+    "the median score": "la mediana de los puntajes",
+    # Model choices families see
+    "Monday": "Lunes",
+    "Tuesday": "Martes",
+    "Wednesday": "Miércoles",
+    "Thursday": "Jueves",
+    "Friday": "Viernes",
+    "In progress": "En curso",
+    "Exited": "Salió (objetivo logrado)",
+    "Continuing": "Continúa",
+    "Scored": "Calificado",
+    "Missing": "Falta entregar",
+    "Excused": "Justificado",
+    "Incomplete": "Incompleto",
+    "Insufficient evidence": "Evidencia insuficiente",
+    "Pre-assessment": "Evaluación diagnóstica",
+    "Formative": "Formativa",
+    "Summative": "Sumativa",
+    "Interim": "Intermedia",
+    "Reassessment": "Nueva evaluación",
+    "Open": "Abierta",
+    "Scheduled": "Programada",
+    "Completed": "Completada",
+    "Declined": "Rechazada",
+    # Invitations
+    "Join the family portal": "Unirse al portal para familias",
+    "Type the code from the letter the school gave you.": "Escriba el código de la carta que le entregó la escuela.",
+    "Invitation code": "Código de invitación",
+    "Continue": "Continuar",
+    "%(school)s invites you to follow the progress of:": "%(school)s le invita a seguir el progreso de:",
+    "Your email:": "Su correo:",
+    "Your name": "Su nombre",
+    "Choose a password": "Elija una contraseña",
+    "The two passwords are not the same.": "Las dos contraseñas no son iguales.",
+    "Join": "Unirme",
+    "This invitation cannot be used": "Esta invitación no se puede usar",
+    "It was already used, or it has expired. Ask the school for a new one.": "Ya se usó o venció. Pida una nueva a la escuela.",
+    "Too many tries. Wait a few minutes and try again.": "Demasiados intentos. Espere unos minutos e inténtelo de nuevo.",
+    "That code is not valid, or it was already used or has expired.": "Ese código no es válido, o ya se usó o venció.",
+    "You already have an account: log in, then open the invitation again.": "Ya tiene una cuenta: inicie sesión y luego abra la invitación otra vez.",
+    "Welcome! You can now follow your children's progress here.": "¡Bienvenido/a! Ahora puede seguir aquí el progreso de sus hijos.",
+}
+
+PLURAL = {
+    "Not enough evidence yet (%(count)s score counted).": (
+        "Todavía no hay suficiente evidencia (%(count)s puntaje contado).",
+        "Todavía no hay suficiente evidencia (%(count)s puntajes contados).",
+    ),
+    "From %(count)s score, using %(method)s: %(score)s.": (
+        "A partir de %(count)s puntaje, con %(method)s: %(score)s.",
+        "A partir de %(count)s puntajes, con %(method)s: %(score)s.",
+    ),
+    "%(letter)s: %(mastered)s of %(count)s learning target is at mastery or above.": (
+        "%(letter)s: %(mastered)s de %(count)s objetivo de aprendizaje está en el nivel de dominio o más.",
+        "%(letter)s: %(mastered)s de %(count)s objetivos de aprendizaje están en el nivel de dominio o más.",
+    ),
+    "%(letter)s: the average of %(count)s learning target is %(mean)s.": (
+        "%(letter)s: el promedio de %(count)s objetivo de aprendizaje es %(mean)s.",
+        "%(letter)s: el promedio de %(count)s objetivos de aprendizaje es %(mean)s.",
+    ),
+    "%(count)s target without enough evidence is not counted yet.": (
+        "%(count)s objetivo sin suficiente evidencia todavía no se cuenta.",
+        "%(count)s objetivos sin suficiente evidencia todavía no se cuentan.",
+    ),
+}
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _unquote(block: str) -> str:
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', block)
+    return "".join(parts).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+HEADER = {
+    "Project-Id-Version": "mastery-gradebook",
+    "Language-Team": "Spanish",
+    "Language": "es",
+    "Last-Translator": "Mastery gradebook maintainers",
+}
+
+
+def _header(entry: str) -> str:
+    """The catalogue header, with the fields makemessages leaves as placeholders filled in."""
+    entry = "\n".join(
+        line
+        for line in entry.splitlines()
+        if line.startswith(("msgid", "msgstr", '"')) or line.startswith("# Spanish")
+    )
+    revised = datetime.now(UTC).strftime("%Y-%m-%d %H:%M+0000")
+    for field, value in {**HEADER, "PO-Revision-Date": revised}.items():
+        entry = re.sub(rf'"{field}: [^"]*\\n"', f'"{field}: {value}\\\\n"', entry)
+    if not entry.startswith("#"):
+        entry = "# Spanish translations of what families and students read.\n" + entry
+    return entry
+
+
+def fill() -> tuple[int, int]:
+    entries = PO.read_text(encoding="utf-8").split("\n\n")
+    filled = missing = 0
+    out = []
+    for entry in entries:
+        msgid = re.search(r'^msgid ((?:".*"\n?)+)', entry, re.M)
+        if not msgid:
+            out.append(entry)
+            continue
+        if _unquote(msgid.group(1)) == "":
+            out.append(_header(entry))
+            continue
+        english = _unquote(msgid.group(1))
+        plural = re.search(r"^msgid_plural ", entry, re.M)
+        head = entry[: entry.index("msgstr")]
+        head = re.sub(r"^#, fuzzy\n", "", head, flags=re.M)
+        if plural and english in PLURAL:
+            one, many = PLURAL[english]
+            # Spanish (CLDR) has three forms: one, "many" (millions) and other.
+            entry = (
+                head
+                + f"msgstr[0] {_quote(one)}\nmsgstr[1] {_quote(many)}\nmsgstr[2] {_quote(many)}"
+            )
+            filled += 1
+        elif not plural and english in SINGLE:
+            entry = head + f"msgstr {_quote(SINGLE[english])}"
+            filled += 1
+        else:
+            missing += 1
+        out.append(entry)
+    PO.write_text("\n\n".join(out), encoding="utf-8")
+    return filled, missing
+
+
+if __name__ == "__main__":
+    filled, missing = fill()
+    subprocess.run(
+        ["msgfmt", "--check-format", "-o", str(PO.with_suffix(".mo")), str(PO)], check=True
+    )
+    print(f"{filled} messages translated from the table; {missing} left in English (staff pages).")

@@ -1,0 +1,372 @@
+"""Reads for the progress report and the portals: one student's progress, in the reader's language.
+
+`student_report` gathers everything a report shows in a bounded number of queries (about 14,
+whatever the number of courses); it reads the active language, so call it inside
+`translation.override(lang)` to build a report in another language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q
+from django.utils import timezone, translation
+
+from gradebook.models import (
+    Assessment,
+    AssessmentFeedback,
+    CourseTarget,
+    Enrollment,
+    Evidence,
+    Guardianship,
+    Mastery,
+    ReassessmentRequest,
+    SectionTeacher,
+    Student,
+)
+from gradebook.selectors import attempt_chart, level_infos, policy_for_course, student_habits
+from intervention.models import WEEKDAY_NAMES, RosterEntry
+from mastery import calculation
+from mastery.models import LearningTarget, LevelDescriptor, School
+from mastery.selectors import achievement_levels, current_policies
+from reports import explain
+from reports.models import StudentGoal
+
+TEMPLATE_VERSION = "1"  # bump when the report's layout changes: cached PDFs are then rendered anew
+
+
+@dataclass
+class TargetLine:
+    target: LearningTarget
+    statement: str
+    record: Mastery | None
+    level_label: str
+    descriptor_now: str
+    next_label: str
+    descriptor_next: str
+    sentence: str
+    chart: dict
+    feedback: str
+    feedback_on: date | None
+    goals: list[StudentGoal] = field(default_factory=list)
+
+    @property
+    def score(self) -> Decimal | None:
+        return self.record.score if self.record else None
+
+    @property
+    def level(self) -> Decimal | None:
+        return self.record.level if self.record else None
+
+    @property
+    def mastered(self) -> bool:
+        return bool(self.record and self.record.mastered)
+
+
+@dataclass
+class CourseReport:
+    course_name: str
+    section_name: str
+    teachers: list[str]
+    lines: list[TargetLine]
+    grade: calculation.CourseGrade
+    grade_sentence: str
+    section_id: int
+
+    @property
+    def mastered_count(self) -> int:
+        return sum(1 for line in self.lines if line.mastered)
+
+
+@dataclass
+class InterventionLine:
+    cycle_number: int
+    starts_on: date
+    ends_on: date
+    weekday: str
+    what: str
+    teacher: str
+    room: str
+    outcome: str
+    waitlisted: bool
+
+
+@dataclass
+class StudentReport:
+    school: School
+    student: Student
+    term_name: str
+    generated_on: date
+    language: str
+    courses: list[CourseReport]
+    habits: list
+    interventions: list[InterventionLine]
+    recent: list[Evidence]
+    opportunities: list[tuple[LearningTarget, Mastery | None]]
+    requests: list[ReassessmentRequest]
+    levels: list
+
+    def fingerprint(self) -> str:
+        """A digest of everything the report shows: unchanged data gives the same PDF."""
+        data = {
+            "v": TEMPLATE_VERSION,
+            "lang": self.language,
+            "student": [
+                self.student.id,
+                self.student.display_name,
+                self.student.local_id,
+                self.student.grade_level,
+            ],
+            "term": self.term_name,
+            "courses": [
+                [
+                    c.course_name,
+                    c.section_name,
+                    c.teachers,
+                    c.grade.letter,
+                    str(c.grade.mean),
+                    c.grade_sentence,
+                    [
+                        [
+                            line.target.code,
+                            line.statement,
+                            str(line.score),
+                            str(line.level),
+                            line.sentence,
+                            line.feedback,
+                            [(p.x, p.y) for p in line.chart.get("points", [])],
+                        ]
+                        for line in c.lines
+                    ],
+                ]
+                for c in self.courses
+            ],
+            "habits": [[h.section.id, [(n, str(s)) for n, s, _, _ in h.rows]] for h in self.habits],
+            "interventions": [
+                [i.cycle_number, i.weekday, i.what, i.outcome] for i in self.interventions
+            ],
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _latest_feedback(
+    evidence: list[Evidence], comments: dict[int, tuple[str, date]]
+) -> tuple[str, date | None]:
+    """The most recent teacher feedback on a target: a score's feedback or the assessment comment."""
+    best: tuple[str, date | None] = ("", None)
+    for e in evidence:
+        candidates = []
+        if e.feedback:
+            candidates.append((e.feedback, e.assessed_on))
+        if e.assessment_id in comments:
+            candidates.append(comments[e.assessment_id])
+        for text, day in candidates:
+            if best[1] is None or day >= best[1]:
+                best = (text, day)
+    return best
+
+
+def student_report(*, school: School, student: Student, with_goals: bool = False) -> StudentReport:
+    """Everything the progress report (and the portal's child page) shows for one student."""
+    language = translation.get_language() or "en"
+    enrollments = list(
+        Enrollment.objects.filter(school=school, student=student, withdrawn_on__isnull=True)
+        .select_related("section__course", "section__term")
+        .order_by("section__course__name")
+    )
+    course_ids = [e.section.course_id for e in enrollments]
+    targets_by_course: dict[int, list[LearningTarget]] = defaultdict(list)
+    for ct in (
+        CourseTarget.objects.filter(school=school, course_id__in=course_ids)
+        .select_related("target")
+        .order_by("position", "target__code")
+    ):
+        targets_by_course[ct.course_id].append(ct.target)
+    target_ids = {t.id for targets in targets_by_course.values() for t in targets}
+    records = {
+        m.target_id: m
+        for m in Mastery.objects.filter(school=school, student=student, target_id__in=target_ids)
+    }
+    live = defaultdict(list)
+    for e in (
+        Evidence.objects.filter(
+            school=school, student=student, voided_at__isnull=True, target_id__in=target_ids
+        )
+        .select_related("assessment")
+        .order_by("assessed_on", "id")
+    ):
+        live[e.target_id].append(e)
+    comments = {
+        f.assessment_id: (f.text, f.assessment.assessed_on)
+        for f in AssessmentFeedback.objects.filter(school=school, student=student).select_related(
+            "assessment"
+        )
+    }
+    scale = achievement_levels(school)
+    infos = level_infos(scale)
+    by_value = {lv.value: lv for lv in scale}
+    descriptors: dict[int, dict[Decimal, LevelDescriptor]] = defaultdict(dict)
+    for d in LevelDescriptor.objects.filter(school=school, target_id__in=target_ids):
+        descriptors[d.target_id][d.level_value] = d
+    policies = current_policies(school)
+    teachers: dict[int, list[str]] = defaultdict(list)
+    for st in SectionTeacher.objects.filter(
+        school=school, section_id__in=[e.section_id for e in enrollments]
+    ).select_related("teacher"):
+        teachers[st.section_id].append(st.teacher.full_name)
+    goals: dict[int, list[StudentGoal]] = defaultdict(list)
+    if with_goals:
+        for goal in StudentGoal.objects.filter(school=school, student=student):
+            goals[goal.target_id].append(goal)
+
+    courses = []
+    for enrollment in enrollments:
+        course = enrollment.section.course
+        policy = policy_for_course(school=school, course_id=course.id, policies=policies)
+        engine = policy.to_engine(scale)
+        lines = []
+        for target in targets_by_course[course.id]:
+            record = records.get(target.id)
+            current = by_value.get(record.level) if record and record.level is not None else None
+            above = [lv for lv in scale if current is None or lv.value > current.value]
+            if current is None:
+                # No level yet: the next step is mastery itself.
+                above = [lv for lv in scale if lv.value >= engine.mastery_threshold] or above
+            nxt = above[0] if above else None
+            now_text = (
+                descriptors[target.id].get(current.value).display_text
+                if current and current.value in descriptors[target.id]
+                else ""
+            )
+            next_text = (
+                descriptors[target.id].get(nxt.value).display_text
+                if nxt and nxt.value in descriptors[target.id]
+                else ""
+            )
+            feedback, feedback_on = _latest_feedback(live[target.id], comments)
+            lines.append(
+                TargetLine(
+                    target=target,
+                    statement=target.display_statement,
+                    record=record,
+                    level_label=current.display_label if current else "",
+                    descriptor_now=now_text,
+                    next_label=nxt.display_label if nxt else "",
+                    descriptor_next=next_text,
+                    sentence=explain.record_sentence(record, policy),
+                    chart=attempt_chart(live[target.id], engine, width=150, height=44, pad=8),
+                    feedback=feedback,
+                    feedback_on=feedback_on,
+                    goals=goals.get(target.id, []),
+                )
+            )
+        grade = calculation.course_grade([line.score for line in lines], engine)
+        courses.append(
+            CourseReport(
+                course.name,
+                enrollment.section.name,
+                teachers[enrollment.section_id],
+                lines,
+                grade,
+                explain.grade_sentence(grade, policy),
+                enrollment.section_id,
+            )
+        )
+
+    interventions = [
+        InterventionLine(
+            e.cycle.number,
+            e.cycle.starts_on,
+            e.cycle.ends_on,
+            str(WEEKDAY_NAMES.get(e.weekday, "")),
+            e.target.display_statement if e.target_id else translation.gettext("Enrichment"),
+            e.group.teacher.full_name if e.group_id and e.group.teacher_id else "",
+            e.group.room if e.group_id else "",
+            e.get_outcome_display(),
+            e.group_id is None,
+        )
+        for e in RosterEntry.objects.filter(school=school, student=student)
+        .select_related("cycle", "target", "group__teacher")
+        .order_by("-cycle__number", "weekday")[:6]
+    ]
+    recent = list(
+        Evidence.objects.filter(school=school, student=student, voided_at__isnull=True)
+        .select_related("assessment", "target")
+        .order_by("-assessed_on", "-id")[:8]
+    )
+    opportunities = [
+        (line.target, line.record)
+        for course in courses
+        for line in course.lines
+        if line.record is not None and line.record.evidence_count and not line.mastered
+    ]
+    requests = list(
+        ReassessmentRequest.objects.filter(
+            school=school,
+            student=student,
+            status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
+        ).select_related("target")
+    )
+    terms = {e.section.term.name for e in enrollments}
+    return StudentReport(
+        school=school,
+        student=student,
+        term_name=", ".join(sorted(terms)),
+        generated_on=timezone.localdate(),
+        language=language,
+        courses=courses,
+        habits=student_habits(school=school, student=student),
+        interventions=interventions,
+        recent=recent,
+        opportunities=opportunities,
+        requests=requests,
+        levels=infos,
+    )
+
+
+def guardian_children(user) -> list[tuple[School, Student, dict]]:
+    """Every child of a guardian across schools, with a count of targets mastered (2 queries)."""
+    from django.db.models import Count
+    from django_scopes import scopes_disabled
+
+    with scopes_disabled():
+        links = list(
+            Guardianship.objects.filter(guardian=user)
+            .select_related("student", "school")
+            .order_by("school__name", "student__first_name")
+        )
+        counts = {
+            row["student_id"]: row
+            for row in Mastery.objects.filter(
+                student_id__in=[g.student_id for g in links], evidence_count__gt=0
+            )
+            .values("student_id")
+            .annotate(total=Count("id"), mastered=Count("id", filter=Q(mastered=True)))
+        }
+    return [
+        (g.school, g.student, counts.get(g.student_id, {"total": 0, "mastered": 0})) for g in links
+    ]
+
+
+def guardian_can_see(*, school: School, user, student_id: int) -> bool:
+    return Guardianship.objects.filter(school=school, guardian=user, student_id=student_id).exists()
+
+
+def upcoming_reassessments(*, school: School, student: Student) -> list[Assessment]:
+    """Reassessments scheduled from today in the student's sections."""
+    sections = Enrollment.objects.filter(
+        school=school, student=student, withdrawn_on__isnull=True
+    ).values("section_id")
+    return list(
+        Assessment.objects.filter(
+            school=school, kind="reassessment", assessed_on__gte=timezone.localdate()
+        )
+        .filter(Q(section_id__in=sections) | Q(section__isnull=True, course__sections__in=sections))
+        .distinct()
+        .order_by("assessed_on")[:5]
+    )

@@ -1,0 +1,313 @@
+"""Writes of the portals: students' goals, guardian invitations, report batches."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import CourseTarget, Guardianship, Student
+from mastery.models import LearningTarget, Membership, Role, School
+from reports.models import GuardianInvitation, StudentGoal, digest
+
+INVITATION_DAYS = 30
+
+
+@transaction.atomic
+def goal_create(
+    *, school: School, student: Student, target: LearningTarget, note: str
+) -> StudentGoal:
+    """A student's goal on one of their own courses' targets."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": ["Write your goal in a few words."]})
+    if not CourseTarget.objects.filter(
+        school=school, target=target, course__sections__enrollments__student=student
+    ).exists():
+        raise ValidationError({"target": ["Choose a learning target of your courses."]})
+    return StudentGoal.objects.create(
+        school=school, student=student, target=target, note=note[:300]
+    )
+
+
+@transaction.atomic
+def goal_achieve(*, school: School, student: Student, goal_id: int) -> StudentGoal:
+    goal = StudentGoal.objects.filter(school=school, student=student, pk=goal_id).first()
+    if goal is None:
+        raise ValidationError("That goal does not exist.")
+    if goal.achieved_at is None:
+        goal.achieved_at = timezone.now()
+        goal.save(update_fields=["achieved_at"])
+    return goal
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    school: School,
+    created_by,
+    email: str,
+    full_name: str,
+    language: str,
+    students: list[Student],
+    relationship: str = "",
+) -> tuple[GuardianInvitation, str, str]:
+    """An invitation for one guardian to see these students. Returns (invitation, token, code):
+    the token and the code are shown once and only their digests are kept."""
+    if not students or any(s.school_id != school.id for s in students):
+        raise ValidationError({"students": ["Choose at least one student of this school."]})
+    token, code = GuardianInvitation.new_secrets()
+    invitation = GuardianInvitation.objects.create(
+        school=school,
+        email=get_user_model().objects.normalize_address(email),
+        full_name=full_name.strip(),
+        language=language,
+        students=[s.id for s in students],
+        relationship=relationship.strip()[:40],
+        token_digest=digest(token),
+        code_digest=digest(code.replace("-", "")),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    return invitation, token, code
+
+
+def invitation_find(
+    *, token: str | None = None, code: str | None = None
+) -> GuardianInvitation | None:
+    """A usable invitation by its link token or its letter code (any school), or None."""
+    with scopes_disabled():
+        if token:
+            found = (
+                GuardianInvitation.objects.filter(token_digest=digest(token))
+                .select_related("school")
+                .first()
+            )
+        else:
+            cleaned = "".join(ch for ch in (code or "").upper() if ch.isalnum())
+            found = (
+                GuardianInvitation.objects.filter(code_digest=digest(cleaned))
+                .select_related("school")
+                .first()
+            )
+    return found if found is not None and found.usable else None
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: GuardianInvitation, full_name: str, password: str | None, language: str
+):
+    """Create (or complete) the guardian's account, link the children, and use up the invitation."""
+    User = get_user_model()
+    with scopes_disabled():
+        locked = GuardianInvitation.objects.select_for_update().get(pk=invitation.pk)
+    if not locked.usable:
+        raise ValidationError("This invitation was already used, or it has expired.")
+    user = User.objects.filter(email=User.objects.normalize_address(locked.email)).first()
+    if user is None:
+        user = User.objects.create_user(
+            locked.email, password, full_name=full_name, preferred_language=language
+        )
+    else:
+        if password:
+            user.set_password(password)
+        user.full_name = user.full_name or full_name
+        user.preferred_language = language
+        user.save()
+    school = locked.school
+    with scope(school=school):
+        Membership.objects.get_or_create(school=school, user=user, role=Role.GUARDIAN)
+        for student in Student.objects.filter(school=school, pk__in=locked.students):
+            Guardianship.objects.get_or_create(
+                school=school,
+                guardian=user,
+                student=student,
+                defaults={"relationship": locked.relationship},
+            )
+    locked.accepted_at, locked.accepted_by = timezone.now(), user
+    locked.save(update_fields=["accepted_at", "accepted_by"])
+    return user
+
+
+# --- Report batches ------------------------------------------------------------------------------
+
+
+def report_dir(school: School) -> Path:
+    return Path(settings.MEDIA_ROOT) / "reports" / str(school.id)
+
+
+def batch_students(*, school: School, section=None, grade_level: int | None = None):
+    students = Student.objects.filter(school=school, is_active=True)
+    if section is not None:
+        students = students.filter(
+            enrollments__section=section, enrollments__withdrawn_on__isnull=True
+        )
+    elif grade_level is not None:
+        students = students.filter(grade_level=grade_level)
+    return students.distinct().order_by("last_name", "first_name")
+
+
+@transaction.atomic
+def batch_start(
+    *,
+    school: School,
+    requested_by,
+    section=None,
+    grade_level: int | None = None,
+    language: str = "family",
+):
+    """Queue a batch of progress reports; each student's PDF renders in its own Celery task."""
+    from reports.models import ReportBatch, ReportFile
+    from reports.rendering import report_language
+
+    if language not in ReportBatch.Language.values:
+        raise ValidationError({"language": ["Choose the reports' language."]})
+    students = list(batch_students(school=school, section=section, grade_level=grade_level))
+    if not students:
+        raise ValidationError("No student to report on.")
+    batch = ReportBatch.objects.create(
+        school=school,
+        requested_by=requested_by,
+        section=section,
+        grade_level=grade_level,
+        language=language,
+        total=len(students),
+    )
+    ReportFile.objects.bulk_create(
+        ReportFile(
+            school=school,
+            batch=batch,
+            student=s,
+            language=report_language(s, None if language == "family" else language),
+        )
+        for s in students
+    )
+    transaction.on_commit(lambda: _enqueue_batch(school.id, batch.id))
+    return batch
+
+
+def _enqueue_batch(school_id: int, batch_id: int) -> None:
+    from reports.models import ReportFile
+    from reports.tasks import render_report_file
+
+    with scopes_disabled():
+        file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
+    for file_id in file_ids:
+        render_report_file.delay(school_id=school_id, file_id=file_id)
+
+
+def batch_render_file(*, school: School, file_id: int) -> None:
+    """Render one student's report of a batch (or reuse an identical one). Safe to run twice."""
+    from reports.models import ReportBatch, ReportFile
+    from reports.rendering import report_pdf
+    from reports.selectors import student_report
+
+    item = (
+        ReportFile.objects.filter(school=school, pk=file_id)
+        .select_related("student", "batch")
+        .first()
+    )
+    if item is None or item.status != ReportFile.Status.PENDING:
+        return
+    ReportBatch.objects.filter(
+        school=school, pk=item.batch_id, status=ReportBatch.Status.QUEUED
+    ).update(status=ReportBatch.Status.RUNNING)
+    try:
+        with translation.override(item.language):
+            report = student_report(school=school, student=item.student)
+        fingerprint = report.fingerprint()
+        previous = (
+            ReportFile.objects.filter(
+                school=school, fingerprint=fingerprint, status=ReportFile.Status.DONE
+            )
+            .exclude(path="")
+            .first()
+        )
+        reused = previous is not None and Path(previous.path).exists()
+        if reused:
+            path = Path(previous.path)
+        else:
+            pdf = report_pdf(
+                school=school, student=item.student, language=item.language, report=report
+            )
+            path = report_dir(school) / f"{fingerprint}.pdf"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            partial.write_bytes(pdf)
+            partial.replace(
+                path
+            )  # atomic: a half-written file is never picked up as a reusable one
+        claimed = ReportFile.objects.filter(
+            school=school, pk=item.pk, status=ReportFile.Status.PENDING
+        ).update(
+            status=ReportFile.Status.DONE,
+            fingerprint=fingerprint,
+            path=str(path),
+            reused=reused,
+            rendered_at=timezone.now(),
+        )
+        if claimed:
+            ReportBatch.objects.filter(school=school, pk=item.batch_id).update(
+                done=F("done") + 1, reused=F("reused") + int(reused)
+            )
+    except Exception as exc:  # one student's failure is listed; it never sinks the batch
+        claimed = ReportFile.objects.filter(
+            school=school, pk=item.pk, status=ReportFile.Status.PENDING
+        ).update(status=ReportFile.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if claimed:
+            ReportBatch.objects.filter(school=school, pk=item.batch_id).update(
+                failed=F("failed") + 1
+            )
+    _finish_if_complete(school, item.batch_id)
+
+
+def _finish_if_complete(school: School, batch_id: int) -> None:
+    from reports.models import ReportBatch
+    from reports.tasks import zip_report_batch
+
+    batch = ReportBatch.objects.get(school=school, pk=batch_id)
+    if batch.done + batch.failed < batch.total:
+        return
+    claimed = ReportBatch.objects.filter(
+        school=school,
+        pk=batch_id,
+        status__in=[ReportBatch.Status.QUEUED, ReportBatch.Status.RUNNING],
+    ).update(status=ReportBatch.Status.ZIPPING)
+    if claimed:
+        transaction.on_commit(
+            lambda: zip_report_batch.delay(school_id=school.id, batch_id=batch_id)
+        )
+
+
+def batch_zip(*, school: School, batch_id: int) -> Path | None:
+    """Pack the batch's PDFs (named after the students) into one zip."""
+    from reports.models import ReportBatch, ReportFile
+
+    batch = ReportBatch.objects.filter(school=school, pk=batch_id).first()
+    if batch is None or batch.status == ReportBatch.Status.DONE:
+        return Path(batch.zip_path) if batch and batch.zip_path else None
+    target = report_dir(school) / "batches" / f"batch-{batch.id}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in ReportFile.objects.filter(
+            school=school, batch=batch, status=ReportFile.Status.DONE
+        ).select_related("student"):
+            s = item.student
+            name = f"{s.last_name}_{s.first_name}_{s.local_id}_{item.language}.pdf".replace(
+                " ", "-"
+            ).replace("/", "-")
+            archive.write(item.path, arcname=name)
+    partial.replace(target)
+    ReportBatch.objects.filter(school=school, pk=batch.pk).update(
+        status=ReportBatch.Status.DONE, zip_path=str(target), finished_at=timezone.now()
+    )
+    return target

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("family/<int:student_id>/", views.child_page, name="child"),
+    path("family/<int:student_id>/report/", views.child_report, name="child_report"),
+    path("me/", views.student_home, name="me"),
+    path("me/report/", views.student_report, name="my_report"),
+    path("me/goals/", views.goal_add, name="goal_add"),
+    path("me/goals/<int:goal_id>/reached/", views.goal_done, name="goal_done"),
+    path("families/", views.families, name="families"),
+    path("reports/", views.batches, name="batches"),
+    path("reports/batches/<int:batch_id>/", views.batch_detail, name="batch"),
+    path("reports/batches/<int:batch_id>/download/", views.batch_download, name="batch_download"),
+]

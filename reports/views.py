@@ -1,0 +1,413 @@
+"""The family and student portals (read-only, phone-first), the progress report, invitations.
+
+Families can never write: every family page answers GET (and HEAD) only, anything else 405.
+Students may write only their own goals. A child who is not the guardian's answers 404.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import Student
+from gradebook.permissions import visible_students
+from mastery.decorators import roles_required
+from mastery.models import Role
+from reports import selectors
+from reports.forms import AcceptInvitationForm, CodeForm, GoalForm, InvitationForm
+from reports.models import GuardianInvitation, StudentGoal
+from reports.rendering import report_language, report_pdf
+from reports.services import (
+    goal_achieve,
+    goal_create,
+    invitation_accept,
+    invitation_create,
+    invitation_find,
+)
+
+FAMILY_STAFF = (Role.SCHOOL_ADMIN, Role.COUNSELOR)
+
+
+# --- Families ------------------------------------------------------------------------------------
+
+
+@require_safe
+@login_required
+def family_home(request):
+    """A guardian's children, across every school."""
+    children = selectors.guardian_children(request.user)
+    if not children:
+        messages.info(
+            request, _("No child is linked to your account yet. Ask the school for an invitation.")
+        )
+    return render(request, "reports/family_home.html", {"children": children})
+
+
+def _child_for(request, student_id: int) -> Student:
+    """The guardian's own child (or, for staff previewing the family view, a student they can see)."""
+    school, user = request.school, request.user
+    if selectors.guardian_can_see(school=school, user=user, student_id=student_id):
+        return Student.objects.get(school=school, pk=student_id)
+    if request.access.is_staff:
+        student = visible_students(request.access, user).filter(pk=student_id).first()
+        if student is not None:
+            return student
+    raise Http404("No such child")
+
+
+@require_safe
+def child_page(request, school_slug: str, student_id: int):
+    student = _child_for(request, student_id)
+    report = selectors.student_report(school=request.school, student=student)
+    return render(
+        request,
+        "reports/child.html",
+        {
+            "student": student,
+            "report": report,
+            "upcoming": selectors.upcoming_reassessments(school=request.school, student=student),
+            "report_url": reverse("reports:child_report", args=[school_slug, student.id]),
+        },
+    )
+
+
+def _report_response(request, student, back_url: str):
+    language = report_language(student, request.GET.get("lang") or translation.get_language())
+    filename = f"progress-report-{student.last_name}-{student.first_name}-{language}.pdf".replace(
+        " ", "-"
+    )
+    if request.GET.get("format") == "pdf":
+        pdf = report_pdf(school=request.school, student=student, language=language)
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        return response
+    with translation.override(language):
+        report = selectors.student_report(school=request.school, student=student)
+        return render(
+            request,
+            "reports/progress_report.html",
+            {
+                "report": report,
+                "pdf": False,
+                "back_url": back_url,
+                "lang_param": request.GET.get("lang", ""),
+            },
+        )
+
+
+@require_safe
+def child_report(request, school_slug: str, student_id: int):
+    student = _child_for(request, student_id)
+    return _report_response(
+        request, student, reverse("reports:child", args=[school_slug, student.id])
+    )
+
+
+# --- Students ----------------------------------------------------------------------------------
+
+
+def _own_record(request) -> Student:
+    if not request.access.has(Role.STUDENT):
+        raise PermissionDenied(_("This page is for students."))
+    student = Student.objects.filter(school=request.school, user=request.user).first()
+    if student is None:
+        raise Http404("No student record for this account")
+    return student
+
+
+@require_safe
+def student_home(request, school_slug: str):
+    student = _own_record(request)
+    report = selectors.student_report(school=request.school, student=student, with_goals=True)
+    targets = [line.target for course in report.courses for line in course.lines]
+    return render(
+        request,
+        "reports/child.html",
+        {
+            "student": student,
+            "report": report,
+            "is_student": True,
+            "goal_form": GoalForm(targets=targets),
+            "goals": StudentGoal.objects.filter(
+                school=request.school, student=student
+            ).select_related("target"),
+            "upcoming": selectors.upcoming_reassessments(school=request.school, student=student),
+            "report_url": reverse("reports:my_report", args=[school_slug]),
+        },
+    )
+
+
+@require_safe
+def student_report(request, school_slug: str):
+    student = _own_record(request)
+    return _report_response(request, student, reverse("reports:me", args=[school_slug]))
+
+
+@require_POST
+def goal_add(request, school_slug: str):
+    student = _own_record(request)
+    report = selectors.student_report(school=request.school, student=student)
+    targets = [line.target for course in report.courses for line in course.lines]
+    form = GoalForm(request.POST, targets=targets)
+    if form.is_valid():
+        goal_create(
+            school=request.school,
+            student=student,
+            target=form.cleaned_data["target"],
+            note=form.cleaned_data["note"],
+        )
+        messages.success(request, _("Your goal is saved. Your teacher can see it."))
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("reports:me", school_slug=school_slug)
+
+
+@require_POST
+def goal_done(request, school_slug: str, goal_id: int):
+    student = _own_record(request)
+    try:
+        goal_achieve(school=request.school, student=student, goal_id=goal_id)
+    except ValidationError:
+        raise Http404("No such goal") from None
+    messages.success(request, _("Well done! The goal is marked as reached."))
+    return redirect("reports:me", school_slug=school_slug)
+
+
+# --- Invitations ---------------------------------------------------------------------------------
+
+
+@roles_required(*FAMILY_STAFF)
+def families(request, school_slug: str):
+    """Staff: invite guardians to the portal, see who has joined."""
+    school = request.school
+    form = InvitationForm(request.POST or None, school=school)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        invitation, token, code = invitation_create(
+            school=school,
+            created_by=request.user,
+            email=data["email"],
+            full_name=data["full_name"],
+            language=data["language"],
+            students=list(data["students"]),
+            relationship=data["relationship"],
+        )
+        created = {
+            "invitation": invitation,
+            "code": code,
+            "link": request.build_absolute_uri(reverse("invitation_accept", args=[token])),
+            "start": request.build_absolute_uri(reverse("invitation_code")),
+        }
+        form = InvitationForm(school=school)
+    invitations = GuardianInvitation.objects.filter(school=school).select_related("accepted_by")[
+        :50
+    ]
+    names = dict(Student.objects.filter(school=school).values_list("id", "last_name"))
+    return render(
+        request,
+        "reports/families.html",
+        {"form": form, "created": created, "invitations": invitations, "names": names},
+        status=422 if request.method == "POST" and not created else 200,
+    )
+
+
+def _throttled(request) -> bool:
+    key = f"invite-tries:{request.META.get('REMOTE_ADDR', '')}"
+    cache.add(key, 0, 900)
+    try:
+        return cache.incr(key) > 30
+    except ValueError:
+        return False
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_code(request):
+    """Public: a guardian types the code from the letter the school sent home."""
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if _throttled(request):
+            form.add_error("code", _("Too many tries. Wait a few minutes and try again."))
+        else:
+            found = invitation_find(code=form.cleaned_data["code"])
+            if found is None:
+                form.add_error(
+                    "code", _("That code is not valid, or it was already used or has expired.")
+                )
+            else:
+                request.session["invitation"] = found.id
+                return redirect("invitation_accept_code")
+    return render(
+        request, "reports/invitation_code.html", {"form": form}, status=422 if form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept_view(request, token: str | None = None):
+    """Public: the guardian confirms their name, chooses a password and joins the portal."""
+    if token is not None:
+        invitation = invitation_find(token=token)
+    else:
+        with scopes_disabled():
+            invitation = GuardianInvitation.objects.filter(
+                pk=request.session.get("invitation") or 0
+            ).first()
+        invitation = invitation if invitation is not None and invitation.usable else None
+    if invitation is None:
+        return render(request, "reports/invitation_invalid.html", status=404)
+    translation.activate(invitation.language)
+    request.LANGUAGE_CODE = invitation.language
+    User = get_user_model()
+    existing = User.objects.filter(email=User.objects.normalize_address(invitation.email)).first()
+    needs_password = existing is None or not existing.has_usable_password()
+    if existing is not None and not needs_password and request.user != existing:
+        messages.info(
+            request, _("You already have an account: log in, then open the invitation again.")
+        )
+        return redirect(f"{reverse('login')}?next={request.get_full_path()}")
+    form = AcceptInvitationForm(
+        request.POST or None,
+        needs_password=needs_password,
+        initial={"full_name": invitation.full_name},
+    )
+    with scope(school=invitation.school):
+        children = list(
+            Student.objects.filter(school=invitation.school, pk__in=invitation.students)
+        )
+        if request.method == "POST" and form.is_valid():
+            user = invitation_accept(
+                invitation=invitation,
+                full_name=form.cleaned_data["full_name"],
+                password=form.cleaned_data.get("password1"),
+                language=form.cleaned_data["language"],
+            )
+            request.session.pop("invitation", None)
+            login(request, user, backend="mastery.auth.EmailBackend")
+            messages.success(
+                request, _("Welcome! You can now follow your children's progress here.")
+            )
+            return redirect("family_home")
+    return render(
+        request,
+        "reports/invitation_accept.html",
+        {
+            "invitation": invitation,
+            "children": children,
+            "form": form,
+            "needs_password": needs_password,
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+# --- Report batches ------------------------------------------------------------------------------
+
+BATCH_ROLES = (Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER)
+
+
+def _batches_for(request):
+    from reports.models import ReportBatch
+
+    batches = ReportBatch.objects.filter(school=request.school).select_related(
+        "section__course", "requested_by"
+    )
+    if not request.access.has(*FAMILY_STAFF):
+        batches = batches.filter(requested_by=request.user)
+    return batches
+
+
+@roles_required(*BATCH_ROLES)
+def batches(request, school_slug: str):
+    """Start a batch of progress reports (a teacher: their sections; admins: grade or school)."""
+    from gradebook.permissions import visible_sections
+    from reports.forms import BatchForm
+    from reports.services import batch_start
+
+    school = request.school
+    manager = request.access.has(*FAMILY_STAFF)
+    sections = list(
+        visible_sections(request.access, request.user)
+        .select_related("course")
+        .order_by("course__name", "period")
+    )
+    grades = (
+        sorted(
+            set(
+                Student.objects.filter(school=school)
+                .exclude(grade_level=None)
+                .values_list("grade_level", flat=True)
+            )
+        )
+        if manager
+        else []
+    )
+    form = BatchForm(request.POST or None, sections=sections, grades=grades, whole_school=manager)
+    if request.method == "POST" and form.is_valid():
+        scope_value = form.cleaned_data["scope"]
+        section = grade = None
+        if scope_value.startswith("section:"):
+            section = next(s for s in sections if str(s.id) == scope_value.split(":")[1])
+        elif scope_value.startswith("grade:"):
+            grade = int(scope_value.split(":")[1])
+        try:
+            batch = batch_start(
+                school=school,
+                requested_by=request.user,
+                section=section,
+                grade_level=grade,
+                language=form.cleaned_data["language"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            return redirect("reports:batch", school_slug=school_slug, batch_id=batch.id)
+    return render(
+        request,
+        "reports/batches.html",
+        {"form": form, "batches": _batches_for(request)[:20]},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@roles_required(*BATCH_ROLES)
+def batch_detail(request, school_slug: str, batch_id: int):
+    from reports.models import ReportFile
+
+    batch = _batches_for(request).filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404("No such batch")
+    failures = ReportFile.objects.filter(
+        school=request.school, batch=batch, status=ReportFile.Status.FAILED
+    ).select_related("student")
+    template = "reports/batch.html#progress" if request.htmx else "reports/batch.html"
+    return render(request, template, {"batch": batch, "failures": failures})
+
+
+@require_safe
+@roles_required(*BATCH_ROLES)
+def batch_download(request, school_slug: str, batch_id: int):
+    from pathlib import Path
+
+    from django.http import FileResponse
+
+    batch = _batches_for(request).filter(pk=batch_id).first()
+    if (
+        batch is None
+        or not batch.finished
+        or not batch.zip_path
+        or not Path(batch.zip_path).exists()
+    ):
+        raise Http404("No such zip")
+    return FileResponse(
+        open(batch.zip_path, "rb"), as_attachment=True, filename=f"progress-reports-{batch.id}.zip"
+    )
