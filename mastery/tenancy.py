@@ -24,6 +24,10 @@ class SchoolAccess:
     def is_staff(self) -> bool:
         return bool(self.roles & (STAFF_ROLES | {DISTRICT_ADMIN}))
 
+    @property
+    def is_student(self) -> bool:
+        return Role.STUDENT in self.roles
+
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
 

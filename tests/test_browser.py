@@ -340,3 +340,5 @@ def test_the_student_portal_and_the_login_page_are_accessible(page: Page, live_s
     page.get_by_role("textbox", name="My goal").fill("Ask for a retake after tutoring")
     page.get_by_role("button", name="Save my goal").click()
     expect(page.locator(".messages")).to_contain_text("Your goal is saved")
+    assert axe_problems(page) == []
+    shoot(page, "portal-student", 390)

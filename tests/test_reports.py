@@ -100,6 +100,12 @@ def test_the_report_pdf_shows_targets_levels_next_steps_and_feedback(client, ric
     assert "Show every step next time." in text
     assert f"Page 1 of {pages}" in text
     assert "Algebra 1" in text and "Habits of work" not in text  # no habit scores yet: no section
+    # Every font is embedded, so the PDF prints the same on any machine.
+    (tmp_path / "fonts.pdf").write_bytes(response.content)
+    fonts = subprocess.run(
+        ["pdffonts", str(tmp_path / "fonts.pdf")], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)  # the "emb" column
 
 
 def test_the_report_in_spanish_uses_the_translations_and_the_schools_spanish_texts(
@@ -235,6 +241,10 @@ def test_the_child_page_shows_levels_descriptors_feedback_and_opportunities(clie
     assert "I can do thing 1." in page and "2.65" in page and "Developing" in page
     assert "Next step, to reach Proficient" in page and "Show every step next time." in page
     assert "Chances to show it again" in page and "Latest work" in page
+    # The family's navigation leads home to the portal, not to the staff pages.
+    for staff_page in ("gradebook:target_list", "intervention:home", "policy"):
+        assert reverse(staff_page, args=[rich.school.slug]) not in page
+    assert f'href="{reverse("home")}"' in page
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
