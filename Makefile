@@ -7,12 +7,17 @@ export UV_PYTHON := $(shell .ci/python)
 UV = $(shell .ci/uv)
 DEMO_ENV = DEBUG=1 DATABASE_URL=sqlite:///demo.sqlite3 CELERY_TASK_ALWAYS_EAGER=1
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# The benchmark's own database and Redis database, production settings (DEBUG off).
+BENCH_ENV = DATABASE_URL="$${DATABASE_URL%/*}/mastery_bench" REDIS_URL="$${REDIS_URL%/*}/14" \
+	DEBUG=0 SECRET_KEY=bench-only-not-secret SECURE_HTTPS=0 CELERY_TASK_ALWAYS_EAGER=0
 
 .PHONY: help demo test sync lint bench worker
 
 help:
 	@echo "make demo   run the app with demo data on SQLite at http://127.0.0.1:8000"
 	@echo "make test   start PostgreSQL and Redis if needed, lint, check migrations, run all tests"
+	@echo "make bench  the benchmark on one 2,000-student school (make bench BENCH_ARGS=--district)"
 
 sync:
 	$(UV) sync --locked
@@ -36,3 +41,6 @@ test: sync
 
 worker:
 	@eval "$$(.ci/services)" && DEBUG=1 $(UV) run celery -A mastery worker -l info
+
+bench: sync
+	@eval "$$(.ci/services)" && $(BENCH_ENV) $(UV) run python manage.py bench $(BENCH_ARGS)

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
-from mastery import calculation
+from mastery import calculation, pagecache
 from mastery.models import GradingPolicy, LearningTarget, ScaleLevel, School
 from mastery.selectors import achievement_levels, current_policies
 
@@ -154,7 +154,14 @@ def mastery_from_outcome(
     )
 
 
-def mastery_upsert(records: list[Mastery]) -> None:
+def mastery_upsert(records: list[Mastery], *, announce: bool = True) -> None:
+    if announce and records:
+        # The students' portal pages show these records (see mastery/pagecache.py).
+        by_school: dict[int, set[int]] = defaultdict(set)
+        for record in records:
+            by_school[record.school_id].add(record.student_id)
+        for school_id, student_ids in by_school.items():
+            pagecache.students_changed(school_id, student_ids)
     Mastery.objects.bulk_create(
         records,
         update_conflicts=True,
@@ -245,12 +252,13 @@ def school_recompute_python(school: School) -> RecomputeResult:
             continue
         pending.append(record)
         if len(pending) >= BATCH:
-            mastery_upsert(pending)
+            mastery_upsert(pending, announce=False)
             written += len(pending)
             pending = []
     if pending:
-        mastery_upsert(pending)
+        mastery_upsert(pending, announce=False)
         written += len(pending)
+    pagecache.school_changed(school.id)
     return RecomputeResult(pairs=pairs, written=written, method="python")
 
 
@@ -539,6 +547,8 @@ def school_recompute_sql(school: School) -> RecomputeResult:
             [school.id],
         )
         pairs = cursor.fetchone()[0]
+    if written:
+        pagecache.school_changed(school.id)
     return RecomputeResult(pairs=pairs, written=written, method="sql")
 
 

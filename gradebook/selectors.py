@@ -293,12 +293,36 @@ class SectionGrid:
         return calculation.describe_policy(self.engine)
 
 
-def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, int], Mastery]:
+@dataclass(slots=True)
+class MasteryCell:
+    """The fields of a Mastery record that grids show (without a model instance per cell)."""
+
+    student_id: int
+    target_id: int
+    score: Decimal | None
+    level: Decimal | None
+    mastered: bool
+    evidence_count: int
+    explanation: str
+
+
+CELL_FIELDS = (
+    "student_id",
+    "target_id",
+    "score",
+    "level",
+    "mastered",
+    "evidence_count",
+    "explanation",
+)
+
+
+def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, int], MasteryCell]:
     return {
-        (m.student_id, m.target_id): m
-        for m in Mastery.objects.filter(
+        (row[0], row[1]): MasteryCell(*row)
+        for row in Mastery.objects.filter(
             school=school, student_id__in=student_ids, target_id__in=target_ids
-        )
+        ).values_list(*CELL_FIELDS)
     }
 
 
@@ -530,9 +554,17 @@ class CellDetail:
 
 
 def attempt_chart(
-    history: list[Evidence], engine: calculation.Policy, width=320, height=120, pad=24
+    history: list[Evidence],
+    engine: calculation.Policy,
+    width=320,
+    height=120,
+    pad=24,
+    labels: bool = True,
 ) -> dict:
-    """Coordinates for a small SVG of the attempts (scored, unvoided) and the mastery line."""
+    """Coordinates for a small SVG of the attempts (scored, unvoided) and the mastery line.
+
+    Without labels (the report's sparklines) the points carry no date and assessment title.
+    """
     scored = [e for e in history if e.voided_at is None and e.status == EvidenceStatus.SCORED]
     lo, hi = engine.scale_min, engine.scale_max
     n = len(scored)
@@ -547,7 +579,9 @@ def attempt_chart(
             ChartPoint(
                 round(x, 1),
                 y_of(e.score),
-                f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} ({e.assessment.title})",
+                f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} ({e.assessment.title})"
+                if labels
+                else "",
                 False,
                 engine.counts(
                     calculation.Evidence(score=e.score, assessed_on=e.assessed_on, kind=e.kind)

@@ -38,7 +38,7 @@ from gradebook.recompute import (
     school_recompute_python,
     school_recompute_sql,
 )
-from mastery import calculation
+from mastery import calculation, pagecache
 from mastery.models import LearningTarget, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, allowed_scores
 
@@ -588,6 +588,7 @@ def feedback_save(
         school=school, student_id=student_id, section__course_id=assessment.course_id
     ).exists():
         raise EvidenceError({"student": ["That student does not take this course."]})
+    pagecache.students_changed(school.id, [student_id])
     if not text:
         AssessmentFeedback.objects.filter(
             school=school, assessment=assessment, student_id=student_id
@@ -727,6 +728,7 @@ def reassessment_request_create(
         status=ReassessmentRequest.Status.OPEN,
     ).exists():
         raise EvidenceError({"target": ["A request for this learning target is already open."]})
+    pagecache.students_changed(school.id, [student_id])
     return ReassessmentRequest.objects.create(
         school=school,
         student_id=student_id,
@@ -752,6 +754,7 @@ def reassessment_request_resolve(
     if status == ReassessmentRequest.Status.DECLINED:
         request.resolved_at, request.resolved_by = timezone.now(), resolved_by
     request.save(update_fields=["status", "resolved_at", "resolved_by"])
+    pagecache.students_changed(school.id, [request.student_id])
     return request
 
 
@@ -874,6 +877,7 @@ def assessment_save(
         AssessmentTarget(school=school, assessment=assessment, target_id=t)
         for t in sorted(targets - existing)
     )
+    pagecache.school_changed(school.id)  # families see scheduled reassessments
     if old_kind is not None and (old_kind != kind or old_date != assessed_on):
         live = Evidence.objects.filter(school=school, assessment=assessment, voided_at__isnull=True)
         # Evidence dated with the assessment moves with it; evidence given its own date keeps it.
@@ -922,6 +926,7 @@ def habit_score_record(
         .first()
     )
     value = (text or "").strip()
+    pagecache.students_changed(school.id, [student_id])
     if not value:
         if current is not None:
             current.void(by=recorded_by, reason="Cleared")

@@ -33,7 +33,7 @@ from intervention.models import (
     InterventionSlot,
     RosterEntry,
 )
-from mastery import calculation
+from mastery import calculation, pagecache
 from mastery.models import School
 from mastery.selectors import achievement_levels
 
@@ -399,6 +399,7 @@ def compare(plan: RosterPlan, *, school: School) -> RosterPlan:
 @transaction.atomic
 def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     """Replace the cycle's rosters by the plan; kept entries and their groups stay as they are."""
+    pagecache.school_changed(school.id)  # families see the rosters
     cycle = InterventionCycle.objects.select_for_update().get(school=school, pk=plan.cycle.pk)
     kept_ids = [e.kept_id for e in plan.entries if e.kept_id]
     RosterEntry.objects.filter(school=school, cycle=cycle).exclude(id__in=kept_ids).delete()

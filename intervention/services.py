@@ -23,6 +23,7 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
+from mastery import pagecache
 from mastery.models import School
 
 
@@ -81,6 +82,7 @@ class CloseResult:
 @transaction.atomic
 def cycle_close(*, school: School, cycle: InterventionCycle) -> CloseResult:
     """Close the cycle: each entry's outcome from the target's mastery now. Runs once per cycle."""
+    pagecache.school_changed(school.id)
     claimed = InterventionCycle.objects.filter(
         school=school, pk=cycle.pk, status=InterventionCycle.Status.OPEN
     ).update(status=InterventionCycle.Status.CLOSED, closed_at=timezone.now())
@@ -155,6 +157,7 @@ def cycle_advance(*, school: School, today: date | None = None) -> AdvanceResult
 @transaction.atomic
 def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by) -> RosterEntry:
     """Move a student to another group of the same cycle and weekday (or to the wait list); locks it."""
+    pagecache.school_changed(school.id)
     entry = (
         RosterEntry.objects.select_for_update(of=("self",))
         .filter(school=school, pk=entry_id)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from mastery import calculation
+from mastery import calculation, pagecache
 from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels
 
@@ -199,6 +199,7 @@ def competency_save(
     kind: str = "content",
     description: str = "",
 ):
+    pagecache.school_changed(school.id)  # statements and descriptors
     from mastery.models import Competency
 
     code, name = (code or "").strip(), (name or "").strip()
@@ -240,6 +241,7 @@ def target_save(
     descriptors: dict | None = None,
 ):
     """Create or edit a learning target with its "I can…" descriptor for each level."""
+    pagecache.school_changed(school.id)  # statements and descriptors
     from mastery.models import LearningTarget, LevelDescriptor
 
     code, statement = (code or "").strip(), (statement or "").strip()
@@ -290,6 +292,7 @@ def target_save(
 @transaction.atomic
 def target_move(*, school: School, target, direction: str) -> None:
     """Move a target up or down among its competency's targets (positions renumbered 0..n)."""
+    pagecache.school_changed(school.id)  # statements and descriptors
     from mastery.models import LearningTarget
 
     siblings = list(

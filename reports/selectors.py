@@ -37,7 +37,7 @@ from mastery.selectors import achievement_levels, current_policies
 from reports import explain
 from reports.models import StudentGoal
 
-TEMPLATE_VERSION = "1"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "2"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass
@@ -116,6 +116,7 @@ class StudentReport:
         data = {
             "v": TEMPLATE_VERSION,
             "lang": self.language,
+            "on": str(self.generated_on),  # the report prints its date
             "student": [
                 self.student.id,
                 self.student.display_name,
@@ -154,6 +155,33 @@ class StudentReport:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass(slots=True)
+class LiveEvidence:
+    """What the report reads of a live (unvoided) piece of evidence: no model instance per row."""
+
+    id: int
+    target_id: int
+    score: Decimal | None
+    status: str
+    kind: str
+    assessed_on: date
+    feedback: str
+    assessment_id: int
+    voided_at: None = None
+
+
+@dataclass(slots=True)
+class ReportRecord:
+    """The fields of a Mastery record the report shows."""
+
+    target_id: int
+    score: Decimal | None
+    level: Decimal | None
+    mastered: bool
+    evidence_count: int
+    scores_counted: int
+
+
 def _latest_feedback(
     evidence: list[Evidence], comments: dict[int, tuple[str, date]]
 ) -> tuple[str, date | None]:
@@ -189,18 +217,29 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         targets_by_course[ct.course_id].append(ct.target)
     target_ids = {t.id for targets in targets_by_course.values() for t in targets}
     records = {
-        m.target_id: m
-        for m in Mastery.objects.filter(school=school, student=student, target_id__in=target_ids)
+        row[0]: ReportRecord(*row)
+        for row in Mastery.objects.filter(
+            school=school, student=student, target_id__in=target_ids
+        ).values_list("target_id", "score", "level", "mastered", "evidence_count", "scores_counted")
     }
     live = defaultdict(list)
-    for e in (
+    for row in (
         Evidence.objects.filter(
             school=school, student=student, voided_at__isnull=True, target_id__in=target_ids
         )
-        .select_related("assessment")
         .order_by("assessed_on", "id")
+        .values_list(
+            "id",
+            "target_id",
+            "score",
+            "status",
+            "kind",
+            "assessed_on",
+            "feedback",
+            "assessment_id",
+        )
     ):
-        live[e.target_id].append(e)
+        live[row[1]].append(LiveEvidence(*row))
     comments = {
         f.assessment_id: (f.text, f.assessment.assessed_on)
         for f in AssessmentFeedback.objects.filter(school=school, student=student).select_related(
@@ -210,9 +249,12 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
     scale = achievement_levels(school)
     infos = level_infos(scale)
     by_value = {lv.value: lv for lv in scale}
-    descriptors: dict[int, dict[Decimal, LevelDescriptor]] = defaultdict(dict)
-    for d in LevelDescriptor.objects.filter(school=school, target_id__in=target_ids):
-        descriptors[d.target_id][d.level_value] = d
+    # Descriptor texts in the report's language (the school's Spanish, else English).
+    descriptors: dict[int, dict[Decimal, str]] = defaultdict(dict)
+    for target_id, value, text, text_es in LevelDescriptor.objects.filter(
+        school=school, target_id__in=target_ids
+    ).values_list("target_id", "level_value", "text", "text_es"):
+        descriptors[target_id][value] = text_es if language == "es" and text_es else text
     policies = current_policies(school)
     teachers: dict[int, list[str]] = defaultdict(list)
     for st in SectionTeacher.objects.filter(
@@ -238,16 +280,8 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                 # No level yet: the next step is mastery itself.
                 above = [lv for lv in scale if lv.value >= engine.mastery_threshold] or above
             nxt = above[0] if above else None
-            now_text = (
-                descriptors[target.id].get(current.value).display_text
-                if current and current.value in descriptors[target.id]
-                else ""
-            )
-            next_text = (
-                descriptors[target.id].get(nxt.value).display_text
-                if nxt and nxt.value in descriptors[target.id]
-                else ""
-            )
+            now_text = descriptors[target.id].get(current.value, "") if current else ""
+            next_text = descriptors[target.id].get(nxt.value, "") if nxt else ""
             feedback, feedback_on = _latest_feedback(live[target.id], comments)
             lines.append(
                 TargetLine(
@@ -259,7 +293,9 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     next_label=nxt.display_label if nxt else "",
                     descriptor_next=next_text,
                     sentence=explain.record_sentence(record, policy),
-                    chart=attempt_chart(live[target.id], engine, width=150, height=44, pad=8),
+                    chart=attempt_chart(
+                        live[target.id], engine, width=72, height=18, pad=4, labels=False
+                    ),
                     feedback=feedback,
                     feedback_on=feedback_on,
                     goals=goals.get(target.id, []),
@@ -326,6 +362,20 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         opportunities=opportunities,
         requests=requests,
         levels=infos,
+    )
+
+
+def student_targets(school: School, student: Student) -> list[LearningTarget]:
+    """The active learning targets of the student's current courses (what goals may be set on)."""
+    return list(
+        LearningTarget.objects.filter(
+            school=school,
+            is_active=True,
+            course_targets__course__sections__enrollments__student=student,
+            course_targets__course__sections__enrollments__withdrawn_on__isnull=True,
+        )
+        .distinct()
+        .order_by("code")
     )
 
 

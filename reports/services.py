@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.utils import timezone, translation
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import CourseTarget, Guardianship, Student
+from mastery import pagecache
 from mastery.models import LearningTarget, Membership, Role, School
 from reports.models import GuardianInvitation, StudentGoal, digest
 
@@ -26,6 +28,7 @@ def goal_create(
     *, school: School, student: Student, target: LearningTarget, note: str
 ) -> StudentGoal:
     """A student's goal on one of their own courses' targets."""
+    pagecache.students_changed(school.id, [student.id])
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": ["Write your goal in a few words."]})
@@ -40,6 +43,7 @@ def goal_create(
 
 @transaction.atomic
 def goal_achieve(*, school: School, student: Student, goal_id: int) -> StudentGoal:
+    pagecache.students_changed(school.id, [student.id])
     goal = StudentGoal.objects.filter(school=school, student=student, pk=goal_id).first()
     if goal is None:
         raise ValidationError("That goal does not exist.")
@@ -163,14 +167,20 @@ def batch_start(
     section=None,
     grade_level: int | None = None,
     language: str = "family",
+    students: list[Student] | None = None,
 ):
-    """Queue a batch of progress reports; each student's PDF renders in its own Celery task."""
+    """Queue a batch of progress reports; each student's PDF renders in its own Celery task.
+
+    The batch covers a section, a grade level or the whole school; `students` names them
+    instead (the benchmark's batch of 100).
+    """
     from reports.models import ReportBatch, ReportFile
     from reports.rendering import report_language
 
     if language not in ReportBatch.Language.values:
         raise ValidationError({"language": ["Choose the reports' language."]})
-    students = list(batch_students(school=school, section=section, grade_level=grade_level))
+    if students is None:
+        students = list(batch_students(school=school, section=section, grade_level=grade_level))
     if not students:
         raise ValidationError("No student to report on.")
     batch = ReportBatch.objects.create(
@@ -204,11 +214,32 @@ def _enqueue_batch(school_id: int, batch_id: int) -> None:
         render_report_file.delay(school_id=school_id, file_id=file_id)
 
 
+def report_pdf_file(*, school: School, student: Student, language: str) -> tuple[Path, str, bool]:
+    """The student's report PDF on disk: (path, fingerprint, reused).
+
+    Files are named by the fingerprint of everything the report shows (and the date it prints), so
+    a report whose data has not changed is served or batched again without rendering it twice.
+    """
+    from reports.rendering import report_pdf
+    from reports.selectors import student_report
+
+    with translation.override(language):
+        report = student_report(school=school, student=student)
+    fingerprint = report.fingerprint()
+    path = report_dir(school) / f"{fingerprint}.pdf"
+    if path.exists():
+        return path, fingerprint, True
+    pdf = report_pdf(school=school, student=student, language=language, report=report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_bytes(pdf)
+    partial.replace(path)  # atomic: a half-written file is never served or reused
+    return path, fingerprint, False
+
+
 def batch_render_file(*, school: School, file_id: int) -> None:
     """Render one student's report of a batch (or reuse an identical one). Safe to run twice."""
     from reports.models import ReportBatch, ReportFile
-    from reports.rendering import report_pdf
-    from reports.selectors import student_report
 
     item = (
         ReportFile.objects.filter(school=school, pk=file_id)
@@ -221,30 +252,9 @@ def batch_render_file(*, school: School, file_id: int) -> None:
         school=school, pk=item.batch_id, status=ReportBatch.Status.QUEUED
     ).update(status=ReportBatch.Status.RUNNING)
     try:
-        with translation.override(item.language):
-            report = student_report(school=school, student=item.student)
-        fingerprint = report.fingerprint()
-        previous = (
-            ReportFile.objects.filter(
-                school=school, fingerprint=fingerprint, status=ReportFile.Status.DONE
-            )
-            .exclude(path="")
-            .first()
+        path, fingerprint, reused = report_pdf_file(
+            school=school, student=item.student, language=item.language
         )
-        reused = previous is not None and Path(previous.path).exists()
-        if reused:
-            path = Path(previous.path)
-        else:
-            pdf = report_pdf(
-                school=school, student=item.student, language=item.language, report=report
-            )
-            path = report_dir(school) / f"{fingerprint}.pdf"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".part")
-            partial.write_bytes(pdf)
-            partial.replace(
-                path
-            )  # atomic: a half-written file is never picked up as a reusable one
         claimed = ReportFile.objects.filter(
             school=school, pk=item.pk, status=ReportFile.Status.PENDING
         ).update(

@@ -11,28 +11,34 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Student
 from gradebook.permissions import visible_students
+from gradebook.selectors import level_infos
+from mastery import pagecache as portal_cache
 from mastery.decorators import roles_required
 from mastery.models import Role
+from mastery.selectors import achievement_levels
 from reports import selectors
 from reports.forms import AcceptInvitationForm, CodeForm, GoalForm, InvitationForm
 from reports.models import GuardianInvitation, StudentGoal
-from reports.rendering import report_language, report_pdf
+from reports.rendering import report_language
 from reports.services import (
     goal_achieve,
     goal_create,
     invitation_accept,
     invitation_create,
     invitation_find,
+    report_pdf_file,
 )
 
 FAMILY_STAFF = (Role.SCHOOL_ADMIN, Role.COUNSELOR)
@@ -65,18 +71,49 @@ def _child_for(request, student_id: int) -> Student:
     raise Http404("No such child")
 
 
+def _child_body(request, student: Student, *, is_student: bool, report_url: str) -> str:
+    """The body of a child's page: the same for every viewer of that view, so cached."""
+
+    def render_body() -> str:
+        report = selectors.student_report(
+            school=request.school, student=student, with_goals=is_student
+        )
+        return render_to_string(
+            "reports/_child_body.html",
+            {
+                "school": request.school,
+                "student": student,
+                "report": report,
+                "is_student": is_student,
+                "upcoming": selectors.upcoming_reassessments(
+                    school=request.school, student=student
+                ),
+                "report_url": report_url,
+            },
+        )
+
+    return mark_safe(
+        portal_cache.fragment(
+            school_id=request.school.id,
+            student_id=student.id,
+            name="student" if is_student else "family",
+            language=translation.get_language(),
+            render=render_body,
+        )
+    )
+
+
 @require_safe
 def child_page(request, school_slug: str, student_id: int):
     student = _child_for(request, student_id)
-    report = selectors.student_report(school=request.school, student=student)
+    report_url = reverse("reports:child_report", args=[school_slug, student.id])
     return render(
         request,
         "reports/child.html",
         {
             "student": student,
-            "report": report,
-            "upcoming": selectors.upcoming_reassessments(school=request.school, student=student),
-            "report_url": reverse("reports:child_report", args=[school_slug, student.id]),
+            "levels": level_infos(achievement_levels(request.school)),
+            "body": _child_body(request, student, is_student=False, report_url=report_url),
         },
     )
 
@@ -87,10 +124,10 @@ def _report_response(request, student, back_url: str):
         " ", "-"
     )
     if request.GET.get("format") == "pdf":
-        pdf = report_pdf(school=request.school, student=student, language=language)
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{filename}"'
-        return response
+        path, _, _ = report_pdf_file(school=request.school, student=student, language=language)
+        return FileResponse(
+            path.open("rb"), content_type="application/pdf", filename=filename, as_attachment=False
+        )
     with translation.override(language):
         report = selectors.student_report(school=request.school, student=student)
         return render(
@@ -128,21 +165,19 @@ def _own_record(request) -> Student:
 @require_safe
 def student_home(request, school_slug: str):
     student = _own_record(request)
-    report = selectors.student_report(school=request.school, student=student, with_goals=True)
-    targets = [line.target for course in report.courses for line in course.lines]
+    report_url = reverse("reports:my_report", args=[school_slug])
     return render(
         request,
         "reports/child.html",
         {
             "student": student,
-            "report": report,
+            "levels": level_infos(achievement_levels(request.school)),
             "is_student": True,
-            "goal_form": GoalForm(targets=targets),
+            "goal_form": GoalForm(targets=selectors.student_targets(request.school, student)),
             "goals": StudentGoal.objects.filter(
                 school=request.school, student=student
             ).select_related("target"),
-            "upcoming": selectors.upcoming_reassessments(school=request.school, student=student),
-            "report_url": reverse("reports:my_report", args=[school_slug]),
+            "body": _child_body(request, student, is_student=True, report_url=report_url),
         },
     )
 
@@ -156,9 +191,7 @@ def student_report(request, school_slug: str):
 @require_POST
 def goal_add(request, school_slug: str):
     student = _own_record(request)
-    report = selectors.student_report(school=request.school, student=student)
-    targets = [line.target for course in report.courses for line in course.lines]
-    form = GoalForm(request.POST, targets=targets)
+    form = GoalForm(request.POST, targets=selectors.student_targets(request.school, student))
     if form.is_valid():
         goal_create(
             school=request.school,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django_scopes import scope
 
@@ -23,6 +24,9 @@ def _fast_and_quiet(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Every test starts with an empty cache: database ids repeat between tests (each rolls back),
+    # so cached portal pages and login throttles must not outlive their test.
+    cache.clear()
 
 
 @pytest.fixture

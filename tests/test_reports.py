@@ -11,14 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
-from gradebook.models import Guardianship
-from gradebook.services import evidence_record
+from gradebook.models import Evidence, Guardianship
+from gradebook.services import evidence_record, feedback_save
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
+from mastery.services import policy_change
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
 from reports.services import batch_start, invitation_create
 from tests.factories import PASSWORD, make_assessment, make_world
@@ -89,8 +91,9 @@ def test_the_report_pdf_shows_targets_levels_next_steps_and_feedback(client, ric
         reverse("reports:child_report", args=[w.school.slug, w.student.id]),
         {"format": "pdf", "lang": "en"},
     )
-    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
-    text, pages = pdf_text(response.content, tmp_path)
+    pdf = response.getvalue()  # a streamed file: read once
+    assert response["Content-Type"] == "application/pdf" and pdf.startswith(b"%PDF")
+    text, pages = pdf_text(pdf, tmp_path)
     assert "Progress report" in text and w.student.display_name in text
     assert "I can do thing 1." in text and "I can do thing 2." in text
     assert "2.65 Proficient" not in text  # 2 then 3 at 65% is 2.65: Developing
@@ -101,7 +104,7 @@ def test_the_report_pdf_shows_targets_levels_next_steps_and_feedback(client, ric
     assert f"Page 1 of {pages}" in text
     assert "Algebra 1" in text and "Habits of work" not in text  # no habit scores yet: no section
     # Every font is embedded, so the PDF prints the same on any machine.
-    (tmp_path / "fonts.pdf").write_bytes(response.content)
+    (tmp_path / "fonts.pdf").write_bytes(pdf)
     fonts = subprocess.run(
         ["pdffonts", str(tmp_path / "fonts.pdf")], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
@@ -117,7 +120,7 @@ def test_the_report_in_spanish_uses_the_translations_and_the_schools_spanish_tex
         reverse("reports:child_report", args=[w.school.slug, w.student.id]),
         {"format": "pdf", "lang": "es"},
     )
-    text, pages = pdf_text(response.content, tmp_path)
+    text, pages = pdf_text(response.getvalue(), tmp_path)
     assert "Informe de progreso" in text and "Cómo leer este informe" in text
     assert "Puedo hacer la cosa 1." in text  # the school's Spanish statement
     assert "I can do thing 2." in text  # no Spanish statement: falls back to English
@@ -245,6 +248,75 @@ def test_the_child_page_shows_levels_descriptors_feedback_and_opportunities(clie
     for staff_page in ("gradebook:target_list", "intervention:home", "policy"):
         assert reverse(staff_page, args=[rich.school.slug]) not in page
     assert f'href="{reverse("home")}"' in page
+
+
+# --- The portal's cache (mastery/pagecache.py) --------------------------------------------------
+
+
+def child_page(client, w) -> str:
+    return client.get(reverse("reports:child", args=[w.school.slug, w.student.id])).content.decode()
+
+
+def test_a_new_score_shows_on_the_cached_child_page_at_once(client, rich):
+    w = rich
+    client.force_login(w.guardian)
+    assert "2.65" in child_page(client, w)  # built and cached
+    with scopes_disabled():
+        cached = set(cache._cache.get_client().keys("*portal:family*"))
+    assert cached, "the child page's body is cached"
+    score(w, w.student, w.targets[0], "4", days_ago=1, feedback="Excellent work.")
+    page = child_page(client, w)
+    assert "Excellent work." in page and "2.65" not in page
+
+
+def test_feedback_and_a_policy_change_reach_the_cached_pages(
+    client, rich, django_capture_on_commit_callbacks
+):
+    w = rich
+    client.force_login(w.guardian)
+    child_page(client, w)
+    with scope(school=w.school):
+        latest = Evidence.objects.filter(student=w.student, target=w.targets[0]).latest("id")
+        feedback_save(
+            school=w.school,
+            written_by=w.teacher,
+            assessment=latest.assessment,
+            student_id=w.student.id,
+            text="See me about the retake.",
+        )
+    assert "See me about the retake." in child_page(client, w)
+    with scope(school=w.school), django_capture_on_commit_callbacks(execute=True):
+        policy_change(school=w.school, changed_by=w.admin, method="highest", note="Best work")
+    # The recompute (run inline in tests) rewrites the records: the page says "highest" now.
+    assert "the highest score" in child_page(client, w)
+
+
+def test_the_cached_body_is_the_same_for_every_viewer_and_holds_no_token(client, rich):
+    w = rich
+    client.force_login(w.guardian)
+    first = child_page(client, w)
+    client.force_login(w.admin)  # staff preview the family view: the same cached body
+    second = child_page(client, w)
+    body = re.search(r'<p class="muted">.*', first, re.S).group(0).split("</main>")[0]
+    assert body in second
+    assert "csrfmiddlewaretoken" not in body and w.guardian.full_name not in body
+
+
+def test_the_portal_works_when_the_cache_is_down(client, rich, monkeypatch):
+    from mastery import pagecache
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("cache down")
+
+            return fail
+
+    monkeypatch.setattr(pagecache, "cache", Down())
+    client.force_login(rich.guardian)
+    assert "2.65" in child_page(client, rich)
+    score(rich, rich.student, rich.targets[0], "4", days_ago=1)  # writes go on
+    assert "2.65" not in child_page(client, rich)
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
+from functools import lru_cache
 
 from django import template
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -19,7 +21,13 @@ def fmt(value) -> str:
     """3, 2.5, 2.65 — never 3.00; with the language's decimal separator (2,65 in Spanish)."""
     if value is None or value == "":
         return ""
-    return formats.number_format(Decimal(calculation.fmt(value)))
+    return _localized(calculation.fmt(value), translation.get_language())
+
+
+@lru_cache(maxsize=4096)
+def _localized(plain: str, language: str | None) -> str:
+    # A grid shows a few hundred scores drawn from a few dozen values: format each value once.
+    return formats.number_format(Decimal(plain))
 
 
 def level_css(value) -> str:
@@ -93,33 +101,57 @@ def level_styles(context, levels):
 @register.simple_tag
 def grid_chip(record, levels, url, label):
     """A dense grid cell: number + abbreviated level (full label for screen readers and on hover)."""
+    return mark_safe(_grid_chip(record, levels, url, label))
+
+
+def _grid_chip(record, levels, url: str, label: str) -> str:
+    # Plain f-strings with the standard library's escape: a grid page builds hundreds of these,
+    # and format_html's lazy-string checks cost more than the rest of the page.
     if record is None or record.evidence_count == 0:
-        return format_html(
-            '<a class="gchip gchip--empty" href="{}" data-cell aria-label="{}: no evidence yet">–</a>',
-            url,
-            label,
+        return (
+            f'<a class="gchip gchip--empty" href="{_e(url)}" data-cell '
+            f'aria-label="{_e(label)}: no evidence yet">–</a>'
         )
     if record.level is None:
-        return format_html(
-            '<a class="gchip gchip--ie" href="{}" data-cell aria-label="{}: insufficient evidence" '
-            'title="{}">IE</a>',
-            url,
-            label,
-            record.explanation,
+        return (
+            f'<a class="gchip gchip--ie" href="{_e(url)}" data-cell aria-label="{_e(label)}: '
+            f'insufficient evidence" title="{_e(record.explanation)}">IE</a>'
         )
     info = next((lv for lv in levels if lv.value == record.level), None)
-    return format_html(
-        '<a class="gchip level {}" href="{}" data-cell aria-label="{}: {} {}" title="{}">'
-        '<span class="level__num">{}</span><span class="level__abbr" aria-hidden="true">{}</span></a>',
-        level_css(record.level),
-        url,
-        label,
-        fmt(record.score),
-        info.label if info else "",
-        record.explanation,
-        fmt(record.score),
-        info.abbreviation if info else "",
+    score = _e(fmt(record.score))
+    return (
+        f'<a class="gchip level {level_css(record.level)}" href="{_e(url)}" data-cell '
+        f'aria-label="{_e(label)}: {score} {_e(info.label if info else "")}" '
+        f'title="{_e(record.explanation)}"><span class="level__num">{score}</span>'
+        f'<span class="level__abbr" aria-hidden="true">{_e(info.abbreviation if info else "")}'
+        "</span></a>"
     )
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+@register.simple_tag
+def grid_cells(row, grid, section_url: str):
+    """Every level cell of one grid row (a page holds hundreds: built here, not in the template).
+
+    Each cell links to its detail: `section_url` + students/<id>/targets/<id>/ (the cell_detail URL).
+    """
+    student = row.student
+    name = student.display_name
+    cells = [
+        f'<td id="g-{student.id}-{target.id}" class="grid__cell">'
+        + _grid_chip(
+            record,
+            grid.levels,
+            f"{section_url}students/{student.id}/targets/{target.id}/",
+            f"{name}, {target.code}",
+        )
+        + "</td>"
+        for record, target in zip(row.cells, grid.targets, strict=True)
+    ]
+    return mark_safe("".join(cells))  # every value above is escaped by _e
 
 
 @register.filter
