@@ -326,10 +326,10 @@ def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, i
     }
 
 
-def course_grades(students, targets, cells, engine) -> dict[int, calculation.CourseGrade]:
+def course_grades(students, target_ids, cells, engine) -> dict[int, calculation.CourseGrade]:
     return {
         s.id: calculation.course_grade(
-            [cells[(s.id, t.id)].score if (s.id, t.id) in cells else None for t in targets], engine
+            [cells[(s.id, t)].score if (s.id, t) in cells else None for t in target_ids], engine
         )
         for s in students
     }
@@ -359,7 +359,7 @@ def section_grid(
     )
     policy = policy_for_course(school=school, course_id=section.course_id)
     engine = policy.to_engine(levels)
-    grades = course_grades(students, targets, cells, engine)
+    grades = course_grades(students, [t.id for t in targets], cells, engine)
     rows = [GridRow(s, [cells.get((s.id, t.id)) for t in targets], grades[s.id]) for s in students]
 
     columns = []
@@ -434,7 +434,10 @@ def section_assessments(*, school: School, section: Section) -> QuerySet[Assessm
         .filter(Q(section__isnull=True) | Q(section=section))
         .prefetch_related(
             Prefetch(
-                "targets", queryset=LearningTarget.objects.filter(school=school).order_by("code")
+                "targets",
+                queryset=LearningTarget.objects.filter(school=school)
+                .select_related("competency")
+                .order_by("code"),
             )
         )
         .select_related("original")
@@ -470,6 +473,10 @@ class ScoringGrid:
 
 
 def assessment_targets(*, school: School, assessment: Assessment) -> list[LearningTarget]:
+    """The assessment's targets in the course's order (competency, then position, then code)."""
+    prefetched = getattr(assessment, "_prefetched_objects_cache", {}).get("targets")
+    if prefetched is not None:  # section_assessments() loaded them with their competencies
+        return sorted(prefetched, key=lambda t: (t.competency.position, t.position, t.code))
     return [
         at.target
         for at in AssessmentTarget.objects.filter(school=school, assessment=assessment)
@@ -496,15 +503,20 @@ def scoring_grid(
             school=school, assessment=assessment, student_id__in=student_ids, voided_at__isnull=True
         )
     }
-    all_targets = course_targets(school=school, course_id=section.course_id)
+    # The course's targets, for the course grade: only their ids are needed here.
+    course_target_ids = list(
+        CourseTarget.objects.filter(school=school, course_id=section.course_id).values_list(
+            "target_id", flat=True
+        )
+    )
     cells = mastery_map(
         school=school,
         student_ids=student_ids,
-        target_ids=[t.id for t in all_targets] + [t.id for t in targets],
+        target_ids=course_target_ids + [t.id for t in targets],
     )
     levels = achievement_levels(school)
     engine = policy_for_course(school=school, course_id=section.course_id).to_engine(levels)
-    grades = course_grades(students, all_targets, cells, engine)
+    grades = course_grades(students, course_target_ids, cells, engine)
     feedback = dict(
         AssessmentFeedback.objects.filter(
             school=school, assessment=assessment, student_id__in=student_ids

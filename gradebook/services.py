@@ -103,6 +103,30 @@ def parse_score(value, *, status: str, levels) -> Decimal | None:
     return score.quantize(Decimal("0.01"))
 
 
+def _usable(loaded: Assessment | None, *, school: School, assessment_id: int) -> bool:
+    """An assessment the caller loaded, of this school, with its targets prefetched."""
+    return (
+        loaded is not None
+        and loaded.id == assessment_id
+        and loaded.school_id == school.id
+        and "targets" in getattr(loaded, "_prefetched_objects_cache", {})
+    )
+
+
+def _assessment_with_alignment(school: School, assessment_id: int, target_id: int):
+    return (
+        Assessment.objects.filter(school=school, id=assessment_id)
+        .annotate(
+            target_aligned=Exists(
+                AssessmentTarget.objects.filter(
+                    school=school, assessment=OuterRef("pk"), target_id=target_id
+                )
+            )
+        )
+        .first()
+    )
+
+
 @transaction.atomic
 def evidence_record(
     *,
@@ -116,6 +140,7 @@ def evidence_record(
     assessed_on: date | None = None,
     feedback: str = "",
     replaced_reason: str = "Replaced by a new score",
+    loaded_assessment: Assessment | None = None,
 ) -> RecordResult:
     """Record one attempt and recompute that student's Mastery record on the target.
 
@@ -131,17 +156,12 @@ def evidence_record(
     if len(feedback) > MAX_FEEDBACK:
         raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
 
-    assessment = (
-        Assessment.objects.filter(school=school, id=assessment_id)
-        .annotate(
-            target_aligned=Exists(
-                AssessmentTarget.objects.filter(
-                    school=school, assessment=OuterRef("pk"), target_id=target_id
-                )
-            )
-        )
-        .first()
-    )
+    if _usable(loaded_assessment, school=school, assessment_id=assessment_id):
+        # The caller (the scoring grid) loaded it with its targets: no need to ask again.
+        assessment = loaded_assessment
+        assessment.target_aligned = any(t.id == target_id for t in assessment.targets.all())
+    else:
+        assessment = _assessment_with_alignment(school, assessment_id, target_id)
     if assessment is None:
         raise EvidenceError({"assessment": ["That assessment does not exist in this school."]})
     if not assessment.target_aligned:
@@ -343,6 +363,7 @@ def evidence_enter(
     assessment_id: int,
     text: str,
     assessed_on: date | None = None,
+    loaded_assessment: Assessment | None = None,
 ) -> EntryResult:
     """One cell of the scoring grid: a score, a status code (M, EX, INC, IE), or empty to clear."""
     score, status = parse_entry(text)
@@ -363,6 +384,7 @@ def evidence_enter(
         score=score,
         status=status,
         assessed_on=assessed_on,
+        loaded_assessment=loaded_assessment,
     )
     undo = None
     if result.changed:

@@ -235,9 +235,16 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
         )
         reserve = max(0, -(-(enrichment_due - enrichment_seats) // config.enrichment_capacity))
 
-        def next_slot(preferred: set[int], weekday=weekday, busy=busy, keep=0):
+        # Busy teachers only accumulate, so once no slot is left beyond `keep`, none will be:
+        # remembered, because a school's urgent students ask thousands of times.
+        exhausted: set[int] = set()
+
+        def next_slot(preferred: set[int], weekday=weekday, busy=busy, keep=0, exhausted=exhausted):
+            if keep in exhausted:
+                return None
             free = [s for s in slots[weekday] if s.teacher_id not in busy]
             if len(free) <= keep:
+                exhausted.add(keep)
                 return None
             free = free[: len(free) - keep] if keep else free
             choice = next((s for s in free if s.teacher_id in preferred), None) or (
@@ -247,18 +254,14 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
                 busy.add(choice.teacher_id)
             return choice
 
-        def open_group(target_id: int, weekday=weekday):
-            return next(
-                (
-                    g
-                    for g in groups
-                    if g.weekday == weekday
-                    and g.kind == GroupKind.RETEACH
-                    and g.target_id == target_id
-                    and g.seats > 0
-                ),
-                None,
-            )
+        # The day's reteach groups by target, in the order they were made (kept groups first).
+        reteach: dict[int, list[PlannedGroup]] = defaultdict(list)
+        for g in groups:
+            if g.weekday == weekday and g.kind == GroupKind.RETEACH:
+                reteach[g.target_id].append(g)
+
+        def open_group(target_id: int, reteach=reteach):
+            return next((g for g in reteach.get(target_id, ()) if g.seats > 0), None)
 
         # Most urgent students first; each takes their most urgent target (a subject not yet covered
         # this cycle first) that has a seat, or a free teacher to open a group, before the next one.
@@ -284,6 +287,7 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
                             slot.capacity or config.group_capacity,
                         )
                         groups.append(group)
+                        reteach[need.target_id].append(group)
                 if group is not None:
                     chosen = need
                     break
@@ -424,24 +428,57 @@ def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     for planned_group, row in zip(new_groups, created, strict=True):
         planned_group.existing_id = row.id
     now = timezone.now()
-    RosterEntry.objects.bulk_create(
-        RosterEntry(
-            school=school,
-            cycle=cycle,
-            student_id=e.student_id,
-            weekday=e.weekday,
-            kind=e.kind,
-            target_id=e.target_id,
-            group_id=e.group.existing_id if e.group else None,
-            score_at_entry=e.score,
-            level_at_entry=e.level,
-            reason=e.reason[:300],
-            priority=e.priority,
-            placed_at=now,
+    new_entries = [e for e in plan.entries if e.kept_id is None]
+    if connection.vendor == "postgresql":
+        _insert_entries(new_entries, school=school, cycle=cycle, now=now)
+    else:
+        RosterEntry.objects.bulk_create(
+            RosterEntry(
+                school=school,
+                cycle=cycle,
+                student_id=e.student_id,
+                weekday=e.weekday,
+                kind=e.kind,
+                target_id=e.target_id,
+                group_id=e.group.existing_id if e.group else None,
+                score_at_entry=e.score,
+                level_at_entry=e.level,
+                reason=e.reason[:300],
+                priority=e.priority,
+                placed_at=now,
+            )
+            for e in new_entries
         )
-        for e in plan.entries
-        if e.kept_id is None
-    )
     cycle.built_at = now
     cycle.save(update_fields=["built_at"])
     return plan
+
+
+def _insert_entries(entries: list[PlannedEntry], *, school: School, cycle, now) -> None:
+    """The new roster entries in one INSERT of parallel arrays (PostgreSQL).
+
+    A school opens a cycle with thousands of entries; building a model instance per row cost
+    more than the database's whole write. The defaults are the model's (pending, not locked).
+    """
+    if not entries:
+        return
+    columns = {
+        "student_id": ("bigint", [e.student_id for e in entries]),
+        "weekday": ("smallint", [e.weekday for e in entries]),
+        "kind": ("text", [str(e.kind) for e in entries]),
+        "target_id": ("bigint", [e.target_id for e in entries]),
+        "group_id": ("bigint", [e.group.existing_id if e.group else None for e in entries]),
+        "score_at_entry": ("numeric", [e.score for e in entries]),
+        "level_at_entry": ("numeric", [e.level for e in entries]),
+        "reason": ("text", [e.reason[:300] for e in entries]),
+        "priority": ("integer", [e.priority for e in entries]),
+    }
+    names = ", ".join(columns)
+    arrays = ", ".join(f"%s::{kind}[]" for kind, _ in columns.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO intervention_rosterentry (school_id, cycle_id, outcome, locked,"
+            f" placed_at, {names}) SELECT %s, %s, %s, FALSE, %s, * FROM unnest({arrays})",
+            [school.id, cycle.id, RosterEntry.Outcome.PENDING, now]
+            + [values for _, values in columns.values()],
+        )

@@ -44,6 +44,7 @@ class SchoolScopeMiddleware:
         access = school_access(request.user, slug)
         if access is None:
             raise Http404("No such school")
+        access.school._request_memo = {}  # see mastery.selectors._per_request
         request.school = access.school
         request.access = access
         with scope(school=access.school):

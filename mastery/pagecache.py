@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -28,6 +29,10 @@ from django.db import transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+# Part of every fragment's key: bump it when what fragments hold changes shape or layout, so a
+# deploy never reads a fragment cached by the previous release.
+FORMAT = 2
 
 
 def _ttl() -> int:
@@ -43,15 +48,16 @@ def _student_key(school_id: int, student_id: int) -> str:
 
 
 def fragment(
-    *, school_id: int, student_id: int, name: str, language: str, render: Callable[[], str]
-) -> str:
-    """The cached HTML fragment `name` of a student's page, or render (and keep) it."""
+    *, school_id: int, student_id: int, name: str, language: str, render: Callable[[], Any]
+) -> Any:
+    """The cached fragment `name` of a student's page (HTML, or what render returns), or render
+    (and keep) it."""
     if _ttl() <= 0:
         return render()
     try:
         versions = cache.get_many([_school_key(school_id), _student_key(school_id, student_id)])
         key = (
-            f"portal:{name}:{language}:{timezone.localdate():%Y%m%d}:{school_id}:{student_id}:"
+            f"portal:{FORMAT}:{name}:{language}:{timezone.localdate():%Y%m%d}:{school_id}:{student_id}:"
             f"{versions.get(_school_key(school_id), 0)}:"
             f"{versions.get(_student_key(school_id, student_id), 0)}"
         )

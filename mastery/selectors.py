@@ -8,12 +8,36 @@ from mastery import calculation
 from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
 
 
+def _per_request(school: School, key: str, load):
+    """`load()`, remembered for the rest of the request when `school` is the request's own.
+
+    SchoolScopeMiddleware gives each request a fresh School instance with an empty memo, so a
+    score's save and the cell it re-renders read the scale and the policies once. Anywhere else
+    (tasks, commands, tests' own instances) there is no memo and every call reads afresh.
+    """
+    memo = school.__dict__.get("_request_memo")
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
+def forget_request_memo(school: School) -> None:
+    """After a write to what the memo holds (a new policy version), read it afresh."""
+    school.__dict__.get("_request_memo", {}).clear()
+
+
 def achievement_levels(school: School) -> list[ScaleLevel]:
-    """The school's achievement levels, lowest first (one query)."""
-    return list(
-        ScaleLevel.objects.filter(school=school, scale__kind=ProficiencyScale.Kind.ACHIEVEMENT)
-        .select_related("scale")
-        .order_by("value")
+    """The school's achievement levels, lowest first (one query, once per request)."""
+    return _per_request(
+        school,
+        "achievement_levels",
+        lambda: list(
+            ScaleLevel.objects.filter(school=school, scale__kind=ProficiencyScale.Kind.ACHIEVEMENT)
+            .select_related("scale")
+            .order_by("value")
+        ),
     )
 
 
@@ -29,10 +53,14 @@ def allowed_scores(levels: list[ScaleLevel]) -> list[Decimal]:
 
 
 def current_policies(school: School) -> list[GradingPolicy]:
-    """The current school default (first) and the current course overrides."""
-    return sorted(
-        GradingPolicy.objects.filter(school=school, is_current=True),
-        key=lambda p: (p.course_id is not None, p.course_id or 0),
+    """The current school default (first) and the current course overrides (once per request)."""
+    return _per_request(
+        school,
+        "current_policies",
+        lambda: sorted(
+            GradingPolicy.objects.filter(school=school, is_current=True),
+            key=lambda p: (p.course_id is not None, p.course_id or 0),
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from django.db.models import Max
 
 from mastery import calculation, pagecache
 from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
-from mastery.selectors import achievement_levels
+from mastery.selectors import achievement_levels, forget_request_memo
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ def policy_change(
         is_current=False
     )
     new.save()
+    forget_request_memo(school)
     _queue_recompute(school=school, policy=new, requested_by=changed_by)
     return new
 
@@ -158,6 +159,7 @@ def policy_remove_override(*, school: School, course, changed_by):
     if current is None:
         raise ValidationError("That course has no policy of its own.")
     GradingPolicy.objects.filter(pk=current.pk).update(is_current=False)
+    forget_request_memo(school)
     default = GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
     return _queue_recompute(school=school, policy=default, requested_by=changed_by)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Exists, OuterRef
 from django_scopes import scopes_disabled
 
 from mastery.models import STAFF_ROLES, DistrictMembership, Membership, Role, School
@@ -36,23 +37,35 @@ def school_access(user, slug: str) -> SchoolAccess | None:
     """The user's roles in the school with this slug, or None (unknown school or no membership)."""
     if not user.is_authenticated or not user.is_active:
         return None
-    school = School.objects.filter(slug=slug).select_related("district").first()
-    if school is None:
-        return None
+    # Every request to a school page asks this: one query for a member (their memberships with the
+    # school and whether they also administer its district), two for anyone else.
+    district_admin = DistrictMembership.objects.filter(
+        district_id=OuterRef("school__district_id"), user=user
+    )
     with scopes_disabled():
-        roles = set(
-            Membership.objects.filter(school=school, user=user).values_list("role", flat=True)
+        memberships = list(
+            Membership.objects.filter(user=user, school__slug=slug)
+            .select_related("school__district")
+            .annotate(district_admin=Exists(district_admin))
         )
-        if (
-            school.district_id
-            and DistrictMembership.objects.filter(
-                district_id=school.district_id, user=user
-            ).exists()
-        ):
+    if memberships:
+        roles = {m.role for m in memberships}
+        if memberships[0].district_admin:
             roles.add(DISTRICT_ADMIN)
-    if not roles:
+        return SchoolAccess(school=memberships[0].school, roles=frozenset(roles))
+    school = (
+        School.objects.filter(slug=slug)
+        .select_related("district")
+        .annotate(
+            district_admin=Exists(
+                DistrictMembership.objects.filter(district_id=OuterRef("district_id"), user=user)
+            )
+        )
+        .first()
+    )
+    if school is None or not school.district_admin:
         return None
-    return SchoolAccess(school=school, roles=frozenset(roles))
+    return SchoolAccess(school=school, roles=frozenset({DISTRICT_ADMIN}))
 
 
 def schools_for_user(user) -> list[tuple[School, list[str]]]:

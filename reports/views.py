@@ -23,11 +23,9 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Student
 from gradebook.permissions import visible_students
-from gradebook.selectors import level_infos
 from mastery import pagecache as portal_cache
 from mastery.decorators import roles_required
 from mastery.models import Role
-from mastery.selectors import achievement_levels
 from reports import selectors
 from reports.forms import AcceptInvitationForm, CodeForm, GoalForm, InvitationForm
 from reports.models import GuardianInvitation, StudentGoal
@@ -62,8 +60,9 @@ def family_home(request):
 def _child_for(request, student_id: int) -> Student:
     """The guardian's own child (or, for staff previewing the family view, a student they can see)."""
     school, user = request.school, request.user
-    if selectors.guardian_can_see(school=school, user=user, student_id=student_id):
-        return Student.objects.get(school=school, pk=student_id)
+    own = Student.objects.filter(school=school, pk=student_id, guardianships__guardian=user).first()
+    if own is not None:
+        return own
     if request.access.is_staff:
         student = visible_students(request.access, user).filter(pk=student_id).first()
         if student is not None:
@@ -71,14 +70,15 @@ def _child_for(request, student_id: int) -> Student:
     raise Http404("No such child")
 
 
-def _child_body(request, student: Student, *, is_student: bool, report_url: str) -> str:
-    """The body of a child's page: the same for every viewer of that view, so cached."""
+def _child_body(request, student: Student, *, is_student: bool, report_url: str) -> dict:
+    """The body of a child's page and the level colours it uses: the same for every viewer of
+    that view, so cached (mastery/pagecache.py)."""
 
-    def render_body() -> str:
+    def render_body() -> dict:
         report = selectors.student_report(
             school=request.school, student=student, with_goals=is_student
         )
-        return render_to_string(
+        html = render_to_string(
             "reports/_child_body.html",
             {
                 "school": request.school,
@@ -91,30 +91,27 @@ def _child_body(request, student: Student, *, is_student: bool, report_url: str)
                 "report_url": report_url,
             },
         )
+        return {"html": html, "levels": report.levels}
 
-    return mark_safe(
-        portal_cache.fragment(
-            school_id=request.school.id,
-            student_id=student.id,
-            name="student" if is_student else "family",
-            language=translation.get_language(),
-            render=render_body,
-        )
+    cached = portal_cache.fragment(
+        school_id=request.school.id,
+        student_id=student.id,
+        name="student" if is_student else "family",
+        language=translation.get_language(),
+        render=render_body,
     )
+    return {"html": mark_safe(cached["html"]), "levels": cached["levels"]}
 
 
 @require_safe
 def child_page(request, school_slug: str, student_id: int):
     student = _child_for(request, student_id)
     report_url = reverse("reports:child_report", args=[school_slug, student.id])
+    body = _child_body(request, student, is_student=False, report_url=report_url)
     return render(
         request,
         "reports/child.html",
-        {
-            "student": student,
-            "levels": level_infos(achievement_levels(request.school)),
-            "body": _child_body(request, student, is_student=False, report_url=report_url),
-        },
+        {"student": student, "levels": body["levels"], "body": body["html"]},
     )
 
 
@@ -166,18 +163,19 @@ def _own_record(request) -> Student:
 def student_home(request, school_slug: str):
     student = _own_record(request)
     report_url = reverse("reports:my_report", args=[school_slug])
+    body = _child_body(request, student, is_student=True, report_url=report_url)
     return render(
         request,
         "reports/child.html",
         {
             "student": student,
-            "levels": level_infos(achievement_levels(request.school)),
+            "levels": body["levels"],
             "is_student": True,
             "goal_form": GoalForm(targets=selectors.student_targets(request.school, student)),
             "goals": StudentGoal.objects.filter(
                 school=request.school, student=student
             ).select_related("target"),
-            "body": _child_body(request, student, is_student=True, report_url=report_url),
+            "body": body["html"],
         },
     )
 

@@ -31,11 +31,12 @@ from tests.factories import make_assessment, make_request, make_student
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 # Pinned query counts of the hot pages (DESIGN.md section 6): the same for 3 students and 33.
-# Each includes the session, user, school and membership lookups of the request; the cell POST
-# also counts the savepoints of its nested atomic blocks (6 of its 34) inside the test transaction.
-QUERIES_GRID_PAGE = 10
-QUERIES_SCORE_CELL_POST = 34
-QUERIES_SCORING_PAGE = 17
+# Each includes the user and the school-with-membership lookups of the request (the session is
+# read from the cache); the cell POST also counts the savepoints of its nested atomic blocks
+# (6 of its 28) inside the test transaction.
+QUERIES_GRID_PAGE = 8
+QUERIES_SCORE_CELL_POST = 28
+QUERIES_SCORING_PAGE = 13
 
 
 # --- Helpers ---------------------------------------------------------------------------------------

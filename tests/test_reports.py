@@ -262,7 +262,7 @@ def test_a_new_score_shows_on_the_cached_child_page_at_once(client, rich):
     client.force_login(w.guardian)
     assert "2.65" in child_page(client, w)  # built and cached
     with scopes_disabled():
-        cached = set(cache._cache.get_client().keys("*portal:family*"))
+        cached = set(cache._cache.get_client().keys("*portal:*:family:*"))
     assert cached, "the child page's body is cached"
     score(w, w.student, w.targets[0], "4", days_ago=1, feedback="Excellent work.")
     page = child_page(client, w)

@@ -6,7 +6,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from gradebook.models import Section
-from gradebook.permissions import can_score_section, visible_sections, visible_students
+from gradebook.permissions import (
+    SCHOOL_WIDE,
+    can_score_section,
+    visible_sections,
+    visible_students,
+)
 
 
 def section_for(request, section_id: int, *, scoring: bool = False) -> Section:
@@ -23,7 +28,10 @@ def section_for(request, section_id: int, *, scoring: bool = False) -> Section:
     )
     if section is None:
         raise Http404("No such section")
-    if scoring and not can_score_section(request.access, request.user, section):
+    # Without a school-wide role a user sees only the sections they teach (visible_sections), so
+    # the lookup above already proved they may score it.
+    own_only = not request.access.has(*SCHOOL_WIDE)
+    if scoring and not own_only and not can_score_section(request.access, request.user, section):
         raise PermissionDenied("Only the section's teachers (or a school admin) can score it.")
     return section
 

@@ -43,10 +43,11 @@ def assessment_for(request, section, assessment_id: int) -> Assessment:
     return assessment
 
 
-def _push_undo(request, assessment: Assessment, entry: dict | None, description: str) -> None:
+def _push_undo(request, assessment: Assessment, entry: dict | None, description: str) -> str | None:
+    """Keep a change for this user's undo; returns its label (now the top of the stack)."""
     if not entry:
-        return
-    ScoringUndo.objects.create(
+        return None
+    top = ScoringUndo.objects.create(
         school=request.school,
         user=request.user,
         assessment=assessment,
@@ -56,7 +57,9 @@ def _push_undo(request, assessment: Assessment, entry: dict | None, description:
     stale = ScoringUndo.objects.filter(
         school=request.school, user=request.user, assessment=assessment
     ).order_by("-id")[UNDO_DEPTH:]
-    ScoringUndo.objects.filter(id__in=list(stale.values_list("id", flat=True))).delete()
+    # One DELETE … WHERE id IN (SELECT … OFFSET 25): the stack keeps its last UNDO_DEPTH changes.
+    ScoringUndo.objects.filter(school=request.school, id__in=stale.values("id")).delete()
+    return top.description
 
 
 def _undo_label(request, assessment: Assessment) -> str | None:
@@ -168,21 +171,26 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
     ).first()
     if student is None:
         raise Http404("No such student in this section")
-    error, result = None, None
+    error, result, undo_label = None, None, None
     try:
-        result = evidence_enter(
-            school=request.school,
-            entered_by=request.user,
-            student_id=student.id,
-            target_id=target_id,
-            assessment_id=assessment.id,
-            text=value,
-        )
+        # The score and its undo entry commit together (one transaction, one commit).
+        with transaction.atomic():
+            result = evidence_enter(
+                school=request.school,
+                entered_by=request.user,
+                student_id=student.id,
+                target_id=target_id,
+                assessment_id=assessment.id,
+                text=value,
+                loaded_assessment=assessment,
+            )
+            if result.changed:
+                shown = value.strip().upper() or "empty"
+                undo_label = _push_undo(
+                    request, assessment, result.undo, f"{student.display_name}: {shown}"
+                )
     except EvidenceError as exc:
         error = _messages(exc)
-    if result is not None and result.changed:
-        shown = value.strip().upper() or "empty"
-        _push_undo(request, assessment, result.undo, f"{student.display_name}: {shown}")
     grid = selectors.scoring_grid(
         school=request.school, section=section, assessment=assessment, students=[student]
     )
@@ -202,7 +210,8 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
         "error": error,
         "value": value if error else selectors.evidence_display(evidence),
         "saved": error is None and result is not None and result.changed,
-        "undo_label": _undo_label(request, assessment),
+        # The change just kept is the top of the undo stack; otherwise ask.
+        "undo_label": undo_label or _undo_label(request, assessment),
         "errors": {},
         "entered": {},
         "saved_cells": set(),

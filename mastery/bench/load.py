@@ -155,7 +155,16 @@ def portal_load(school, *, seconds: int, connections: int, workers: int = 2) -> 
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "portal.lua"
             script.write_text(lua)
-            # Warm: every worker has loaded its code and opened its database connection.
+            # The steady state: each family has opened its pages once before (the first visit
+            # builds a child's page; later ones come from the portal cache), and every worker
+            # has loaded its code and opened its database connection.
+            for path, session in targets:
+                request = urllib.request.Request(
+                    base + path, headers={"Cookie": f"sessionid={session}"}
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"{path} answered {response.status}")
             _wrk(base, script, seconds=2, connections=connections)
             stats = _wrk(base, script, seconds=seconds, connections=connections)
     finally:
