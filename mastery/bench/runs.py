@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ from mastery.services import policy_change
 from reports.models import ReportBatch
 from reports.rendering import report_pdf
 from reports.selectors import student_report
-from reports.services import batch_start
+from reports.services import batch_start, report_dir
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -461,6 +462,8 @@ def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
                 ids = pool[(run * size) % len(pool) :][:size]
                 with scope(school=w.school):
                     students = list(Student.objects.filter(id__in=ids))
+                # And no report stored by an earlier run of the benchmark: every one is rendered.
+                shutil.rmtree(report_dir(w.school), ignore_errors=True)
                 start = time.perf_counter()
                 with scope(school=w.school), transaction.atomic():
                     batch = batch_start(
