@@ -73,6 +73,7 @@ def test_the_benchmark_measures_every_figure_and_reuses_its_data(tmp_path):
         assert results[name]["ratio_to_floor"] > 0, name
     load = results["portal_load"]
     assert load["rps"] > 0 and load["errors"] == 0 and load["requests"] > 0
+    assert results["report_pdf"]["pages"] >= 1 and results["report_pdf"]["pdf_bytes"] > 1000
     batch = results["report_batch_3"]
     assert batch["reports"] == 3 and batch["ms_per_report"] > 0
 
