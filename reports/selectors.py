@@ -390,11 +390,16 @@ def guardian_children(user) -> list[tuple[School, Student, dict]]:
             .select_related("student", "school")
             .order_by("school__name", "student__first_name")
         )
+        # By school and student, so the lookup uses the (school, student, target) index.
+        by_school: dict[int, list[int]] = {}
+        for g in links:
+            by_school.setdefault(g.school_id, []).append(g.student_id)
+        children = Q(pk__in=[])
+        for school_id, student_ids in by_school.items():
+            children |= Q(school_id=school_id, student_id__in=student_ids)
         counts = {
             row["student_id"]: row
-            for row in Mastery.objects.filter(
-                student_id__in=[g.student_id for g in links], evidence_count__gt=0
-            )
+            for row in Mastery.objects.filter(children, evidence_count__gt=0)
             .values("student_id")
             .annotate(total=Count("id"), mastered=Count("id", filter=Q(mastered=True)))
         }
