@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
@@ -70,38 +69,20 @@ def policy_for_pair(*, school: School, student_id: int, target_id: int) -> Gradi
     with the lowest id wins, the same rule as the SQL recompute.
     """
     policies = current_policies(school)  # once per request (mastery.selectors)
-    if not any(p.course_id for p in policies):
-        if not policies:
-            raise PolicyMissing(
-                f"School {school.slug} has no grading policy; run school_provision."
-            )
-        return policies[0]  # no course overrides: the school default, without a query
-    courses = Course.objects.filter(
-        school=school,
-        sections__enrollments__student_id=student_id,
-        course_targets__target_id=target_id,
-    ).values("id")
-    policy = (
-        GradingPolicy.objects.filter(school=school, is_current=True)
-        .filter(Q(course__isnull=True) | Q(course__in=courses))
-        .order_by("course_id")  # NULLs sort last on PostgreSQL and first on SQLite: fixed below
-        .first()
-        if connection.vendor == "postgresql"
-        else _first_override_else_default(school, courses)
-    )
-    if policy is None:
+    overrides = {p.course_id: p for p in policies if p.course_id is not None}
+    if overrides:
+        course_ids = Course.objects.filter(
+            school=school,
+            id__in=overrides,
+            sections__enrollments__student_id=student_id,
+            course_targets__target_id=target_id,
+        ).values_list("id", flat=True)
+        if course_ids:
+            return overrides[min(course_ids)]
+    default = next((p for p in policies if p.course_id is None), None)
+    if default is None:
         raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
-    return policy
-
-
-def _first_override_else_default(school: School, courses) -> GradingPolicy | None:
-    candidates = list(
-        GradingPolicy.objects.filter(school=school, is_current=True).filter(
-            Q(course__isnull=True) | Q(course__in=courses)
-        )
-    )
-    candidates.sort(key=lambda p: (p.course_id is None, p.course_id or 0))
-    return candidates[0] if candidates else None
+    return default
 
 
 def override_assignments(school: School) -> dict[tuple[int, int], int]:

@@ -428,57 +428,50 @@ def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     for planned_group, row in zip(new_groups, created, strict=True):
         planned_group.existing_id = row.id
     now = timezone.now()
-    new_entries = [e for e in plan.entries if e.kept_id is None]
-    if connection.vendor == "postgresql":
-        _insert_entries(new_entries, school=school, cycle=cycle, now=now)
-    else:
-        RosterEntry.objects.bulk_create(
-            RosterEntry(
-                school=school,
-                cycle=cycle,
-                student_id=e.student_id,
-                weekday=e.weekday,
-                kind=e.kind,
-                target_id=e.target_id,
-                group_id=e.group.existing_id if e.group else None,
-                score_at_entry=e.score,
-                level_at_entry=e.level,
-                reason=e.reason[:300],
-                priority=e.priority,
-                placed_at=now,
-            )
-            for e in new_entries
-        )
+    _insert_entries(
+        [e for e in plan.entries if e.kept_id is None], school=school, cycle=cycle, now=now
+    )
     cycle.built_at = now
     cycle.save(update_fields=["built_at"])
     return plan
 
 
 def _insert_entries(entries: list[PlannedEntry], *, school: School, cycle, now) -> None:
-    """The new roster entries in one INSERT of parallel arrays (PostgreSQL).
+    """The new roster entries; on PostgreSQL in one INSERT of parallel arrays.
 
     A school opens a cycle with thousands of entries; building a model instance per row cost
-    more than the database's whole write. The defaults are the model's (pending, not locked).
+    more than the database's whole write. The other columns take the model's defaults (pending,
+    not locked).
     """
-    if not entries:
+    rows = [
+        {
+            "student_id": e.student_id,
+            "weekday": e.weekday,
+            "kind": str(e.kind),
+            "target_id": e.target_id,
+            "group_id": e.group.existing_id if e.group else None,
+            "score_at_entry": e.score,
+            "level_at_entry": e.level,
+            "reason": e.reason[:300],
+            "priority": e.priority,
+        }
+        for e in entries
+    ]
+    if not rows:
         return
-    columns = {
-        "student_id": ("bigint", [e.student_id for e in entries]),
-        "weekday": ("smallint", [e.weekday for e in entries]),
-        "kind": ("text", [str(e.kind) for e in entries]),
-        "target_id": ("bigint", [e.target_id for e in entries]),
-        "group_id": ("bigint", [e.group.existing_id if e.group else None for e in entries]),
-        "score_at_entry": ("numeric", [e.score for e in entries]),
-        "level_at_entry": ("numeric", [e.level for e in entries]),
-        "reason": ("text", [e.reason[:300] for e in entries]),
-        "priority": ("integer", [e.priority for e in entries]),
-    }
-    names = ", ".join(columns)
-    arrays = ", ".join(f"%s::{kind}[]" for kind, _ in columns.values())
+    if connection.vendor != "postgresql":  # the demo's SQLite
+        RosterEntry.objects.bulk_create(
+            RosterEntry(school=school, cycle=cycle, placed_at=now, **row) for row in rows
+        )
+        return
+    types = {"weekday": "smallint", "kind": "text", "reason": "text", "priority": "integer"}
+    types |= {"score_at_entry": "numeric", "level_at_entry": "numeric"}
+    names = list(rows[0])
+    arrays = ", ".join(f"%s::{types.get(name, 'bigint')}[]" for name in names)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO intervention_rosterentry (school_id, cycle_id, outcome, locked,"
-            f" placed_at, {names}) SELECT %s, %s, %s, FALSE, %s, * FROM unnest({arrays})",
+            f" placed_at, {', '.join(names)}) SELECT %s, %s, %s, FALSE, %s, * FROM unnest({arrays})",
             [school.id, cycle.id, RosterEntry.Outcome.PENDING, now]
-            + [values for _, values in columns.values()],
+            + [[row[name] for row in rows] for name in names],
         )

@@ -37,16 +37,19 @@ def school_access(user, slug: str) -> SchoolAccess | None:
     """The user's roles in the school with this slug, or None (unknown school or no membership)."""
     if not user.is_authenticated or not user.is_active:
         return None
+
     # Every request to a school page asks this: one query for a member (their memberships with the
     # school and whether they also administer its district), two for anyone else.
-    district_admin = DistrictMembership.objects.filter(
-        district_id=OuterRef("school__district_id"), user=user
-    )
+    def administers(district_field: str) -> Exists:
+        return Exists(
+            DistrictMembership.objects.filter(district_id=OuterRef(district_field), user=user)
+        )
+
     with scopes_disabled():
         memberships = list(
             Membership.objects.filter(user=user, school__slug=slug)
             .select_related("school__district")
-            .annotate(district_admin=Exists(district_admin))
+            .annotate(district_admin=administers("school__district_id"))
         )
     if memberships:
         roles = {m.role for m in memberships}
@@ -56,11 +59,7 @@ def school_access(user, slug: str) -> SchoolAccess | None:
     school = (
         School.objects.filter(slug=slug)
         .select_related("district")
-        .annotate(
-            district_admin=Exists(
-                DistrictMembership.objects.filter(district_id=OuterRef("district_id"), user=user)
-            )
-        )
+        .annotate(district_admin=administers("district_id"))
         .first()
     )
     if school is None or not school.district_admin:

@@ -408,10 +408,6 @@ def guardian_children(user) -> list[tuple[School, Student, dict]]:
     ]
 
 
-def guardian_can_see(*, school: School, user, student_id: int) -> bool:
-    return Guardianship.objects.filter(school=school, guardian=user, student_id=student_id).exists()
-
-
 def upcoming_reassessments(*, school: School, student: Student) -> list[Assessment]:
     """Reassessments scheduled from today in the student's sections."""
     sections = Enrollment.objects.filter(
