@@ -20,6 +20,8 @@ class SchoolScopeMiddleware:
     - Otherwise `request.school` and `request.access` are set and every tenant query runs inside a
       django-scopes scope for that school; a query on a tenant model outside it raises ScopeError.
     - The Django admin runs with scopes disabled: its ModelAdmins filter by the user's schools.
+    - REST API views (/api/v1/schools/<slug>/…) do the same checks themselves, after DRF has
+      authenticated the token (mastery.rest.SchoolViewSet).
     """
 
     def __init__(self, get_response):
@@ -37,7 +39,9 @@ class SchoolScopeMiddleware:
         except Resolver404:
             return self.get_response(request)
         slug = match.kwargs.get("school_slug")
-        if slug is None:
+        if slug is None or getattr(match.func, "cls", None) is not None:
+            # No school in the URL, or a REST API view (DRF authenticates tokens itself, then
+            # mastery.rest.SchoolViewSet makes the same school_access check and enters the scope).
             return self.get_response(request)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())

@@ -539,3 +539,42 @@ class GradingPolicy(TenantModel):
             fallback_letter=self.fallback_letter,
             **kwargs,
         )
+
+
+# --- Machine access ------------------------------------------------------------------------------
+
+
+class ApiToken(TenantModel):
+    """A personal API token: one user, one school, the roles the user holds there *now*.
+
+    Only a SHA-256 digest of the token is stored (the token itself is shown once, when it is
+    made); tokens are long random strings, so a fast hash is enough and lookups stay one indexed
+    query. The token carries no roles of its own: every request asks the user's memberships in
+    the token's school, so removing a membership cuts the token off too. Revoked tokens stay, with
+    when, for the record.
+    """
+
+    PREFIX = "mgb"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=80, help_text=_("What uses it, e.g. “SIS sync”."))
+    key_prefix = models.CharField(
+        max_length=16, help_text=_("The first characters, to recognise it.")
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["school", "user"], name="api_token_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

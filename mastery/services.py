@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -10,9 +12,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from mastery import calculation, pagecache
-from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
+from mastery.models import ApiToken, GradingPolicy, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, forget_request_memo
 
 logger = logging.getLogger(__name__)
@@ -479,3 +482,41 @@ def targets_import_csv(
             else:
                 report.updated += 1
     return report
+
+
+# --- API tokens ------------------------------------------------------------------------------------
+
+
+def _token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, school: School, user, name: str) -> tuple[ApiToken, str]:
+    """Make a token for the user in this school; returns it with the secret, shown only once."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["Name the token after what will use it."]})
+    if len(name) > 80:
+        raise ValidationError({"name": ["Keep the name under 80 characters."]})
+    if ApiToken.objects.filter(school=school, user=user, revoked_at__isnull=True).count() >= 20:
+        raise ValidationError({"name": ["You already have 20 active tokens; revoke one first."]})
+    raw = f"{ApiToken.PREFIX}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        school=school, user=user, name=name, key_prefix=raw[:10], digest=_token_digest(raw)
+    )
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, school: School, user, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens in this school (idempotent)."""
+    token = (
+        ApiToken.objects.select_for_update().filter(school=school, user=user, id=token_id).first()
+    )
+    if token is None:
+        raise ApiToken.DoesNotExist
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

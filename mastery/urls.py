@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path(settings.ADMIN_URL, admin_site.urls),
+    path("api/", include("mastery.api_urls")),
     # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
     path("s/<slug:school_slug>/", views.school_home, name="school_home"),
     path("s/<slug:school_slug>/policy/", views.policy_page, name="policy"),
@@ -29,6 +30,7 @@ urlpatterns = [
         name="policy_course",
     ),
     path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
+    path("s/<slug:school_slug>/api-tokens/", views.api_tokens, name="api_tokens"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),

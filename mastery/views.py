@@ -24,7 +24,7 @@ from mastery.forms import PolicyForm, add_service_errors
 from mastery.models import GradingPolicy, Role
 from mastery.selectors import achievement_levels
 from mastery.services import policy_candidate, policy_change, policy_remove_override
-from mastery.tenancy import schools_for_user
+from mastery.tenancy import DISTRICT_ADMIN, schools_for_user
 
 
 @login_required
@@ -214,3 +214,49 @@ def language_switch(request):
         httponly=True,
     )
     return response
+
+
+API_TOKEN_ROLES = (Role.SCHOOL_ADMIN, Role.TEACHER, Role.COUNSELOR, DISTRICT_ADMIN)
+
+
+@never_cache
+@roles_required(*API_TOKEN_ROLES)
+def api_tokens(request, school_slug: str):
+    """The user's own API tokens in this school: make one (shown once), revoke one."""
+    from mastery.models import ApiToken
+    from mastery.services import api_token_create, api_token_revoke
+
+    new_secret = None
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            try:
+                token = api_token_revoke(
+                    school=request.school,
+                    user=request.user,
+                    token_id=int(request.POST.get("revoke", "")),
+                )
+            except (ValueError, ApiToken.DoesNotExist) as exc:
+                raise Http404("No such token") from exc
+            messages.success(request, f"Revoked “{token.name}”: it no longer opens the API.")
+            return redirect("api_tokens", school_slug=school_slug)
+        try:
+            token, new_secret = api_token_create(
+                school=request.school, user=request.user, name=request.POST.get("name", "")
+            )
+        except ValidationError as exc:
+            errors = exc.messages
+            status = 422
+    tokens = ApiToken.objects.filter(school=request.school, user=request.user)
+    return render(
+        request,
+        "mastery/api_tokens.html",
+        {
+            "tokens": tokens,
+            "new_secret": new_secret,
+            "errors": errors,
+            "name": request.POST.get("name", "") if errors else "",
+        },
+        status=status,
+    )

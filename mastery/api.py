@@ -1,0 +1,191 @@
+"""REST API: schools, the learning framework (departments, competencies, targets) and the scale."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from mastery.models import (
+    ApiToken,
+    Competency,
+    Department,
+    LearningTarget,
+    LevelDescriptor,
+    ScaleLevel,
+    School,
+)
+from mastery.rest import SchoolViewSet
+from mastery.selectors import achievement_levels
+from mastery.tenancy import schools_for_user
+
+# --- Schools -----------------------------------------------------------------------------------------
+
+
+class SchoolSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    district = serializers.CharField(allow_null=True)
+    timezone = serializers.CharField()
+    default_language = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField(), help_text="Your roles there.")
+
+
+def _school_row(school: School, roles) -> dict:
+    return {
+        "slug": school.slug,
+        "name": school.name,
+        "district": school.district.name if school.district_id else None,
+        "timezone": school.timezone,
+        "default_language": school.default_language,
+        "roles": list(roles),
+    }
+
+
+class SchoolList(viewsets.ViewSet):
+    """The schools you can reach (with a token: the token's school only)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=SchoolSerializer(many=True))
+    def list(self, request):
+        rows = []
+        for school, roles in schools_for_user(request.user):
+            if isinstance(request.auth, ApiToken) and request.auth.school_id != school.id:
+                continue
+            rows.append(_school_row(school, roles))
+        return Response(SchoolSerializer(rows, many=True).data)
+
+
+class SchoolDetail(SchoolViewSet):
+    @extend_schema(responses=SchoolSerializer)
+    def retrieve(self, request, school_slug: str):
+        school = School.objects.select_related("district").get(id=self.school.id)
+        return Response(SchoolSerializer(_school_row(school, sorted(self.access.roles))).data)
+
+
+# --- The scale -------------------------------------------------------------------------------------
+
+
+class ScaleLevelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScaleLevel
+        fields = ["value", "label", "label_es", "cutoff", "color"]
+
+
+class ScaleViewSet(SchoolViewSet, mixins.ListModelMixin):
+    """The school's achievement levels, lowest first: what `level` means everywhere else."""
+
+    model = ScaleLevel
+
+    serializer_class = ScaleLevelSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return ScaleLevel.objects.none()
+
+    def list(self, request, *args, **kwargs):
+        return Response(self.get_serializer(achievement_levels(self.school), many=True).data)
+
+
+# --- The framework ------------------------------------------------------------------------------
+
+
+class DepartmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Department
+        fields = ["id", "name", "code", "intervention_focus"]
+
+
+class DepartmentViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
+    model = Department
+    serializer_class = DepartmentSerializer
+
+    def get_queryset(self):
+        return Department.objects.filter(school=self.school).order_by("name")
+
+
+class CompetencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Competency
+        fields = ["id", "code", "name", "description", "kind", "department", "position"]
+
+
+class CompetencyFilter(django_filters.FilterSet):
+    department = django_filters.NumberFilter(field_name="department_id")
+    kind = django_filters.ChoiceFilter(choices=Competency.Kind.choices)
+
+
+class CompetencyViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
+    model = Competency
+    serializer_class = CompetencySerializer
+    filterset_class = CompetencyFilter
+
+    def get_queryset(self):
+        return Competency.objects.filter(school=self.school).order_by("position", "code")
+
+
+class DescriptorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LevelDescriptor
+        fields = ["level_value", "text", "text_es"]
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    competency_code = serializers.CharField(source="competency.code", read_only=True)
+    descriptors = DescriptorSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = LearningTarget
+        fields = [
+            "id",
+            "code",
+            "statement",
+            "statement_es",
+            "standard_code",
+            "subject",
+            "dok_level",
+            "competency",
+            "competency_code",
+            "department",
+            "position",
+            "is_active",
+            "descriptors",
+        ]
+
+
+class TargetFilter(django_filters.FilterSet):
+    department = django_filters.NumberFilter(field_name="department_id")
+    competency = django_filters.NumberFilter(field_name="competency_id")
+    course = django_filters.NumberFilter(method="in_course", label="Targets a course scores")
+    standard_code = django_filters.CharFilter()
+    code = django_filters.CharFilter()
+    is_active = django_filters.BooleanFilter()
+
+    def in_course(self, queryset, name, value):
+        return queryset.filter(course_targets__course_id=value)
+
+
+class TargetViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
+    """Learning targets with their rubric rows (level descriptors)."""
+
+    model = LearningTarget
+
+    serializer_class = TargetSerializer
+    filterset_class = TargetFilter
+
+    def get_queryset(self):
+        return (
+            LearningTarget.objects.filter(school=self.school)
+            .select_related("competency")
+            .prefetch_related(
+                Prefetch(
+                    "descriptors",
+                    LevelDescriptor.objects.filter(school=self.school).order_by("level_value"),
+                )
+            )
+            .order_by("competency__position", "position", "code")
+        )

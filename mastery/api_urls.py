@@ -1,0 +1,56 @@
+"""/api/: the versioned REST API, its OpenAPI schema and its docs (self-hosted Swagger UI, Redoc)."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from gradebook import api as gradebook_api
+from intervention import api as intervention_api
+from mastery import api as mastery_api
+from mastery.rest import api_not_found
+from reports import api as reports_api
+
+router = SimpleRouter()
+router.register("schools", mastery_api.SchoolList, basename="school")
+school = r"schools/(?P<school_slug>[a-z0-9]+(?:-[a-z0-9]+)*)"
+for prefix, viewset, basename in [
+    ("scale", mastery_api.ScaleViewSet, "scale"),
+    ("departments", mastery_api.DepartmentViewSet, "department"),
+    ("competencies", mastery_api.CompetencyViewSet, "competency"),
+    ("targets", mastery_api.TargetViewSet, "target"),
+    ("terms", gradebook_api.TermViewSet, "term"),
+    ("courses", gradebook_api.CourseViewSet, "course"),
+    ("sections", gradebook_api.SectionViewSet, "section"),
+    ("students", gradebook_api.StudentViewSet, "student"),
+    ("enrollments", gradebook_api.EnrollmentViewSet, "enrollment"),
+    ("assessments", gradebook_api.AssessmentViewSet, "assessment"),
+    ("evidence", gradebook_api.EvidenceViewSet, "evidence"),
+    ("mastery", gradebook_api.MasteryViewSet, "mastery"),
+    ("cycles", intervention_api.CycleViewSet, "cycle"),
+    ("groups", intervention_api.GroupViewSet, "group"),
+    ("roster-entries", intervention_api.RosterEntryViewSet, "roster-entry"),
+    ("report-batches", reports_api.ReportBatchViewSet, "report-batch"),
+    ("reports", reports_api.StudentReportViewSet, "student-report"),
+]:
+    router.register(f"{school}/{prefix}", viewset, basename=basename)
+
+school_detail = mastery_api.SchoolDetail.as_view({"get": "retrieve"})
+
+app_name = "api"
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    re_path(rf"^v1/{school}/$", school_detail, name="school-detail"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+        name="redoc",
+    ),
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,206 @@
+"""The REST API's common ground: token authentication, the school scope, errors, paging, throttles.
+
+Every resource lives under /api/v1/schools/<school-slug>/ and is served by a `SchoolViewSet`: the
+view resolves the school exactly as the page middleware does (`school_access`), answers 404 for a
+school the caller cannot enter (or that the token was not made for), 403 for a role the resource
+does not serve, and runs the handler inside the school's django-scopes scope.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django_scopes import scope
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from mastery.models import STAFF_ROLES, ApiToken
+from mastery.tenancy import DISTRICT_ADMIN, school_access
+
+API_ROLES = frozenset({*STAFF_ROLES, DISTRICT_ADMIN})
+
+
+# --- Authentication ---------------------------------------------------------------------------------
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "mastery.api_plumbing.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token made on the API tokens page of a school "
+            "(shown once). It reaches only that school, with the roles its user holds there.",
+        }
+
+
+# --- The school scope ---------------------------------------------------------------------------------
+
+
+class SchoolViewSet(viewsets.GenericViewSet):
+    """A resource of one school: resolves the school, checks the role, enters the scope."""
+
+    # Roles that may use the resource at all; finer rules (a teacher's own sections) live in
+    # get_queryset / the write actions.
+    allowed_roles: frozenset[str] = API_ROLES
+    # The resource's model: the OpenAPI generator asks for a queryset without a request (no
+    # school), so it gets an empty one of this model instead of the real, scoped query.
+    model = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        real = cls.__dict__.get("get_queryset")
+        if real is None:
+            return
+
+        def get_queryset(self):
+            if getattr(self, "swagger_fake_view", False) and self.model is not None:
+                return self.model._base_manager.none()
+            return real(self)
+
+        get_queryset.__doc__ = real.__doc__
+        cls.get_queryset = get_queryset
+
+    def dispatch(self, request, *args, **kwargs):
+        with ExitStack() as stack:
+            self._scope_stack = stack
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        slug = kwargs.get("school_slug", "")
+        access = school_access(request.user, slug)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if access is None or (token is not None and token.school_id != access.school.id):
+            raise exceptions.NotFound("No such school.")
+        if not access.has(*self.allowed_roles):
+            raise exceptions.PermissionDenied("Your role in this school does not include this.")
+        access.school._request_memo = {}  # see mastery.selectors._per_request
+        self.school = request.school = access.school
+        self.access = request.access = access
+        self._scope_stack.enter_context(scope(school=access.school))
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["school"] = getattr(self, "school", None)
+        return context
+
+
+def filter_ids(value: str, label: str) -> list[int]:
+    """`?student=1,2,3` → [1, 2, 3], or a 400 that says what was wrong."""
+    try:
+        ids = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError as exc:
+        raise exceptions.ValidationError(
+            {label: ["Give one id or ids separated by commas."]}
+        ) from exc
+    if len(ids) > 500:
+        raise exceptions.ValidationError({label: ["At most 500 ids at a time."]})
+    return ids
+
+
+def active_q(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}withdrawn_on__isnull": True})
+
+
+# --- Errors -----------------------------------------------------------------------
+
+
+def _error_body(status_code: int, code: str, detail: str, errors=None) -> dict:
+    body = {"status": status_code, "code": code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def api_exception_handler(exc, context):
+    """Every error is `{"status", "code", "detail", "errors"?}`, whatever raised it."""
+    if isinstance(exc, DjangoValidationError):
+        errors = (
+            exc.message_dict
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": list(exc.messages)}
+        )
+        exc = exceptions.ValidationError(errors)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        first = next(iter(errors.values()), ["Invalid input."])
+        first = first[0] if isinstance(first, list) and first else first
+        response.data = _error_body(
+            response.status_code, "invalid", f"The request was not valid: {first}", errors
+        )
+    else:
+        detail = data.get("detail", "") if isinstance(data, dict) else str(data)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = _error_body(response.status_code, str(code), str(detail))
+    return response
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown URLs under /api/ answer JSON, not the HTML 404 page."""
+    return JsonResponse(
+        _error_body(404, "not_found", "No such API endpoint. See /api/docs/."), status=404
+    )
+
+
+def created(data) -> Response:
+    return Response(data, status=status.HTTP_201_CREATED)
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["status", "code", "detail"],
+}
+
+ERROR_RESPONSES = {
+    "400": "The request was not valid; `errors` names each field.",
+    "401": "No credentials, or a token that is unknown or revoked.",
+    "403": "Your role in this school does not include this.",
+    "404": "No such school for you, or no such object in it.",
+    "405": "Method not allowed.",
+    "406": "Not acceptable.",
+    "415": "Unsupported media type.",
+    "429": "Too many requests; retry after the Retry-After header.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the error shape on every operation."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_RESPONSES.items():
+                responses.setdefault(
+                    code,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return result
