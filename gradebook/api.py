@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from gradebook import exports
 from gradebook.models import (
     Assessment,
     Course,
@@ -32,8 +35,11 @@ from gradebook.models import (
 from gradebook.permissions import SCHOOL_WIDE, visible_sections, visible_students
 from gradebook.services import evidence_record, evidence_void
 from mastery.models import Role
-from mastery.rest import SchoolViewSet, filter_ids
+from mastery.rest import FirstRendererNegotiation, SchoolViewSet, filter_ids
 from mastery.selectors import achievement_levels
+
+CSV = "text/csv; charset=utf-8"
+
 
 # --- Terms and courses -------------------------------------------------------------------------------
 
@@ -128,6 +134,24 @@ class SectionViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     model = Section
     serializer_class = SectionSerializer
     filterset_class = SectionFilter
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, filters=False)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="gradebook.csv",
+        url_name="gradebook-csv",
+        content_negotiation_class=FirstRendererNegotiation,
+    )
+    def gradebook_csv(self, request, school_slug: str, pk: str):
+        """The section's gradebook as the grid shows it: students × targets (level and score),
+        and the course grade."""
+        section = self.get_object()
+        header, rows = exports.section_gradebook_rows(school=self.school, section=section)
+        response = HttpResponse(exports.csv_text(header, rows), content_type=CSV)
+        name = exports.section_export_filename(self.school, section)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def get_queryset(self):
         teachers = SectionTeacher.objects.filter(school=self.school).select_related("teacher")
@@ -384,7 +408,6 @@ class EvidenceViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     old row and keeps it; nothing is ever deleted."""
 
     model = Evidence
-
     serializer_class = EvidenceSerializer
     filterset_class = EvidenceFilter
 
@@ -506,9 +529,42 @@ class MasteryViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     """The current computed level of each student on each target, with its explanation."""
 
     model = Mastery
-
     serializer_class = MasterySerializer
     filterset_class = MasteryFilter
+
+    @extend_schema(
+        filters=False,
+        parameters=[
+            OpenApiParameter("section", int, description="Students of this section × its targets"),
+            OpenApiParameter("target", str, description="A target's code or id"),
+            OpenApiParameter("level", str, description="A level value (3) or label (Proficient)"),
+            OpenApiParameter("changed_since", str, description="ISO date or date-time"),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export.csv",
+        url_name="export-csv",
+        content_negotiation_class=FirstRendererNegotiation,
+    )
+    def export_csv(self, request, school_slug: str):
+        """Every Mastery record of the school as CSV, streamed (school admins, counselors and
+        district admins)."""
+        if not self.access.has(*SCHOOL_WIDE):
+            raise exceptions.PermissionDenied("The school's export is for admins and counselors.")
+        try:
+            filters = exports.parse_mastery_filters(
+                request.query_params, school=self.school, ignore=("format",)
+            )
+        except exports.ExportFilterError as error:
+            raise exceptions.ValidationError({"filters": [str(error)]}) from error
+        header, rows = exports.school_mastery_rows(school=self.school, filters=filters)
+        response = StreamingHttpResponse(exports.csv_chunks(header, rows), content_type=CSV)
+        name = exports.mastery_export_filename(self.school, filters)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def get_queryset(self):
         records = Mastery.objects.filter(school=self.school)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from gradebook.views import assessments, cells, framework, grid, habits, scoring, students
+from gradebook.views import exports as export_views
 
 app_name = "gradebook"
 
@@ -65,4 +66,6 @@ urlpatterns = [
         framework.competency_edit,
         name="competency_edit",
     ),
+    path(section + "export.csv", export_views.section_export, name="section_export"),
+    path("exports/mastery.csv", export_views.mastery_export, name="mastery_export"),
 ]

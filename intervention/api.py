@@ -129,7 +129,6 @@ class RosterEntryViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     """Who is in which group on which day of a cycle (group null: on the wait list)."""
 
     model = RosterEntry
-
     allowed_roles = READERS
     serializer_class = RosterEntrySerializer
     filterset_class = RosterEntryFilter

@@ -80,7 +80,6 @@ class ScaleViewSet(SchoolViewSet, mixins.ListModelMixin):
     """The school's achievement levels, lowest first: what `level` means everywhere else."""
 
     model = ScaleLevel
-
     serializer_class = ScaleLevelSerializer
     pagination_class = None
 
@@ -173,7 +172,6 @@ class TargetViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     """Learning targets with their rubric rows (level descriptors)."""
 
     model = LearningTarget
-
     serializer_class = TargetSerializer
     filterset_class = TargetFilter
 

@@ -14,9 +14,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_scopes import scope
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, status, viewsets
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -94,6 +96,17 @@ class SchoolViewSet(viewsets.GenericViewSet):
         return context
 
 
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """For downloads (CSV, PDF, zip) that return their own response: errors still answer JSON
+    whatever the client's Accept header asks for (DRF would otherwise refuse with 406)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 def filter_ids(value: str, label: str) -> list[int]:
     """`?student=1,2,3` → [1, 2, 3], or a 400 that says what was wrong."""
     try:
@@ -152,6 +165,7 @@ def api_exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure page
 def api_not_found(request, *args, **kwargs):
     """Unknown URLs under /api/ answer JSON, not the HTML 404 page."""
     return JsonResponse(

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from gradebook.models import Student
 from gradebook.permissions import visible_sections, visible_students
 from mastery.models import Role
-from mastery.rest import SchoolViewSet
+from mastery.rest import FirstRendererNegotiation, SchoolViewSet
 from reports.models import ReportBatch
 from reports.rendering import report_language
 from reports.services import batch_start, report_pdf_file
@@ -78,7 +78,6 @@ class ReportBatchViewSet(
     """Batches of progress reports; each student's PDF renders in its own Celery task."""
 
     model = ReportBatch
-
     allowed_roles = BATCH_ROLES
     serializer_class = BatchSerializer
 
@@ -119,7 +118,7 @@ class ReportBatchViewSet(
         return Response(self.get_serializer(batch).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], content_negotiation_class=FirstRendererNegotiation)
     def download(self, request, school_slug: str, pk: str):
         """The batch's PDFs in one zip (404 until it is finished)."""
         batch = self.get_object()
@@ -137,6 +136,7 @@ class StudentReportViewSet(SchoolViewSet):
     """One student's progress report as a PDF (the stored file when nothing changed)."""
 
     model = Student
+    content_negotiation_class = FirstRendererNegotiation
 
     def get_queryset(self):
         return visible_students(self.access, self.request.user)

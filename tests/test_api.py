@@ -475,3 +475,42 @@ def test_a_member_of_two_schools_picks_one_by_token(world_a, world_b):
     raw = token_for(world_a, teacher_b)
     assert api(raw).get(url(world_a, "students")).json()["count"] == 5
     assert_error(api(raw).get(url(world_b, "students")), 404)
+
+
+# --- CSV exports through the API ------------------------------------------------------------------
+
+
+def test_the_section_gradebook_csv_is_the_grids_export(world_a, login):
+    raw = token_for(world_a, world_a.teacher)
+    post_evidence(raw, world_a, score=3)
+    response = api(raw).get(url(world_a, "sections", world_a.section.id, "gradebook.csv"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    page = login(world_a.teacher).get(
+        reverse("gradebook:section_export", args=[world_a.school.slug, world_a.section.id])
+    )
+    assert response.content == page.content
+    text = response.content.decode("utf-8-sig")
+    assert f"{world_a.targets[0].code} level" in text.splitlines()[0]
+    assert_error(
+        api(raw).get(url(world_a, "sections", world_a.other_section.id, "gradebook.csv")), 404
+    )
+
+
+def test_the_school_mastery_csv_streams_with_filters_for_school_wide_roles(world_a):
+    raw = token_for(world_a, world_a.counselor)
+    admin = token_for(world_a)
+    for student, score in zip(world_a.students, (4, 2, 3), strict=True):
+        post_evidence(admin, world_a, student=student.id, score=score)
+    response = api(raw).get(url(world_a, "mastery", action="export.csv"))
+    assert response.status_code == 200 and response.streaming
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert len(lines) == 1 + 3
+    filtered = api(raw).get(url(world_a, "mastery", action="export.csv"), {"level": "4"})
+    assert len(b"".join(filtered.streaming_content).decode().splitlines()) == 2
+    body = assert_error(
+        api(raw).get(url(world_a, "mastery", action="export.csv"), {"level": "huge"}), 400
+    )
+    assert "level" in body["detail"]
+    teacher = token_for(world_a, world_a.teacher)
+    assert_error(api(teacher).get(url(world_a, "mastery", action="export.csv")), 403)
