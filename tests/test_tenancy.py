@@ -45,6 +45,41 @@ URL_OBJECTS = {
 }
 
 
+def _mastery_of(w):
+    from gradebook.models import Mastery
+
+    make_evidence(w)
+    with scopes_disabled():
+        return Mastery.objects.filter(school=w.school).first()
+
+
+# The REST API's object ids (`pk`), by route basename: /api/v1/schools/<slug>/<resource>/<pk>/.
+API_OBJECTS = {
+    "department": lambda w: w.department.id,
+    "competency": lambda w: w.competency.id,
+    "target": lambda w: w.targets[0].id,
+    "term": lambda w: w.term.id,
+    "course": lambda w: w.course.id,
+    "section": lambda w: w.section.id,
+    "student": lambda w: w.student.id,
+    "student-report": lambda w: w.student.id,
+    "enrollment": lambda w: w.student.enrollments.get().id,
+    "assessment": lambda w: w.assessment.id,
+    "evidence": lambda w: make_evidence(w).id,
+    "mastery": lambda w: _mastery_of(w).id,
+    "cycle": lambda w: intervention_of(w)["cycle"].id,
+    "group": lambda w: intervention_of(w)["group"].id,
+    "roster-entry": lambda w: intervention_of(w)["entry"].id,
+    "report-batch": lambda w: make_batch(w).id,
+}
+
+
+def api_basename(name: str) -> str:
+    """api:report-batch-download → report-batch (the longest known basename it starts with)."""
+    route = name.removeprefix("api:")
+    return max((b for b in API_OBJECTS if route.startswith(f"{b}-")), key=len, default=route)
+
+
 def make_goal(w):
     from django_scopes import scopes_disabled
 
@@ -107,15 +142,24 @@ SCHOOL_URLS = school_url_patterns()
 
 def url_for(name, params, slug_world, object_world):
     kwargs = {"school_slug": slug_world.school.slug}
-    kwargs.update({p: URL_OBJECTS[p](object_world) for p in params})
+    with scopes_disabled():
+        for p in params:
+            if p == "pk":
+                kwargs[p] = API_OBJECTS[api_basename(name)](object_world)
+            else:
+                kwargs[p] = URL_OBJECTS[p](object_world)
     return reverse(name, kwargs=kwargs)
 
 
 def test_every_school_url_parameter_has_a_fixture():
     assert SCHOOL_URLS, "no school URLs found"
+    assert any(name.startswith("api:") for name, _ in SCHOOL_URLS), "the API is swept too"
     for name, params in SCHOOL_URLS:
         for param in params:
-            assert param in URL_OBJECTS, f"{name}: add {param} to URL_OBJECTS"
+            if param == "pk":
+                assert api_basename(name) in API_OBJECTS, f"{name}: add it to API_OBJECTS"
+            else:
+                assert param in URL_OBJECTS, f"{name}: add {param} to URL_OBJECTS"
 
 
 MEMBERS = ["admin", "teacher", "counselor", "guardian", "student_user"]
@@ -162,7 +206,10 @@ def test_a_user_without_membership_gets_404_and_anonymous_users_are_sent_to_log_
 ):
     url = url_for(name, params, world_a, world_a)
     anonymous = client.get(url)
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
+    if name.startswith("api:"):
+        assert anonymous.status_code == 401  # machines get no login page
+    else:
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
     client.force_login(outsider)
     assert fetch(client, url).status_code == 404
 
