@@ -242,12 +242,19 @@ def api_tokens(request, school_slug: str):
             messages.success(request, f"Revoked “{token.name}”: it no longer opens the API.")
             return redirect("api_tokens", school_slug=school_slug)
         try:
-            token, new_secret = api_token_create(
+            _, secret = api_token_create(
                 school=request.school, user=request.user, name=request.POST.get("name", "")
             )
         except ValidationError as exc:
             errors = exc.messages
             status = 422
+        else:
+            # Post/redirect/get, so a reload cannot make a second token; the secret waits in the
+            # (server-side) session for exactly one page view.
+            request.session["new_api_token"] = secret
+            return redirect("api_tokens", school_slug=school_slug)
+    else:
+        new_secret = request.session.pop("new_api_token", None)
     tokens = ApiToken.objects.filter(school=request.school, user=request.user)
     return render(
         request,

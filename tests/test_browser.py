@@ -357,3 +357,19 @@ def test_the_api_docs_render_under_our_csp(page: Page, live_server, world):
     shoot(page, "api-docs", 1280)
     assert errors == []
     assert all(url.startswith(live_server.url) for url in requests), requests
+
+
+def test_a_teacher_makes_an_api_token_and_sees_it_once(page: Page, live_server, world):
+    log_in(page, live_server, world.teacher.email)
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("New token for").fill("Nightly SIS sync")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.get_by_label("Token", exact=True).input_value()
+    assert secret.startswith("mgb_")
+    expect(page.get_by_label("Token", exact=True)).to_be_focused()
+    shoot(page, "api-tokens", 390)
+    page.reload()
+    expect(page.get_by_role("cell", name="Nightly SIS sync", exact=True)).to_be_visible()
+    assert secret not in page.content()
+    page.get_by_role("button", name="Revoke Nightly SIS sync").click()
+    expect(page.get_by_text("no longer opens the API")).to_be_visible()
