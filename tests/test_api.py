@@ -514,3 +514,20 @@ def test_the_school_mastery_csv_streams_with_filters_for_school_wide_roles(world
     assert "level" in body["detail"]
     teacher = token_for(world_a, world_a.teacher)
     assert_error(api(teacher).get(url(world_a, "mastery", action="export.csv")), 403)
+
+
+def test_a_client_over_its_rate_gets_429_json_with_retry_after(world_a, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min"})
+    raw = token_for(world_a)
+    statuses = [api(raw).get(url(world_a, "departments")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    response = api(raw).get(url(world_a, "departments"))
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    # Another user has their own budget.
+    assert (
+        api(token_for(world_a, world_a.counselor)).get(url(world_a, "departments")).status_code
+        == 200
+    )
