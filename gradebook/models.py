@@ -616,3 +616,52 @@ class ScoringUndo(TenantModel):
 
     def __str__(self) -> str:
         return self.description
+
+
+class RosterSource(TenantModel):
+    """Where a rostered record came from: one OneRoster row (kind + sourcedId) → the object it made.
+
+    Imports upsert through this table: a row seen before updates its object, a new one creates it.
+    One row may make several objects (a user: a Student and a login), hence `target`. The
+    fingerprint is a hash of the row as last imported: an unchanged row is not written again, so
+    a re-import changes nothing (and an edit made in the app survives until the SIS changes the row).
+    """
+
+    class Kind(models.TextChoices):
+        ORG = "org", "org"
+        ACADEMIC_SESSION = "academicSession", "academicSession"
+        COURSE = "course", "course"
+        CLASS = "class", "class"
+        USER = "user", "user"
+        ROLE = "role", "role"
+        ENROLLMENT = "enrollment", "enrollment"
+
+    class Target(models.TextChoices):
+        SCHOOL = "school", _("School")
+        DISTRICT = "district", _("District")
+        TERM = "term", _("Term")
+        GRADING_PERIOD = "grading_period", _("Grading period")
+        COURSE = "course", _("Course")
+        SECTION = "section", _("Section")
+        STUDENT = "student", _("Student")
+        USER = "user", _("User")
+        MEMBERSHIP = "membership", _("Membership")
+        ENROLLMENT = "enrollment", _("Enrollment")
+        SECTION_TEACHER = "section_teacher", _("Section teacher")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    sourced_id = models.CharField(_("sourcedId"), max_length=255)
+    target = models.CharField(max_length=20, choices=Target.choices)
+    object_id = models.BigIntegerField()
+    fingerprint = models.CharField(max_length=64)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "kind", "sourced_id", "target"], name="roster_source_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sourced_id} → {self.target} {self.object_id}"

@@ -2,6 +2,7 @@ from django.urls import path
 
 from gradebook.views import assessments, cells, framework, grid, habits, scoring, students
 from gradebook.views import exports as export_views
+from gradebook.views import rostering as rostering_views
 
 app_name = "gradebook"
 
@@ -68,4 +69,5 @@ urlpatterns = [
     ),
     path(section + "export.csv", export_views.section_export, name="section_export"),
     path("exports/mastery.csv", export_views.mastery_export, name="mastery_export"),
+    path("rostering/import/", rostering_views.oneroster_import, name="oneroster_import"),
 ]

@@ -1,0 +1,856 @@
+"""OneRoster 1.2 CSV rostering: the import service, `manage.py import_oneroster` and the upload page.
+
+The fixtures under tests/fixtures/oneroster/ describe one district (Lakeside Unified) with two
+schools: Lakeside High (five classes, a teacher in two of them, a co-teacher, an aide, a principal,
+a counselor, five students, a parent of two and a guardian) and Hillcrest Middle (one class, two
+students, a relative). `update` and `tobedeleted` are delta exports made after the base one;
+`bad_rows` is the base export with a bad row of each kind added.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import shutil
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import (
+    Course,
+    Enrollment,
+    Evidence,
+    GradingPeriod,
+    Guardianship,
+    RosterSource,
+    Section,
+    SectionTeacher,
+    Student,
+    Term,
+)
+from gradebook.oneroster import oneroster_import, read_path
+from gradebook.oneroster.report import OTHER_SCHOOL
+from gradebook.services import evidence_record
+from mastery.models import (
+    Competency,
+    Department,
+    District,
+    LearningTarget,
+    Membership,
+    ProficiencyScale,
+    Role,
+    School,
+    User,
+)
+from tests.factories import make_assessment, make_world
+
+FIXTURES = Path(__file__).parent / "fixtures" / "oneroster"
+TODAY = date(2026, 11, 20)
+
+# What the base export makes, by kind of record (the two schools together).
+BASE_CREATED = {
+    "districts": 1,
+    "schools": 2,
+    "terms": 6,  # 2026-2027, Fall 2026, Spring 2027 in each school
+    "grading periods": 8,  # Q1-Q4 in each school
+    "departments": 5,  # Mathematics, English Language Arts, Science, General; Mathematics
+    "courses": 5,
+    "sections": 6,
+    "users": 13,  # six staff, four students with an email, three guardians
+    "students": 7,
+    "memberships": 13,
+    "guardianships": 4,
+    "enrollments": 14,
+    "section teachers": 7,
+}
+TENANT_MODELS = (
+    Term,
+    GradingPeriod,
+    Department,
+    Course,
+    Section,
+    Student,
+    Membership,
+    Guardianship,
+    Enrollment,
+    SectionTeacher,
+    RosterSource,
+)
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def files(name: str) -> dict[str, bytes]:
+    return read_path(FIXTURES / name)
+
+
+def run(name: str | dict, *, dry_run: bool = False, today: date = TODAY):
+    """The command line's import (every school of the files, scopes disabled)."""
+    package = files(name) if isinstance(name, str) else name
+    with scopes_disabled():
+        return oneroster_import(files=package, school=None, dry_run=dry_run, today=today)
+
+
+def created(report) -> dict[str, int]:
+    return {entity: tally.created for entity, tally in report.tallies.items() if tally.created}
+
+
+def changes(report) -> dict[str, tuple[int, int, int]]:
+    return {
+        entity: (t.created, t.updated, t.withdrawn)
+        for entity, t in report.tallies.items()
+        if t.touched
+    }
+
+
+def problems(report) -> list[tuple[str, int, str]]:
+    return [(p.file, p.line, p.message) for p in report.errors]
+
+
+def snapshot(school: School | None = None) -> dict[str, set[tuple]]:
+    """Every field of every roster row (of one school and its members, or of all), to compare."""
+    with scopes_disabled():
+        rows = {
+            model.__name__: set(
+                (
+                    model.objects.filter(school=school) if school else model.objects.all()
+                ).values_list()
+            )
+            for model in TENANT_MODELS
+        }
+        members = User.objects.filter(memberships__school=school) if school else User.objects
+        rows["User"] = set(members.values_list())
+        if school is None:
+            rows["School"] = set(School.objects.values_list())
+            rows["District"] = set(District.objects.values_list())
+    return rows
+
+
+def writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def written_tables(queries) -> set[str]:
+    return {re.search(r'(?:INTO|UPDATE|FROM) "(\w+)"', sql).group(1) for sql in writes(queries)}
+
+
+def lakeside() -> School:
+    return School.objects.get(slug="lakeside-high")
+
+
+def student(local_id: str, school: School | None = None) -> Student:
+    with scopes_disabled():
+        return Student.objects.get(school=school or lakeside(), local_id=local_id)
+
+
+def section(name: str, school: School | None = None) -> Section:
+    with scopes_disabled():
+        return Section.objects.select_related("term", "course__department").get(
+            school=school or lakeside(), name=name
+        )
+
+
+def package_copy(tmp_path: Path, name: str = "base") -> Path:
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+def zipped(directory: Path, *, folder: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.iterdir()):
+            archive.write(path, f"{folder}{path.name}")
+    return buffer.getvalue()
+
+
+# --- The first import --------------------------------------------------------------------------------
+
+
+def test_it_imports_a_district_export(db):
+    report = run("base")
+    assert report.ok, report.errors
+    assert created(report) == BASE_CREATED
+    assert report.updated == report.withdrawn == 0
+    assert report.not_imported_rows() == [
+        ("orgs.csv", "an org of type department is context, not a record", 1),
+        ("roles.csv", "role districtAdministrator is not imported", 1),
+        ("users.csv", "no role at a school of the files", 1),
+    ]
+    with scopes_disabled():
+        high, middle = lakeside(), School.objects.get(slug="hillcrest-middle")
+        assert (high.name, middle.name) == ("Lakeside High School", "Hillcrest Middle School")
+        assert high.district == middle.district == District.objects.get(slug="lakeside-usd")
+        # A new school is ready to use: its scale and default policy exist.
+        assert ProficiencyScale.objects.filter(school=high).exists()
+        assert sorted(Term.objects.filter(school=high).values_list("name", flat=True)) == [
+            "2026-2027",
+            "Fall 2026",
+            "Spring 2027",
+        ]
+        assert sorted(
+            GradingPeriod.objects.filter(school=high, term__name="Fall 2026").values_list(
+                "name", "starts_on", "ends_on"
+            )
+        ) == [
+            ("Q1", date(2026, 8, 17), date(2026, 10, 16)),
+            ("Q2", date(2026, 10, 19), date(2026, 12, 18)),
+        ]
+        departments = dict(
+            Course.objects.filter(school=high).values_list("code", "department__name")
+        )
+        assert departments == {
+            "ALG1": "Mathematics",
+            "ENG9": "English Language Arts",
+            "BIO": "Science",  # no subject: the course's department org
+            "ADV": "General",  # a district course with no subject
+        }
+        assert Course.objects.get(school=high, code="ALG1").grade_levels == "9-10"
+        assert list(Course.objects.filter(school=middle).values_list("code", flat=True)) == [
+            "MATH7"
+        ]
+
+    algebra = section("Algebra 1 - Period 1")
+    assert (algebra.course.code, algebra.term.name, algebra.period, algebra.room) == (
+        "ALG1",
+        "2026-2027",
+        1,
+        "Room 101",
+    )
+    assert section("Biology - Period 4").term.name == "Spring 2027"  # Q3 stands for its term
+    assert section("Advisory 9A").period is None  # periods "HR" is not a number
+
+    with scopes_disabled():
+        garcia = User.objects.get(email="maria.garcia@lakeside.example")
+        assert garcia.full_name == "Maria Garcia" and not garcia.has_usable_password()
+        assert sorted(
+            SectionTeacher.objects.filter(teacher=garcia).values_list("section__name", "is_primary")
+        ) == [("Algebra 1 - Period 1", True), ("Algebra 1 - Period 3", True)]
+        assert (
+            SectionTeacher.objects.get(
+                section__name="Algebra 1 - Period 1", teacher__email="david.chen@lakeside.example"
+            ).is_primary
+            is False
+        )
+        roles = set(Membership.objects.filter(school=high).values_list("user__email", "role"))
+        assert {
+            ("priya.patel@lakeside.example", Role.SCHOOL_ADMIN),
+            ("alicia.brooks@lakeside.example", Role.COUNSELOR),
+            ("sam.lee@lakeside.example", Role.TEACHER),  # an aide
+            ("ana.rivera@students.lakeside.example", Role.STUDENT),
+            ("laura.rivera@example.com", Role.GUARDIAN),
+        } <= roles
+        assert not Membership.objects.filter(user__email="dana.whitfield@lakeside.example").exists()
+
+    ben = student("1002")
+    assert (ben.first_name, ben.last_name, ben.preferred_name, ben.grade_level) == (
+        "Benjamin",
+        "Rivera",
+        "Ben",
+        9,
+    )
+    assert ben.user is None  # no email, no login
+    assert student("1001").user.email == "ana.rivera@students.lakeside.example"
+    with scopes_disabled():
+        assert sorted(
+            Guardianship.objects.filter(guardian__email="laura.rivera@example.com").values_list(
+                "student__local_id", "relationship"
+            )
+        ) == [("1001", "parent"), ("1002", "parent")]
+        # Read from the student's side (agentSourcedIds of the student row).
+        assert Guardianship.objects.get(student__local_id="1003").relationship == "guardian"
+        assert Guardianship.objects.get(school=middle).relationship == "relative"
+        enrolled = {
+            (e.student.local_id, e.section.name): (e.enrolled_on, e.withdrawn_on)
+            for e in Enrollment.objects.select_related("student", "section")
+        }
+    assert enrolled[("1005", "English 9 - Period 2")] == (date(2026, 9, 8), None)
+    # No beginDate: the term's first day.
+    assert enrolled[("1002", "Algebra 1 - Period 3")] == (date(2026, 8, 17), None)
+    # An endDate before the term's end is a withdrawal; the term's last day is not.
+    assert enrolled[("1004", "English 9 - Period 2")] == (date(2026, 8, 17), date(2026, 10, 2))
+    assert enrolled[("1003", "Biology - Period 4")] == (date(2027, 1, 5), None)
+
+
+def test_importing_the_same_files_again_changes_nothing(db):
+    run("base")
+    before = snapshot()
+    with CaptureQueriesContext(connection) as queries:
+        report = run("base")
+    assert report.ok
+    assert (report.created, report.updated, report.withdrawn) == (0, 0, 0)
+    assert writes(queries) == []  # not one row is rewritten, mappings included
+    assert snapshot() == before
+    assert report.tally("students").unchanged == 7
+
+
+def test_an_update_changes_only_what_changed(db):
+    run("base")
+    before = snapshot()
+    with CaptureQueriesContext(connection) as queries:
+        report = run("update")
+    assert report.ok, report.errors
+    assert changes(report) == {
+        "users": (0, 2, 0),  # David Chen's preferred name, Emma's new family name
+        "students": (0, 1, 0),
+        "sections": (0, 1, 0),
+        "enrollments": (1, 0, 0),
+    }
+    assert written_tables(queries) == {
+        "mastery_user",
+        "gradebook_student",
+        "gradebook_section",
+        "gradebook_enrollment",
+        "gradebook_rostersource",
+    }
+    section_update = next(sql for sql in writes(queries) if '"gradebook_section"' in sql)
+    assert '"room"' in section_update and '"name"' not in section_update
+    with scopes_disabled():
+        assert User.objects.get(email="david.chen@lakeside.example").full_name == "Dave Chen"
+        assert student("1005").last_name == "Johnson-Park"
+        assert section("English 9 - Period 2").room == "Room 210"
+        assert Enrollment.objects.filter(
+            student__local_id="1002", section__name="Biology - Period 4"
+        ).exists()
+    after = snapshot()
+    changed = {
+        model: after[model] - before[model] for model in after if after[model] != before[model]
+    }
+    assert set(changed) == {"User", "Student", "Section", "Enrollment", "RosterSource"}
+    assert len(changed["Student"]) == len(changed["Section"]) == 1
+
+
+def test_a_file_the_manifest_says_is_absent_is_neither_required_nor_read(db, tmp_path):
+    run("base")
+    # The update export has no orgs, sessions, courses or roles: it imports all the same.
+    assert run("update").ok
+    package = package_copy(tmp_path)
+    manifest = (
+        (package / "manifest.csv").read_text().replace("file.roles,bulk", "file.roles,absent")
+    )
+    (package / "manifest.csv").write_text(manifest)
+    report = run(read_path(package))
+    assert report.ok
+    assert ("roles.csv", 0, "Not read: manifest.csv says file.roles is absent") in [
+        (w.file, w.line, w.message) for w in report.warnings
+    ]
+
+
+def test_a_teacher_of_both_schools_has_one_login_and_a_membership_in_each(db, tmp_path):
+    package = package_copy(tmp_path)
+    with (package / "roles.csv").open("a") as roles:
+        roles.write("r-okafor-lhs,,,t-okafor,secondary,teacher,,,org-lhs,\n")
+    report = run(read_path(package))
+    assert report.ok
+    assert report.tally("users").created == BASE_CREATED["users"]
+    with scopes_disabled():
+        okafor = User.objects.get(email="ngozi.okafor@lakeside.example")
+        assert set(Membership.objects.filter(user=okafor).values_list("school__slug", "role")) == {
+            ("lakeside-high", Role.TEACHER),
+            ("hillcrest-middle", Role.TEACHER),
+        }
+
+
+def test_one_schools_roster_does_not_rename_a_login_another_school_uses(db, tmp_path):
+    package = package_copy(tmp_path)
+    with (package / "roles.csv").open("a") as roles:
+        roles.write("r-okafor-lhs,,,t-okafor,secondary,teacher,,,org-lhs,\n")
+    run(read_path(package))
+    rename = package_copy(tmp_path, "update")
+    (rename / "users.csv").write_text(
+        (FIXTURES / "base" / "users.csv").read_text().splitlines()[0]
+        + "\nt-okafor,active,2026-10-20T14:05:00Z,true,t-okafor,{SIS:T200},Ngozi,Okafor-Bell,,"
+        "T200,ngozi.okafor@lakeside.example,,,,,,,,,,,,\n"
+    )
+    (rename / "classes.csv").unlink()
+    (rename / "enrollments.csv").unlink()
+    rewrite(rename / "manifest.csv", "file.classes,delta", "file.classes,absent")
+    rewrite(rename / "manifest.csv", "file.enrollments,delta", "file.enrollments,absent")
+    high = lakeside()
+    with scope(school=high):
+        report = oneroster_import(files=read_path(rename), school=high, today=TODAY)
+    assert report.ok and report.updated == 0
+    assert [w.message for w in report.warnings] == [
+        "ngozi.okafor@lakeside.example was not renamed: they also belong to a school this "
+        "import does not cover."
+    ]
+    assert User.objects.get(email="ngozi.okafor@lakeside.example").full_name == "Ngozi Okafor"
+    # The district's own import, which covers both schools, may.
+    assert run(read_path(rename)).tally("users").updated == 1
+    assert User.objects.get(email="ngozi.okafor@lakeside.example").full_name == "Ngozi Okafor-Bell"
+
+
+# --- tobedeleted ---------------------------------------------------------------------------------------
+
+
+def test_tobedeleted_withdraws_and_removes_but_keeps_students_and_their_evidence(db):
+    run("base")
+    high = lakeside()
+    diego, ana = student("1004"), student("1001")
+    with scopes_disabled():
+        garcia = User.objects.get(email="maria.garcia@lakeside.example")
+        algebra = Course.objects.get(school=high, code="ALG1")
+        functions = Competency.objects.create(
+            school=high, department=algebra.department, code="ALG-F", name="Functions"
+        )
+        target = LearningTarget.objects.create(
+            school=high,
+            competency=functions,
+            department=algebra.department,
+            code="ALG.F1",
+            statement="I can interpret a function.",
+        )
+    assessment = make_assessment(high, algebra, [target], on=date(2026, 9, 15))
+    with scope(school=high):
+        for kid in (diego, ana):
+            evidence_record(
+                school=high,
+                recorded_by=garcia,
+                student_id=kid.id,
+                target_id=target.id,
+                assessment_id=assessment.id,
+                score="3",
+            )
+        evidence_before = set(Evidence.objects.values_list())
+
+    report = run("tobedeleted")
+    assert report.ok, report.errors
+    assert changes(report) == {
+        "students": (0, 0, 1),  # Diego leaves the school
+        "enrollments": (0, 0, 4),  # Diego's Algebra, Ana's English, Advisory's two students
+        "section teachers": (0, 0, 1),  # David Chen no longer teaches Biology
+        "memberships": (0, 0, 1),  # Tom Nguyen's guardian role ends …
+        "guardianships": (0, 0, 1),  # … and with it his guardianship of Chloe
+    }
+    diego.refresh_from_db()
+    assert diego.is_active is False  # inactive, never deleted
+    with scopes_disabled():
+        assert set(Evidence.objects.values_list()) == evidence_before  # kept, none voided
+        assert Evidence.objects.filter(student=diego, voided_at__isnull=True).count() == 1
+        left = {
+            (e.student.local_id, e.section.name): e.withdrawn_on
+            for e in Enrollment.objects.filter(school=high).select_related("student", "section")
+        }
+        assert sum(1 for day in left.values() if day is not None) == 5
+        assert left[("1004", "Algebra 1 - Period 3")] == TODAY
+        assert left[("1004", "English 9 - Period 2")] == date(2026, 10, 2)  # withdrawn before
+        assert left[("1001", "English 9 - Period 2")] == TODAY
+        assert left[("1001", "Advisory 9A")] == left[("1002", "Advisory 9A")] == TODAY
+        assert left[("1001", "Algebra 1 - Period 1")] is None
+        # The class stays, with its teacher: its history is still there to read.
+        assert SectionTeacher.objects.filter(section__name="Advisory 9A").exists()
+        assert not SectionTeacher.objects.filter(
+            section__name="Biology - Period 4", teacher__email="david.chen@lakeside.example"
+        ).exists()
+        assert (
+            SectionTeacher.objects.filter(teacher__email="david.chen@lakeside.example").count() == 2
+        )
+        nguyen = User.objects.get(email="tom.nguyen@example.com")  # the login stays
+        assert not Membership.objects.filter(user=nguyen).exists()
+        assert not Guardianship.objects.filter(guardian=nguyen).exists()
+
+    again = run("tobedeleted")
+    assert (again.created, again.updated, again.withdrawn) == (0, 0, 0)
+
+
+# --- Bad files -----------------------------------------------------------------------------------------
+
+
+def test_every_bad_row_is_reported_with_its_file_and_line_and_nothing_is_written(db):
+    before = snapshot()
+    report = run("bad_rows")
+    assert problems(report) == [
+        ("academicSessions.csv", 9, "endDate “2027-13-01” is not a date (YYYY-MM-DD)."),
+        ("academicSessions.csv", 10, "endDate is not after startDate."),
+        ("courses.csv", 7, "Duplicate sourcedId “crs-alg1” (also on line 2)."),
+        ("courses.csv", 8, "title is empty."),
+        (
+            "classes.csv",
+            8,
+            "The class refers to an unknown course “crs-geo” (not in courses.csv nor imported "
+            "before).",
+        ),
+        (
+            "classes.csv",
+            9,
+            "termSourcedIds “as-fall-2025” is not a session of academicSessions.csv nor imported "
+            "before.",
+        ),
+        ("users.csv", 19, "enabledUser “yes” is not true or false."),
+        ("users.csv", 20, "A teacher, counselor or administrator needs an email to log in."),
+        (
+            "roles.csv",
+            20,
+            "Unknown role “janitor” (expected one of: administrator, aide, counselor, "
+            "districtAdministrator, guardian, parent, principal, proctor, relative, "
+            "siteAdministrator, student, systemAdministrator, teacher).",
+        ),
+        (
+            "roles.csv",
+            21,
+            "userSourcedId “u-ghost” is not a user of users.csv nor imported before.",
+        ),
+        ("enrollments.csv", 23, "Duplicate sourcedId “e-1001-alg1p1” (also on line 9)."),
+        (
+            "enrollments.csv",
+            24,
+            "classSourcedId “cls-nope” is not a class of classes.csv nor imported before.",
+        ),
+        (
+            "enrollments.csv",
+            25,
+            "userSourcedId “s-9999” is not a user of users.csv nor imported before.",
+        ),
+        ("enrollments.csv", 26, "beginDate “2026-09-31” is not a date (YYYY-MM-DD)."),
+    ]
+    assert snapshot() == before
+
+
+def test_a_bad_export_after_a_good_one_changes_nothing(db):
+    run("base")
+    before = snapshot()
+    assert not run("bad_rows").ok
+    assert snapshot() == before
+
+
+def rewrite(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda p: rewrite(p / "manifest.csv", "oneroster.version,1.2", "oneroster.version,1.1"),
+            (
+                "manifest.csv",
+                3,
+                "oneroster.version is “1.1”; this import reads OneRoster 1.2 CSV "
+                "(oneroster.version 1.2).",
+            ),
+        ),
+        (
+            lambda p: (p / "manifest.csv").unlink(),
+            ("manifest.csv", 0, "The package has no manifest.csv; it is required."),
+        ),
+        (
+            lambda p: (p / "users.csv").unlink(),
+            ("users.csv", 0, "Missing required file: manifest.csv says file.users is bulk."),
+        ),
+        (
+            lambda p: rewrite(p / "manifest.csv", "file.courses,bulk", "file.courses,full"),
+            ("manifest.csv", 8, "file.courses is “full”; it must be bulk, delta or absent."),
+        ),
+        (
+            lambda p: rewrite(p / "users.csv", ",givenName,", ",firstName,"),
+            ("users.csv", 1, "Missing required column: givenName."),
+        ),
+        (
+            lambda p: rewrite(p / "orgs.csv", "sourcedId,", "SourcedId,"),
+            (
+                "orgs.csv",
+                1,
+                "Missing required column: sourcedId (“SourcedId” should be spelled “sourcedId”).",
+            ),
+        ),
+        (
+            lambda p: (p / "classes.csv").write_text(
+                (p / "classes.csv").read_text() + 'cls-x,,,"Unclosed title,,crs-alg1\n'
+            ),
+            ("classes.csv", 8, "Malformed CSV: unexpected end of data."),
+        ),
+        (
+            lambda p: (p / "courses.csv").write_bytes(
+                (p / "courses.csv").read_text().replace("Biology", "Biología").encode("latin-1")
+            ),
+            ("courses.csv", 0, "The file is not UTF-8 text."),
+        ),
+        (
+            lambda p: rewrite(
+                p / "roles.csv",
+                "r-chen,,,t-chen,primary,teacher,,,org-lhs,",
+                "r-chen,,,t-chen,primary,teacher,org-lhs",
+            ),
+            ("roles.csv", 3, "The row has 7 cells; the header has 10 columns."),
+        ),
+    ],
+    ids=[
+        "wrong-version",
+        "no-manifest",
+        "missing-file",
+        "bad-mode",
+        "missing-column",
+        "column-case",
+        "malformed",
+        "not-utf8",
+        "short-row",
+    ],
+)
+def test_a_broken_package_is_refused_with_a_clear_problem(db, tmp_path, damage, expected):
+    package = package_copy(tmp_path)
+    damage(package)
+    before = snapshot()
+    report = run(read_path(package))
+    assert expected in problems(report)
+    assert snapshot() == before
+
+
+def test_a_delta_needs_status_and_date_last_modified(db, tmp_path):
+    package = package_copy(tmp_path, "update")
+    rewrite(package / "classes.csv", "active,2026-10-20T14:05:00Z", ",yesterday")
+    report = run(read_path(package))
+    assert problems(report) == [
+        (
+            "classes.csv",
+            2,
+            "status is empty (a delta file needs active or tobedeleted); "
+            "dateLastModified “yesterday” is not an ISO 8601 date-time.",
+        )
+    ]
+
+
+# --- Dry run and input formats ---------------------------------------------------------------------------
+
+
+def test_a_dry_run_reports_the_same_changes_and_writes_nothing(db):
+    before = snapshot()
+    report = run("base", dry_run=True)
+    assert report.ok and report.dry_run
+    assert created(report) == BASE_CREATED
+    assert snapshot() == before
+    assert not School.objects.filter(slug="lakeside-high").exists()
+
+    run("base")
+    before = snapshot()
+    report = run("tobedeleted", dry_run=True)
+    assert report.withdrawn == 8
+    assert snapshot() == before
+
+
+def test_a_zip_and_a_directory_import_the_same(db, tmp_path):
+    package = package_copy(tmp_path)
+    (package / "demographics.csv").write_text("sourcedId,status\n")  # not read
+    data = zipped(package, folder="lakeside-export/")
+    with zipfile.ZipFile(io.BytesIO(data), "a") as archive:
+        archive.writestr("__MACOSX/lakeside-export/._users.csv", b"\x00\x05junk")
+    (tmp_path / "export.zip").write_bytes(data)
+    from_zip = run(read_path(tmp_path / "export.zip"), dry_run=True)
+    from_directory = run(read_path(package), dry_run=True)
+    assert from_zip.ok and created(from_zip) == created(from_directory) == BASE_CREATED
+
+
+def test_the_command_imports_a_zip_or_a_directory_and_fails_on_bad_rows(db, tmp_path):
+    (tmp_path / "base.zip").write_bytes(zipped(FIXTURES / "base"))
+    out = io.StringIO()
+    call_command("import_oneroster", str(tmp_path / "base.zip"), "--dry-run", stdout=out)
+    assert "Dry run: nothing was written. 91 created, 0 updated, 0 withdrawn or removed." in (
+        out.getvalue()
+    )
+    assert not School.objects.filter(slug="lakeside-high").exists()
+
+    out = io.StringIO()
+    call_command("import_oneroster", str(FIXTURES / "base"), stdout=out)
+    assert "Imported. 91 created" in out.getvalue()
+    assert "students: 7 created, 0 updated" in out.getvalue()
+    with scopes_disabled():
+        assert Student.objects.count() == 7
+
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="14 problems; nothing was imported"):
+        call_command("import_oneroster", str(FIXTURES / "bad_rows"), stderr=err)
+    assert "classes.csv:8: The class refers to an unknown course “crs-geo”" in err.getvalue()
+
+    with pytest.raises(CommandError, match="neither a directory nor a zip file"):
+        call_command("import_oneroster", str(tmp_path / "nowhere"))
+
+
+def test_the_command_imports_one_school_inside_its_scope(db):
+    out = io.StringIO()
+    world = make_world("hillcrest-middle")
+    call_command(
+        "import_oneroster", str(FIXTURES / "base"), "--school", "hillcrest-middle", stdout=out
+    )
+    assert "students: 2 created" in out.getvalue()
+    assert not School.objects.filter(slug="lakeside-high").exists()
+    with scopes_disabled():
+        assert set(RosterSource.objects.values_list("school_id", flat=True)) == {world.school.id}
+
+
+# --- The upload page -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def high(db):
+    """Lakeside High made by hand before its first import (it already has an Algebra 1 course)."""
+    return make_world("lakeside-high")
+
+
+@pytest.fixture
+def middle(db):
+    return make_world("hillcrest-middle")
+
+
+def page(world) -> str:
+    return reverse("gradebook:oneroster_import", kwargs={"school_slug": world.school.slug})
+
+
+def upload(client, world, *uploads, dry_run: bool = False):
+    data = {"files": list(uploads)}
+    if dry_run:
+        data["dry_run"] = "on"
+    return client.post(page(world), data)
+
+
+def zip_upload(name: str = "base") -> SimpleUploadedFile:
+    return SimpleUploadedFile(f"{name}.zip", zipped(FIXTURES / name), "application/zip")
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def test_a_school_admin_imports_their_school_and_nothing_of_the_other(client, high, middle):
+    other_before = snapshot(middle.school)
+    client.force_login(high.admin)
+    assert client.get(page(high)).status_code == 200
+    response = upload(client, high, zip_upload())
+    assert response.status_code == 200, text(response)
+    assert "The roster was imported." in text(response)
+
+    with scopes_disabled():
+        school = high.school
+        assert set(
+            Student.objects.filter(
+                school=school, local_id__in=["1001", "1002", "1003", "1004", "1005"]
+            ).values_list("local_id", flat=True)
+        ) == {"1001", "1002", "1003", "1004", "1005"}
+        # The Algebra 1 made by hand is the export's ALG1, not a second course.
+        assert Course.objects.filter(school=school, code="ALG1").count() == 1
+        assert Course.objects.get(school=school, code="ALG1").id == high.course.id
+        assert Section.objects.filter(school=school, course=high.course).count() == 4
+        # Nothing of Hillcrest's: no students, staff, logins or mappings.
+        assert not User.objects.filter(email="ngozi.okafor@lakeside.example").exists()
+        assert not User.objects.filter(email="finn.obrien@students.lakeside.example").exists()
+        assert set(RosterSource.objects.values_list("school_id", flat=True)) == {school.id}
+        assert not School.objects.filter(slug="hillcrest").exists()
+    assert snapshot(middle.school) == other_before
+    assert "Rows not imported" in text(response)
+    with scopes_disabled():
+        report = oneroster_import(files=files("base"), school=high.school, dry_run=True)
+    assert report.not_imported[("classes.csv", OTHER_SCHOOL)] == 1
+    assert report.not_imported[("enrollments.csv", OTHER_SCHOOL)] == 3
+    assert report.not_imported[("users.csv", OTHER_SCHOOL)] == 4  # Okafor, two students, Kim
+    assert report.skipped_other_schools == 1 + 1 + 1 + 3 + 3 + 4  # orgs, courses, classes, roles…
+
+
+def test_each_school_admin_imports_only_their_own_school(client, high, middle):
+    client.force_login(middle.admin)
+    response = upload(client, middle, zip_upload())
+    assert response.status_code == 200
+    with scopes_disabled():
+        assert (
+            Student.objects.filter(school=middle.school, local_id__in=["2001", "2002"]).count() == 2
+        )
+        assert not Student.objects.filter(local_id="1001").exists()
+        assert (
+            Guardianship.objects.filter(
+                school=middle.school, guardian__email="minjun.kim@example.com"
+            ).count()
+            == 1
+        )
+        assert not RosterSource.objects.filter(school=high.school).exists()
+
+
+def test_the_upload_page_is_for_school_admins_only(client, high, middle, outsider):
+    for user, status in (
+        (high.teacher, 403),
+        (high.counselor, 403),
+        (high.guardian, 403),
+        (middle.admin, 404),  # another school's admin: the school does not exist for them
+        (outsider, 404),
+    ):
+        client.force_login(user)
+        assert client.get(page(high)).status_code == status, user
+        assert upload(client, high, zip_upload()).status_code == status, user
+    with scopes_disabled():
+        assert not RosterSource.objects.exists()
+
+
+def test_the_upload_page_refuses_files_of_the_wrong_type_or_size(client, high):
+    client.force_login(high.admin)
+    cases = [
+        (
+            SimpleUploadedFile("roster.xlsx", b"PK\x03\x04", "application/vnd.ms-excel"),
+            "“roster.xlsx” is not a .zip or .csv file.",
+        ),
+        (
+            SimpleUploadedFile("roster.zip", b"not a zip at all", "application/zip"),
+            "The file is not a zip archive.",
+        ),
+        (
+            SimpleUploadedFile("users.csv", b"x" * (20 * 1024 * 1024 + 1), "text/csv"),
+            "The upload is larger than 20 MB.",
+        ),
+        (
+            SimpleUploadedFile("notes.csv", b"a,b\n", "text/csv"),
+            "None of these files belongs to a OneRoster package",
+        ),
+    ]
+    for uploaded, message in cases:
+        response = upload(client, high, uploaded)
+        assert response.status_code == 422
+        assert message in text(response)
+    response = client.post(page(high), {})
+    assert response.status_code == 422
+    assert "This field is required." in text(response)
+    with scopes_disabled():
+        assert not RosterSource.objects.exists()
+
+
+def test_the_upload_page_lists_every_problem_with_422_and_imports_nothing(client, high):
+    client.force_login(high.admin)
+    before = snapshot(high.school)
+    response = upload(client, high, zip_upload("bad_rows"))
+    assert response.status_code == 422
+    page_text = text(response)
+    assert "problems; nothing was imported" in page_text
+    row = (
+        r"<tr><td[^>]*>enrollments\.csv</td><td[^>]*>25</td><td[^>]*>userSourcedId “s-9999” is "
+        r"not a user of users\.csv nor imported before\.</td></tr>"
+    )
+    assert re.search(row, page_text)
+    assert snapshot(high.school) == before
+
+
+def test_the_upload_page_takes_the_csv_files_chosen_together(client, high):
+    client.force_login(high.admin)
+    uploads = [
+        SimpleUploadedFile(path.name, path.read_bytes(), "text/csv")
+        for path in sorted((FIXTURES / "base").iterdir())
+    ]
+    response = upload(client, high, *uploads, dry_run=True)
+    assert response.status_code == 200
+    assert "The files are valid. Nothing was written" in text(response)
+    with scopes_disabled():
+        assert not RosterSource.objects.exists()
+        assert not Student.objects.filter(local_id="1001").exists()
+
+
+def test_the_upload_page_says_when_no_org_of_the_files_is_this_school(client, world_a):
+    client.force_login(world_a.admin)
+    response = upload(client, world_a, zip_upload())
+    assert response.status_code == 422
+    assert (
+        "No school org in orgs.csv is School ALPHA: give it the identifier “alpha” or the name "
+        "“School ALPHA”." in text(response)
+    )
