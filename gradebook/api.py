@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch, Q
-from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
@@ -37,9 +36,6 @@ from gradebook.services import evidence_record, evidence_void
 from mastery.models import Role
 from mastery.rest import FirstRendererNegotiation, SchoolViewSet, filter_ids
 from mastery.selectors import achievement_levels
-
-CSV = "text/csv; charset=utf-8"
-
 
 # --- Terms and courses -------------------------------------------------------------------------------
 
@@ -67,7 +63,7 @@ class TermViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
         return (
             Term.objects.filter(school=self.school)
             .prefetch_related(Prefetch("grading_periods", periods))
-            .order_by("-starts_on")
+            .order_by("-starts_on", "id")
         )
 
 
@@ -146,12 +142,7 @@ class SectionViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     def gradebook_csv(self, request, school_slug: str, pk: str):
         """The section's gradebook as the grid shows it: students × targets (level and score),
         and the course grade."""
-        section = self.get_object()
-        header, rows = exports.section_gradebook_rows(school=self.school, section=section)
-        response = HttpResponse(exports.csv_text(header, rows), content_type=CSV)
-        name = exports.section_export_filename(self.school, section)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return exports.section_response(school=self.school, section=self.get_object())
 
     def get_queryset(self):
         teachers = SectionTeacher.objects.filter(school=self.school).select_related("teacher")
@@ -259,10 +250,10 @@ class AssessmentFilter(django_filters.FilterSet):
     assessed_before = django_filters.DateFilter(field_name="assessed_on", lookup_expr="lte")
 
     def for_section(self, queryset, name, value):
-        # The section's own assessments and those common to its course.
-        return queryset.filter(
-            Q(section_id=value) | Q(section__isnull=True, course__sections__id=value)
-        )
+        # The section's own assessments and those common to its course (a subquery, not a join
+        # over the course's sections, which would repeat each assessment once per section).
+        course = Section.objects.filter(school=self.request.school, id=value).values("course_id")
+        return queryset.filter(Q(section_id=value) | Q(section__isnull=True, course_id__in=course))
 
 
 def _visible_assessments(access, user):
@@ -397,9 +388,17 @@ class EvidenceFilter(django_filters.FilterSet):
         return queryset.filter(**{f"{name}_id__in": filter_ids(value, name)})
 
     def in_section(self, queryset, name, value):
+        # The section's active students, on the section's own assessments and its course's
+        # common ones (what its grid shows).
+        section = Section.objects.filter(school=self.request.school, id=value).first()
+        if section is None:
+            return queryset.none()
         return queryset.filter(
-            student__enrollments__section_id=value,
-            assessment__course__sections__id=value,
+            Q(assessment__section_id=section.id)
+            | Q(assessment__section__isnull=True, assessment__course_id=section.course_id),
+            student_id__in=Enrollment.objects.filter(
+                school=section.school_id, section=section, withdrawn_on__isnull=True
+            ).values("student_id"),
         )
 
 
@@ -558,11 +557,7 @@ class MasteryViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
             )
         except exports.ExportFilterError as error:
             raise exceptions.ValidationError({"filters": [str(error)]}) from error
-        header, rows = exports.school_mastery_rows(school=self.school, filters=filters)
-        response = StreamingHttpResponse(exports.csv_chunks(header, rows), content_type=CSV)
-        name = exports.mastery_export_filename(self.school, filters)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return exports.mastery_response(school=self.school, filters=filters)
 
     def get_queryset(self):
         records = Mastery.objects.filter(school=self.school)

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from django.db.models import QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
@@ -41,6 +42,7 @@ CHUNK_CHARS = 64 * 1024
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 BOM = "\ufeff"  # so Excel reads the file as UTF-8 (accents in Spanish names)
+CONTENT_TYPE = "text/csv; charset=utf-8"
 
 
 class ExportFilterError(ValueError):
@@ -391,3 +393,23 @@ def mastery_export_filename(
     if filters and filters.target is not None:
         parts.append(filters.target.code)
     return export_filename(school, *parts, on=on)
+
+
+# --- Responses (the pages and the API answer the same files) --------------------------------------
+
+
+def section_response(*, school: School, section: Section) -> HttpResponse:
+    header, rows = section_gradebook_rows(school=school, section=section)
+    response = HttpResponse(csv_text(header, rows), content_type=CONTENT_TYPE)
+    return _attachment(response, section_export_filename(school, section))
+
+
+def mastery_response(*, school: School, filters: MasteryFilters) -> StreamingHttpResponse:
+    header, rows = school_mastery_rows(school=school, filters=filters)
+    response = StreamingHttpResponse(csv_chunks(header, rows), content_type=CONTENT_TYPE)
+    return _attachment(response, mastery_export_filename(school, filters))
+
+
+def _attachment(response, filename: str):
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

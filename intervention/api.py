@@ -11,6 +11,8 @@ from mastery.rest import SchoolViewSet
 from mastery.tenancy import DISTRICT_ADMIN
 
 READERS = frozenset({Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER, DISTRICT_ADMIN})
+# Read every group and roster of the school; a teacher (as on the pages) only their own groups.
+SCHOOL_WIDE = (Role.SCHOOL_ADMIN, Role.COUNSELOR, DISTRICT_ADMIN)
 
 
 class CycleSerializer(serializers.ModelSerializer):
@@ -78,11 +80,10 @@ class GroupViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     filterset_class = GroupFilter
 
     def get_queryset(self):
-        return (
-            InterventionGroup.objects.filter(school=self.school)
-            .select_related("target", "teacher")
-            .order_by("cycle_id", "weekday", "id")
-        )
+        groups = InterventionGroup.objects.filter(school=self.school)
+        if not self.access.has(*SCHOOL_WIDE):
+            groups = groups.filter(teacher=self.request.user)
+        return groups.select_related("target", "teacher").order_by("cycle_id", "weekday", "id")
 
 
 class RosterEntrySerializer(serializers.ModelSerializer):
@@ -134,8 +135,9 @@ class RosterEntryViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     filterset_class = RosterEntryFilter
 
     def get_queryset(self):
-        return (
-            RosterEntry.objects.filter(school=self.school)
-            .select_related("student", "target")
-            .order_by("cycle_id", "weekday", "priority", "id")
+        entries = RosterEntry.objects.filter(school=self.school)
+        if not self.access.has(*SCHOOL_WIDE):
+            entries = entries.filter(group__teacher=self.request.user)
+        return entries.select_related("student", "target").order_by(
+            "cycle_id", "weekday", "priority", "id"
         )

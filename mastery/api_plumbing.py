@@ -6,7 +6,6 @@ views module is still loading, so they cannot live next to the view sets in mast
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -35,7 +34,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode()
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The token holds invalid characters.") from exc
-        digest = hashlib.sha256(raw.encode()).hexdigest()
+        digest = ApiToken.digest_of(raw)
         with scopes_disabled():
             token = ApiToken.objects.select_related("user", "school").filter(digest=digest).first()
             if token is None or token.revoked_at is not None:

@@ -12,6 +12,12 @@ from django_scopes import scope, scopes_disabled
 from mastery.tenancy import school_access
 
 
+def _checks_school_itself(view) -> bool:
+    from mastery.rest import SchoolViewSet
+
+    return isinstance(getattr(view, "cls", None), type) and issubclass(view.cls, SchoolViewSet)
+
+
 class SchoolScopeMiddleware:
     """Resolve /s/<school-slug>/, check the membership, and run the request in the school's scope.
 
@@ -39,7 +45,7 @@ class SchoolScopeMiddleware:
         except Resolver404:
             return self.get_response(request)
         slug = match.kwargs.get("school_slug")
-        if slug is None or getattr(match.func, "cls", None) is not None:
+        if slug is None or _checks_school_itself(match.func):
             # No school in the URL, or a REST API view (DRF authenticates tokens itself, then
             # mastery.rest.SchoolViewSet makes the same school_access check and enters the scope).
             return self.get_response(request)

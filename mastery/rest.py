@@ -12,21 +12,16 @@ from contextlib import ExitStack
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_scopes import scope
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, status, viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from mastery.models import STAFF_ROLES, ApiToken
-from mastery.tenancy import DISTRICT_ADMIN, school_access
-
-API_ROLES = frozenset({*STAFF_ROLES, DISTRICT_ADMIN})
-
+from mastery.models import ApiToken
+from mastery.tenancy import API_ROLES, school_access
 
 # --- Authentication ---------------------------------------------------------------------------------
 
@@ -120,10 +115,6 @@ def filter_ids(value: str, label: str) -> list[int]:
     return ids
 
 
-def active_q(prefix: str = "") -> Q:
-    return Q(**{f"{prefix}withdrawn_on__isnull": True})
-
-
 # --- Errors -----------------------------------------------------------------------
 
 
@@ -171,10 +162,6 @@ def api_not_found(request, *args, **kwargs):
     return JsonResponse(
         _error_body(404, "not_found", "No such API endpoint. See /api/docs/."), status=404
     )
-
-
-def created(data) -> Response:
-    return Response(data, status=status.HTTP_201_CREATED)
 
 
 # --- OpenAPI ------------------------------------------------------------------------------------------

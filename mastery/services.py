@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -487,10 +486,6 @@ def targets_import_csv(
 # --- API tokens ------------------------------------------------------------------------------------
 
 
-def _token_digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 @transaction.atomic
 def api_token_create(*, school: School, user, name: str) -> tuple[ApiToken, str]:
     """Make a token for the user in this school; returns it with the secret, shown only once."""
@@ -503,7 +498,7 @@ def api_token_create(*, school: School, user, name: str) -> tuple[ApiToken, str]
         raise ValidationError({"name": ["You already have 20 active tokens; revoke one first."]})
     raw = f"{ApiToken.PREFIX}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
-        school=school, user=user, name=name, key_prefix=raw[:10], digest=_token_digest(raw)
+        school=school, user=user, name=name, key_prefix=raw[:10], digest=ApiToken.digest_of(raw)
     )
     return token, raw
 

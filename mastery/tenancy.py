@@ -14,6 +14,8 @@ from django_scopes import scopes_disabled
 from mastery.models import STAFF_ROLES, DistrictMembership, Membership, Role, School
 
 DISTRICT_ADMIN = "district_admin"
+# Who may use the REST API (and make tokens for it); families and students have the portal.
+API_ROLES = frozenset({*STAFF_ROLES, DISTRICT_ADMIN})
 
 
 @dataclass(frozen=True)

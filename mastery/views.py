@@ -24,7 +24,7 @@ from mastery.forms import PolicyForm, add_service_errors
 from mastery.models import GradingPolicy, Role
 from mastery.selectors import achievement_levels
 from mastery.services import policy_candidate, policy_change, policy_remove_override
-from mastery.tenancy import DISTRICT_ADMIN, schools_for_user
+from mastery.tenancy import API_ROLES, schools_for_user
 
 
 @login_required
@@ -216,11 +216,8 @@ def language_switch(request):
     return response
 
 
-API_TOKEN_ROLES = (Role.SCHOOL_ADMIN, Role.TEACHER, Role.COUNSELOR, DISTRICT_ADMIN)
-
-
 @never_cache
-@roles_required(*API_TOKEN_ROLES)
+@roles_required(*API_ROLES)  # the roles the API serves
 def api_tokens(request, school_slug: str):
     """The user's own API tokens in this school: make one (shown once), revoke one."""
     from mastery.models import ApiToken

@@ -14,7 +14,7 @@ from django_scopes import scopes_disabled
 from gradebook.models import Evidence, Mastery
 from mastery.models import ApiToken, Membership, Role
 from mastery.services import api_token_create
-from tests.factories import make_evidence, make_intervention, make_member
+from tests.factories import make_assessment, make_evidence, make_intervention, make_member
 
 
 def token_for(world, user=None) -> str:
@@ -234,6 +234,30 @@ def test_roster_resources_and_their_filters(world_a):
     assert terms["results"][0]["name"] == "This year"
 
 
+def test_section_filters_return_each_row_once_and_only_the_sections(world_a):
+    raw = token_for(world_a)
+    own = make_assessment(
+        world_a.school,
+        world_a.course,
+        world_a.targets[:1],
+        on=world_a.assessment.assessed_on,
+        section=world_a.section,
+        title="Quiz only period 1",
+    )
+    common = api(raw).get(url(world_a, "assessments"), {"section": world_a.section.id}).json()
+    assert sorted(a["id"] for a in common["results"]) == sorted([world_a.assessment.id, own.id])
+    other = api(raw).get(url(world_a, "assessments"), {"section": world_a.other_section.id}).json()
+    assert [a["id"] for a in other["results"]] == [world_a.assessment.id]
+    post_evidence(raw, world_a, assessment=own.id)
+    post_evidence(raw, world_a, student=world_a.other_students[0].id)
+    in_p1 = api(raw).get(url(world_a, "evidence"), {"section": world_a.section.id}).json()
+    assert [(e["student"], e["assessment"]) for e in in_p1["results"]] == [
+        (world_a.student.id, own.id)
+    ]
+    in_p2 = api(raw).get(url(world_a, "evidence"), {"section": world_a.other_section.id}).json()
+    assert [e["student"] for e in in_p2["results"]] == [world_a.other_students[0].id]
+
+
 def test_lists_are_paged(world_a):
     raw = token_for(world_a)
     first = api(raw).get(url(world_a, "students"), {"page_size": 2}).json()
@@ -415,6 +439,18 @@ def test_cycles_groups_and_rosters_read(world_a, in_school):
     assert {g["id"] for g in groups} >= {e["group"] for e in entries if e["group"]}
     teacher = token_for(world_a, world_a.teacher)
     assert api(teacher).get(url(world_a, "cycles")).status_code == 200
+    # A teacher reads only the groups they lead and who is in them (as on the pages).
+    leads = {g["id"]: g["teacher"] for g in groups}
+    placed = next(e for e in entries if e["group"])
+    by_id = {world_a.teacher.id: world_a.teacher, world_a.other_teacher.id: world_a.other_teacher}
+    leader = by_id[leads[placed["group"]]]
+    bystander = next(t for t in by_id.values() if t != leader)
+    seen = api(token_for(world_a, leader)).get(url(world_a, "roster-entries")).json()["results"]
+    assert placed["id"] in {e["id"] for e in seen}
+    not_seen = api(token_for(world_a, bystander)).get(url(world_a, "roster-entries")).json()
+    assert placed["id"] not in {e["id"] for e in not_seen["results"]}
+    their_groups = api(token_for(world_a, bystander)).get(url(world_a, "groups")).json()
+    assert {g["teacher"] for g in their_groups["results"]} <= {bystander.id}
 
 
 def test_a_report_pdf_and_a_batch(world_a, settings, tmp_path, django_capture_on_commit_callbacks):

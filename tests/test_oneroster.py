@@ -854,3 +854,27 @@ def test_the_upload_page_says_when_no_org_of_the_files_is_this_school(client, wo
         "No school org in orgs.csv is School ALPHA: give it the identifier “alpha” or the name "
         "“School ALPHA”." in text(response)
     )
+
+
+def test_another_districts_school_or_district_with_the_same_slug_is_never_taken_over(db):
+    # Two districts on one site: the other one already has a "lakeside-usd" district (another
+    # name) and a "lakeside-high" school. The import must make its own, not rename and fill theirs.
+    with scopes_disabled():
+        theirs = District.objects.create(name="Lakeside County Schools", slug="lakeside-usd")
+        their_school = School.objects.create(
+            name="Their High", slug="lakeside-high", district=theirs
+        )
+    report = run("base")
+    assert report.ok, report.errors
+    with scopes_disabled():
+        theirs.refresh_from_db()
+        their_school.refresh_from_db()
+        assert (theirs.name, their_school.name, their_school.district_id) == (
+            "Lakeside County Schools",
+            "Their High",
+            theirs.id,
+        )
+        assert not Student.objects.filter(school=their_school).exists()
+        ours = School.objects.get(name="Lakeside High School")
+        assert ours.slug == "lakeside-high-2" and ours.district.slug == "lakeside-usd-2"
+        assert ours.district.name == "Lakeside Unified School District"

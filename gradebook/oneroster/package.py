@@ -19,6 +19,8 @@ MAX_ENTRIES = 200
 MAX_FILE_BYTES = 200 * 1024 * 1024  # uncompressed, per file
 MAX_TOTAL_BYTES = 500 * 1024 * 1024  # uncompressed, all files together
 MAX_RATIO = 200  # a zip bomb compresses far better than any roster
+# An upload unpacks inside a web worker: a tighter ceiling than the command line's.
+MAX_UPLOAD_TOTAL_BYTES = 100 * 1024 * 1024
 
 
 class PackageError(ValueError):
@@ -31,7 +33,7 @@ def _canonical(name: str) -> str | None:
     return lowered.get(name.lower())
 
 
-def read_zip(data: bytes) -> dict[str, bytes]:
+def read_zip(data: bytes, *, max_total: int = MAX_TOTAL_BYTES) -> dict[str, bytes]:
     """The known CSV files of a zip archive, by name (files may sit in one folder of the archive)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -57,8 +59,8 @@ def read_zip(data: bytes) -> dict[str, bytes]:
             if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
                 raise PackageError(f"{name} is compressed suspiciously well; it was not read.")
             total += info.file_size
-            if total > MAX_TOTAL_BYTES:
-                raise PackageError(f"The archive holds more than {MAX_TOTAL_BYTES // 2**20} MB.")
+            if total > max_total:
+                raise PackageError(f"The archive holds more than {max_total // 2**20} MB.")
             try:
                 files[name] = archive.read(info)
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
@@ -93,7 +95,7 @@ def read_path(path: str | Path) -> dict[str, bytes]:
 def read_uploads(uploads: list[tuple[str, bytes]]) -> dict[str, bytes]:
     """Uploaded files: one zip archive, or the package's CSV files chosen together."""
     if len(uploads) == 1 and uploads[0][0].lower().endswith(".zip"):
-        return read_zip(uploads[0][1])
+        return read_zip(uploads[0][1], max_total=MAX_UPLOAD_TOTAL_BYTES)
     files: dict[str, bytes] = {}
     for filename, data in uploads:
         if filename.lower().endswith(".zip"):

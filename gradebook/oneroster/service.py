@@ -346,8 +346,14 @@ class _Import:
                 continue
             district = districts.get(row["parentSourcedId"])
             base = _slug(row["identifier"]) or _slug(row["name"]) or "school"
-            if school is None and base in by_slug and by_slug[base].id not in adopted:
-                # A school made by hand before the first import, under the slug the org suggests.
+            if (
+                school is None
+                and base in by_slug
+                and by_slug[base].id not in adopted
+                and by_slug[base].district_id in (None, district.id if district else None)
+            ):
+                # A school made by hand before the first import, under the slug the org suggests
+                # (never another district's school that happens to share the slug).
                 school = by_slug[base]
                 adopted.add(school.id)
             if school is None:
@@ -429,9 +435,20 @@ class _Import:
             name = self._text(row, "name", 200)
             if name is None:
                 continue
-            slug = _slug(row["identifier"]) or _slug(name) or "district"
-            district = known or District.objects.filter(slug=slug).first()
+            base = _slug(row["identifier"]) or _slug(name) or "district"
+            district = known
             if district is None:
+                # A district made by hand before the first import is adopted only when its name
+                # matches too: slugs are unique across the site, so another district that happens
+                # to share the slug must never be renamed and filled with this one's schools.
+                same = District.objects.filter(slug=base).first()
+                if same is not None and same.name.casefold() == name.casefold():
+                    district = same
+            if district is None:
+                slug, n = base, 1
+                while District.objects.filter(slug=slug).exists():
+                    n += 1
+                    slug = f"{base[:60]}-{n}"
                 district = District.objects.create(name=name, slug=slug)
                 tally.created += 1
             elif district.name != name:

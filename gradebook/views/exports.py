@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -11,22 +11,13 @@ from gradebook.permissions import SCHOOL_WIDE
 from gradebook.views.common import section_for
 from mastery.decorators import roles_required
 
-CSV = "text/csv; charset=utf-8"
-
-
-def _attachment(response, filename: str):
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
 
 @never_cache
 @require_safe
 def section_export(request, school_slug: str, section_id: int):
     """The section grid as CSV, for whoever may see the grid (404 otherwise, as the grid does)."""
     section = section_for(request, section_id)
-    header, rows = exports.section_gradebook_rows(school=request.school, section=section)
-    response = HttpResponse(exports.csv_text(header, rows), content_type=CSV)
-    return _attachment(response, exports.section_export_filename(request.school, section))
+    return exports.section_response(school=request.school, section=section)
 
 
 @never_cache
@@ -38,6 +29,4 @@ def mastery_export(request, school_slug: str):
         filters = exports.parse_mastery_filters(request.GET, school=request.school)
     except exports.ExportFilterError as error:
         return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
-    header, rows = exports.school_mastery_rows(school=request.school, filters=filters)
-    response = StreamingHttpResponse(exports.csv_chunks(header, rows), content_type=CSV)
-    return _attachment(response, exports.mastery_export_filename(request.school, filters))
+    return exports.mastery_response(school=request.school, filters=filters)
