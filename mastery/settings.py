@@ -191,7 +191,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 if env_bool("CACHE_USE_REDIS", bool(os.environ.get("REDIS_URL")) and not DEBUG):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # A Redis outage degrades to "nothing cached" instead of failing requests.
+            "BACKEND": "mastery.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -256,7 +257,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
     "max_retries": 1,
-    "visibility_timeout": 3600,
+    # How long an unacknowledged task (its worker died) waits before another worker gets it.
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
 }
 CELERY_BEAT_SCHEDULE = {
     "recompute-stale-schools": {

@@ -1,0 +1,311 @@
+"""Faults: concurrent saves of one cell, Redis down while teachers score, a worker killed mid-task,
+two roster rebuilds at once. Real transactions (committed data, one connection per thread), a
+real Redis and real Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.urls import reverse
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import Evidence, Mastery, RecomputeRun
+from gradebook.services import evidence_record, mastery_recompute_school
+from intervention.models import InterventionGroup, RosterEntry
+from intervention.services import roster_rebuild
+from mastery.models import GradingPolicy
+from mastery.services import policy_change
+from tests.factories import make_intervention, make_world
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def in_threads(*calls):
+    """Run the calls at the same moment, each in its own thread and database connection."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call):
+        try:
+            barrier.wait()
+            call()
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+
+
+# --- Two teachers, one cell, the same moment ------------------------------------------------------
+
+
+def test_two_teachers_saving_the_same_cell_at_once_lose_nothing():
+    w = make_world("race", students=3)
+    cells = [(s, t) for s in w.students for t in w.targets[:2]]
+
+    def save(teacher, student, target, score):
+        def call():
+            with scope(school=w.school):
+                evidence_record(
+                    school=w.school,
+                    recorded_by=teacher,
+                    student_id=student.id,
+                    target_id=target.id,
+                    assessment_id=w.assessment.id,
+                    score=score,
+                )
+
+        return call
+
+    for student, target in cells:
+        in_threads(save(w.teacher, student, target, "3"), save(w.admin, student, target, "2"))
+
+    with scopes_disabled():
+        for student, target in cells:
+            rows = list(
+                Evidence.objects.filter(school=w.school, student=student, target=target).order_by(
+                    "id"
+                )
+            )
+            live = [e for e in rows if e.voided_at is None]
+            # Both scores are kept: one live, the other voided as replaced by it (in either order).
+            assert len(rows) == 2 and len(live) == 1, rows
+            voided = next(e for e in rows if e.voided_at is not None)
+            assert live[0].replaces_id == voided.id
+            assert {e.score for e in rows} == {Decimal(3), Decimal(2)}
+            # The Mastery record agrees with the evidence that won.
+            record = Mastery.objects.get(school=w.school, student=student, target=target)
+            assert record.score == live[0].score and record.evidence_count == 1
+
+
+# --- Redis down while teachers score ----------------------------------------------------------------
+
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(settings, monkeypatch):
+    w = make_world("noredis", students=2)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "mastery.cache.ResilientRedisCache",  # as in production
+            "LOCATION": DEAD_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    settings.CELERY_BROKER_URL = DEAD_REDIS
+    published = []
+    from celery.app.task import Task
+
+    monkeypatch.setattr(Task, "apply_async", lambda self, *a, **k: published.append(self.name))
+    client = Client()
+    client.force_login(w.teacher)
+    url = reverse(
+        "gradebook:score_cell",
+        kwargs={
+            "school_slug": w.school.slug,
+            "section_id": w.section.id,
+            "assessment_id": w.assessment.id,
+        },
+    )
+    student, target = w.students[0], w.targets[0]
+    response = client.post(url, {f"c-{student.id}-{target.id}": "3"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content[:300]
+    with scopes_disabled():
+        live = Evidence.objects.get(
+            school=w.school, student=student, target=target, voided_at__isnull=True
+        )
+        assert live.score == Decimal(3)
+        assert Mastery.objects.get(school=w.school, student=student, target=target).score == 3
+    assert published == []  # nothing in the score's path goes through the broker
+    # The grid (session, page cache) keeps working too.
+    grid = client.get(
+        reverse(
+            "gradebook:section_detail",
+            kwargs={"school_slug": w.school.slug, "section_id": w.section.id},
+        )
+    )
+    assert grid.status_code == 200
+
+
+# --- A worker killed in the middle of a task ------------------------------------------------------------
+
+
+def _worker(env):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mastery",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with scopes_disabled():
+            if predicate():
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _snapshot(school):
+    with scopes_disabled():
+        return sorted(
+            Mastery.objects.filter(school=school).values_list(
+                "student_id", "target_id", "score", "level", "explanation", "policy_id"
+            )
+        )
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
+    from mastery.celery import app as celery_app
+    from tests.workers import test_database_url
+
+    w = make_world("killed", students=3)
+    with scope(school=w.school):
+        for student in w.students:
+            for target, score in zip(w.targets[:2], ("2", "3"), strict=True):
+                evidence_record(
+                    school=w.school,
+                    recorded_by=w.teacher,
+                    student_id=student.id,
+                    target_id=target.id,
+                    assessment_id=w.assessment.id,
+                    score=score,
+                )
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "DEBUG": "0",
+        "SECRET_KEY": "test-only",
+    }
+    celery_app.control.purge()
+    first = _worker(env)
+    second = None
+    locker = connections.create_connection("default")
+    try:
+        # Hold the school's recompute lock so the task blocks inside its transaction, then kill it.
+        locker.ensure_connection()
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [7301, w.school.id])
+        celery_app.conf.task_always_eager = False
+        with scope(school=w.school):
+            current = GradingPolicy.objects.get(school=w.school, course=None, is_current=True)
+            policy_change(school=w.school, changed_by=w.admin, note="fault test", method="highest")
+        with scopes_disabled():
+            run = RecomputeRun.objects.filter(school=w.school).latest("id")
+        _wait_for(
+            lambda: RecomputeRun.objects.filter(id=run.id, status="running").exists(),
+            30,
+            "the worker to start the task",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7301, w.school.id])
+        with scopes_disabled():
+            assert RecomputeRun.objects.get(id=run.id).status == "running"  # died mid-way
+        time.sleep(3)  # past the visibility timeout: the unacknowledged message is due again
+        second = _worker(env)
+        _wait_for(
+            lambda: RecomputeRun.objects.get(id=run.id).status == "done",
+            60,
+            "the redelivered task to finish",
+        )
+    finally:
+        celery_app.conf.task_always_eager = True
+        locker.close()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.communicate(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    redelivered = _snapshot(w.school)
+    assert current.method != "highest"
+    assert all("Highest of" in row[4] for row in redelivered), redelivered[:2]
+    # Running it again gives the very same records: the task is idempotent.
+    with scope(school=w.school):
+        mastery_recompute_school(school=w.school)
+    assert _snapshot(w.school) == redelivered
+
+
+# --- Two roster rebuilds at the same moment -------------------------------------------------------------
+
+
+def test_two_rebuilds_at_once_do_not_double_rosters():
+    w = make_world("rebuild", students=6)
+    with scope(school=w.school):
+        for student in w.students:
+            evidence_record(
+                school=w.school,
+                recorded_by=w.teacher,
+                student_id=student.id,
+                target_id=w.targets[0].id,
+                assessment_id=w.assessment.id,
+                score="1",
+            )
+    cycle = make_intervention(w)
+
+    def counts():
+        with scopes_disabled():
+            entries = list(
+                RosterEntry.objects.filter(school=w.school, cycle=cycle).values_list(
+                    "student_id", "weekday"
+                )
+            )
+            return (
+                len(entries),
+                len(set(entries)),
+                InterventionGroup.objects.filter(school=w.school, cycle=cycle).count(),
+            )
+
+    single = counts()
+    assert single[0] > 0
+
+    def rebuild():
+        with scope(school=w.school):
+            roster_rebuild(school=w.school, cycle=cycle)
+
+    in_threads(rebuild, rebuild, rebuild)
+    assert counts() == single
+    assert connection.vendor == "postgresql"
