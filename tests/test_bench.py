@@ -55,6 +55,7 @@ def test_the_benchmark_measures_every_figure_and_reuses_its_data(tmp_path):
     small = ["--students", "60", "--schools", "2", "--repeat", "3", "--slow-repeat", "2"]
     small += ["--batch-size", "3", "--batch-workers", "1", "--load-seconds", "2"]
     small += ["--load-connections", "2", "--fresh", "--out", str(out)]
+    small += ["--mixed-seconds", "4", "--mixed-teachers", "3", "--mixed-families", "4"]
     run = bench(tmp_path, *small)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Generating the data set" in run.stderr
@@ -73,6 +74,10 @@ def test_the_benchmark_measures_every_figure_and_reuses_its_data(tmp_path):
         assert results[name]["ratio_to_floor"] > 0, name
     load = results["portal_load"]
     assert load["rps"] > 0 and load["errors"] == 0 and load["requests"] > 0
+    mixed = results["load_mixed"]  # teachers scoring while families read, then every score checked
+    assert mixed["errors"] == 0 and mixed["lost_scores"] == 0 and mixed["rps"] > 0
+    assert mixed["scores_saved"] > 0 and mixed["cells_scored"] > 0
+    assert mixed["score_p95_ms"] > 0 and mixed["family_p95_ms"] > 0
     assert results["report_pdf"]["pages"] >= 1 and results["report_pdf"]["pdf_bytes"] > 1000
     batch = results["report_batch_3"]
     assert batch["reports"] == 3 and batch["ms_per_report"] > 0

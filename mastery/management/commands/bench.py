@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from mastery.bench import generate, measure, runs
-from mastery.bench.load import portal_load
+from mastery.bench.load import mixed_load, portal_load
 
 NAMES = (
     "evidence_record",
@@ -28,6 +28,7 @@ NAMES = (
     "report_pdf_download",
     "report_batch_100",
     "portal_load",
+    "load_mixed",
 )
 
 
@@ -53,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-workers", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--load-seconds", type=int, default=20)
         parser.add_argument("--load-connections", type=int, default=8)
+        parser.add_argument("--mixed-seconds", type=int, default=120, help="teachers + families")
+        parser.add_argument("--mixed-teachers", type=int, default=100)
+        parser.add_argument("--mixed-families", type=int, default=300)
         parser.add_argument("--only", default="", help="comma-separated measurement names")
         parser.add_argument("--skip", default="", help="comma-separated measurement names")
         parser.add_argument(
@@ -106,6 +110,12 @@ class Command(BaseCommand):
             ),
             "portal_load": lambda: portal_load(
                 w.school, seconds=o["load_seconds"], connections=o["load_connections"]
+            ),
+            "load_mixed": lambda: mixed_load(
+                w.school,
+                seconds=o["mixed_seconds"],
+                teachers=o["mixed_teachers"],
+                families=o["mixed_families"],
             ),
         }
         results = []
