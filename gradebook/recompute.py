@@ -22,12 +22,12 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
 from mastery import calculation, pagecache
 from mastery.models import GradingPolicy, LearningTarget, ScaleLevel, School
 from mastery.selectors import achievement_levels, current_policies
+from mastery.tenancy import all_schools
 
 MASTERY_FIELDS = (
     "score",
@@ -555,7 +555,7 @@ def stale_school_ids() -> list[int]:
 
     Deliberately across schools (it feeds the catch-up dispatcher); it returns only ids.
     """
-    with scopes_disabled():
+    with all_schools():
         return list(
             Mastery.objects.filter(policy__is_current=False)
             .values_list("school_id", flat=True)

@@ -31,6 +31,7 @@ from gradebook.models import (
 )
 from mastery import calculation
 from mastery.models import (
+    AuditEvent,
     Competency,
     GradingPolicy,
     LearningTarget,
@@ -563,6 +564,7 @@ class CellDetail:
     policy: GradingPolicy
     levels: list[LevelInfo] = field(default_factory=list)
     goals: list = field(default_factory=list)
+    audit: list[AuditEvent] = field(default_factory=list)  # changes to this cell, newest first
 
 
 def attempt_chart(
@@ -659,6 +661,16 @@ def cell_detail(
         .order_by("-assessed_on")[:10]
     )
     goals = list(StudentGoal.objects.filter(school=school, student=student, target=target)[:5])
+    audit = list(
+        AuditEvent.objects.filter(
+            school=school,
+            object_type=AuditEvent.ObjectType.EVIDENCE,
+            student_id=student.id,
+            target_id=target.id,
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")[:50]
+    )
     return CellDetail(
         student,
         target,
@@ -673,6 +685,7 @@ def cell_detail(
         policy,
         infos,
         goals,
+        audit,
     )
 
 

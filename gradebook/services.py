@@ -38,8 +38,8 @@ from gradebook.recompute import (
     school_recompute_python,
     school_recompute_sql,
 )
-from mastery import calculation, pagecache
-from mastery.models import LearningTarget, ProficiencyScale, ScaleLevel, School
+from mastery import audit, calculation, pagecache
+from mastery.models import AuditEvent, LearningTarget, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, allowed_scores
 
 MAX_FEEDBACK = 4000
@@ -141,6 +141,7 @@ def evidence_record(
     feedback: str = "",
     replaced_reason: str = "Replaced by a new score",
     loaded_assessment: Assessment | None = None,
+    audit_action: str | None = None,
 ) -> RecordResult:
     """Record one attempt and recompute that student's Mastery record on the target.
 
@@ -155,6 +156,8 @@ def evidence_record(
     feedback = (feedback or "").strip()
     if len(feedback) > MAX_FEEDBACK:
         raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
+    if "\x00" in feedback:
+        raise EvidenceError({"feedback": ["Feedback cannot hold a NUL character."]})
 
     if _usable(loaded_assessment, school=school, assessment_id=assessment_id):
         # The caller (the scoring grid) loaded it with its targets: no need to ask again.
@@ -251,6 +254,17 @@ def evidence_record(
             # Another teacher saved this cell between our read and our insert: read it again.
             if attempt:
                 raise
+    audit.record_evidence(
+        school=school,
+        action=audit_action
+        or (AuditEvent.Action.REPLACE if current is not None else AuditEvent.Action.RECORD),
+        actor=recorded_by,
+        evidence=evidence,
+        before=audit.evidence_state(current),
+        after=audit.evidence_state(evidence),
+        title=assessment.title,
+        at=now,
+    )
     mastery = pair_recompute(
         school=school, student_id=student_id, target_id=target_id, levels=levels
     )
@@ -258,7 +272,14 @@ def evidence_record(
 
 
 @transaction.atomic
-def evidence_void(*, school: School, evidence_id: int, voided_by, reason: str) -> Mastery:
+def evidence_void(
+    *,
+    school: School,
+    evidence_id: int,
+    voided_by,
+    reason: str,
+    audit_action: str = AuditEvent.Action.VOID,
+) -> Mastery:
     """Void one piece of evidence (it stays, struck through, with who and why) and recompute."""
     reason = (reason or "").strip()
     if not reason:
@@ -272,6 +293,17 @@ def evidence_void(*, school: School, evidence_id: int, voided_by, reason: str) -
     if evidence.voided_at is not None:
         raise EvidenceError({"evidence": ["That evidence is already voided."]})
     evidence.void(by=voided_by, reason=reason)
+    audit.record_evidence(
+        school=school,
+        action=audit_action,
+        actor=voided_by,
+        evidence=evidence,
+        before=audit.evidence_state(evidence),
+        after=None,
+        title=evidence.assessment.title,
+        note=reason,
+        at=evidence.voided_at,
+    )
     return pair_recompute(
         school=school, student_id=evidence.student_id, target_id=evidence.target_id
     )
@@ -353,6 +385,7 @@ def _undo_step(
     return {"cell": [student_id, target_id, assessment_id], "before": before, "after": after}
 
 
+@audit.sourced("grid")
 @transaction.atomic
 def evidence_enter(
     *,
@@ -402,6 +435,7 @@ def evidence_enter(
     return EntryResult(result.evidence, result.mastery, result.changed, undo)
 
 
+@audit.sourced("grid")
 @transaction.atomic
 def evidence_clear(
     *, school: School, cleared_by, student_id: int, target_id: int, assessment_id: int
@@ -425,11 +459,13 @@ def evidence_clear(
         evidence_id=current.id,
         voided_by=cleared_by,
         reason="Cleared in the scoring grid",
+        audit_action=AuditEvent.Action.CLEAR,
     )
     undo = {"steps": [_undo_step(student_id, target_id, assessment_id, cell_state(current), None)]}
     return EntryResult(None, mastery, True, undo)
 
 
+@audit.sourced("grid")
 @transaction.atomic
 def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
     """Take back one grid change (one cell, or every cell of a fill). Returns the cells restored.
@@ -461,11 +497,31 @@ def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
             {"undo": ["That change has been changed again since; nothing was undone."]}
         )
     now, pairs, reason = timezone.now(), set(), undo.get("reason", "Undone")
+    titles, events = {}, []
     for (student_id, target_id, assessment_id), step in cells.items():
         before, current = step["before"], live.get((student_id, target_id, assessment_id))
         if before is None:
             if current is not None:
                 current.void(by=undone_by, reason=reason, at=now)
+                if not titles:  # one query for the titles, whatever the number of cells
+                    titles = dict(
+                        Assessment.objects.filter(
+                            school=school, id__in={c[2] for c in cells}
+                        ).values_list("id", "title")
+                    )
+                events.append(
+                    audit.evidence_event(
+                        school=school,
+                        action=AuditEvent.Action.UNDO,
+                        actor=undone_by,
+                        evidence=current,
+                        before=audit.evidence_state(current),
+                        after=None,
+                        title=titles.get(assessment_id, ""),
+                        note=reason,
+                        at=now,
+                    )
+                )
             pairs.add((student_id, target_id))
         else:
             evidence_record(
@@ -479,7 +535,9 @@ def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
                 assessed_on=date.fromisoformat(before["assessed_on"]),
                 feedback=before["feedback"],
                 replaced_reason=reason,
+                audit_action=AuditEvent.Action.UNDO,
             )
+    audit.record_many(events)
     pairs_recompute(school=school, pairs=pairs)
     return len(cells)
 
@@ -522,6 +580,7 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
     return len(records)
 
 
+@audit.sourced("grid")
 @transaction.atomic
 def evidence_fill(
     *,
@@ -589,6 +648,19 @@ def evidence_fill(
         if (sid, tid) not in taken
     ]
     Evidence.objects.bulk_create(new)
+    audit.record_many(
+        audit.evidence_event(
+            school=school,
+            action=AuditEvent.Action.FILL,
+            actor=filled_by,
+            evidence=e,
+            before=None,
+            after=audit.evidence_state(e),
+            title=assessment.title,
+            at=now,
+        )
+        for e in new
+    )
     pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in new})
     return {
         "steps": [
@@ -606,6 +678,8 @@ def feedback_save(
     text = (text or "").strip()
     if len(text) > MAX_FEEDBACK:
         raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
+    if "\x00" in text:
+        raise EvidenceError({"feedback": ["Feedback cannot hold a NUL character."]})
     if not Enrollment.objects.filter(
         school=school, student_id=student_id, section__course_id=assessment.course_id
     ).exists():
@@ -628,6 +702,7 @@ def feedback_save(
 # --- Reassessment ----------------------------------------------------------------------------------
 
 
+@audit.sourced("reassessment")
 @transaction.atomic
 def reassessment_record(
     *,
@@ -902,11 +977,39 @@ def assessment_save(
     pagecache.school_changed(school.id)  # families see scheduled reassessments
     if old_kind is not None and (old_kind != kind or old_date != assessed_on):
         live = Evidence.objects.filter(school=school, assessment=assessment, voided_at__isnull=True)
+        _audit_assessment_edit(
+            school=school, saved_by=saved_by, assessment=assessment, live=live, old_date=old_date
+        )
         # Evidence dated with the assessment moves with it; evidence given its own date keeps it.
         live.filter(assessed_on=old_date).update(assessed_on=assessed_on)
         live.update(kind=kind)
         pairs_recompute(school=school, pairs=set(live.values_list("student_id", "target_id")))
     return assessment
+
+
+def _audit_assessment_edit(*, school: School, saved_by, assessment, live, old_date) -> None:
+    """The evidence an assessment edit re-dates or re-kinds: one event each, in bulk."""
+    events = []
+    for e in live.only("id", "student_id", "target_id", "kind", "assessed_on"):
+        before = {"kind": e.kind, "assessed_on": e.assessed_on.isoformat()}
+        day = assessment.assessed_on if e.assessed_on == old_date else e.assessed_on
+        after = {"kind": assessment.kind, "assessed_on": day.isoformat()}
+        if before != after:
+            events.append(
+                audit.event(
+                    school=school,
+                    action=AuditEvent.Action.UPDATE,
+                    object_type=AuditEvent.ObjectType.EVIDENCE,
+                    object_id=e.id,
+                    student_id=e.student_id,
+                    target_id=e.target_id,
+                    before=before,
+                    after=after,
+                    actor=saved_by,
+                    summary=f"“{assessment.title}” edited: its evidence follows (kind, date)",
+                )
+            )
+    audit.record_many(events)
 
 
 # --- Habits of work ----------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ import logging
 
 from celery import shared_task
 from django.utils import timezone
-from django_scopes import scope
 
 from gradebook.models import RecomputeRun
 from gradebook.recompute import stale_school_ids
 from gradebook.services import mastery_recompute_school
 from mastery.models import School
 from mastery.tasks import SchoolTask
+from mastery.tenancy import enter_school
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def recompute_stale_schools() -> list[int]:
     school_ids = stale_school_ids()
     for school_id in school_ids:
         school = School.objects.get(pk=school_id)
-        with scope(school=school):
+        with enter_school(school):
             run = (
                 RecomputeRun.objects.filter(school=school, status=RecomputeRun.Status.QUEUED)
                 .order_by("-queued_at")

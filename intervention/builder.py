@@ -33,8 +33,8 @@ from intervention.models import (
     InterventionSlot,
     RosterEntry,
 )
-from mastery import calculation, pagecache
-from mastery.models import School
+from mastery import audit, calculation, pagecache
+from mastery.models import AuditEvent, School
 from mastery.selectors import achievement_levels
 
 
@@ -406,6 +406,11 @@ def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     pagecache.school_changed(school.id)  # families see the rosters
     cycle = InterventionCycle.objects.select_for_update().get(school=school, pk=plan.cycle.pk)
     kept_ids = [e.kept_id for e in plan.entries if e.kept_id]
+    replaced = list(
+        RosterEntry.objects.filter(school=school, cycle=cycle)
+        .exclude(id__in=kept_ids)
+        .values_list("student_id", "weekday", "kind", "target_id", "group__teacher_id")
+    )
     RosterEntry.objects.filter(school=school, cycle=cycle).exclude(id__in=kept_ids).delete()
     kept_groups = [g.existing_id for g in plan.groups if g.existing_id]
     InterventionGroup.objects.filter(school=school, cycle=cycle).exclude(
@@ -433,7 +438,61 @@ def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     )
     cycle.built_at = now
     cycle.save(update_fields=["built_at"])
+    _audit_build(plan, replaced, school=school, cycle=cycle, now=now)
     return plan
+
+
+def _audit_build(plan: RosterPlan, replaced: list[tuple], *, school: School, cycle, now) -> None:
+    """One event per student whose placements the build changed (none for an unchanged rebuild)."""
+    new = [
+        (e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group else None)
+        for e in plan.entries
+        if e.kept_id is None
+    ]
+    before: dict[int, dict] = defaultdict(dict)
+    after: dict[int, dict] = defaultdict(dict)
+    for rows, days in ((replaced, before), (new, after)):
+        for student_id, weekday, kind, target_id, teacher_id in rows:
+            days[student_id][weekday] = (kind, target_id, teacher_id)
+    changed = sorted(s for s in before.keys() | after.keys() if before[s] != after[s])
+    if not changed:
+        return
+    from mastery.models import LearningTarget, User
+
+    codes = dict(LearningTarget.objects.filter(school=school).values_list("id", "code"))
+    teacher_ids = {p[2] for days in (before, after) for s in changed for p in days[s].values()}
+    names = dict(User.objects.filter(id__in=teacher_ids - {None}).values_list("id", "full_name"))
+
+    def describe(days: dict) -> dict[str, str]:
+        return {
+            str(WEEKDAY_NAMES.get(day, day)): (
+                f"{codes.get(target_id, '?')} re-teach"
+                if kind == GroupKind.RETEACH
+                else "enrichment"
+            )
+            + (f" with {names.get(teacher_id, '?')}" if teacher_id else " (wait list)")
+            for day, (kind, target_id, teacher_id) in sorted(days.items())
+        }
+
+    events = []
+    for student_id in changed:
+        was, now_ = describe(before[student_id]), describe(after[student_id])
+        shown = "; ".join(f"{d} {what}" for d, what in now_.items()) or "no group"
+        events.append(
+            audit.event(
+                school=school,
+                action=AuditEvent.Action.BUILD,
+                object_type=AuditEvent.ObjectType.ROSTER,
+                object_id=cycle.id,
+                student_id=student_id,
+                before=was or None,
+                after=now_ or None,
+                summary=f"Cycle {cycle.number}: {shown}",
+                source="roster build",
+                at=now,
+            )
+        )
+    audit.record_many(events)
 
 
 def _insert_entries(entries: list[PlannedEntry], *, school: School, cycle, now) -> None:

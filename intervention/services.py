@@ -23,8 +23,8 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
-from mastery import pagecache
-from mastery.models import School
+from mastery import audit, pagecache
+from mastery.models import AuditEvent, School
 
 
 def next_monday(day: date) -> date:
@@ -111,6 +111,20 @@ def cycle_close(*, school: School, cycle: InterventionCycle) -> CloseResult:
             else RosterEntry.Outcome.CONTINUING
         )
     RosterEntry.objects.bulk_update(entries, ["outcome", "score_at_close"])
+    audit.record_many(
+        audit.event(
+            school=school,
+            action=AuditEvent.Action.CLOSE,
+            object_type=AuditEvent.ObjectType.ROSTER,
+            object_id=entry.id,
+            student_id=entry.student_id,
+            target_id=entry.target_id,
+            before={"outcome": RosterEntry.Outcome.PENDING.value},
+            after={"outcome": entry.outcome, "score_at_close": audit.plain(entry.score_at_close)},
+            summary=f"Cycle {cycle.number}: {entry.get_outcome_display()}",
+        )
+        for entry in entries
+    )
     reteach = [e for e in entries if e.kind == GroupKind.RETEACH]
     return CloseResult(
         closed=True,
@@ -168,6 +182,7 @@ def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by)
         raise ValidationError("That roster entry does not exist in this school.")
     if entry.cycle.status == InterventionCycle.Status.CLOSED:
         raise ValidationError("That cycle is closed.")
+    before = _placement(entry)
     group = None
     if group_id is not None:
         group = (
@@ -192,7 +207,28 @@ def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by)
     entry.locked, entry.placed_by, entry.placed_at = True, moved_by, timezone.now()
     entry.reason = (f"Placed by {moved_by.full_name}" if moved_by else "Placed by hand")[:300]
     entry.save()
+    after = _placement(entry)
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.MOVE,
+        object_type=AuditEvent.ObjectType.ROSTER,
+        object_id=entry.id,
+        student_id=entry.student_id,
+        target_id=entry.target_id,
+        actor=moved_by,
+        before=before,
+        after=after,
+        summary=f"Cycle {entry.cycle.number}: moved to {after['group']} (locked)",
+    )
     return entry
+
+
+def _placement(entry: RosterEntry) -> dict:
+    return {
+        "group": str(entry.group) if entry.group_id else "the wait list",
+        "kind": entry.kind,
+        "locked": entry.locked,
+    }
 
 
 @transaction.atomic

@@ -7,12 +7,12 @@ from datetime import date
 
 from celery import shared_task
 from django.utils import timezone
-from django_scopes import scopes_disabled
 
 from intervention.models import InterventionCycle
 from intervention.services import cycle_advance, roster_rebuild
 from mastery.models import School
 from mastery.tasks import SchoolTask
+from mastery.tenancy import all_schools
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def dispatch_cycles(today: str | None = None) -> list[int]:
     """Daily (beat): queue the cycle work of every school whose open cycle has ended."""
     day = date.fromisoformat(today) if today else timezone.localdate()
-    with scopes_disabled():
+    with all_schools():
         school_ids = sorted(
             set(
                 InterventionCycle.objects.filter(

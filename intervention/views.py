@@ -33,6 +33,7 @@ from intervention.services import (
     entry_move,
     roster_rebuild,
 )
+from mastery import audit
 from mastery.decorators import roles_required
 from mastery.models import Department, Membership, Role
 from mastery.selectors import achievement_levels
@@ -90,6 +91,7 @@ def intervention_home(request, school_slug: str):
 
 @require_POST
 @roles_required(*MANAGERS)
+@audit.acting_user
 def cycle_open_view(request, school_slug: str):
     try:
         starts_on = (
@@ -105,6 +107,7 @@ def cycle_open_view(request, school_slug: str):
 
 @require_POST
 @roles_required(*MANAGERS)
+@audit.acting_user
 def cycle_rebuild_view(request, school_slug: str, cycle_id: int):
     cycle = _cycle(request, cycle_id)
     dry_run = request.POST.get("dry_run") == "1"
@@ -137,6 +140,7 @@ def cycle_rebuild_view(request, school_slug: str, cycle_id: int):
 
 @require_POST
 @roles_required(*MANAGERS)
+@audit.acting_user
 def cycle_close_view(request, school_slug: str, cycle_id: int):
     cycle = _cycle(request, cycle_id)
     result = cycle_close(school=request.school, cycle=cycle)

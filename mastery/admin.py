@@ -8,6 +8,8 @@ through the services, which validate, void instead of overwrite, and recompute.
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -15,7 +17,9 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from mastery import audit
 from mastery.models import (
+    AuditEvent,
     Competency,
     Department,
     District,
@@ -38,6 +42,8 @@ def administered_school_ids(request) -> list[int] | None:
     """Ids of the schools this admin user may manage; None means all (superuser)."""
     if request.user.is_superuser:
         return None
+    if not request.user.is_authenticated:
+        return []  # the admin's login page asks too, before anyone has logged in
     if not hasattr(request, "_admin_school_ids"):
         request._admin_school_ids = list(
             Membership.objects.filter(user=request.user, role=Role.SCHOOL_ADMIN).values_list(
@@ -57,6 +63,17 @@ class MasteryAdminSite(admin.AdminSite):
         if not (user.is_active and user.is_authenticated):
             return False
         return user.is_superuser or bool(administered_school_ids(request))
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin page records its changes in the audit trail as the signed-in user."""
+        inner = super().admin_view(view, cacheable)
+
+        @functools.wraps(inner)
+        def acting(request, *args, **kwargs):
+            with audit.context(actor=request.user, source="admin"):
+                return inner(request, *args, **kwargs)
+
+        return acting
 
 
 admin_site = MasteryAdminSite(name="admin")
@@ -150,9 +167,9 @@ class TenantInline(SchoolScopedMixin, admin.TabularInline):
         class SchoolFillingFormSet(formset):
             def save_new(self, form, commit=True):
                 instance = form.save(commit=False)
-                instance.school_id = (
-                    parent.school_id if parent is not None else self.instance.school_id
-                )
+                # The parent is a tenant row, or (memberships on the school's page) the school.
+                owner = parent if parent is not None else self.instance
+                instance.school_id = owner.pk if isinstance(owner, School) else owner.school_id
                 if commit:
                     instance.save()
                 return instance
@@ -161,6 +178,61 @@ class TenantInline(SchoolScopedMixin, admin.TabularInline):
 
     def get_exclude(self, request, obj=None):
         return [*(super().get_exclude(request, obj) or []), "school"]
+
+
+def _audit_event(obj, object_type: str, action: str, before: dict | None, after: dict | None):
+    return audit.event(
+        school=obj.school_id,
+        action=action,
+        object_type=object_type,
+        object_id=obj.pk,
+        target_id=obj.pk if object_type == AuditEvent.ObjectType.TARGET else None,
+        before=before,
+        after=after,
+        summary=str(obj),
+    )
+
+
+class AuditedAdmin:
+    """Records each save and delete of the admin's model in the audit trail, before → after.
+
+    The "before" is read from the database before the form's values are saved; the "after" once
+    the inlines are saved too (scale levels, target descriptors), so one event covers the page.
+    """
+
+    audit_type: str
+
+    def audit_state(self, obj) -> dict:
+        raise NotImplementedError
+
+    def audit_event(self, obj, action: str, before: dict | None, after: dict | None):
+        return _audit_event(obj, self.audit_type, action, before, after)
+
+    def save_model(self, request, obj, form, change):
+        stored = type(obj)._base_manager.filter(pk=obj.pk).first() if change else None
+        obj._audit_before = self.audit_state(stored) if stored is not None else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        before, after = getattr(obj, "_audit_before", None), self.audit_state(obj)
+        if before != after:
+            action = AuditEvent.Action.UPDATE if before else AuditEvent.Action.CREATE
+            audit.record_many([self.audit_event(obj, action, before, after)])
+
+    def delete_model(self, request, obj):
+        event = self.audit_event(obj, AuditEvent.Action.DELETE, self.audit_state(obj), None)
+        super().delete_model(request, obj)
+        audit.record_many([event])
+
+    def delete_queryset(self, request, queryset):
+        events = [
+            self.audit_event(obj, AuditEvent.Action.DELETE, self.audit_state(obj), None)
+            for obj in queryset
+        ]
+        super().delete_queryset(request, queryset)
+        audit.record_many(events)
 
 
 # --- People and schools --------------------------------------------------------------------------
@@ -263,13 +335,48 @@ class SchoolAdmin(SchoolScopedMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         school_provision(school=obj)
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        before = _memberships_of(form.instance)
+        super().save_formset(request, form, formset, change)
+        after = _memberships_of(form.instance)
+        events = []
+        for pk in sorted(before.keys() | after.keys()):
+            was, now = before.get(pk), after.get(pk)
+            was_state = audit.membership_state(was) if was else None
+            now_state = audit.membership_state(now) if now else None
+            if was_state != now_state:
+                action = (
+                    AuditEvent.Action.CREATE
+                    if was is None
+                    else AuditEvent.Action.DELETE
+                    if now is None
+                    else AuditEvent.Action.UPDATE
+                )
+                membership = now or was
+                events.append(
+                    _audit_event(
+                        membership, AuditEvent.ObjectType.MEMBERSHIP, action, was_state, now_state
+                    )
+                )
+        audit.record_many(events)
+
+
+def _memberships_of(school) -> dict:
+    return {m.pk: m for m in Membership.objects.filter(school=school).select_related("user")}
+
 
 @admin.register(Membership, site=admin_site)
-class MembershipAdmin(TenantAdmin):
+class MembershipAdmin(AuditedAdmin, TenantAdmin):
+    audit_type = AuditEvent.ObjectType.MEMBERSHIP
     list_display = ["user", "role", "school"]
     list_filter = ["role", "school"]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = ["user"]
+
+    def audit_state(self, obj) -> dict:
+        return audit.membership_state(obj)
 
 
 # --- The learning framework --------------------------------------------------------------------
@@ -297,11 +404,15 @@ class LevelDescriptorInline(TenantInline):
 
 
 @admin.register(LearningTarget, site=admin_site)
-class LearningTargetAdmin(TenantAdmin):
+class LearningTargetAdmin(AuditedAdmin, TenantAdmin):
+    audit_type = AuditEvent.ObjectType.TARGET
     list_display = ["code", "statement", "competency", "standard_code", "dok_level", "is_active"]
     list_filter = ["school", "department", "dok_level", "is_active"]
     search_fields = ["code", "statement", "standard_code"]
     inlines = [LevelDescriptorInline]
+
+    def audit_state(self, obj) -> dict:
+        return audit.target_state(obj)
 
 
 class ScaleLevelInline(TenantInline):
@@ -309,10 +420,16 @@ class ScaleLevelInline(TenantInline):
 
 
 @admin.register(ProficiencyScale, site=admin_site)
-class ProficiencyScaleAdmin(TenantAdmin):
+class ProficiencyScaleAdmin(AuditedAdmin, TenantAdmin):
+    """The scale's labels, cut-offs and half points change here (and only here): audited."""
+
+    audit_type = AuditEvent.ObjectType.SCALE
     list_display = ["name", "kind", "allows_half_points", "school"]
     list_filter = ["school", "kind"]
     inlines = [ScaleLevelInline]
+
+    def audit_state(self, obj) -> dict:
+        return audit.scale_state(obj)
 
 
 @admin.register(GradingPolicy, site=admin_site)
@@ -322,3 +439,15 @@ class GradingPolicyAdmin(TenantAdmin):
     read_only = True
     list_display = ["__str__", "school", "course", "version", "is_current", "method", "created_at"]
     list_filter = ["school", "is_current", "method"]
+
+
+@admin.register(AuditEvent, site=admin_site)
+class AuditEventAdmin(TenantAdmin):
+    """Read-only, like the table itself: the trail is looked at, never edited."""
+
+    read_only = True
+    list_display = ["at", "actor", "action", "object_type", "summary", "source", "school"]
+    list_filter = ["school", "object_type", "action", "source"]
+    search_fields = ["summary", "actor__email", "actor__full_name"]
+    date_hierarchy = "at"
+    list_select_related = ["actor", "school"]

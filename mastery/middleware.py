@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.urls import Resolver404, resolve
 from django.utils import translation
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
-from mastery.tenancy import school_access
+from mastery import rls
+from mastery.tenancy import all_schools, school_access
 
 
 def _checks_school_itself(view) -> bool:
@@ -28,6 +31,10 @@ class SchoolScopeMiddleware:
     - The Django admin runs with scopes disabled: its ModelAdmins filter by the user's schools.
     - REST API views (/api/v1/schools/<slug>/…) do the same checks themselves, after DRF has
       authenticated the token (mastery.rest.SchoolViewSet).
+    - The second wall, row-level security (mastery.rls), follows: the school's rows only inside
+      a school (until a streamed response is closed: its rows are read after the view returns),
+      every school's in the admin, none anywhere else unless the code opens it
+      (mastery.tenancy.all_schools).
     """
 
     def __init__(self, get_response):
@@ -37,23 +44,38 @@ class SchoolScopeMiddleware:
     def __call__(self, request):
         request.school = None
         request.access = None
+        walls = ExitStack()
+        try:
+            response = self._respond(request, walls)
+        except BaseException:
+            walls.close()
+            raise
+        return rls.close_with(response, walls)
+
+    def _respond(self, request, walls: ExitStack):
         if request.path_info.startswith(self.admin_prefix):
-            with scopes_disabled():
-                return self.get_response(request)
+            walls.enter_context(all_schools())  # its ModelAdmins filter by the user's schools
+            return self.get_response(request)
         try:
             match = resolve(request.path_info)
         except Resolver404:
-            return self.get_response(request)
-        slug = match.kwargs.get("school_slug")
+            match = None
+        slug = match.kwargs.get("school_slug") if match is not None else None
         if slug is None or _checks_school_itself(match.func):
             # No school in the URL, or a REST API view (DRF authenticates tokens itself, then
             # mastery.rest.SchoolViewSet makes the same school_access check and enters the scope).
+            # Every request starts behind a closed wall, whatever the connection saw before.
+            walls.enter_context(rls.Wall())
             return self.get_response(request)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
+        # One wall for the request: open to every school for the membership lookup (the school
+        # is not known yet), then to this school only.
+        wall = walls.enter_context(rls.Wall(all_schools=True))
         access = school_access(request.user, slug)
         if access is None:
             raise Http404("No such school")
+        wall.let_through(school_id=access.school.id)
         access.school._request_memo = {}  # see mastery.selectors._per_request
         request.school = access.school
         request.access = access

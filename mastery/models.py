@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -583,3 +584,124 @@ class ApiToken(TenantModel):
     @staticmethod
     def digest_of(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# --- The audit trail -------------------------------------------------------------------------------
+
+
+class AuditTrailIsAppendOnly(Exception):
+    """An audit event was about to be changed or deleted: the trail only ever grows."""
+
+
+class AuditQuerySet(models.QuerySet):
+    """Reads and inserts only: a queryset that could rewrite history refuses to."""
+
+    def _refuse(self, *args, **kwargs):
+        raise AuditTrailIsAppendOnly("Audit events are never changed or deleted.")
+
+    update = delete = bulk_update = update_or_create = _refuse
+
+
+class AuditEvent(TenantModel):
+    """One change, kept for good: who, when, what, the values before and after (DESIGN.md §7).
+
+    Written by the services (`mastery.audit.record`) in the same transaction as the change, so a
+    change that is refused or rolled back leaves no event, and one that commits always has one.
+    Never edited: the ORM refuses updates and deletes here, and on PostgreSQL a trigger refuses
+    UPDATE and DELETE whatever the client (migration 0005). Subjects are plain ids, not foreign
+    keys, so no cascade from a changed or removed row can ever reach back into the trail.
+    """
+
+    class Action(models.TextChoices):
+        RECORD = "record", _("Recorded")
+        REPLACE = "replace", _("Replaced")
+        VOID = "void", _("Voided")
+        CLEAR = "clear", _("Cleared")
+        UNDO = "undo", _("Undone")
+        FILL = "fill", _("Filled")
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Changed")
+        DELETE = "delete", _("Removed")
+        MOVE = "move", _("Moved")
+        BUILD = "build", _("Roster built")
+        CLOSE = "close", _("Cycle closed")
+
+    class ObjectType(models.TextChoices):
+        EVIDENCE = "evidence", _("Evidence")
+        POLICY = "policy", _("Grading policy")
+        SCALE = "scale", _("Proficiency scale")
+        TARGET = "target", _("Learning target")
+        ROSTER = "roster", _("Roster placement")
+        MEMBERSHIP = "membership", _("Membership")
+
+    # Every read leads with the school and the time (the composite index): no index of its own.
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="%(app_label)s_%(class)s_set", db_index=False
+    )
+    at = models.DateTimeField(default=timezone.now)
+    # Who did it; empty for the system (a scheduled task, a command-line import). PROTECT: people
+    # who changed something are deactivated, never deleted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    action = models.CharField(max_length=12, choices=Action.choices)
+    object_type = models.CharField(max_length=12, choices=ObjectType.choices)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    # The student and learning target the change concerns, when it concerns one (cell history).
+    student_id = models.BigIntegerField(null=True, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    summary = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    source = models.CharField(
+        max_length=30, blank=True, help_text=_("Where: grid, api, admin, import, roster build…")
+    )
+
+    objects = ScopedManager(models.Manager.from_queryset(AuditQuerySet), school="school")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["school", "-at"], name="audit_school_at"),
+            models.Index(
+                fields=["school", "student_id", "target_id"],
+                condition=Q(student_id__isnull=False),
+                name="audit_school_student_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.summary}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditTrailIsAppendOnly("Audit events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditTrailIsAppendOnly("Audit events are never deleted.")
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) of every value that differs (all of them on a create or removal).
+
+        Empty text reads as no value (None); a list of plain values as one line of text.
+        """
+
+        def shown(value):
+            if value == "":
+                return None
+            if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+                return ", ".join(str(v) for v in value)
+            return value
+
+        before = self.before if isinstance(self.before, dict) else {}
+        after = self.after if isinstance(self.after, dict) else {}
+        keys = list(before) + [k for k in after if k not in before]
+        pairs = ((k, shown(before.get(k)), shown(after.get(k))) for k in keys)
+        return [(k, was, now) for k, was, now in pairs if was != now]

@@ -20,6 +20,7 @@ from rest_framework import exceptions, viewsets
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import exception_handler
 
+from mastery import audit, rls
 from mastery.models import ApiToken
 from mastery.tenancy import API_ROLES, school_access
 
@@ -67,23 +68,38 @@ class SchoolViewSet(viewsets.GenericViewSet):
         cls.get_queryset = get_queryset
 
     def dispatch(self, request, *args, **kwargs):
-        with ExitStack() as stack:
-            self._scope_stack = stack
-            return super().dispatch(request, *args, **kwargs)
+        # The school's row-level security wall (mastery.rls) outlives the scope for a streamed
+        # response (the CSV export): its rows are read after dispatch returns.
+        self._walls = walls = ExitStack()
+        try:
+            with ExitStack() as stack:
+                self._scope_stack = stack
+                response = super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            walls.close()
+            raise
+        return rls.close_with(response, walls)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
         slug = kwargs.get("school_slug", "")
+        # Open to every school for the membership lookup, then to this school only (as the
+        # school middleware does).
+        wall = self._walls.enter_context(rls.Wall(all_schools=True))
         access = school_access(request.user, slug)
         token = request.auth if isinstance(request.auth, ApiToken) else None
         if access is None or (token is not None and token.school_id != access.school.id):
+            wall.let_through()  # closed again
             raise exceptions.NotFound("No such school.")
         if not access.has(*self.allowed_roles):
+            wall.let_through()
             raise exceptions.PermissionDenied("Your role in this school does not include this.")
         access.school._request_memo = {}  # see mastery.selectors._per_request
         self.school = request.school = access.school
         self.access = request.access = access
+        wall.let_through(school_id=access.school.id)
         self._scope_stack.enter_context(scope(school=access.school))
+        self._scope_stack.enter_context(audit.context(actor=request.user, source="api"))
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

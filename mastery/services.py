@@ -13,8 +13,15 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from mastery import calculation, pagecache
-from mastery.models import ApiToken, GradingPolicy, ProficiencyScale, ScaleLevel, School
+from mastery import audit, calculation, pagecache
+from mastery.models import (
+    ApiToken,
+    AuditEvent,
+    GradingPolicy,
+    ProficiencyScale,
+    ScaleLevel,
+    School,
+)
 from mastery.selectors import achievement_levels, forget_request_memo
 
 logger = logging.getLogger(__name__)
@@ -84,8 +91,26 @@ def school_provision(*, school: School, allows_half_points: bool = True) -> None
                 )
                 for value, label, label_es, cutoff, color in levels
             )
+            audit.record(
+                school=school,
+                action=AuditEvent.Action.CREATE,
+                object_type=AuditEvent.ObjectType.SCALE,
+                object_id=scale.id,
+                after=audit.scale_state(scale),
+                summary=f"{scale.name}: the default levels",
+            )
     if not GradingPolicy.objects.filter(school=school, course__isnull=True).exists():
-        GradingPolicy.objects.create(school=school, version=1, note="Initial school policy")
+        policy = GradingPolicy.objects.create(
+            school=school, version=1, note="Initial school policy"
+        )
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.CREATE,
+            object_type=AuditEvent.ObjectType.POLICY,
+            object_id=policy.id,
+            after=audit.policy_state(policy),
+            summary="School policy v1 (the defaults)",
+        )
 
 
 def _validate_policy(policy: GradingPolicy, levels) -> None:
@@ -145,10 +170,26 @@ def policy_change(
     new = policy_candidate(
         school=school, changed_by=changed_by, course=course, note=note, lock=True, **changes
     )
+    # What applied before: the lineage's current version, or (a first override) the default.
+    previous = (
+        GradingPolicy.objects.filter(school=school, course=course, is_current=True).first()
+        or GradingPolicy.objects.filter(school=school, course__isnull=True, is_current=True).first()
+    )
     GradingPolicy.objects.filter(school=school, course=course, is_current=True).update(
         is_current=False
     )
     new.save()
+    scope_name = f"{course.code}'s own policy" if course is not None else "School policy"
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.UPDATE if previous is not None else AuditEvent.Action.CREATE,
+        object_type=AuditEvent.ObjectType.POLICY,
+        object_id=new.id,
+        actor=changed_by,
+        before=audit.policy_state(previous),
+        after=audit.policy_state(new),
+        summary=f"{scope_name} v{new.version}" + (f": {note}" if note else ""),
+    )
     forget_request_memo(school)
     _queue_recompute(school=school, policy=new, requested_by=changed_by)
     return new
@@ -163,6 +204,16 @@ def policy_remove_override(*, school: School, course, changed_by):
     GradingPolicy.objects.filter(pk=current.pk).update(is_current=False)
     forget_request_memo(school)
     default = GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.DELETE,
+        object_type=AuditEvent.ObjectType.POLICY,
+        object_id=current.id,
+        actor=changed_by,
+        before=audit.policy_state(current),
+        after=audit.policy_state(default),
+        summary=f"{course.code} follows the school policy (v{default.version}) again",
+    )
     return _queue_recompute(school=school, policy=default, requested_by=changed_by)
 
 
@@ -243,6 +294,7 @@ def target_save(
     subject: str = "",
     dok_level: int | None = None,
     descriptors: dict | None = None,
+    saved_by=None,
 ):
     """Create or edit a learning target with its "I can…" descriptor for each level."""
     pagecache.school_changed(school.id)  # statements and descriptors
@@ -270,6 +322,8 @@ def target_save(
         errors["dok_level"] = ["Depth of Knowledge is 1, 2, 3 or 4."]
     if errors:
         raise ValidationError(errors)
+    texts = audit.descriptor_texts(target) if target is not None else {}
+    before = audit.target_state(target, descriptors=texts)
     if target is None:
         position = LearningTarget.objects.filter(school=school, competency=competency).count()
         target = LearningTarget(school=school, position=position)
@@ -288,13 +342,28 @@ def target_save(
             LevelDescriptor.objects.update_or_create(
                 school=school, target=target, level_value=level, defaults={"text": text}
             )
+            texts[level] = text
         else:
             LevelDescriptor.objects.filter(school=school, target=target, level_value=level).delete()
+            texts.pop(level, None)
+    after = audit.target_state(target, descriptors=texts)
+    if after != before:
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.UPDATE if before else AuditEvent.Action.CREATE,
+            object_type=AuditEvent.ObjectType.TARGET,
+            object_id=target.id,
+            target_id=target.id,
+            actor=saved_by,
+            before=before,
+            after=after,
+            summary=f"{target.code}: {target.statement}",
+        )
     return target
 
 
 @transaction.atomic
-def target_move(*, school: School, target, direction: str) -> None:
+def target_move(*, school: School, target, direction: str, moved_by=None) -> None:
     """Move a target up or down among its competency's targets (positions renumbered 0..n)."""
     pagecache.school_changed(school.id)  # statements and descriptors
     from mastery.models import LearningTarget
@@ -311,6 +380,18 @@ def target_move(*, school: School, target, direction: str) -> None:
     for position, sibling in enumerate(siblings):
         if sibling.position != position:
             LearningTarget.objects.filter(pk=sibling.pk).update(position=position)
+            if sibling.pk == target.pk:
+                audit.record(
+                    school=school,
+                    action=AuditEvent.Action.MOVE,
+                    object_type=AuditEvent.ObjectType.TARGET,
+                    object_id=target.pk,
+                    target_id=target.pk,
+                    actor=moved_by,
+                    before={"position": sibling.position},
+                    after={"position": position},
+                    summary=f"{target.code} moved {direction} among its competency's targets",
+                )
 
 
 @dataclass
@@ -338,8 +419,9 @@ CSV_COLUMNS = {
 MAX_IMPORT_ROWS = 2000
 
 
+@audit.sourced("import")
 def targets_import_csv(
-    *, school: School, department, data: bytes, dry_run: bool = False
+    *, school: School, department, data: bytes, dry_run: bool = False, imported_by=None
 ) -> ImportReport:
     """Import a department's targets from CSV; every bad row is reported and then nothing is written.
 
@@ -358,6 +440,12 @@ def targets_import_csv(
     except UnicodeDecodeError:
         report.errors.append(
             (0, "The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")
+        )
+        return report
+    if "\x00" in text:  # PostgreSQL text cannot hold it; usually a spreadsheet saved wrongly
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        report.errors.append(
+            (line, "The file holds a NUL character (binary data): save it as “CSV UTF-8”.")
         )
         return report
     # Keep each record's first physical line, so messages point at the line people see in an editor.
@@ -470,6 +558,7 @@ def targets_import_csv(
                 standard_code=standard,
                 subject=department.name,
                 dok_level=target.dok_level if target else None,
+                saved_by=imported_by,
                 descriptors={
                     lv: text
                     for lv, text in zip(DESCRIPTOR_LEVELS, descriptors, strict=True)

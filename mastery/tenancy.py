@@ -2,16 +2,43 @@
 
 One place decides it: the school middleware (requests) and the task base class (Celery) both call
 `school_access` / `enter_school` and fail closed.
+
+Two walls keep schools apart: django-scopes in the ORM, and row-level security in PostgreSQL
+(mastery.rls). `enter_school` opens both for one school; `all_schools` opens both to every school,
+for the few paths that cross schools on purpose (looking up a membership before the school is
+known, the family portal, the admin, the beat dispatchers, the management commands). Grep for
+`all_schools(` to audit them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
+from mastery import rls
 from mastery.models import STAFF_ROLES, DistrictMembership, Membership, Role, School
+
+
+@contextmanager
+def enter_school(school: School | int) -> Iterator[None]:
+    """Run the block in one school: its django-scopes scope and its row-level security."""
+    school_id = school if isinstance(school, int) else school.pk
+    with scope(school=school), rls.Wall(school_id=school_id):
+        yield
+
+
+@contextmanager
+def all_schools() -> Iterator[None]:
+    """Cross schools on purpose: scopes disabled and the row-level security wall open to every
+    school. Only where the code itself keeps to what the user may see (their memberships, their
+    children, the admin's own filters) or must see everything (dispatchers, commands)."""
+    with scopes_disabled(), rls.Wall(all_schools=True):
+        yield
+
 
 DISTRICT_ADMIN = "district_admin"
 # Who may use the REST API (and make tokens for it); families and students have the portal.
@@ -47,7 +74,7 @@ def school_access(user, slug: str) -> SchoolAccess | None:
             DistrictMembership.objects.filter(district_id=OuterRef(district_field), user=user)
         )
 
-    with scopes_disabled():
+    with all_schools():  # the school is not known yet: the user's memberships say which
         memberships = list(
             Membership.objects.filter(user=user, school__slug=slug)
             .select_related("school__district")
@@ -74,7 +101,7 @@ def schools_for_user(user) -> list[tuple[School, list[str]]]:
     if not user.is_authenticated:
         return []
     by_school: dict[int, tuple[School, set[str]]] = {}
-    with scopes_disabled():
+    with all_schools():
         for membership in Membership.objects.filter(user=user).select_related("school"):
             by_school.setdefault(membership.school_id, (membership.school, set()))[1].add(
                 membership.role

@@ -31,6 +31,7 @@ urlpatterns = [
     ),
     path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
     path("s/<slug:school_slug>/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("s/<slug:school_slug>/audit/", views.audit_log, name="audit_log"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,10 +24,10 @@ from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
 from mastery.forms import PolicyForm, add_service_errors
-from mastery.models import GradingPolicy, Role
+from mastery.models import STAFF_ROLES, AuditEvent, GradingPolicy, LearningTarget, Role, User
 from mastery.selectors import achievement_levels
 from mastery.services import policy_candidate, policy_change, policy_remove_override
-from mastery.tenancy import API_ROLES, schools_for_user
+from mastery.tenancy import API_ROLES, DISTRICT_ADMIN, schools_for_user
 
 
 @login_required
@@ -263,4 +266,69 @@ def api_tokens(request, school_slug: str):
             "name": request.POST.get("name", "") if errors else "",
         },
         status=status,
+    )
+
+
+# --- The audit trail ---------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _day(value: str):
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@roles_required(Role.SCHOOL_ADMIN, DISTRICT_ADMIN)
+def audit_log(request, school_slug: str):
+    """Every recorded change of the school, newest first, filtered by kind, person and dates."""
+    school = request.school
+    events = AuditEvent.objects.filter(school=school).select_related("actor")
+    chosen = {key: request.GET.get(key, "").strip() for key in ("type", "actor", "since", "until")}
+    if chosen["type"] in AuditEvent.ObjectType.values:
+        events = events.filter(object_type=chosen["type"])
+    if chosen["actor"] == "system":
+        events = events.filter(actor__isnull=True)
+    elif chosen["actor"].isdigit():
+        events = events.filter(actor_id=int(chosen["actor"]))
+    zone = timezone.get_current_timezone()
+    if since := _day(chosen["since"]):
+        events = events.filter(at__gte=datetime.combine(since, time.min, tzinfo=zone))
+    if until := _day(chosen["until"]):
+        next_day = until + timedelta(days=1)
+        events = events.filter(at__lt=datetime.combine(next_day, time.min, tzinfo=zone))
+    page = Paginator(events.order_by("-at", "-id"), AUDIT_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    # Name the students and targets of this page's events (two queries, whatever the page).
+    rows = list(page.object_list)
+    students = {
+        s.id: s.display_name
+        for s in Student.objects.filter(school=school, id__in={e.student_id for e in rows})
+    }
+    targets = dict(
+        LearningTarget.objects.filter(
+            school=school, id__in={e.target_id for e in rows}
+        ).values_list("id", "code")
+    )
+    for event in rows:
+        event.student_name = students.get(event.student_id, "")
+        event.target_code = targets.get(event.target_id, "")
+    people = (
+        User.objects.filter(memberships__school=school, memberships__role__in=STAFF_ROLES)
+        .distinct()
+        .order_by("full_name", "email")
+    )
+    return render(
+        request,
+        "mastery/audit_log.html",
+        {
+            "page": page,
+            "rows": rows,
+            "chosen": chosen,
+            "types": AuditEvent.ObjectType.choices,
+            "people": people,
+        },
     )

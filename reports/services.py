@@ -13,11 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone, translation
-from django_scopes import scope, scopes_disabled
 
 from gradebook.models import CourseTarget, Guardianship, Student
-from mastery import pagecache
-from mastery.models import LearningTarget, Membership, Role, School
+from mastery import audit, pagecache
+from mastery.models import AuditEvent, LearningTarget, Membership, Role, School
+from mastery.tenancy import all_schools, enter_school
 from reports.models import GuardianInvitation, StudentGoal, digest
 
 INVITATION_DAYS = 30
@@ -88,7 +88,7 @@ def invitation_find(
     *, token: str | None = None, code: str | None = None
 ) -> GuardianInvitation | None:
     """A usable invitation by its link token or its letter code (any school), or None."""
-    with scopes_disabled():
+    with all_schools():  # the school is not known yet: the invitation says which
         if token:
             found = (
                 GuardianInvitation.objects.filter(token_digest=digest(token))
@@ -111,7 +111,7 @@ def invitation_accept(
 ):
     """Create (or complete) the guardian's account, link the children, and use up the invitation."""
     User = get_user_model()
-    with scopes_disabled():
+    with all_schools():
         locked = GuardianInvitation.objects.select_for_update().get(pk=invitation.pk)
     if not locked.usable:
         raise ValidationError("This invitation was already used, or it has expired.")
@@ -127,8 +127,22 @@ def invitation_accept(
         user.preferred_language = language
         user.save()
     school = locked.school
-    with scope(school=school):
-        Membership.objects.get_or_create(school=school, user=user, role=Role.GUARDIAN)
+    with enter_school(school):
+        membership, created = Membership.objects.get_or_create(
+            school=school, user=user, role=Role.GUARDIAN
+        )
+        if created:
+            audit.record_many(
+                [
+                    audit.membership_event(
+                        action=AuditEvent.Action.CREATE,
+                        membership=membership,
+                        user=user,
+                        actor=user,
+                        source="invitation",
+                    )
+                ]
+            )
         for student in Student.objects.filter(school=school, pk__in=locked.students):
             Guardianship.objects.get_or_create(
                 school=school,
@@ -208,7 +222,7 @@ def _enqueue_batch(school_id: int, batch_id: int) -> None:
     from reports.models import ReportFile
     from reports.tasks import render_report_file
 
-    with scopes_disabled():
+    with enter_school(school_id):
         file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
     for file_id in file_ids:
         render_report_file.delay(school_id=school_id, file_id=file_id)
@@ -321,3 +335,232 @@ def batch_zip(*, school: School, batch_id: int) -> Path | None:
         status=ReportBatch.Status.DONE, zip_path=str(target), finished_at=timezone.now()
     )
     return target
+
+
+# --- Records requests ------------------------------------------------------------------------------
+
+
+def student_records_export(*, school: School, student: Student) -> dict:
+    """Everything the school holds about one student, as one JSON-ready dict (a records request).
+
+    The profile, enrollments (withdrawn ones too), every piece of evidence including voided ones
+    (who voided it, when and why), comments, mastery records, habit scores, reassessment
+    requests, intervention roster entries with attendance, goals, progress reports made, the
+    rostering system's ids, the change history of the student's scores, and the guardians by
+    name and relationship only (their contact details are theirs, not the student's). Staff
+    appear by name. Runs inside the school (its scope): every query is filtered by it.
+    """
+    from decimal import Decimal
+
+    from gradebook.models import (
+        AssessmentFeedback,
+        Enrollment,
+        Evidence,
+        HabitScore,
+        Mastery,
+        ReassessmentRequest,
+        RosterSource,
+    )
+    from intervention.models import RosterEntry, SessionAttendance
+    from mastery.models import AuditEvent
+    from reports.models import ReportFile
+
+    def plain(value):
+        if isinstance(value, Decimal):
+            return str(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+    def name(user) -> str | None:
+        return user.full_name if user is not None else None
+
+    def rows(queryset, **fields) -> list[dict]:
+        """Each object as {key: value}, a field given as a path ("a.b") or a function."""
+
+        def get(obj, how):
+            if callable(how):
+                return how(obj)
+            for part in how.split("."):
+                obj = getattr(obj, part) if obj is not None else None
+            return obj
+
+        return [{key: plain(get(obj, how)) for key, how in fields.items()} for obj in queryset]
+
+    mine = {"school": school, "student": student}
+    voided = {
+        "voided_at": "voided_at",
+        "voided_by": lambda o: name(o.voided_by),
+        "void_reason": lambda o: o.void_reason or None,
+    }
+    attendance: dict[int, list[dict]] = {}
+    for mark in (
+        SessionAttendance.objects.filter(school=school, entry__student=student)
+        .select_related("recorded_by")
+        .order_by("session_date")
+    ):
+        attendance.setdefault(mark.entry_id, []).append(
+            {
+                "session_date": plain(mark.session_date),
+                "status": mark.status,
+                "recorded_by": name(mark.recorded_by),
+                "recorded_at": plain(mark.recorded_at),
+            }
+        )
+    change_history = rows(
+        AuditEvent.objects.filter(school=school, student_id=student.id)
+        .select_related("actor")
+        .order_by("at", "id"),
+        at="at",
+        by=lambda e: name(e.actor),
+        action="action",
+        object_type="object_type",
+        object_id="object_id",
+        target_id="target_id",
+        summary="summary",
+        before="before",
+        after="after",
+        source="source",
+    )
+    return {
+        "format": "mastery-gradebook student records, version 1",
+        "exported_at": plain(timezone.now()),
+        "school": {"name": school.name, "slug": school.slug},
+        "student": {
+            "id": student.id,
+            "local_id": student.local_id,
+            "first_name": student.first_name,
+            "last_name": student.last_name,
+            "preferred_name": student.preferred_name,
+            "grade_level": student.grade_level,
+            "family_language": student.preferred_language,
+            "is_active": student.is_active,
+            "login_email": student.user.email if student.user_id else None,
+        },
+        "rostering_ids": list(
+            RosterSource.objects.filter(
+                school=school, target=RosterSource.Target.STUDENT, object_id=student.id
+            ).values_list("sourced_id", flat=True)
+        ),
+        "guardians": rows(
+            Guardianship.objects.filter(**mine).select_related("guardian").order_by("id"),
+            name="guardian.full_name",
+            relationship="relationship",
+        ),
+        "enrollments": rows(
+            Enrollment.objects.filter(**mine)
+            .select_related("section__course", "section__term")
+            .order_by("enrolled_on", "id"),
+            section_id="section_id",
+            section="section.name",
+            course="section.course.name",
+            course_code="section.course.code",
+            term="section.term.name",
+            enrolled_on="enrolled_on",
+            withdrawn_on="withdrawn_on",
+        ),
+        "evidence": rows(
+            Evidence.objects.filter(**mine)
+            .select_related("target", "assessment", "recorded_by", "voided_by")
+            .order_by("assessed_on", "id"),
+            id="id",
+            target="target.code",
+            target_statement="target.statement",
+            assessment_id="assessment_id",
+            assessment="assessment.title",
+            kind="kind",
+            assessed_on="assessed_on",
+            score="score",
+            status="status",
+            feedback="feedback",
+            recorded_by=lambda e: name(e.recorded_by),
+            recorded_at="recorded_at",
+            replaces="replaces_id",
+            **voided,
+        ),
+        "assessment_comments": rows(
+            AssessmentFeedback.objects.filter(**mine)
+            .select_related("assessment", "updated_by")
+            .order_by("id"),
+            assessment_id="assessment_id",
+            assessment="assessment.title",
+            text="text",
+            written_by=lambda f: name(f.updated_by),
+            updated_at="updated_at",
+        ),
+        "mastery": rows(
+            Mastery.objects.filter(**mine).select_related("target").order_by("target__code"),
+            target="target.code",
+            score="score",
+            level="level",
+            mastered="mastered",
+            evidence_count="evidence_count",
+            scores_counted="scores_counted",
+            last_evidence_on="last_evidence_on",
+            explanation="explanation",
+            computed_at="computed_at",
+        ),
+        "habit_scores": rows(
+            HabitScore.objects.filter(**mine)
+            .select_related("habit", "section", "recorded_by", "voided_by")
+            .order_by("assessed_on", "id"),
+            habit="habit.name",
+            section="section.name",
+            assessed_on="assessed_on",
+            score="score",
+            comment="comment",
+            recorded_by=lambda h: name(h.recorded_by),
+            recorded_at="recorded_at",
+            **voided,
+        ),
+        "reassessment_requests": rows(
+            ReassessmentRequest.objects.filter(**mine)
+            .select_related("target", "section", "requested_by", "resolved_by")
+            .order_by("created_at", "id"),
+            target="target.code",
+            section="section.name",
+            requested_by=lambda r: name(r.requested_by),
+            note="note",
+            status="status",
+            created_at="created_at",
+            resolved_at="resolved_at",
+            resolved_by=lambda r: name(r.resolved_by),
+            evidence_id="evidence_id",
+        ),
+        "intervention": rows(
+            RosterEntry.objects.filter(**mine)
+            .select_related("cycle", "group__teacher", "target", "placed_by")
+            .order_by("cycle__starts_on", "weekday", "id"),
+            cycle="cycle.number",
+            cycle_starts_on="cycle.starts_on",
+            weekday="weekday",
+            kind="kind",
+            target="target.code",
+            teacher=lambda e: name(e.group.teacher) if e.group_id else None,
+            room=lambda e: e.group.room if e.group_id else None,
+            wait_list=lambda e: e.group_id is None,
+            reason="reason",
+            score_at_entry="score_at_entry",
+            level_at_entry="level_at_entry",
+            outcome="outcome",
+            score_at_close="score_at_close",
+            placed_by=lambda e: name(e.placed_by),
+            placed_at="placed_at",
+            attendance=lambda e: attendance.get(e.id, []),
+        ),
+        "goals": rows(
+            StudentGoal.objects.filter(**mine).select_related("target").order_by("created_at"),
+            target="target.code",
+            note="note",
+            created_at="created_at",
+            achieved_at="achieved_at",
+        ),
+        "progress_reports": rows(
+            ReportFile.objects.filter(**mine).order_by("id"),
+            batch_id="batch_id",
+            language="language",
+            status="status",
+            rendered_at="rendered_at",
+        ),
+        "change_history": change_history,
+    }

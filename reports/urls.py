@@ -15,4 +15,5 @@ urlpatterns = [
     path("reports/", views.batches, name="batches"),
     path("reports/batches/<int:batch_id>/", views.batch_detail, name="batch"),
     path("reports/batches/<int:batch_id>/download/", views.batch_download, name="batch_download"),
+    path("students/<int:student_id>/records.json", views.student_records, name="student_records"),
 ]

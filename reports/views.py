@@ -19,13 +19,13 @@ from django.utils import translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Student
 from gradebook.permissions import visible_students
 from mastery import pagecache as portal_cache
 from mastery.decorators import roles_required
 from mastery.models import Role
+from mastery.tenancy import all_schools, enter_school
 from reports import selectors
 from reports.forms import AcceptInvitationForm, CodeForm, GoalForm, InvitationForm
 from reports.models import GuardianInvitation, StudentGoal
@@ -289,7 +289,7 @@ def invitation_accept_view(request, token: str | None = None):
     if token is not None:
         invitation = invitation_find(token=token)
     else:
-        with scopes_disabled():
+        with all_schools():  # the school is not known yet: the invitation says which
             invitation = GuardianInvitation.objects.filter(
                 pk=request.session.get("invitation") or 0
             ).first()
@@ -311,7 +311,7 @@ def invitation_accept_view(request, token: str | None = None):
         needs_password=needs_password,
         initial={"full_name": invitation.full_name},
     )
-    with scope(school=invitation.school):
+    with enter_school(invitation.school):
         children = list(
             Student.objects.filter(school=invitation.school, pk__in=invitation.students)
         )
@@ -442,3 +442,34 @@ def batch_download(request, school_slug: str, batch_id: int):
     return FileResponse(
         open(batch.zip_path, "rb"), as_attachment=True, filename=f"progress-reports-{batch.id}.zip"
     )
+
+
+# --- Records requests ----------------------------------------------------------------------------
+
+
+@require_safe
+@roles_required(Role.SCHOOL_ADMIN)
+def student_records(request, school_slug: str, student_id: int):
+    """Everything the school holds about one student, downloaded as one JSON file."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.http import HttpResponse
+    from django.utils.http import content_disposition_header
+
+    from reports.services import student_records_export
+
+    student = (
+        Student.objects.filter(school=request.school, pk=student_id).select_related("user").first()
+    )
+    if student is None:
+        raise Http404("No such student")
+    records = student_records_export(school=request.school, student=student)
+    response = HttpResponse(
+        json.dumps(records, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
+        content_type="application/json; charset=utf-8",
+    )
+    filename = f"student-records-{request.school.slug}-{student.local_id}.json"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"  # a student's whole record stays out of caches
+    return response

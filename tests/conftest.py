@@ -5,6 +5,7 @@ from django.core.cache import cache
 from django.db import connection
 from django_scopes import scope
 
+from mastery import rls
 from tests.factories import PASSWORD, World, make_user, make_world
 
 
@@ -15,6 +16,25 @@ def _suite_runs_on_postgresql(django_db_setup, django_db_blocker):
         assert connection.vendor == "postgresql", (
             "Run the tests on PostgreSQL: `make test` starts it and sets DATABASE_URL."
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tests_pass_the_rls_wall():
+    """Row-level security (mastery.rls) binds the tables' owner too, whom the suite connects as.
+    Test code builds and checks rows across schools, as the admin does, so every connection of
+    the suite (threads' and the browser tests' too) passes the wall; each request and task still
+    switches to its own school (tests/test_rls.py proves the wall as the app's role)."""
+    rls.connections_start(rls.Opening(all_schools=True))
+    rls.reset()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _rls_wall_as_the_suite_left_it():
+    # A streamed response that a test never reads is never closed, so the wall it holds open for
+    # its school is never left (a server closes every response): back to the suite's opening.
+    yield
+    rls.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -270,9 +270,10 @@ def test_evidence_is_never_deleted_alone():
 
 
 # Recording a score costs a constant number of queries, whatever the amount of evidence already there:
-# 13 on an empty cell, one more (the UPDATE that voids the old row) when a score is replaced.
-QUERIES_NEW_CELL = 13
-QUERIES_REPLACING = 14
+# 14 on an empty cell (the audit trail's INSERT included), one more (the UPDATE that voids the old
+# row) when a score is replaced.
+QUERIES_NEW_CELL = 14
+QUERIES_REPLACING = 15
 
 
 def _queries_for_one_record(w, in_school, **overrides):

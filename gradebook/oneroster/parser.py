@@ -390,6 +390,10 @@ def _records(name: str, data: bytes, problems: list[Problem]) -> list[tuple[int,
     except UnicodeDecodeError:
         problems.append(Problem(name, 0, "The file is not UTF-8 text."))
         return None
+    if "\x00" in text:  # PostgreSQL text cannot hold it: binary data, not a CSV export
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        problems.append(Problem(name, line, "The file holds a NUL character (binary data)."))
+        return None
     records: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     previous_end = 0

@@ -53,7 +53,6 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
-from django_scopes import scopes_disabled
 
 from gradebook.models import (
     Course,
@@ -77,8 +76,19 @@ from gradebook.oneroster.parser import (
     sentence,
 )
 from gradebook.oneroster.report import OTHER_SCHOOL, ImportReport
-from mastery.models import Department, District, DistrictMembership, Membership, Role, School, User
+from mastery import audit
+from mastery.models import (
+    AuditEvent,
+    Department,
+    District,
+    DistrictMembership,
+    Membership,
+    Role,
+    School,
+    User,
+)
 from mastery.services import school_provision
+from mastery.tenancy import all_schools
 
 Kind = RosterSource.Kind
 Target = RosterSource.Target
@@ -135,6 +145,7 @@ class _Want:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
+@audit.sourced("oneroster")
 @transaction.atomic
 def oneroster_import(
     *,
@@ -1251,7 +1262,7 @@ class _Import:
             return set()
         # Membership is a tenant table: asking about other schools needs the scope lifted, for
         # this one yes/no question per user (nothing of theirs is read or shown).
-        with scopes_disabled():
+        with all_schools():
             elsewhere = set(
                 Membership.objects.filter(user_id__in=user_ids)
                 .exclude(school_id__in=list(self.schools))
@@ -1372,6 +1383,13 @@ class _Import:
                 for key in sorted(wanted - existing.keys())
             }
             Membership.objects.bulk_create(new.values())
+            logins = {u.id: u for u in self.logins.values()}
+            audit.record_many(
+                audit.membership_event(
+                    action=AuditEvent.Action.CREATE, membership=m, user=logins[m.user_id]
+                )
+                for m in new.values()
+            )
             tally.created += len(new)
             tally.unchanged += len(wanted & existing.keys())
             existing.update(new)
@@ -1638,6 +1656,10 @@ class _Import:
         for role, user_ids in leaving.memberships.items():
             memberships |= Q(user_id__in=user_ids, **({"role": role} if role else {}))
         removals.append((entities.MEMBERSHIPS, Membership, memberships))
+        audit.record_many(
+            audit.membership_event(action=AuditEvent.Action.DELETE, membership=m)
+            for m in Membership.objects.filter(memberships, school=school).select_related("user")
+        )
         for entity, model, condition in removals:
             deleted, _ = model.objects.filter(condition, school=school).delete()
             tallies(entity).withdrawn += deleted

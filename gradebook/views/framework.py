@@ -102,6 +102,7 @@ def _save_target(request, department, target=None):
                 subject=department.name,
                 dok_level=data["dok_level"],
                 descriptors={level: data[f"d{level}"] for level in (1, 2, 3, 4)},
+                saved_by=request.user,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -142,6 +143,7 @@ def target_move_view(request, school_slug: str, department_id: int, target_id: i
         school=request.school,
         target=target,
         direction="up" if request.POST.get("direction") == "up" else "down",
+        moved_by=request.user,
     )
     return redirect(_back(request, department) + f"#t-{target.id}")
 
@@ -201,6 +203,7 @@ def target_import(request, school_slug: str, department_id: int):
             department=department,
             data=form.cleaned_data["file"].read(),
             dry_run=form.cleaned_data["dry_run"],
+            imported_by=request.user,
         )
         if report.ok and not form.cleaned_data["dry_run"]:
             messages.success(

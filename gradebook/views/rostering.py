@@ -6,11 +6,13 @@ from django.shortcuts import render
 
 from gradebook.oneroster import oneroster_import as import_package
 from gradebook.oneroster.forms import RosterImportForm
+from mastery import audit
 from mastery.decorators import roles_required
 from mastery.models import Role
 
 
 @roles_required(Role.SCHOOL_ADMIN)
+@audit.acting_user
 def oneroster_import(request, school_slug: str):
     """Upload, check and import; the report stays on the page (422 when nothing could be imported).
 

@@ -27,7 +27,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
-from django_scopes import scope, scopes_disabled
 
 from gradebook.models import (
     Assessment,
@@ -45,6 +44,7 @@ from mastery.bench.measure import Measurement, interleaved, timed
 from mastery.celery import app as celery_app
 from mastery.models import Membership, Role, School
 from mastery.services import policy_change
+from mastery.tenancy import all_schools, enter_school
 from reports.models import ReportBatch
 from reports.rendering import report_pdf
 from reports.selectors import student_report
@@ -67,7 +67,7 @@ class World:
 
 
 def world() -> World:
-    with scopes_disabled():
+    with all_schools():
         schools = list(School.objects.filter(slug__startswith="bench-").order_by("slug"))
         school = schools[0]
         # A full class of a math course: 15 targets, about 32 students.
@@ -115,7 +115,7 @@ def evidence_record(w: World, n: int) -> Measurement:
     """A teacher types a score in the scoring grid: one htmx POST, the cell and summary back."""
     client = _client(w.teacher)
     url = reverse("gradebook:score_cell", args=[w.school.slug, w.section.id, w.assessment.id])
-    with scopes_disabled():
+    with all_schools():
         target_ids = list(w.assessment.targets.order_by("id").values_list("id", flat=True))
     cells = [(s.id, t) for s in w.students for t in target_ids]
     values = ("3", "2.5", "4", "2", "3.5", "1.5")
@@ -125,7 +125,7 @@ def evidence_record(w: World, n: int) -> Measurement:
         i = state["i"]
         state["i"] += 1
         student_id, target_id = cells[i % len(cells)]
-        with scopes_disabled():
+        with all_schools():
             current = (
                 Evidence.objects.filter(
                     school=w.school,
@@ -221,7 +221,7 @@ def _policy_flip(school: School, admin, state: dict) -> float:
     weight = Decimal(65) if state["i"] % 2 else Decimal(60)
 
     def change():
-        with scope(school=school), transaction.atomic():
+        with enter_school(school), transaction.atomic():
             policy_change(school=school, changed_by=admin, weight=weight, note="benchmark")
 
     with eager_tasks():
@@ -254,7 +254,7 @@ def recompute_district(w: World, n: int) -> Measurement:
     def all_schools() -> float:
         def run():
             for school in w.schools:
-                with scope(school=school), transaction.atomic():
+                with enter_school(school), transaction.atomic():
                     school_recompute_sql(school)
 
         # Force every record to change, as a district-wide policy change would.
@@ -288,7 +288,7 @@ def _pairs(*school_ids: int) -> int:
 
 
 def _rebuild(schools: list[School]) -> float:
-    with scopes_disabled():
+    with all_schools():
         cycles = {
             c.school_id: c
             for c in InterventionCycle.objects.filter(
@@ -301,7 +301,7 @@ def _rebuild(schools: list[School]) -> float:
 
     def run():
         for school in schools:
-            with scope(school=school), transaction.atomic():
+            with enter_school(school), transaction.atomic():
                 roster_rebuild(school=school, cycle=cycles[school.id])
 
     return timed(run)
@@ -316,7 +316,7 @@ def _candidates_ms(schools: list[School]) -> float:
 def rosters(w: World, n: int, *, district: bool) -> Measurement:
     schools = w.schools if district else [w.school]
     samples, floors = interleaved(lambda: _rebuild(schools), lambda: _candidates_ms(schools), n)
-    with scopes_disabled():
+    with all_schools():
         entries = RosterEntry.objects.filter(
             school__in=schools, cycle__status=InterventionCycle.Status.OPEN
         ).count()
@@ -354,7 +354,7 @@ def _bare_text_pdf(html: str) -> Callable[[], float]:
 def report_pdf_warm(w: World, n: int) -> Measurement:
     """Rendering one student's full report: the selector, the template and WeasyPrint."""
     student = w.students[0]
-    with scope(school=w.school):
+    with enter_school(w.school):
         for _ in range(2):
             report_pdf(school=w.school, student=student, language="en")
         with translation.override("en"):
@@ -393,7 +393,7 @@ def _pages(pdf: bytes) -> int:
 
 def report_download(w: World, n: int) -> Measurement:
     """A guardian downloads the report again with the data unchanged: served from its file."""
-    with scopes_disabled():
+    with all_schools():
         link = Guardianship.objects.filter(school=w.school).select_related("guardian").first()
     client = _client(link.guardian)
     url = reverse("reports:child_report", args=[w.school.slug, link.student_id])
@@ -450,7 +450,7 @@ def celery_worker(concurrency: int):
 
 def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
     """A batch of `size` reports through real Celery workers, from start to the zip ready."""
-    with scopes_disabled():
+    with all_schools():
         pool = list(
             Student.objects.filter(school=w.school).order_by("id").values_list("id", flat=True)
         )
@@ -462,17 +462,17 @@ def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
             for run in range(n):
                 # Other students each run: a batch of unchanged reports would be reused, not rendered.
                 ids = pool[(run * size) % len(pool) :][:size]
-                with scope(school=w.school):
+                with enter_school(w.school):
                     students = list(Student.objects.filter(id__in=ids))
                 # And no report stored by an earlier run of the benchmark: every one is rendered.
                 shutil.rmtree(report_dir(w.school), ignore_errors=True)
                 start = time.perf_counter()
-                with scope(school=w.school), transaction.atomic():
+                with enter_school(w.school), transaction.atomic():
                     batch = batch_start(
                         school=w.school, requested_by=w.admin, students=students, language="en"
                     )
                 while True:
-                    with scopes_disabled():
+                    with all_schools():
                         batch.refresh_from_db()
                     if batch.status == ReportBatch.Status.DONE:
                         break

@@ -10,10 +10,10 @@ Exits with status 1, having written nothing, when any row has a problem.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope, scopes_disabled
 
 from gradebook.oneroster import ImportReport, PackageError, oneroster_import, read_path
 from mastery.models import School
+from mastery.tenancy import all_schools, enter_school
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No school with the slug “{school}”.")
         # A district's package spans schools, so the scope is lifted explicitly; one school's
         # import runs inside that school's scope like the upload page.
-        with scope(school=target) if target is not None else scopes_disabled():
+        with enter_school(target) if target is not None else all_schools():
             report = oneroster_import(files=files, school=target, dry_run=dry_run)
         self.print_report(report)
         if not report.ok:

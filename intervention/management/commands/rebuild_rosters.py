@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope
 
 from intervention.models import WEEKDAY_NAMES, InterventionCycle
 from intervention.services import roster_rebuild
 from mastery.models import School
+from mastery.tenancy import enter_school
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         found = School.objects.filter(slug=school).first()
         if found is None:
             raise CommandError(f"No school with the slug {school!r}.")
-        with scope(school=found):
+        with enter_school(found):
             cycle = InterventionCycle.objects.filter(
                 school=found, status=InterventionCycle.Status.OPEN
             ).first()

@@ -18,7 +18,6 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from django_scopes import scope, scopes_disabled
 
 from gradebook.models import (
     Assessment,
@@ -39,6 +38,7 @@ from gradebook.models import (
     Term,
 )
 from gradebook.services import mastery_recompute_school
+from mastery import audit
 from mastery.demo import curriculum, curriculum_es
 from mastery.models import (
     Competency,
@@ -52,6 +52,7 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from mastery.tenancy import all_schools, enter_school
 
 SLUG = "riverside"
 DOMAIN = "riverside.example"
@@ -109,7 +110,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026, help="Random seed (default 2026).")
 
     def handle(self, *args, **options):
-        with scopes_disabled():
+        with all_schools():
             existing = School.objects.filter(slug=SLUG).first()
             if existing and not options["reset"]:
                 self.stdout.write(f"The demo school {existing.name} already exists; nothing to do.")
@@ -120,7 +121,7 @@ class Command(BaseCommand):
         self.rng = random.Random(options["seed"])
         with transaction.atomic():
             school = self.build(students=max(8, options["students"]))
-        with scope(school=school):
+        with enter_school(school):
             result = mastery_recompute_school(school=school)
             self.make_requests(school, self.sections)
             self.make_intervention(school)
@@ -141,8 +142,9 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def remove(self, school: School) -> None:
-        with scope(school=school):
+        with enter_school(school):
             Evidence.objects.filter(school=school).update(replaces=None)
+            audit.allow_purge()  # the school goes as a whole, its audit trail with it
             school.delete()
         User.objects.filter(email__endswith="@" + DOMAIN, memberships__isnull=True).delete()
 
@@ -154,7 +156,7 @@ class Command(BaseCommand):
             slug="river-valley", defaults={"name": "River Valley Unified"}
         )
         school = School.objects.create(district=district, name="Riverside High School", slug=SLUG)
-        with scope(school=school):
+        with enter_school(school):
             school_provision(school=school, allows_half_points=True)
             self.password = make_password(PASSWORD)  # hashed once: argon2 is slow on purpose
             staff = self.make_staff(school)

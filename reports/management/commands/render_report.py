@@ -6,10 +6,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope
 
 from gradebook.models import Student
 from mastery.models import School
+from mastery.tenancy import enter_school
 from reports.rendering import report_language, report_pdf
 
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         found = School.objects.filter(slug=school).first()
         if found is None:
             raise CommandError(f"No school with the slug {school!r}.")
-        with scope(school=found):
+        with enter_school(found):
             pupil = Student.objects.filter(school=found, local_id=student).first()
             if pupil is None:
                 raise CommandError(f"No student number {student!r} in {found.name}.")
