@@ -32,6 +32,8 @@ from gradebook.models import (
     Term,
 )
 from gradebook.permissions import SCHOOL_WIDE, visible_sections, visible_students
+from gradebook.recompute import MASTERY_FIELDS
+from gradebook.selectors import section_cells_q, section_student_ids
 from gradebook.services import evidence_record, evidence_void
 from mastery.models import Role
 from mastery.rest import FirstRendererNegotiation, SchoolViewSet, filter_ids
@@ -298,16 +300,8 @@ class MasterySerializer(serializers.ModelSerializer):
             "student_local_id",
             "target",
             "target_code",
-            "score",
-            "level",
             "level_label",
-            "mastered",
-            "evidence_count",
-            "scores_counted",
-            "last_evidence_on",
-            "explanation",
-            "policy",
-            "computed_at",
+            *MASTERY_FIELDS,
         ]
 
     def get_level_label(self, record) -> str | None:
@@ -374,18 +368,20 @@ class VoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, help_text="Why this evidence is voided.")
 
 
+def by_ids(queryset, name, value):
+    """`?student=1,2,3`: the rows of those ids (a filter method for id-list parameters)."""
+    return queryset.filter(**{f"{name}_id__in": filter_ids(value, name)})
+
+
 class EvidenceFilter(django_filters.FilterSet):
-    student = django_filters.CharFilter(method="ids", label="Student id(s), comma-separated")
-    target = django_filters.CharFilter(method="ids", label="Target id(s), comma-separated")
+    student = django_filters.CharFilter(method=by_ids, label="Student id(s), comma-separated")
+    target = django_filters.CharFilter(method=by_ids, label="Target id(s), comma-separated")
     assessment = django_filters.NumberFilter(field_name="assessment_id")
     section = django_filters.NumberFilter(method="in_section", label="Students of this section")
     voided = django_filters.BooleanFilter(
         field_name="voided_at", lookup_expr="isnull", exclude=True
     )
     recorded_since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-
-    def ids(self, queryset, name, value):
-        return queryset.filter(**{f"{name}_id__in": filter_ids(value, name)})
 
     def in_section(self, queryset, name, value):
         # The section's active students, on the section's own assessments and its course's
@@ -396,9 +392,7 @@ class EvidenceFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(assessment__section_id=section.id)
             | Q(assessment__section__isnull=True, assessment__course_id=section.course_id),
-            student_id__in=Enrollment.objects.filter(
-                school=section.school_id, section=section, withdrawn_on__isnull=True
-            ).values("student_id"),
+            student_id__in=section_student_ids(section),
         )
 
 
@@ -497,29 +491,15 @@ class MasteryFilter(django_filters.FilterSet):
     section = django_filters.NumberFilter(
         method="in_section", label="Students of this section × its course's targets"
     )
-    student = django_filters.CharFilter(method="ids", label="Student id(s), comma-separated")
-    target = django_filters.CharFilter(method="ids", label="Target id(s), comma-separated")
+    student = django_filters.CharFilter(method=by_ids, label="Student id(s), comma-separated")
+    target = django_filters.CharFilter(method=by_ids, label="Target id(s), comma-separated")
     level = django_filters.NumberFilter()
     mastered = django_filters.BooleanFilter()
     changed_since = django_filters.IsoDateTimeFilter(field_name="computed_at", lookup_expr="gte")
 
-    def ids(self, queryset, name, value):
-        return queryset.filter(**{f"{name}_id__in": filter_ids(value, name)})
-
     def in_section(self, queryset, name, value):
-        from gradebook.models import CourseTarget
-
         section = Section.objects.filter(school=self.request.school, id=value).first()
-        if section is None:
-            return queryset.none()
-        return queryset.filter(
-            student_id__in=Enrollment.objects.filter(
-                school=section.school_id, section=section, withdrawn_on__isnull=True
-            ).values("student_id"),
-            target_id__in=CourseTarget.objects.filter(
-                school=section.school_id, course_id=section.course_id
-            ).values("target_id"),
-        )
+        return queryset.filter(section_cells_q(section)) if section else queryset.none()
 
 
 class MasteryViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from gradebook import selectors
-from gradebook.models import CourseTarget, Enrollment, Mastery, Section
+from gradebook.models import Mastery, Section
 from mastery import calculation
 from mastery.models import LearningTarget, School
 from mastery.selectors import achievement_levels
@@ -284,7 +284,8 @@ def _since_filter(raw: str) -> datetime:
 def mastery_records(*, school: School, filters: MasteryFilters | None = None) -> QuerySet:
     """The filtered Mastery records of the school joined with what the export shows, as tuples.
 
-    One query (the filters' subqueries included); every joined tenant table is filtered by school.
+    One query (the filters' subqueries included). Student, target and competency are filtered by
+    school; department and policy are reached through those rows' own foreign keys.
     """
     filters = filters or MasteryFilters()
     records = Mastery.objects.filter(
@@ -294,14 +295,7 @@ def mastery_records(*, school: School, filters: MasteryFilters | None = None) ->
         target__competency__school=school,
     )
     if filters.section is not None:
-        records = records.filter(
-            student_id__in=Enrollment.objects.filter(
-                school=school, section=filters.section, withdrawn_on__isnull=True
-            ).values("student_id"),
-            target_id__in=CourseTarget.objects.filter(
-                school=school, course_id=filters.section.course_id
-            ).values("target_id"),
-        )
+        records = records.filter(selectors.section_cells_q(filters.section))
     if filters.target is not None:
         records = records.filter(target=filters.target)
     if filters.level is not None:

@@ -229,6 +229,24 @@ def section_students(*, school: School, section: Section) -> list[Student]:
     )
 
 
+def section_student_ids(section: Section) -> QuerySet:
+    """The ids of the section's active students, as a subquery."""
+    return Enrollment.objects.filter(
+        school=section.school_id, section=section, withdrawn_on__isnull=True
+    ).values("student_id")
+
+
+def section_cells_q(section: Section) -> Q:
+    """The student × target cells of a section's grid, as a filter on Mastery (or any table with
+    student and target columns): its active students on its course's targets."""
+    return Q(
+        student_id__in=section_student_ids(section),
+        target_id__in=CourseTarget.objects.filter(
+            school=section.school_id, course_id=section.course_id
+        ).values("target_id"),
+    )
+
+
 def policy_for_course(*, school: School, course_id: int, policies=None) -> GradingPolicy:
     policies = policies if policies is not None else current_policies(school)
     by_course = {p.course_id: p for p in policies}

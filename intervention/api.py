@@ -5,14 +5,10 @@ from __future__ import annotations
 import django_filters
 from rest_framework import serializers, viewsets
 
+from gradebook.permissions import SCHOOL_WIDE
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
-from mastery.models import Role
+from intervention.views import READERS  # the same roles as the counselor pages
 from mastery.rest import SchoolViewSet
-from mastery.tenancy import DISTRICT_ADMIN
-
-READERS = frozenset({Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER, DISTRICT_ADMIN})
-# Read every group and roster of the school; a teacher (as on the pages) only their own groups.
-SCHOOL_WIDE = (Role.SCHOOL_ADMIN, Role.COUNSELOR, DISTRICT_ADMIN)
 
 
 class CycleSerializer(serializers.ModelSerializer):

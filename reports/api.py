@@ -15,14 +15,14 @@ from rest_framework.response import Response
 
 from gradebook.models import Student
 from gradebook.permissions import visible_sections, visible_students
-from mastery.models import Role
 from mastery.rest import FirstRendererNegotiation, SchoolViewSet
 from reports.models import ReportBatch
 from reports.rendering import report_language
 from reports.services import batch_start, report_pdf_file
+from reports.views import BATCH_ROLES, FAMILY_STAFF
 
-BATCH_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER})
-MANAGERS = (Role.SCHOOL_ADMIN, Role.COUNSELOR)
+# The same rules as the batch pages: teachers their sections, managers the grade or the school.
+MANAGERS = FAMILY_STAFF
 
 
 class BatchSerializer(serializers.ModelSerializer):

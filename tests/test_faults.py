@@ -4,14 +4,11 @@ real Redis and real Celery worker processes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.db import connection, connections
@@ -28,7 +25,6 @@ from mastery.services import policy_change
 from tests.factories import make_intervention, make_world
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def in_threads(*calls):
@@ -148,31 +144,6 @@ def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(settings, m
 # --- A worker killed in the middle of a task ------------------------------------------------------------
 
 
-def _worker(env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "mastery",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -195,7 +166,7 @@ def _snapshot(school):
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
     from mastery.celery import app as celery_app
-    from tests.workers import test_database_url
+    from tests.workers import start_worker_process
 
     w = make_world("killed", students=3)
     with scope(school=w.school):
@@ -209,16 +180,8 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
                     assessment_id=w.assessment.id,
                     score=score,
                 )
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "CELERY_VISIBILITY_TIMEOUT": "2",
-        "DEBUG": "0",
-        "SECRET_KEY": "test-only",
-    }
     celery_app.control.purge()
-    first = _worker(env)
+    first = start_worker_process(CELERY_VISIBILITY_TIMEOUT="2")
     second = None
     locker = connections.create_connection("default")
     try:
@@ -244,7 +207,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
         with scopes_disabled():
             assert RecomputeRun.objects.get(id=run.id).status == "running"  # died mid-way
         time.sleep(3)  # past the visibility timeout: the unacknowledged message is due again
-        second = _worker(env)
+        second = start_worker_process(CELERY_VISIBILITY_TIMEOUT="2")
         _wait_for(
             lambda: RecomputeRun.objects.get(id=run.id).status == "done",
             60,

@@ -30,17 +30,17 @@ class Worker:
         return self.process.poll() is None
 
 
-@contextlib.contextmanager
-def celery_worker():
-    """Start `celery worker` on the test database; tasks sent inside the block go to it for real."""
+def start_worker_process(**env_overrides: str) -> subprocess.Popen:
+    """A `celery worker` process (solo pool) on the test database and Redis."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "DEBUG": "0",
         "SECRET_KEY": "test-only",
+        **env_overrides,
     }
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -62,6 +62,12 @@ def celery_worker():
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@contextlib.contextmanager
+def celery_worker():
+    """Start `celery worker` on the test database; tasks sent inside the block go to it for real."""
+    process = start_worker_process()
     worker = Worker(process)
     celery_app.conf.task_always_eager = False
     try:
