@@ -183,11 +183,14 @@ def pair_recompute(
 # --- A whole school, in Python batches (SQLite, and the reference) ------------------------------
 
 
-def _pairs_in_order(school: School) -> Iterator[tuple[int, int, list[tuple]]]:
-    """Every (student, target) with evidence (voided included), with its live evidence rows."""
+def _pairs_in_order(school: School, until=None) -> Iterator[tuple[int, int, list[tuple]]]:
+    """Every (student, target) with evidence (voided included), with its live evidence rows;
+    with `until`, only the evidence dated on or before it."""
+    evidence = Evidence.objects.filter(school=school)
+    if until is not None:
+        evidence = evidence.filter(assessed_on__lte=until)
     rows = (
-        Evidence.objects.filter(school=school)
-        .order_by("student_id", "target_id", "assessed_on", "id")
+        evidence.order_by("student_id", "target_id", "assessed_on", "id")
         .values_list(
             "student_id", "target_id", "score", "assessed_on", "kind", "status", "voided_at"
         )
@@ -516,26 +519,11 @@ def school_recompute_sql(school: School) -> RecomputeResult:
     default = next((p for p in policies if p.course_id is None), None)
     if default is None:
         raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
-    overrides = [p for p in policies if p.course_id is not None]
     written = 0
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
             cursor.execute(f"SET LOCAL work_mem = '{RECOMPUTE_WORK_MEM}'")
-        if overrides:
-            _create_pair_policy(cursor, school)
-        for policy in policies:
-            if not overrides:
-                scope_sql = ""
-            elif policy.course_id is None:
-                scope_sql = (
-                    "AND NOT EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
-                    " AND pp.target_id = e.target_id)"
-                )
-            else:
-                scope_sql = (
-                    "AND EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
-                    f" AND pp.target_id = e.target_id AND pp.policy_id = {int(policy.id)})"
-                )
+        for policy, scope_sql in _policy_scopes(cursor, school, policies):
             cursor.execute(
                 _policy_statement(policy.to_engine(levels), scope_sql=scope_sql),
                 {"school_id": school.id, "policy_id": policy.id},
@@ -548,6 +536,71 @@ def school_recompute_sql(school: School) -> RecomputeResult:
     if written:
         pagecache.school_changed(school.id)
     return RecomputeResult(pairs=pairs, written=written, method="sql")
+
+
+def _policy_scopes(cursor, school: School, policies: list[GradingPolicy]) -> list[tuple]:
+    """(policy, scope_sql) for each current policy: which evidence rows each governs."""
+    overrides = [p for p in policies if p.course_id is not None]
+    if overrides:
+        _create_pair_policy(cursor, school)
+    scopes = []
+    for policy in policies:
+        if not overrides:
+            scope_sql = ""
+        elif policy.course_id is None:
+            scope_sql = (
+                "AND NOT EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
+                " AND pp.target_id = e.target_id)"
+            )
+        else:
+            scope_sql = (
+                "AND EXISTS (SELECT 1 FROM pair_policy pp WHERE pp.student_id = e.student_id"
+                f" AND pp.target_id = e.target_id AND pp.policy_id = {int(policy.id)})"
+            )
+        scopes.append((policy, scope_sql))
+    return scopes
+
+
+def outcomes_as_of_sql(cursor, school: School) -> list[str]:
+    """SELECTs of (student_id, target_id, score, level, mastered) as of %(as_of)s, one per policy.
+
+    The recompute's own statements, over the evidence dated on or before %(as_of)s: what a
+    student's level was on that date under today's policy. Run inside a transaction (the course
+    overrides' temporary table lives until its commit); parameters school_id and as_of.
+    """
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    if not any(p.course_id is None for p in policies):
+        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    return [
+        _policy_statement(
+            policy.to_engine(levels),
+            scope_sql=scope_sql + " AND e.assessed_on <= %(as_of)s",
+            select_only=True,
+        )
+        for policy, scope_sql in _policy_scopes(cursor, school, policies)
+    ]
+
+
+def outcomes_as_of_python(school: School, as_of) -> Iterator[tuple]:
+    """The engine's (student_id, target_id, score, level, mastered) as of a date (SQLite, reference)."""
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    default = next((p for p in policies if p.course_id is None), None)
+    if default is None:
+        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    engines = {p.id: p.to_engine(levels) for p in policies}
+    assigned = override_assignments(school)
+    for student_id, target_id, rows in _pairs_in_order(school, until=as_of):
+        outcome = calculation.compute(
+            (
+                calculation.Evidence(score=s, assessed_on=d, kind=k, status=st)
+                for s, d, k, st in rows
+            ),
+            engines[assigned.get((student_id, target_id), default.id)],
+        )
+        level = Decimal(outcome.level) if outcome.level is not None else None
+        yield student_id, target_id, outcome.score, level, outcome.mastered
 
 
 def stale_school_ids() -> list[int]:

@@ -317,6 +317,10 @@ def mastery_recompute_school(*, school: School) -> RecomputeResult:
     over unchanged data writes nothing.
     """
     _school_lock(school, shared=False)
+    # Past levels are computed under the current policy too: a new one makes them stale.
+    from reports.baselines import baselines_invalidate
+
+    baselines_invalidate(school=school)
     if connection.vendor == "postgresql":
         return school_recompute_sql(school)
     return school_recompute_python(school)

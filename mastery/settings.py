@@ -307,6 +307,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "intervention.dispatch_cycles",
         "schedule": crontab(hour=5, minute=15),
     },
+    # Nightly: the dashboards' baselines whose dates gained or lost evidence since they were taken.
+    "reports-refresh-baselines": {
+        "task": "reports.refresh_baselines",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 
 REST_FRAMEWORK = {

@@ -177,3 +177,51 @@ class ReportFile(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.student} · {self.get_status_display()}"
+
+
+class BaselineRun(TenantModel):
+    """Mastery levels as they stood on one date, computed once for the dashboards' comparisons.
+
+    "As of D" means: the current policy applied to the evidence dated on or before D (voided
+    evidence left out). The data dialogue compares today with the start of the term and the start
+    of each intervention cycle; those dates never change, so each is computed once (in Celery) and
+    read by set-based queries. A policy change or evidence back-dated before D makes a run stale:
+    the recompute drops the school's runs, and the nightly refresh recomputes runs whose dates
+    gained or lost evidence since they were computed.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DONE = "done", _("Done")
+
+    as_of = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_at = models.DateTimeField(default=timezone.now)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    pairs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "as_of"], name="baseline_one_per_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Levels as of {self.as_of}"
+
+
+class MasterySnapshot(TenantModel):
+    """One student × target as it stood on `as_of` (see BaselineRun). Derived data: recomputable."""
+
+    as_of = models.DateField()
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(LearningTarget, on_delete=models.CASCADE, related_name="+")
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    level = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    mastered = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "as_of", "student", "target"], name="snapshot_one_per_pair"
+            ),
+        ]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from reports import views
+from reports.dashboards import views as dashboards
 
 app_name = "reports"
 
@@ -16,4 +17,12 @@ urlpatterns = [
     path("reports/batches/<int:batch_id>/", views.batch_detail, name="batch"),
     path("reports/batches/<int:batch_id>/download/", views.batch_download, name="batch_download"),
     path("students/<int:student_id>/records.json", views.student_records, name="student_records"),
+    path("dashboards/", dashboards.dashboards_home, name="dashboards"),
+    path(
+        "dashboards/departments/<int:department_id>/",
+        dashboards.department_view,
+        name="dashboard_department",
+    ),
+    path("dashboards/intervention/", dashboards.intervention_view, name="dashboard_intervention"),
+    path("dashboards/school/", dashboards.school_view, name="dashboard_school"),
 ]

@@ -1,0 +1,140 @@
+"""Baselines: Mastery levels as they stood on past dates, for the dashboards' "since" columns.
+
+A baseline date is computed once into MasterySnapshot (one set-based INSERT … SELECT per policy on
+PostgreSQL, the engine on SQLite) by a Celery task; the dashboards read it with the same GROUP BY
+queries they run on today's Mastery table. Which dates: the day before the term began (what the
+students carried into it) and, for every intervention cycle of the term, the day before it began
+and its last day once it has ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from gradebook.models import Evidence, Term
+from gradebook.recompute import outcomes_as_of_python, outcomes_as_of_sql
+from intervention.models import InterventionCycle
+from mastery.models import School
+from reports.models import BaselineRun, MasterySnapshot
+
+
+def term_start_date(term: Term) -> date:
+    """What students carried into the term: the evidence dated before its first day."""
+    return term.starts_on - timedelta(days=1)
+
+
+def cycle_start_date(cycle: InterventionCycle) -> date:
+    return cycle.starts_on - timedelta(days=1)
+
+
+def cycle_end_date(cycle: InterventionCycle) -> date:
+    return cycle.ends_on
+
+
+def term_cycles(school: School, term: Term, today: date) -> list[InterventionCycle]:
+    """The intervention cycles that began within the term, up to today, oldest first."""
+    return list(
+        InterventionCycle.objects.filter(
+            school=school, starts_on__gte=term.starts_on, starts_on__lte=min(term.ends_on, today)
+        ).order_by("starts_on")
+    )
+
+
+def baseline_dates(term: Term, cycles: Iterable[InterventionCycle], today: date) -> list[date]:
+    dates = {term_start_date(term)}
+    for cycle in cycles:
+        dates.add(cycle_start_date(cycle))
+        if cycle_end_date(cycle) < today:
+            dates.add(cycle_end_date(cycle))
+    return sorted(dates)
+
+
+def baselines_ready(*, school: School, dates: Iterable[date]) -> tuple[set[date], bool]:
+    """The dates among `dates` whose baseline is computed, and whether any were missing (those are
+    queued now, once: a run row per date makes a second request or a redelivery a no-op)."""
+    dates = set(dates)
+    runs = {r.as_of: r.status for r in BaselineRun.objects.filter(school=school, as_of__in=dates)}
+    missing = sorted(d for d in dates if d not in runs)
+    if missing:
+        BaselineRun.objects.bulk_create(
+            [BaselineRun(school=school, as_of=d) for d in missing], ignore_conflicts=True
+        )
+        from reports.tasks import compute_baselines
+
+        school_id = school.id
+        transaction.on_commit(
+            lambda: compute_baselines.delay(
+                school_id=school_id, dates=[d.isoformat() for d in missing]
+            )
+        )
+        # Outside a transaction the task was queued at once, and run if Celery is eager (the demo).
+        runs = {
+            r.as_of: r.status for r in BaselineRun.objects.filter(school=school, as_of__in=dates)
+        }
+    done = {d for d, status in runs.items() if status == BaselineRun.Status.DONE}
+    return done, len(done) < len(dates)
+
+
+@transaction.atomic
+def baseline_compute(*, school: School, as_of: date) -> int:
+    """(Re)compute the snapshot of one date. Idempotent: it replaces that date's rows."""
+    run, _ = BaselineRun.objects.select_for_update().get_or_create(school=school, as_of=as_of)
+    MasterySnapshot.objects.filter(school=school, as_of=as_of).delete()
+    if connection.vendor == "postgresql":
+        pairs = 0
+        with connection.cursor() as cursor:
+            for select in outcomes_as_of_sql(cursor, school):
+                cursor.execute(
+                    "INSERT INTO reports_masterysnapshot"
+                    " (school_id, as_of, student_id, target_id, score, level, mastered)"
+                    f" SELECT %(school_id)s, %(as_of)s, o.* FROM ({select}) o",
+                    {"school_id": school.id, "as_of": as_of},
+                )
+                pairs += cursor.rowcount
+    else:
+        rows = [
+            MasterySnapshot(
+                school=school,
+                as_of=as_of,
+                student_id=student_id,
+                target_id=target_id,
+                score=score,
+                level=level,
+                mastered=mastered,
+            )
+            for student_id, target_id, score, level, mastered in outcomes_as_of_python(
+                school, as_of
+            )
+        ]
+        MasterySnapshot.objects.bulk_create(rows, batch_size=2000)
+        pairs = len(rows)
+    run.status = BaselineRun.Status.DONE
+    run.computed_at = timezone.now()
+    run.pairs = pairs
+    run.save(update_fields=["status", "computed_at", "pairs"])
+    return pairs
+
+
+def baselines_invalidate(*, school: School) -> int:
+    """A new policy changes every past level too: drop the school's baselines (recomputed when a
+    dashboard next asks)."""
+    MasterySnapshot.objects.filter(school=school).delete()
+    deleted, _ = BaselineRun.objects.filter(school=school).delete()
+    return deleted
+
+
+def stale_baseline_dates(*, school: School) -> list[date]:
+    """Computed baselines whose evidence changed since (recorded or voided later, dated before)."""
+    stale = []
+    for run in BaselineRun.objects.filter(school=school, status=BaselineRun.Status.DONE):
+        changed = Evidence.objects.filter(school=school, assessed_on__lte=run.as_of).filter(
+            Q(recorded_at__gt=run.computed_at) | Q(voided_at__gt=run.computed_at)
+        )
+        if changed.exists():
+            stale.append(run.as_of)
+    return stale

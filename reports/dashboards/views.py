@@ -1,0 +1,130 @@
+"""The dashboard pages. Every figure on a page downloads as CSV with `?csv=<figure slug>`."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from gradebook.models import Term
+from mastery.decorators import roles_required
+from mastery.models import Department, Role
+from mastery.tenancy import DISTRICT_ADMIN
+from reports.dashboards.department import department_dashboard
+from reports.dashboards.figures import figure_csv, figure_or_404
+
+# Who reads which dashboard. Teachers see the departments they teach in; the people who run the
+# school (admins, counselors, the district's admins) see every department.
+DEPARTMENT_READERS = (Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER, DISTRICT_ADMIN)
+WHOLE_SCHOOL = (Role.SCHOOL_ADMIN, Role.COUNSELOR, DISTRICT_ADMIN)
+INTERVENTION_READERS = (Role.SCHOOL_ADMIN, Role.COUNSELOR, DISTRICT_ADMIN)
+SCHOOL_READERS = (Role.SCHOOL_ADMIN, DISTRICT_ADMIN)
+
+
+def visible_departments(request) -> QuerySet[Department]:
+    """Every department for those who run the school; for a teacher, the ones they teach in."""
+    departments = Department.objects.filter(school=request.school)
+    if request.access.has(*WHOLE_SCHOOL):
+        return departments
+    return departments.filter(Q(courses__sections__teachers=request.user)).distinct()
+
+
+def dashboard_term(request) -> Term:
+    """The term in `?term=` (a foreign or unknown id: 404), else the current one, else the latest."""
+    terms = Term.objects.filter(school=request.school)
+    raw = request.GET.get("term")
+    if raw:
+        if not raw.isdigit():
+            raise Http404("No such term.")
+        term = terms.filter(id=int(raw)).first()
+        if term is None:
+            raise Http404("No such term.")
+        return term
+    today = timezone.localdate()
+    term = (
+        terms.filter(starts_on__lte=today, ends_on__gte=today).order_by("-starts_on").first()
+        or terms.filter(starts_on__lte=today).order_by("-starts_on").first()
+        or terms.order_by("starts_on").first()
+    )
+    if term is None:
+        raise Http404("This school has no term yet.")
+    return term
+
+
+def _csv_or_page(request, figures, template: str, context: dict, name: str):
+    slug = request.GET.get("csv")
+    if slug:
+        figure = figure_or_404(figures, slug)
+        return figure_csv(figure, school=request.school, name=name, on=timezone.localdate())
+    return render(request, template, context)
+
+
+@require_safe
+@roles_required(*DEPARTMENT_READERS)
+def dashboards_home(request, school_slug: str):
+    """Which dashboards this user can open."""
+    return render(
+        request,
+        "reports/dashboards/home.html",
+        {
+            "departments": visible_departments(request).order_by("name"),
+            "can_intervention": request.access.has(*INTERVENTION_READERS),
+            "can_school": request.access.has(*SCHOOL_READERS),
+        },
+    )
+
+
+@require_safe
+@roles_required(*DEPARTMENT_READERS)
+def department_view(request, school_slug: str, department_id: int):
+    department = visible_departments(request).filter(id=department_id).first()
+    if department is None:
+        raise Http404("No such department, or not one you teach in.")
+    term = dashboard_term(request)
+    dashboard = department_dashboard(
+        school=request.school, department=department, term=term, today=timezone.localdate()
+    )
+    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
+    return _csv_or_page(
+        request,
+        dashboard.figures,
+        "reports/dashboards/department.html",
+        {"dashboard": dashboard, "terms": terms, "term": term},
+        name=department.code or department.name,
+    )
+
+
+@require_safe
+@roles_required(*INTERVENTION_READERS)
+def intervention_view(request, school_slug: str):
+    from reports.dashboards.intervention import intervention_dashboard
+
+    term = dashboard_term(request)
+    dashboard = intervention_dashboard(school=request.school, term=term, today=timezone.localdate())
+    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
+    return _csv_or_page(
+        request,
+        dashboard.figures,
+        "reports/dashboards/intervention.html",
+        {"dashboard": dashboard, "terms": terms, "term": term},
+        name="intervention",
+    )
+
+
+@require_safe
+@roles_required(*SCHOOL_READERS)
+def school_view(request, school_slug: str):
+    from reports.dashboards.school import school_dashboard
+
+    term = dashboard_term(request)
+    dashboard = school_dashboard(school=request.school, term=term, today=timezone.localdate())
+    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
+    return _csv_or_page(
+        request,
+        dashboard.figures,
+        "reports/dashboards/school.html",
+        {"dashboard": dashboard, "terms": terms, "term": term},
+        name="school",
+    )

@@ -1,0 +1,373 @@
+"""The department dashboard (data dialogue): figures on hand-made data, who sees what, CSV.
+
+The world (tests/factories.py): Algebra 1 (department Mathematics) with targets F1-F3, Period 1
+(Tess Teacher: Student0-2) and Period 2 (Otto Other: Other0-1). The school's policy is set to
+"most recent score" so every figure below can be worked out by hand from the scores recorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django_scopes import scope, scopes_disabled
+
+from gradebook.models import Course, Evidence, CourseTarget, Section, SectionTeacher
+from gradebook.services import evidence_record
+from intervention.models import GroupKind, InterventionCycle, RosterEntry
+from mastery.models import Department, GradingPolicy, LearningTarget, Role
+from reports.baselines import baseline_compute, term_start_date
+from reports.models import BaselineRun
+from tests.factories import make_assessment, make_member, make_student
+
+# The page's queries: session user, school + membership, the terms (dashboard term + the term
+# menu), the department, the scale, the policies, the cycles, the baseline runs, sections,
+# teachers (prefetch), targets, and one per figure's GROUP BY (two for "how it changed").
+QUERIES_DEPARTMENT = 18
+
+
+def url(w, department=None, **query) -> str:
+    base = reverse(
+        "reports:dashboard_department",
+        kwargs={"school_slug": w.school.slug, "department_id": (department or w.department).id},
+    )
+    if query:
+        base += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return base
+
+
+def score(w, student, target, value, *, days_ago=3, assessment=None):
+    with scope(school=w.school):
+        return evidence_record(
+            school=w.school,
+            recorded_by=w.teacher,
+            student_id=student.id,
+            target_id=target.id,
+            assessment_id=(assessment or w.assessment).id,
+            score=value,
+            assessed_on=w.term.starts_on + timedelta(days=120 - days_ago)
+            if days_ago is not None
+            else None,
+        )
+
+
+def latest_policy(w):
+    with scopes_disabled():
+        GradingPolicy.objects.filter(school=w.school).update(method="latest")
+
+
+def rows_of(response) -> list[dict[str, str]]:
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    reader = csv.DictReader(io.StringIO(text[1:]))
+    return list(reader)
+
+
+@pytest.fixture
+def dialogue(world_a):
+    """F1 scored in both sections; one student's F1 history reaches back before the term."""
+    w = world_a
+    latest_policy(w)
+    s0, s1, _s2 = w.students
+    x0, x1 = w.other_students
+    f1, f2, _f3 = w.targets
+    # Period 1: Student0 3 (proficient), Student1 2, Student2 nothing yet.
+    score(w, s0, f1, "3")
+    score(w, s1, f1, "2")
+    # Period 2: Other0 4; Other1 was proficient before the term (3), then slipped to 1.
+    with scopes_disabled():
+        before = make_assessment(
+            w.school, w.course, [f1], on=w.term.starts_on - timedelta(days=10), title="Last year"
+        )
+        # Recorded directly: the grid only takes dates inside the section's term.
+        Evidence.objects.create(
+            school=w.school,
+            student=x1,
+            target=f1,
+            assessment=before,
+            score=Decimal(3),
+            kind=before.kind,
+            assessed_on=before.assessed_on,
+            recorded_by=w.teacher,
+        )
+    score(w, x0, f1, "4")
+    score(w, x1, f1, "1")
+    # F2: only Student0, at 2.5 (a half point bands into level 2).
+    score(w, s0, f2, "2.5")
+    return w
+
+
+def test_levels_by_section_and_teacher_match_hand_counts(client, login, dialogue):
+    w = dialogue
+    login(w.admin)
+    response = client.get(url(w, csv="levels-by-section"))
+    assert response.status_code == 200
+    rows = {(r["Target"], r["Section"]): r for r in rows_of(response)}
+    f1 = w.targets[0].code
+    p1 = rows[(f1, "ALG1 Period 1")]
+    assert p1["Teachers"] == "Tess Teacher"
+    assert p1["Students"] == "3"
+    assert (p1["1 Beginning"], p1["2 Developing"], p1["3 Proficient"], p1["4 Advanced"]) == (
+        "0",
+        "1",
+        "1",
+        "0",
+    )
+    assert p1["Not yet assessed"] == "1"
+    assert p1["% proficient (of assessed)"] == "50"
+    p2 = rows[(f1, "ALG1 Period 2")]
+    assert (p2["1 Beginning"], p2["4 Advanced"], p2["Not yet assessed"]) == ("1", "1", "0")
+    assert p2["% proficient (of assessed)"] == "50"
+    f2 = rows[(w.targets[1].code, "ALG1 Period 1")]
+    assert (f2["2 Developing"], f2["Not yet assessed"], f2["% proficient (of assessed)"]) == (
+        "1",
+        "2",
+        "0",
+    )
+    # F3 has no evidence at all: every student counts as not yet assessed, no share.
+    f3 = rows[(w.targets[2].code, "ALG1 Period 2")]
+    assert (f3["Students"], f3["Not yet assessed"], f3["% proficient (of assessed)"]) == (
+        "2",
+        "2",
+        "",
+    )
+
+    by_teacher = {
+        (r["Target"], r["Teacher"]): r for r in rows_of(client.get(url(w, csv="levels-by-teacher")))
+    }
+    assert by_teacher[(f1, "Otto Other")]["4 Advanced"] == "1"
+    assert by_teacher[(f1, "Tess Teacher")]["Students"] == "3"
+
+
+def test_a_teacher_in_two_sections_counts_a_student_once(client, login, dialogue):
+    w = dialogue
+    with scopes_disabled():
+        SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
+    login(w.admin)
+    rows = rows_of(client.get(url(w, csv="levels-by-teacher")))
+    tess = next(
+        r for r in rows if r["Teacher"] == "Tess Teacher" and r["Target"] == w.targets[0].code
+    )
+    assert tess["Students"] == "5"
+    assert tess["% proficient (of assessed)"] == "50"  # 3 and 4 of 2, 2, 3, 4… (2 of 4)
+
+
+def test_change_since_term_start_uses_evidence_dated_before_it(
+    client, login, dialogue, django_capture_on_commit_callbacks
+):
+    w = dialogue
+    login(w.admin)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        first = client.get(url(w))
+    assert first.status_code == 200
+    assert len(callbacks) == 1  # one task for the missing dates
+    assert "being computed" in first.content.decode()
+    with scopes_disabled():
+        run = BaselineRun.objects.get(school=w.school, as_of=term_start_date(w.term))
+    assert run.status == BaselineRun.Status.DONE
+    rows = {r["Target"]: r for r in rows_of(client.get(url(w, csv="change")))}
+    f1 = rows[w.targets[0].code]
+    assert f1["Students"] == "5"
+    # At term start only Other1 had F1 evidence (3, proficient); now 4 of 5 are assessed, 2 proficient.
+    assert (f1["At term start: assessed"], f1["At term start: proficient"]) == ("1", "1")
+    assert f1["At term start: % proficient"] == "100"
+    assert (f1["Now: assessed"], f1["Now: proficient"], f1["Now: % proficient"]) == (
+        "4",
+        "2",
+        "50",
+    )
+
+
+def test_baselines_are_computed_once_and_dropped_by_a_policy_recompute(dialogue, in_school):
+    w = dialogue
+    from gradebook.services import mastery_recompute_school
+    from reports.models import MasterySnapshot
+
+    with in_school(w):
+        as_of = term_start_date(w.term)
+        assert baseline_compute(school=w.school, as_of=as_of) == 1
+        assert baseline_compute(school=w.school, as_of=as_of) == 1  # replaces, never doubles
+        assert MasterySnapshot.objects.filter(school=w.school).count() == 1
+        mastery_recompute_school(school=w.school)
+        assert not BaselineRun.objects.filter(school=w.school).exists()
+        assert not MasterySnapshot.objects.filter(school=w.school).exists()
+
+
+def test_common_assessments_compared_across_sections_and_tiers(client, login, dialogue):
+    w = dialogue
+    f1 = w.targets[0]
+    with scopes_disabled():
+        core = make_assessment(w.school, w.course, [f1], on=w.term.starts_on + timedelta(days=100))
+        core.title, core.tier = "Unit 2 test", "Core"
+        core.save()
+        stretch = make_assessment(
+            w.school, w.course, [f1], on=w.term.starts_on + timedelta(days=100)
+        )
+        stretch.title, stretch.tier = "Unit 2 test", "Stretch"
+        stretch.save()
+        # Given in one section only: not a common assessment.
+        make_assessment(
+            w.school,
+            w.course,
+            [f1],
+            on=w.term.starts_on + timedelta(days=100),
+            section=w.section,
+            title="Quiz P1",
+        )
+    s0, s1, s2 = w.students
+    x0, x1 = w.other_students
+    score(w, s0, f1, "4", assessment=core)
+    score(w, s1, f1, "2", assessment=core)
+    score(w, s2, f1, "3", assessment=stretch)
+    score(w, x0, f1, "3", assessment=core)
+    score(w, x1, f1, "1", assessment=core)
+    login(w.teacher)
+    rows = rows_of(client.get(url(w, csv="common-assessments")))
+    unit2 = {(r["Tier"], r["Section"]): r for r in rows if r["Assessment"] == "Unit 2 test"}
+    assert set(unit2) == {
+        ("Core", "ALG1 Period 1"),
+        ("Core", "ALG1 Period 2"),
+        ("Stretch", "ALG1 Period 1"),
+        ("Stretch", "ALG1 Period 2"),
+    }
+    core_p1 = unit2[("Core", "ALG1 Period 1")]
+    assert (
+        core_p1["Students scored"],
+        core_p1["Average score"],
+        core_p1["% of scores proficient"],
+    ) == ("2", "3", "50")
+    core_p2 = unit2[("Core", "ALG1 Period 2")]
+    assert (core_p2["Average score"], core_p2["% of scores proficient"]) == ("2", "50")
+    assert unit2[("Stretch", "ALG1 Period 2")]["Students scored"] == "0"
+    assert not any(r["Assessment"] == "Quiz P1" for r in rows)
+
+
+def test_not_yet_proficient_lists_students_and_their_intervention_place(client, login, dialogue):
+    w = dialogue
+    s1 = w.students[1]
+    x1 = w.other_students[1]
+    f1 = w.targets[0]
+    with scopes_disabled():
+        cycle = InterventionCycle.objects.create(
+            school=w.school,
+            number=1,
+            starts_on=w.term.starts_on + timedelta(days=112),
+            ends_on=w.term.starts_on + timedelta(days=139),
+            status=InterventionCycle.Status.OPEN,
+        )
+        RosterEntry.objects.create(
+            school=w.school, cycle=cycle, student=x1, weekday=2, kind=GroupKind.RETEACH, target=f1
+        )
+    login(w.counselor)
+    rows = rows_of(client.get(url(w, csv="not-yet-proficient")))
+    assert [(r["Target"], r["Student"], r["Score"], r["Level"]) for r in rows] == [
+        (f1.code, "Student, Other1", "1", "1 Beginning"),
+        (f1.code, "Student, Student1", "2", "2 Developing"),
+        (w.targets[1].code, "Student, Student0", "2.5", "2 Developing"),
+    ]
+    assert rows[0]["In intervention (this cycle)"] == "Wednesday"
+    assert rows[1]["In intervention (this cycle)"] == "No"
+    page = client.get(url(w)).content.decode()
+    # One click from the intervention roster: the student's name opens their intervention page,
+    # the placement opens the day's roster.
+    assert reverse("intervention:history", args=[w.school.slug, x1.id]) in page
+    assert reverse("intervention:day", args=[w.school.slug, cycle.id, 2]) in page
+    assert reverse("intervention:history", args=[w.school.slug, s1.id]) in page
+
+
+def test_the_page_shows_bars_beside_tables_and_every_figure_downloads(client, login, dialogue):
+    w = dialogue
+    login(w.admin)
+    page = client.get(url(w)).content.decode()
+    for slug in (
+        "levels-by-section",
+        "levels-by-teacher",
+        "change",
+        "common-assessments",
+        "not-yet-proficient",
+    ):
+        assert f'id="figure-{slug}"' in page
+        assert f"csv={slug}" in page
+        response = client.get(url(w, csv=slug))
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/csv")
+        assert f"-{slug}-" in response["Content-Disposition"]
+    assert "<svg" in page and "<table" in page
+    assert client.get(url(w, csv="nope")).status_code == 404
+
+
+def test_a_teacher_sees_their_department_only(client, login, dialogue):
+    w = dialogue
+    with scopes_disabled():
+        science = Department.objects.create(school=w.school, name="Science", code="SCI")
+        bio = Course.objects.create(school=w.school, department=science, code="BIO", name="Biology")
+        target = LearningTarget.objects.create(
+            school=w.school,
+            competency=w.competency,
+            department=science,
+            code="SCI.1",
+            statement="I can.",
+        )
+        CourseTarget.objects.create(school=w.school, course=bio, target=target)
+        bio_section = Section.objects.create(school=w.school, course=bio, term=w.term, name="P3")
+        scientist = make_member(w.school, Role.TEACHER, "sci@alpha.test", "Sci Teacher")
+        SectionTeacher.objects.create(school=w.school, section=bio_section, teacher=scientist)
+        make_student(w.school, "bio-1", sections=[bio_section])
+    login(w.teacher)
+    assert client.get(url(w, department=science)).status_code == 404
+    home = client.get(reverse("reports:dashboards", args=[w.school.slug])).content.decode()
+    assert "Mathematics" in home and "Science" not in home
+    login(scientist)
+    assert client.get(url(w)).status_code == 404
+    assert client.get(url(w, department=science)).status_code == 200
+    # Those who run the school see every department.
+    for user in (w.admin, w.counselor):
+        login(user)
+        assert client.get(url(w, department=science)).status_code == 200
+    login(w.guardian)
+    assert client.get(url(w)).status_code == 403
+
+
+def test_another_schools_data_never_appears(client, login, dialogue, world_b):
+    w = dialogue
+    # School B scores its own F1 for all its students.
+    for student in world_b.students:
+        score(world_b, student, world_b.targets[0], "4")
+    login(w.admin)
+    page = client.get(url(w)).content.decode()
+    assert world_b.targets[0].code not in page
+    assert "Student, Student0" in page or "Student0" in page
+    # B's department through A's URL, and A's through B's: 404.
+    assert client.get(url(w, department=world_b.department)).status_code == 404
+    assert client.get(url(w) + "?term=%d" % world_b.term.id).status_code == 404
+    login(world_b.admin)
+    assert client.get(url(w)).status_code == 404
+
+
+def test_query_count_is_pinned_whatever_the_size(
+    client, login, dialogue, django_assert_num_queries
+):
+    w = dialogue
+    with scopes_disabled():
+        BaselineRun.objects.create(
+            school=w.school, as_of=term_start_date(w.term), status=BaselineRun.Status.DONE
+        )
+    login(w.admin)
+    client.get(url(w))  # warm the session
+    with django_assert_num_queries(QUERIES_DEPARTMENT):
+        assert client.get(url(w)).status_code == 200
+    for i in range(6):
+        make_student(w.school, f"more-{i}", sections=[w.section, w.other_section])
+    with django_assert_num_queries(QUERIES_DEPARTMENT):
+        assert client.get(url(w)).status_code == 200
+
+
+def test_bad_term_is_a_404_not_a_500(client, login, dialogue):
+    w = dialogue
+    login(w.admin)
+    assert client.get(url(w, term="abc")).status_code == 404
+    assert client.get(url(w, term="999999")).status_code == 404
