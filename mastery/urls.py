@@ -6,6 +6,7 @@ from mastery import views
 from mastery.admin import admin_site
 from mastery.auth import LoginForm
 from reports import views as reports_views
+from reports.dashboards import views as dashboards
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -35,6 +36,8 @@ urlpatterns = [
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),
+    # A district's schools side by side (its district admins only).
+    path("d/<slug:district_slug>/dashboard/", dashboards.district_view, name="district_dashboard"),
     path("family/", reports_views.family_home, name="family_home"),
     path("invite/", reports_views.invitation_code, name="invitation_code"),
     path("invite/continue/", reports_views.invitation_accept_view, name="invitation_accept_code"),

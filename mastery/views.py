@@ -24,7 +24,15 @@ from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
 from mastery.forms import PolicyForm, add_service_errors
-from mastery.models import STAFF_ROLES, AuditEvent, GradingPolicy, LearningTarget, Role, User
+from mastery.models import (
+    STAFF_ROLES,
+    AuditEvent,
+    District,
+    GradingPolicy,
+    LearningTarget,
+    Role,
+    User,
+)
 from mastery.selectors import achievement_levels
 from mastery.services import policy_candidate, policy_change, policy_remove_override
 from mastery.tenancy import API_ROLES, DISTRICT_ADMIN, schools_for_user
@@ -39,9 +47,10 @@ def home(request):
         return redirect("family_home")  # families go straight to their children, across schools
     if roles == {Role.STUDENT} and len(schools) == 1:
         return redirect("reports:me", school_slug=schools[0][0].slug)
-    if len(schools) == 1:
+    districts = list(District.objects.filter(memberships__user=request.user).order_by("name"))
+    if len(schools) == 1 and not districts:
         return redirect("school_home", school_slug=schools[0][0].slug)
-    return render(request, "mastery/home.html", {"schools": schools})
+    return render(request, "mastery/home.html", {"schools": schools, "districts": districts})
 
 
 def school_home(request, school_slug: str):

@@ -138,6 +138,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "reports:batch":                        (200,  404,  404,  200,  403,  403,  403,  404,  302),
     "reports:batch_download":               (404,  404,  404,  404,  403,  403,  403,  404,  302),
     "reports:student_records":              (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "reports:dashboards":                   (200,  200,  200,  200,  403,  403,  200,  404,  302),
+    "reports:dashboard_department":         (200,  200,  200,  200,  403,  403,  200,  404,  302),
+    "reports:dashboard_intervention":       (200,  403,  403,  200,  403,  403,  200,  404,  302),
+    "reports:dashboard_school":             (200,  403,  403,  403,  403,  403,  200,  404,  302),
     # The REST API (tokens; guardians and students by session: no API for them)
     "api:school-list":                      (200,  200,  200,  200,  200,  200,  200,  200,  401),
     "api:school-detail":                    (200,  200,  200,  200,  403,  403,  200,  404,  401),
@@ -181,10 +185,11 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:docs":                             (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "api/^.*$":                             (404,  404,  404,  404,  404,  404,  404,  404,  404),
     # Outside any school
-    "home":                                 (302,  302,  302,  302,  302,  302,  302,  302,  302),
+    "home":                                 (302,  302,  302,  302,  302,  302,  200,  302,  302),
     "healthz":                              (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "language_switch":                      (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "family_home":                          (200,  200,  200,  200,  200,  200,  200,  200,  302),
+    "district_dashboard":                   (404,  404,  404,  404,  404,  404,  200,  404,  302),
     "invitation_code":                      (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "invitation_accept_code":               (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "invitation_accept":                    (404,  404,  404,  404,  404,  404,  404,  404,  404),
@@ -431,6 +436,7 @@ OTHER_PARAMS = {
     "uidb64": lambda p: "MQ",
     "token": lambda p: "not-a-real-token",
     "app_label": lambda p: "gradebook",
+    "district_slug": lambda p: p.objects["district"].slug,
 }
 # Patterns without a name cannot be reversed: the URL asked for each.
 UNNAMED_URLS = {

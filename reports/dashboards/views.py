@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import render
@@ -10,8 +11,8 @@ from django.views.decorators.http import require_safe
 
 from gradebook.models import Term
 from mastery.decorators import roles_required
-from mastery.models import Department, Role
-from mastery.tenancy import DISTRICT_ADMIN
+from mastery.models import Department, District, Role
+from mastery.tenancy import DISTRICT_ADMIN, all_schools
 from reports.dashboards.department import department_dashboard
 from reports.dashboards.figures import figure_csv, figure_or_404
 
@@ -72,6 +73,9 @@ def dashboards_home(request, school_slug: str):
             "departments": visible_departments(request).order_by("name"),
             "can_intervention": request.access.has(*INTERVENTION_READERS),
             "can_school": request.access.has(*SCHOOL_READERS),
+            "district": request.school.district
+            if request.access.has(DISTRICT_ADMIN) and request.school.district_id
+            else None,
         },
     )
 
@@ -128,3 +132,24 @@ def school_view(request, school_slug: str):
         {"dashboard": dashboard, "terms": terms, "term": term},
         name="school",
     )
+
+
+@require_safe
+@login_required
+def district_view(request, district_slug: str):
+    """The district's schools side by side, for the district's own admins (anyone else: 404)."""
+    district = District.objects.filter(slug=district_slug, memberships__user=request.user).first()
+    if district is None:
+        raise Http404("No such district, or not one you administer.")
+    from reports.dashboards.district import district_dashboard
+
+    today = timezone.localdate()
+    # Across the district's schools on purpose: every query names them (school_id IN …).
+    with all_schools():
+        dashboard = district_dashboard(district=district, today=today)
+    slug = request.GET.get("csv")
+    if slug:
+        return figure_csv(
+            figure_or_404(dashboard.figures, slug), school=None, name=district.slug, on=today
+        )
+    return render(request, "reports/dashboards/district.html", {"dashboard": dashboard})

@@ -1,0 +1,168 @@
+"""The district view: the district's schools side by side, targets compared by standard code.
+
+North has schools alpha and beta; South has gamma. Each world (tests/factories.py) has 5 students
+(Period 1: Student0-2, Period 2: Other0-1) on Algebra 1's targets F1-F3; F1 of every school
+carries the standard code CCSS.X.1. Policy "most recent score", so figures work out by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django_scopes import scope, scopes_disabled
+
+from gradebook.services import evidence_record
+from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
+from tests.factories import make_user, make_world
+
+# Session user, the district, its schools, their terms, and one GROUP BY per figure's part
+# (proficiency, evidence, quiet sections, intervention, standards).
+QUERIES_DISTRICT = 9
+
+
+def score(w, student, value, *, target=None):
+    with scope(school=w.school):
+        evidence_record(
+            school=w.school,
+            recorded_by=w.teacher,
+            student_id=student.id,
+            target_id=(target or w.targets[0]).id,
+            assessment_id=w.assessment.id,
+            score=value,
+            assessed_on=w.assessment.assessed_on - timedelta(days=1),
+        )
+
+
+def rows_of(response) -> list[dict[str, str]]:
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def url(district, **query) -> str:
+    base = reverse("district_dashboard", kwargs={"district_slug": district.slug})
+    return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+@pytest.fixture
+def north(db):
+    a, b, c = make_world("alpha"), make_world("beta"), make_world("gamma")
+    with scopes_disabled():
+        north = District.objects.create(name="North", slug="north")
+        south = District.objects.create(name="South", slug="south")
+        for w, district in ((a, north), (b, north), (c, south)):
+            w.school.district = district
+            w.school.save(update_fields=["district"])
+            GradingPolicy.objects.filter(school=w.school).update(method="latest")
+            LearningTarget.objects.filter(id=w.targets[0].id).update(standard_code="CCSS.X.1")
+        # Only alpha's F2 carries this one: nothing to compare it with.
+        LearningTarget.objects.filter(id=a.targets[1].id).update(standard_code="CCSS.ONLY.A")
+        chief = make_user("chief@north.test", "Chief North")
+        DistrictMembership.objects.create(district=north, user=chief)
+        southerner = make_user("chief@south.test", "Chief South")
+        DistrictMembership.objects.create(district=south, user=southerner)
+    # alpha: Student0 3, Student1 2 (Period 1), Other0 4 (Period 2); F2: Student0 1.
+    score(a, a.students[0], "3")
+    score(a, a.students[1], "2")
+    score(a, a.other_students[0], "4")
+    score(a, a.students[0], "1", target=a.targets[1])
+    # beta: Student0 1 (Period 1); Period 2 assesses nothing.
+    score(b, b.students[0], "1")
+    # gamma (South): everyone proficient — never part of North's figures.
+    for student in c.students + c.other_students:
+        score(c, student, "4")
+    return {
+        "a": a,
+        "b": b,
+        "c": c,
+        "north": north,
+        "south": south,
+        "chief": chief,
+        "southerner": southerner,
+    }
+
+
+def test_schools_side_by_side_match_hand_counts(client, north):
+    client.force_login(north["chief"])
+    rows = {r["School"]: r for r in rows_of(client.get(url(north["north"], csv="schools")))}
+    assert set(rows) == {"School ALPHA", "School BETA"}  # gamma is South's
+    alpha, beta = rows["School ALPHA"], rows["School BETA"]
+    # alpha: 5 students × 3 targets = 15 pairs; assessed F1 ×3 + F2 ×1 = 4; proficient 3 and 4 = 2.
+    assert (alpha["Students"], alpha["Student × target pairs"], alpha["Assessed"]) == (
+        "5",
+        "15",
+        "4",
+    )
+    assert (alpha["Proficient"], alpha["% proficient (of assessed)"]) == ("2", "50")
+    # Four scores (plus the world's own none) in the last 28 days: 4 / 5 students = 0.8.
+    assert (alpha["Evidence, last 28 days"], alpha["Evidence per student, last 28 days"]) == (
+        "4",
+        "0.8",
+    )
+    assert (alpha["Sections"], alpha["Sections without evidence in 14 days"]) == ("2", "0")
+    assert (beta["Assessed"], beta["Proficient"], beta["% proficient (of assessed)"]) == (
+        "1",
+        "0",
+        "0",
+    )
+    assert (beta["Sections"], beta["Sections without evidence in 14 days"]) == ("2", "1")
+    assert beta["Exit rate %"] == ""  # no intervention closed: no rate, not 0
+
+
+def test_targets_are_compared_only_by_shared_standard_code(client, north):
+    client.force_login(north["chief"])
+    rows = rows_of(client.get(url(north["north"], csv="standards")))
+    assert [
+        (
+            r["Standard"],
+            r["School"],
+            r["Student × target pairs assessed"],
+            r["Proficient"],
+            r["% proficient (of assessed)"],
+        )
+        for r in rows
+    ] == [
+        ("CCSS.X.1", "School ALPHA", "3", "2", "67"),
+        ("CCSS.X.1", "School BETA", "1", "0", "0"),
+    ]
+
+
+def test_district_admins_see_only_their_district(client, north):
+    client.force_login(north["southerner"])
+    assert client.get(url(north["north"])).status_code == 404
+    south = rows_of(client.get(url(north["south"], csv="schools")))
+    assert [r["School"] for r in south] == ["School GAMMA"]
+    # A school admin of alpha is no district admin.
+    client.force_login(north["a"].admin)
+    assert client.get(url(north["north"])).status_code == 404
+    client.logout()
+    assert client.get(url(north["north"])).status_code == 302
+
+
+def test_page_lists_schools_and_figures_and_counts_queries(
+    client, north, django_assert_num_queries
+):
+    client.force_login(north["chief"])
+    client.get(url(north["north"]))
+    with django_assert_num_queries(QUERIES_DISTRICT):
+        page = client.get(url(north["north"])).content.decode()
+    assert "School ALPHA" in page and "School BETA" in page and "School GAMMA" not in page
+    assert 'id="figure-schools"' in page and 'id="figure-standards"' in page
+    assert "csv=schools" in page and "<svg" in page
+    assert client.get(url(north["north"], csv="nope")).status_code == 404
+    # More students and evidence: the same number of queries.
+    score(north["b"], north["b"].other_students[0], "3")
+    with django_assert_num_queries(QUERIES_DISTRICT):
+        client.get(url(north["north"]))
+
+
+def test_the_home_page_and_dashboards_link_the_district(client, north):
+    client.force_login(north["chief"])
+    home = client.get(reverse("home")).content.decode()
+    assert url(north["north"]) in home
+    school_dashboards = client.get(reverse("reports:dashboards", args=[north["a"].school.slug]))
+    assert url(north["north"]) in school_dashboards.content.decode()
