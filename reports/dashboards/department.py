@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from gradebook.models import Section, Term
-from intervention.models import GroupKind, InterventionCycle
+from intervention.models import WEEKDAY_NAMES, GroupKind, InterventionCycle
 from mastery import calculation
 from mastery.models import Department, LearningTarget, ScaleLevel, School
 from mastery.selectors import achievement_levels, current_policies
@@ -95,8 +96,16 @@ def comparisons_for(
 
 
 def department_dashboard(
-    *, school: School, department: Department, term: Term, today: date
+    *,
+    school: School,
+    department: Department,
+    term: Term,
+    today: date,
+    focus_target_id: int | None = None,
+    every_target: bool = False,
 ) -> DepartmentDashboard:
+    """The figures; the list of students not yet proficient holds one target (`focus_target_id`,
+    else the first) on the page, and every target with `every_target` (the CSV)."""
     levels = achievement_levels(school)
     default_policy = next(p for p in current_policies(school) if p.course_id is None)
     threshold = default_policy.mastery_threshold
@@ -121,14 +130,25 @@ def department_dashboard(
         .distinct()
         .order_by("code")
     }
-    params = {"school_id": school.id, "term_id": term.id}
+    if focus_target_id is not None and focus_target_id not in targets:
+        raise Http404("No such target in this department's courses.")
+    params = {"school_id": school.id, "term_id": term.id, "department_id": department.id}
     pairs = roster_pairs(department_id=department.id)
     figures = [
         _by_section(school, pairs, params, sections, targets, levels),
         _by_teacher(pairs, params, sections, targets, levels),
         _change(pairs, params, targets, comparisons),
         _common_assessments(school, department, term, sections, threshold),
-        _not_yet_proficient(school, pairs, params, sections, targets, levels, cycle),
+        *_not_yet_proficient(
+            school,
+            pairs,
+            params,
+            sections,
+            targets,
+            levels,
+            cycle,
+            focus=None if every_target else (focus_target_id or next(iter(targets), None)),
+        ),
     ]
     return DepartmentDashboard(
         department=department,
@@ -400,8 +420,13 @@ def _common_assessments(school, department, term, sections, threshold) -> Figure
     return figure
 
 
-def _not_yet_proficient(school, pairs, params, sections, targets, levels, cycle) -> Figure:
-    """Students with a level below mastery on a target, and whether this cycle already has them."""
+def _not_yet_proficient(
+    school, pairs, params, sections, targets, levels, cycle, *, focus: int | None
+) -> tuple[Figure, Figure]:
+    """Students with a level below mastery on a target, and whether this cycle already has them:
+    counts per target, and the students of the focus target (all targets when focus is None).
+
+    One query for both: a department can have thousands of such rows, too many for one page."""
     dated = dict(params, cycle_id=cycle.id if cycle else 0, reteach=GroupKind.RETEACH)
     rows = fetch(
         f"""
@@ -422,11 +447,41 @@ def _not_yet_proficient(school, pairs, params, sections, targets, levels, cycle)
         dated,
     )
     labels = {lv.value: lv.display_label for lv in levels}
-    from intervention.models import WEEKDAY_NAMES
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        counts[row[0]][0] += 1
+        counts[row[0]][1] += row[9] is not None
+    summary = Figure(
+        slug="not-yet-by-target",
+        title=_("Not yet proficient, by target"),
+        description=_(
+            "How many students have a level below mastery on each target, and how many of them "
+            "the current intervention cycle has placed on it. Choose a target to list its students."
+        ),
+        columns=[_("Target"), _("Statement"), _("Not yet proficient"), _("In intervention")],
+        rows=[],
+        links={0: []},
+        empty=_("Every assessed student is proficient."),
+    )
+    base = reverse("reports:dashboard_department", args=[school.slug, params["department_id"]])
+    for target in targets.values():
+        if target.id not in counts:
+            continue
+        waiting, placed = counts[target.id]
+        summary.rows.append([target.code, target.statement, waiting, placed])
+        summary.links[0].append(
+            f"{base}?term={params['term_id']}&target={target.id}#figure-not-yet-proficient"
+        )
+        summary.bars.append(share_bar(f"{target.code} · {_('placed')}", placed, waiting))
+    if focus is not None:
+        rows = [r for r in rows if r[0] == focus]
+    focus_target = targets.get(focus) if focus is not None else None
 
     figure = Figure(
         slug="not-yet-proficient",
-        title=_("Students not yet proficient"),
+        title=_("Students not yet proficient: %(target)s") % {"target": focus_target.code}
+        if focus_target
+        else _("Students not yet proficient"),
         description=_(
             "Target by target, the students with a level below mastery, lowest score first, and "
             "whether the current intervention cycle has placed them on that target."
@@ -480,4 +535,4 @@ def _not_yet_proficient(school, pairs, params, sections, targets, levels, cycle)
             if cycle is not None and day is not None
             else (reverse("intervention:home", args=[school.slug]) if cycle is not None else "")
         )
-    return figure
+    return summary, figure

@@ -87,8 +87,17 @@ def department_view(request, school_slug: str, department_id: int):
     if department is None:
         raise Http404("No such department, or not one you teach in.")
     term = dashboard_term(request)
+    raw_target = request.GET.get("target", "")
+    if raw_target and not raw_target.isdigit():
+        raise Http404("No such target.")
     dashboard = department_dashboard(
-        school=request.school, department=department, term=term, today=timezone.localdate()
+        school=request.school,
+        department=department,
+        term=term,
+        today=timezone.localdate(),
+        focus_target_id=int(raw_target) if raw_target else None,
+        # The CSV of the students not yet proficient holds every target unless one is chosen.
+        every_target=bool(request.GET.get("csv")) and not raw_target,
     )
     terms = Term.objects.filter(school=request.school).order_by("-starts_on")
     return _csv_or_page(

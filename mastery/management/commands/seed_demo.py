@@ -44,6 +44,7 @@ from mastery.models import (
     Competency,
     Department,
     District,
+    DistrictMembership,
     LearningTarget,
     LevelDescriptor,
     Membership,
@@ -63,6 +64,7 @@ LOGINS = [
     ("Counselor", f"counselor@{DOMAIN}"),
     ("Guardian of two children (prefers Spanish)", f"guardian@{DOMAIN}"),
     ("Student", f"student@{DOMAIN}"),
+    ("District admin (the district's dashboard)", f"district@{DOMAIN}"),
 ]
 
 # Eight weeks of a course: a pre-assessment on every target, then two units (the first and second
@@ -160,6 +162,9 @@ class Command(BaseCommand):
             school_provision(school=school, allows_half_points=True)
             self.password = make_password(PASSWORD)  # hashed once: argon2 is slow on purpose
             staff = self.make_staff(school)
+            DistrictMembership.objects.get_or_create(
+                district=district, user=self.user(f"district@{DOMAIN}", "Dana Morales")
+            )
             targets = self.make_framework(school)
             courses = self.make_courses(school, targets)
             term_start, term_end = school_year(today)
