@@ -461,6 +461,7 @@ def _not_yet_proficient(
         columns=[_("Target"), _("Statement"), _("Not yet proficient"), _("In intervention")],
         rows=[],
         links={0: []},
+        wrap=frozenset({1}),
         empty=_("Every assessed student is proficient."),
     )
     base = reverse("reports:dashboard_department", args=[school.slug, params["department_id"]])

@@ -57,12 +57,18 @@ class Figure:
     empty: str = "No data yet."
     # Columns whose cells are links in the table: {column index: url per row}.
     links: dict[int, list[str]] = field(default_factory=dict)
+    # Columns of running text (a target's statement) that wrap; the others stay on one line.
+    wrap: frozenset[int] = frozenset()
 
     @property
-    def cells(self) -> list[list[tuple[object, str]]]:
-        """Rows as (value, link) pairs for the template."""
+    def cells(self) -> list[list[tuple[object, str, bool]]]:
+        """Rows as (value, link, wraps) for the template."""
+        no_links = [""] * len(self.rows)
         return [
-            [(value, self.links.get(i, [""] * len(self.rows))[r]) for i, value in enumerate(row)]
+            [
+                (value, self.links.get(i, no_links)[r], i in self.wrap)
+                for i, value in enumerate(row)
+            ]
             for r, row in enumerate(self.rows)
         ]
 
