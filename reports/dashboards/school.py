@@ -1,0 +1,683 @@
+"""The school dashboard: what the school's leadership looks at across departments.
+
+Four figures for one term: how the share of proficient students moved (per department and per
+target, from the term's start through each intervention cycle to now), course pass rates (and the
+students on track in every course), habits of work month by month, and how much evidence each
+section records (which sections are not assessing).
+
+The numbers come from set-based readers that take a `TermScope` — one or more schools, each read in
+one of its terms — and return per-school numbers keyed by `school_id`, each a fixed number of
+GROUP BY queries over `school_id IN (…)` whatever the data. The school dashboard calls them with
+one school; the district view can call them with the district's schools (each in its current
+term) and lay the same numbers side by side.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.utils.translation import gettext as _
+
+from gradebook.models import Section, Term
+from intervention.models import InterventionCycle
+from mastery import calculation
+from mastery.models import School
+from mastery.selectors import achievement_levels, current_policies
+from reports.baselines import baselines_ready, cycle_start_date, term_cycles, term_start_date
+from reports.dashboards.figures import Bar, Figure, Segment, mean, share_bar
+from reports.dashboards.figures import percent as share_percent
+from reports.dashboards.queries import as_date, fetch, in_list, mastered_sql
+
+PAST_COLOR = "#8aa9c9"
+VOLUME_COLOR = "#1f6f43"
+QUIET_COLOR = "#b3261e"
+EMPTY_COLOR = "#f4f6f8"
+RECENT_DAYS = 14
+VOLUME_DAYS = 28
+
+
+# --- The scope: schools, each in one term ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermScope:
+    """Which schools to read, each in one of its own terms, and the day "now" is."""
+
+    terms: tuple[Term, ...]
+    today: date
+
+    @property
+    def school_ids(self) -> list[int]:
+        return sorted({t.school_id for t in self.terms})
+
+    def params(self) -> tuple[dict, str, str]:
+        """Query parameters with the school and term id lists, and the two `IN (…)` lists."""
+        params: dict = {"today": self.today}
+        schools = in_list(self.school_ids, "school", params)
+        terms = in_list(sorted(t.id for t in self.terms), "term", params)
+        return params, schools, terms
+
+
+# Who is taught which target in the scope's terms: an active enrollment (of an active student) in a
+# section of the term × the active targets of the section's course — reports.dashboards.queries'
+# ROSTER_PAIRS over lists of schools and terms. (A term belongs to its school, so the two lists
+# together select each school's own term.)
+SCOPE_PAIRS = """
+SELECT s.school_id, en.student_id, ct.target_id, s.id AS section_id, s.course_id, c.department_id
+FROM gradebook_section s
+JOIN gradebook_course c ON c.id = s.course_id AND c.school_id = s.school_id
+JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
+     AND en.withdrawn_on IS NULL
+JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
+JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = s.school_id
+JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = s.school_id AND t.is_active
+WHERE s.school_id IN {schools} AND s.term_id IN {terms}
+"""
+
+# The term's sections' active students (no targets): who a course or section counts.
+SCOPE_ROSTER = """
+SELECT s.school_id, s.id AS section_id, s.course_id, s.term_id, en.student_id
+FROM gradebook_section s
+JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
+     AND en.withdrawn_on IS NULL
+JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
+WHERE s.school_id IN {schools} AND s.term_id IN {terms}
+"""
+
+
+def month_sql(column: str) -> str:
+    """'YYYY-MM' of a date column, on PostgreSQL and SQLite (%% escapes the parameter style)."""
+    if connection.vendor == "postgresql":
+        return f"to_char({column}, 'YYYY-MM')"
+    return f"strftime('%%Y-%%m', {column})"
+
+
+# --- Proficiency over time ----------------------------------------------------------------------
+
+
+@dataclass
+class Proficiency:
+    department: str
+    target: str
+    students: int  # distinct students (today's, of the term)
+    pairs: int  # student × target pairs
+    assessed: int
+    proficient: int
+
+
+def proficiency_counts(
+    scope: TermScope, dates: Iterable[date]
+) -> dict[tuple[int, date | None, int | None, int | None], Proficiency]:
+    """Today's students of the scope's terms, proficient on their targets now and on `dates`.
+
+    Keyed (school_id, as_of or None for now, department_id, target_id): a target row per
+    department and target, a department row (target None: all its student × target pairs) and a
+    school row (department and target None: each pair once, even if two departments teach it).
+    Past dates read the computed baselines (MasterySnapshot); a pair without a snapshot row had no
+    evidence by then. One query.
+    """
+    params, schools, terms = scope.params()
+    dated = in_list(sorted(set(dates)), "as_of", params)
+    pairs = SCOPE_PAIRS.format(schools=schools, terms=terms)
+    # The first branch of the UNION names the columns the outer query reads.
+    named = "count(DISTINCT student_id) AS students, count(*) AS pairs, count(level) AS assessed"
+    counts = "count(DISTINCT student_id), count(*), count(level)"
+    rows = fetch(
+        f"""
+        WITH base AS (
+            SELECT DISTINCT p.school_id, p.department_id, p.student_id, p.target_id
+            FROM ({pairs}) p
+        ),
+        marks AS (
+            SELECT b.school_id, CAST(NULL AS DATE) AS as_of, b.department_id, b.student_id,
+                   b.target_id, m.level, {mastered_sql()} AS ok
+            FROM base b
+            LEFT JOIN gradebook_mastery m ON m.school_id IN {schools}
+                 AND m.school_id = b.school_id AND m.student_id = b.student_id
+                 AND m.target_id = b.target_id
+            UNION ALL
+            SELECT b.school_id, m.as_of, b.department_id, b.student_id, b.target_id, m.level,
+                   {mastered_sql()}
+            FROM base b
+            JOIN reports_masterysnapshot m ON m.school_id IN {schools}
+                 AND m.school_id = b.school_id AND m.student_id = b.student_id
+                 AND m.target_id = b.target_id
+            WHERE m.as_of IN {dated}
+        )
+        SELECT x.school_id, x.as_of, x.department_id, d.name, x.target_id, t.code,
+               x.students, x.pairs, x.assessed, x.proficient
+        FROM (
+            SELECT school_id, as_of, department_id, target_id, {named}, sum(ok) AS proficient
+            FROM marks GROUP BY school_id, as_of, department_id, target_id
+            UNION ALL
+            SELECT school_id, as_of, department_id, NULL, {counts}, sum(ok)
+            FROM marks GROUP BY school_id, as_of, department_id
+            UNION ALL
+            SELECT school_id, as_of, NULL, NULL, {counts}, sum(ok)
+            FROM (SELECT DISTINCT school_id, as_of, student_id, target_id, level, ok
+                  FROM marks) u
+            GROUP BY school_id, as_of
+        ) x
+        LEFT JOIN mastery_department d ON d.id = x.department_id AND d.school_id = x.school_id
+             AND d.school_id IN {schools}
+        LEFT JOIN mastery_learningtarget t ON t.id = x.target_id AND t.school_id = x.school_id
+             AND t.school_id IN {schools}
+        """,
+        params,
+    )
+    return {
+        (school_id, as_date(as_of) if as_of is not None else None, department_id, target_id): (
+            Proficiency(
+                department or "",
+                target or "",
+                students,
+                pairs_n,
+                assessed or 0,
+                proficient or 0,
+            )
+        )
+        for (
+            school_id,
+            as_of,
+            department_id,
+            department,
+            target_id,
+            target,
+            students,
+            pairs_n,
+            assessed,
+            proficient,
+        ) in rows
+    }
+
+
+# --- Course pass rates --------------------------------------------------------------------------
+
+
+@dataclass
+class CoursePass:
+    students: int = 0  # active enrollment in the course's sections of the term
+    graded: int = 0  # with a course grade (some target with a score)
+    passing: int = 0  # graded, and the letter is not the policy's fallback letter
+
+
+@dataclass
+class OnTrack:
+    students: int = 0  # with an active enrollment in the term
+    graded: int = 0  # with at least one course grade
+    on_track: int = 0  # graded, and passing every graded course
+
+
+def policy_engines(schools: Sequence[School]) -> dict[tuple[int, int | None], calculation.Policy]:
+    """Each school's current policies as engine policies: (school_id, course_id or None)."""
+    engines = {}
+    for school in schools:
+        levels = achievement_levels(school)
+        for policy in current_policies(school):
+            engines[(school.id, policy.course_id)] = policy.to_engine(levels)
+    return engines
+
+
+def course_pass_counts(
+    scope: TermScope, engines: dict[tuple[int, int | None], calculation.Policy]
+) -> tuple[dict[tuple[int, int], CoursePass], dict[int, OnTrack]]:
+    """Per (school_id, course_id) and per school_id: who has a course grade and who passes.
+
+    One query fetches every (student, course, target score) of the term's active enrollments (a
+    student in two sections of one course counts once); the course grade is the engine's, under
+    the course's own policy (its override, else the school's), over all the course's targets as
+    the gradebook computes it.
+    """
+    params, schools, terms = scope.params()
+    roster = SCOPE_ROSTER.format(schools=schools, terms=terms)
+    rows = fetch(
+        f"""
+        SELECT DISTINCT r.school_id, r.course_id, r.student_id, ct.target_id, m.score
+        FROM ({roster}) r
+        LEFT JOIN gradebook_coursetarget ct ON ct.school_id IN {schools}
+             AND ct.school_id = r.school_id AND ct.course_id = r.course_id
+        LEFT JOIN gradebook_mastery m ON m.school_id IN {schools}
+             AND m.school_id = r.school_id AND m.student_id = r.student_id
+             AND m.target_id = ct.target_id
+        """,
+        params,
+    )
+    scores: dict[tuple[int, int, int], list] = defaultdict(list)
+    for school_id, course_id, student_id, target_id, score in rows:
+        cell = scores[(school_id, course_id, student_id)]
+        if target_id is not None:
+            cell.append(None if score is None else Decimal(str(score)))
+    courses: dict[tuple[int, int], CoursePass] = defaultdict(CoursePass)
+    # Per school and student: (graded courses, passed courses).
+    students: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for (school_id, course_id, student_id), target_scores in scores.items():
+        engine = engines.get((school_id, course_id)) or engines[(school_id, None)]
+        letter = calculation.course_grade(target_scores, engine).letter
+        counts = courses[(school_id, course_id)]
+        counts.students += 1
+        tally = students[school_id][student_id]
+        if letter is None:
+            continue
+        counts.graded += 1
+        tally[0] += 1
+        if letter != engine.fallback_letter:
+            counts.passing += 1
+            tally[1] += 1
+    schools_on_track = {}
+    for school_id, tallies in students.items():
+        graded = [t for t in tallies.values() if t[0]]
+        schools_on_track[school_id] = OnTrack(
+            students=len(tallies),
+            graded=len(graded),
+            on_track=sum(1 for t in graded if t[1] == t[0]),
+        )
+    return dict(courses), schools_on_track
+
+
+# --- Habits of work -----------------------------------------------------------------------------
+
+
+@dataclass
+class HabitMonth:
+    scores: int
+    total: Decimal | float | None
+
+
+def habit_months(
+    scope: TermScope,
+) -> tuple[dict[int, list[tuple[int, str]]], dict[tuple[int, str], HabitMonth]]:
+    """Each school's habits (school_id → [(habit_id, name)] in their order) and, per
+    (habit_id, 'YYYY-MM'), the live scores recorded in the term's sections, dated within the term
+    and up to today. One query."""
+    params, schools, terms = scope.params()
+    rows = fetch(
+        f"""
+        SELECT h.school_id, h.id, h.name, x.month, count(x.id), sum(x.score)
+        FROM gradebook_habit h
+        LEFT JOIN (
+            SELECT hs.id, hs.school_id, hs.habit_id, hs.score,
+                   {month_sql("hs.assessed_on")} AS month
+            FROM gradebook_habitscore hs
+            JOIN gradebook_section s ON s.id = hs.section_id AND s.school_id = hs.school_id
+            JOIN gradebook_term tm ON tm.id = s.term_id AND tm.school_id = s.school_id
+            WHERE hs.school_id IN {schools} AND s.term_id IN {terms} AND hs.voided_at IS NULL
+              AND hs.assessed_on BETWEEN tm.starts_on AND tm.ends_on
+              AND hs.assessed_on <= %(today)s
+        ) x ON x.habit_id = h.id AND x.school_id = h.school_id
+        WHERE h.school_id IN {schools}
+        GROUP BY h.school_id, h.position, h.name, h.id, x.month
+        ORDER BY h.school_id, h.position, h.name, h.id
+        """,
+        params,
+    )
+    habits: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    months: dict[tuple[int, str], HabitMonth] = {}
+    for school_id, habit_id, name, month, n, total in rows:
+        if (habit_id, name) not in habits[school_id]:
+            habits[school_id].append((habit_id, name))
+        if month is not None:
+            months[(habit_id, month)] = HabitMonth(n, total)
+    return dict(habits), months
+
+
+def term_months(term: Term, today: date) -> list[str]:
+    """'YYYY-MM' of every month from the term's first up to today (or its last, if over)."""
+    last = min(term.ends_on, today)
+    months = []
+    year, month = term.starts_on.year, term.starts_on.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+# --- Evidence volume ----------------------------------------------------------------------------
+
+
+@dataclass
+class SectionVolume:
+    school_id: int
+    students: int = 0
+    recent: int = 0  # dated in the last RECENT_DAYS days (today included)
+    volume: int = 0  # dated in the last VOLUME_DAYS days
+    term: int = 0  # dated within the term, up to today
+    last_on: date | None = None
+
+
+def evidence_windows(today: date) -> tuple[date, date]:
+    """The first days of the two windows: the last 14 and the last 28 days, today included."""
+    return today - timedelta(days=RECENT_DAYS - 1), today - timedelta(days=VOLUME_DAYS - 1)
+
+
+def evidence_volume(scope: TermScope) -> dict[int, SectionVolume]:
+    """Per section_id of the scope's terms: its active students and the live evidence (any status)
+    that belongs to it — a student's evidence on a target of the section's course, while enrolled
+    in it now (a common assessment has no section, so the enrollment decides). One query."""
+    params, schools, terms = scope.params()
+    params["since_recent"], params["since_volume"] = evidence_windows(scope.today)
+    roster = SCOPE_ROSTER.format(schools=schools, terms=terms)
+    rows = fetch(
+        f"""
+        SELECT r.school_id, r.section_id, count(DISTINCT r.student_id),
+               sum(CASE WHEN e.assessed_on >= %(since_recent)s THEN 1 ELSE 0 END),
+               sum(CASE WHEN e.assessed_on >= %(since_volume)s THEN 1 ELSE 0 END),
+               count(e.id), max(e.assessed_on)
+        FROM ({roster}) r
+        JOIN gradebook_term tm ON tm.id = r.term_id AND tm.school_id = r.school_id
+        LEFT JOIN gradebook_coursetarget ct ON ct.school_id IN {schools}
+             AND ct.school_id = r.school_id AND ct.course_id = r.course_id
+        LEFT JOIN gradebook_evidence e ON e.school_id IN {schools}
+             AND e.school_id = r.school_id AND e.student_id = r.student_id
+             AND e.target_id = ct.target_id AND e.voided_at IS NULL
+             AND e.assessed_on BETWEEN tm.starts_on AND tm.ends_on
+             AND e.assessed_on <= %(today)s
+        GROUP BY r.school_id, r.section_id
+        """,
+        params,
+    )
+    return {
+        section_id: SectionVolume(
+            school_id,
+            students,
+            recent or 0,
+            volume or 0,
+            term or 0,
+            as_date(last_on) if last_on is not None else None,
+        )
+        for school_id, section_id, students, recent, volume, term, last_on in rows
+    }
+
+
+# --- The school dashboard -----------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """A past date the proficiency figure compares with: its label and its as-of date."""
+
+    label: str
+    as_of: date
+
+
+@dataclass
+class SchoolDashboard:
+    school: School
+    term: Term
+    figures: list[Figure]
+    comparisons: list[Comparison] = field(default_factory=list)
+    baselines_pending: bool = False
+    cycles: list[InterventionCycle] = field(default_factory=list)
+
+
+def comparisons_for(cycles: list[InterventionCycle], term: Term) -> list[Comparison]:
+    """The term's start and the start of each of its cycles that has begun, oldest first."""
+    comparisons = [Comparison(_("At term start"), term_start_date(term))]
+    for cycle in cycles:
+        comparisons.append(
+            Comparison(
+                _("At start of cycle %(number)s") % {"number": cycle.number},
+                cycle_start_date(cycle),
+            )
+        )
+    return comparisons
+
+
+def school_dashboard(*, school: School, term: Term, today: date) -> SchoolDashboard:
+    scope = TermScope(terms=(term,), today=today)
+    cycles = term_cycles(school, term, today)
+    comparisons = comparisons_for(cycles, term)
+    # Every baseline date in one call: the missing ones are queued together; until they are
+    # computed the figure shows the dates that are ready.
+    ready, pending = baselines_ready(school=school, dates=[c.as_of for c in comparisons])
+    comparisons = [c for c in comparisons if c.as_of in ready]
+    sections = list(
+        Section.objects.filter(school=school, term=term)
+        .select_related("course")
+        .prefetch_related("teachers")
+        .order_by("course__code", "period", "name")
+    )
+    courses, on_track = course_pass_counts(scope, policy_engines([school]))
+    habits, months = habit_months(scope)
+    figures = [
+        proficient_over_time_figure(
+            proficiency_counts(scope, [c.as_of for c in comparisons]), school.id, comparisons
+        ),
+        course_pass_figure(courses, on_track.get(school.id, OnTrack()), school.id, sections),
+        habits_trend_figure(habits.get(school.id, []), months, term_months(term, today)),
+        evidence_volume_figure(evidence_volume(scope), sections, term, today),
+    ]
+    return SchoolDashboard(
+        school=school,
+        term=term,
+        figures=figures,
+        comparisons=comparisons,
+        baselines_pending=pending,
+        cycles=cycles,
+    )
+
+
+def _section_label(section: Section) -> str:
+    return f"{section.course.code} {section.name}"
+
+
+def _teacher_names(section: Section) -> str:
+    return ", ".join(t.full_name for t in section.teachers.all())
+
+
+def proficient_over_time_figure(
+    counts: dict, school_id: int, comparisons: list[Comparison]
+) -> Figure:
+    columns = [_("Department"), _("Target"), _("Students"), _("Student × target pairs")]
+    for label in [c.label for c in comparisons] + [_("Now")]:
+        columns += [
+            _("%(when)s: assessed") % {"when": label},
+            _("%(when)s: proficient") % {"when": label},
+            _("%(when)s: %% proficient") % {"when": label},
+        ]
+    figure = Figure(
+        slug="proficient-over-time",
+        title=_("Proficient over time"),
+        description=_(
+            "Today's students, proficient at the start of the term, at the start of each "
+            "intervention cycle and now, for the whole school, each department (all its student × "
+            "target pairs) and each target. The share is of those assessed by then; past levels "
+            "apply today's grading policy to the evidence dated before that day."
+        ),
+        columns=columns,
+        rows=[],
+        empty=_("No student is enrolled in this term yet."),
+    )
+    now = {
+        key[2:]: value for key, value in counts.items() if key[0] == school_id and key[1] is None
+    }
+    if not now:
+        return figure
+    # Department rows (target None) by name, each followed by its targets by code.
+    departments = sorted(
+        ((k[0], v) for k, v in now.items() if k[0] is not None and k[1] is None),
+        key=lambda kv: (kv[1].department, kv[0]),
+    )
+    order: list[tuple[int | None, int | None]] = [(None, None)]
+    for department_id, _row in departments:
+        order.append((department_id, None))
+        order += sorted(
+            (k for k in now if k[0] == department_id and k[1] is not None),
+            key=lambda k: (now[k].target, k[1]),
+        )
+    for department_id, target_id in order:
+        row_now = now[(department_id, target_id)]
+        whole = department_id is None
+        department = _("Whole school") if whole else row_now.department
+        target = row_now.target if target_id is not None else _("All targets")
+        row = [department, target, row_now.students, row_now.pairs]
+        summary = target_id is None
+        for c in comparisons:
+            then = counts.get((school_id, c.as_of, department_id, target_id))
+            assessed, proficient = (then.assessed, then.proficient) if then else (0, 0)
+            row += [assessed, proficient, share_percent(proficient, assessed)]
+            if summary:
+                figure.bars.append(
+                    share_bar(f"{department} · {c.label}", proficient, assessed, PAST_COLOR)
+                )
+        row += [
+            row_now.assessed,
+            row_now.proficient,
+            share_percent(row_now.proficient, row_now.assessed),
+        ]
+        if summary:
+            figure.bars.append(
+                share_bar(f"{department} · {_('Now')}", row_now.proficient, row_now.assessed)
+            )
+        figure.rows.append(row)
+    return figure
+
+
+def course_pass_figure(
+    courses: dict[tuple[int, int], CoursePass],
+    on_track: OnTrack,
+    school_id: int,
+    sections: list[Section],
+) -> Figure:
+    figure = Figure(
+        slug="course-pass-rates",
+        title=_("Course pass rates"),
+        description=_(
+            "Per course of the term: the students enrolled now, those with a course grade (a score "
+            "on at least one target) and those passing (a grade above the grading policy's lowest "
+            "letter). The last line counts the students passing every course they have a grade in, "
+            "out of those with at least one course grade."
+        ),
+        columns=[
+            _("Course"),
+            _("Sections"),
+            _("Students"),
+            _("Students with a course grade"),
+            _("Passing"),
+            _("Pass rate %"),
+        ],
+        rows=[],
+        empty=_("No course has sections in this term."),
+    )
+    by_course: dict[int, list[Section]] = defaultdict(list)
+    for section in sections:
+        by_course[section.course_id].append(section)
+    for course_id, course_sections in by_course.items():
+        course = course_sections[0].course
+        counts = courses.get((school_id, course_id), CoursePass())
+        label = f"{course.code} {course.name}"
+        figure.rows.append(
+            [
+                label,
+                len(course_sections),
+                counts.students,
+                counts.graded,
+                counts.passing,
+                share_percent(counts.passing, counts.graded),
+            ]
+        )
+        figure.bars.append(share_bar(label, counts.passing, counts.graded))
+    if by_course:
+        label = _("On track in every course")
+        figure.rows.append(
+            [
+                label,
+                len(sections),
+                on_track.students,
+                on_track.graded,
+                on_track.on_track,
+                share_percent(on_track.on_track, on_track.graded),
+            ]
+        )
+        figure.bars.append(share_bar(label, on_track.on_track, on_track.graded, PAST_COLOR))
+    return figure
+
+
+def habits_trend_figure(
+    habits: list[tuple[int, str]], months: dict[tuple[int, str], HabitMonth], term_months: list[str]
+) -> Figure:
+    figure = Figure(
+        slug="habits-trend",
+        title=_("Habits of work, month by month"),
+        description=_(
+            "Per habit and month of the term (up to today): how many habit scores teachers "
+            "recorded in the term's sections and their average, on the habits scale. Voided "
+            "scores are left out."
+        ),
+        columns=[_("Habit"), _("Month"), _("Scores"), _("Average score")],
+        rows=[],
+        empty=_("The school has no habits of work, or the term has not begun."),
+    )
+    for habit_id, name in habits:
+        for month in term_months:
+            cell = months.get((habit_id, month))
+            n = cell.scores if cell else 0
+            figure.rows.append([name, month, n, mean(cell.total, n) if cell else None])
+    return figure
+
+
+def evidence_volume_figure(
+    volumes: dict[int, SectionVolume], sections: list[Section], term: Term, today: date
+) -> Figure:
+    running = term.starts_on <= today <= term.ends_on
+    figure = Figure(
+        slug="evidence-volume",
+        title=_("Evidence recorded, section by section"),
+        description=_(
+            "Per section of the term: the evidence (scores and statuses, voided ones left out) of "
+            "its students on its course's targets, dated in the last 14 days, the last 28 days and "
+            "the whole term, per student over the term, and the latest date. While the term runs, "
+            "a section with students and no evidence in the last 14 days is flagged as not "
+            "assessing. The bars show the last 28 days."
+        ),
+        columns=[
+            _("Section"),
+            _("Teachers"),
+            _("Students"),
+            _("Evidence, last 14 days"),
+            _("Evidence, last 28 days"),
+            _("Evidence this term"),
+            _("Evidence per student this term"),
+            _("Latest evidence"),
+            _("Flag"),
+        ],
+        rows=[],
+        empty=_("No section in this term."),
+    )
+    most = max((v.volume for v in volumes.values()), default=0)
+    for section in sections:
+        v = volumes.get(section.id) or SectionVolume(section.school_id)
+        quiet = running and v.students > 0 and v.recent == 0
+        label = _section_label(section)
+        figure.rows.append(
+            [
+                label,
+                _teacher_names(section),
+                v.students,
+                v.recent,
+                v.volume,
+                v.term,
+                mean(v.term, v.students),
+                v.last_on,
+                _("Not assessing") if quiet else "",
+            ]
+        )
+        figure.bars.append(
+            Bar(
+                label,
+                [
+                    Segment(
+                        _("Evidence, last 28 days"),
+                        v.volume,
+                        QUIET_COLOR if quiet else VOLUME_COLOR,
+                    ),
+                    Segment(_("Below the busiest section"), most - v.volume, EMPTY_COLOR),
+                ],
+                note=f"{v.volume}" + (f" · {_('Not assessing')}" if quiet else ""),
+            )
+        )
+    return figure
