@@ -19,9 +19,10 @@ from gradebook.services import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
 from tests.factories import make_user, make_world
 
-# Session user, the district, its schools, their terms, and one GROUP BY per figure's part
-# (proficiency, evidence, quiet sections, intervention, standards).
-QUERIES_DISTRICT = 9
+# Session user, the district, its schools, their terms, the policies (scale levels and policies of
+# every school: two), and one statement per reader: proficiency, course grades, evidence per
+# section, habits, intervention, standards.
+QUERIES_DISTRICT = 12
 
 
 def score(w, student, value, *, target=None):
@@ -98,18 +99,20 @@ def test_schools_side_by_side_match_hand_counts(client, north):
         "4",
     )
     assert (alpha["Proficient"], alpha["% proficient (of assessed)"]) == ("2", "50")
-    # Four scores (plus the world's own none) in the last 28 days: 4 / 5 students = 0.8.
-    assert (alpha["Evidence, last 28 days"], alpha["Evidence per student, last 28 days"]) == (
-        "4",
-        "0.8",
-    )
+    # Four scores in the last 28 days: Period 1 holds three, Period 2 one.
+    assert alpha["Evidence in sections, last 28 days"] == "4"
     assert (alpha["Sections"], alpha["Sections without evidence in 14 days"]) == ("2", "0")
+    # Course grades (mean of target scores, A from 3, C from 2, D from 1.5): Student0 (3 and 1)
+    # C, Student1 2 C, Other0 4 A: three graded, three on track.
+    assert (alpha["Students with a course grade"], alpha["On track in every course"]) == ("3", "3")
     assert (beta["Assessed"], beta["Proficient"], beta["% proficient (of assessed)"]) == (
         "1",
         "0",
         "0",
     )
     assert (beta["Sections"], beta["Sections without evidence in 14 days"]) == ("2", "1")
+    # beta's Student0 has a 1: F.
+    assert (beta["Students with a course grade"], beta["% on track"]) == ("1", "0")
     assert beta["Exit rate %"] == ""  # no intervention closed: no rate, not 0
 
 
@@ -166,3 +169,28 @@ def test_the_home_page_and_dashboards_link_the_district(client, north):
     assert url(north["north"]) in home
     school_dashboards = client.get(reverse("reports:dashboards", args=[north["a"].school.slug]))
     assert url(north["north"]) in school_dashboards.content.decode()
+
+
+def test_habits_of_work_per_school(client, north):
+    from gradebook.models import Habit, HabitScore
+
+    a, b, c = north["a"], north["b"], north["c"]
+    with scopes_disabled():
+        for w, scores in ((a, ["3", "4"]), (b, ["2"]), (c, ["1"])):
+            habit = Habit.objects.create(school=w.school, name="Effort")
+            for i, value in enumerate(scores):
+                HabitScore.objects.create(
+                    school=w.school,
+                    student=w.students[i],
+                    habit=habit,
+                    section=w.section,
+                    score=value,
+                    assessed_on=w.assessment.assessed_on,
+                    recorded_by=w.teacher,
+                )
+    client.force_login(north["chief"])
+    rows = rows_of(client.get(url(north["north"], csv="habits")))
+    assert [(r["School"], r["Habit"], r["Scores"], r["Average score"]) for r in rows] == [
+        ("School ALPHA", "Effort", "2", "3.5"),
+        ("School BETA", "Effort", "1", "2"),
+    ]

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.utils.translation import gettext as _
 
 from gradebook.models import Term
 from mastery.models import District, School
-from reports.dashboards.figures import Figure, percent, share_bar
-from reports.dashboards.queries import fetch, in_list, mastered_sql
-
-# Every active enrollment in a section of its school's current term × the course's targets.
-DISTRICT_PAIRS = """
-SELECT s.school_id, en.student_id, ct.target_id, s.id AS section_id
-FROM gradebook_section s
-JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
-     AND en.withdrawn_on IS NULL
-JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
-JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = s.school_id
-JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = s.school_id AND t.is_active
-WHERE s.school_id IN {schools} AND s.term_id IN {terms}
-"""
+from reports.dashboards.figures import Figure, mean, percent, share_bar
+from reports.dashboards.queries import fetch, mastered_sql, roster_pairs
+from reports.dashboards.school import (
+    TermScope,
+    course_pass_counts,
+    evidence_volume,
+    habit_months,
+    policy_engines,
+    proficiency_counts,
+)
 
 
 @dataclass
@@ -41,109 +37,80 @@ class DistrictDashboard:
     figures: list[Figure] = field(default_factory=list)
 
 
+def term_rank(term: Term, today: date) -> tuple:
+    """Which term a school's dashboards show by default: the one containing today (the latest to
+    begin if two do), else the latest begun, else the first to come."""
+    begun = term.starts_on <= today
+    return (
+        begun and today <= term.ends_on,
+        begun,
+        term.starts_on.toordinal() * (1 if begun else -1),
+    )
+
+
 def current_terms(school_ids: list[int], today: date) -> dict[int, Term]:
-    """Each school's term containing today, else its latest begun, else its first (one query)."""
+    """Each school's current term (term_rank), one query for every school."""
     best: dict[int, Term] = {}
-    for term in Term.objects.filter(school_id__in=school_ids).order_by("school_id", "starts_on"):
+    for term in Term.objects.filter(school_id__in=school_ids):
         held = best.get(term.school_id)
-        rank = (term.starts_on <= today <= term.ends_on, term.starts_on <= today, term.starts_on)
-        if held is None or rank > (
-            held.starts_on <= today <= held.ends_on,
-            held.starts_on <= today,
-            held.starts_on,
-        ):
+        if held is None or term_rank(term, today) > term_rank(held, today):
             best[term.school_id] = term
     return best
 
 
 def district_dashboard(*, district: District, today: date) -> DistrictDashboard:
+    """The district's schools side by side, with the school dashboard's own readers (each a fixed
+    number of queries over `school_id IN …`, whatever the number of schools)."""
     schools = list(School.objects.filter(district=district).order_by("name"))
     terms = current_terms([s.id for s in schools], today)
     dashboard = DistrictDashboard(district=district, schools=schools, terms=terms)
-    params: dict = {
-        "since_14": today - timedelta(days=14),
-        "since_28": today - timedelta(days=28),
-        "today": today,
-    }
-    school_list = in_list([s.id for s in schools], "school", params)
-    term_list = in_list([t.id for t in terms.values()], "term", params)
-    pairs = DISTRICT_PAIRS.format(schools=school_list, terms=term_list)
+    scope = TermScope(terms=tuple(terms.values()), today=today)
+    if not terms:
+        dashboard.figures = [
+            _schools(schools, terms, {}, ({}, {}), {}, {}),
+            _habits(schools, ({}, {})),
+            _empty_standards(),
+        ]
+        return dashboard
+    proficiency = proficiency_counts(scope, [])
+    passing = course_pass_counts(scope, policy_engines(schools))
+    volume = evidence_volume(scope)
+    habits = habit_months(scope)
+    params, school_list, term_list = scope.params()
+    intervention = _intervention(params, school_list, term_list)
+    pairs = roster_pairs(schools=school_list, terms=term_list)
     dashboard.figures = [
-        _schools(schools, terms, pairs, params, school_list, term_list),
+        _schools(schools, terms, proficiency, passing, volume, intervention),
+        _habits(schools, habits),
         _standards(schools, pairs, params),
     ]
     return dashboard
 
 
-def _schools(schools, terms, pairs, params, school_list, term_list) -> Figure:
-    mastery = {
-        school_id: (students, pairs_n, assessed, mastered or 0)
-        for school_id, students, pairs_n, assessed, mastered in fetch(
-            f"""
-            SELECT p.school_id, count(DISTINCT p.student_id), count(*), count(m.level),
-                   sum({mastered_sql()})
-            FROM (SELECT DISTINCT school_id, student_id, target_id FROM ({pairs}) p0) p
-            LEFT JOIN gradebook_mastery m ON m.school_id = p.school_id
-                 AND m.student_id = p.student_id AND m.target_id = p.target_id
-            GROUP BY p.school_id
-            """,
-            params,
-        )
-    }
-    # Live evidence of the term's students, recorded within each school's term dates.
-    evidence = {
-        school_id: (n_28 or 0, n_term or 0)
-        for school_id, n_28, n_term in fetch(
-            f"""
-            SELECT e.school_id,
-                   sum(CASE WHEN e.assessed_on >= %(since_28)s THEN 1 ELSE 0 END), count(*)
-            FROM gradebook_evidence e
-            JOIN gradebook_term tm ON tm.school_id = e.school_id AND tm.id IN {term_list}
-            WHERE e.school_id IN {school_list} AND e.voided_at IS NULL
-              AND e.assessed_on BETWEEN tm.starts_on AND %(today)s
-              AND e.student_id IN (SELECT student_id FROM ({pairs}) p1)
-            GROUP BY e.school_id
-            """,
-            params,
-        )
-    }
-    # Sections of the term with students and no evidence in the last 14 days.
-    quiet = {
-        school_id: (sections, silent)
-        for school_id, sections, silent in fetch(
-            f"""
-            SELECT sec.school_id, count(*),
-                   sum(CASE WHEN sec.recent = 0 THEN 1 ELSE 0 END)
-            FROM (
-                SELECT p.school_id, p.section_id,
-                       count(e.id) AS recent
-                FROM (SELECT DISTINCT school_id, section_id, student_id, target_id
-                      FROM ({pairs}) p2) p
-                LEFT JOIN gradebook_evidence e ON e.school_id = p.school_id
-                     AND e.student_id = p.student_id AND e.target_id = p.target_id
-                     AND e.voided_at IS NULL AND e.assessed_on >= %(since_14)s
-                GROUP BY p.school_id, p.section_id
-            ) sec
-            GROUP BY sec.school_id
-            """,
-            params,
-        )
-    }
-    intervention = {
+def _intervention(params, school_list, term_list) -> dict[int, tuple[int, int, int]]:
+    """Per school: re-teaching placements of the term's cycles (a student on two days counts once
+    per cycle and target), how many exited and how many continue."""
+    return {
         school_id: (entered or 0, exited or 0, continuing or 0)
         for school_id, entered, exited, continuing in fetch(
             f"""
-            SELECT x.school_id, count(*), sum(x.exited), sum(x.continuing)
+            SELECT x.school_id, count(*),
+                   sum(CASE WHEN x.outcome_rank = 2 THEN 1 ELSE 0 END),
+                   sum(CASE WHEN x.outcome_rank = 1 THEN 1 ELSE 0 END)
             FROM (
+                -- As the intervention dashboard ranks a placement's entries: in progress while
+                -- any entry is, else continuing while any is, else exited.
                 SELECT r.school_id, r.cycle_id, r.student_id, r.target_id,
-                       max(CASE WHEN r.outcome = 'exited' THEN 1 ELSE 0 END) AS exited,
-                       max(CASE WHEN r.outcome = 'continuing' THEN 1 ELSE 0 END) AS continuing
+                       min(CASE r.outcome WHEN 'exited' THEN 2 WHEN 'continuing' THEN 1
+                           ELSE 0 END) AS outcome_rank
                 FROM intervention_rosterentry r
                 JOIN intervention_interventioncycle c ON c.id = r.cycle_id
                      AND c.school_id = r.school_id
                 JOIN gradebook_term tm ON tm.school_id = r.school_id AND tm.id IN {term_list}
                 WHERE r.school_id IN {school_list} AND r.kind = 'reteach'
+                  AND r.target_id IS NOT NULL
                   AND c.starts_on BETWEEN tm.starts_on AND tm.ends_on
+                  AND c.starts_on <= %(today)s
                 GROUP BY r.school_id, r.cycle_id, r.student_id, r.target_id
             ) x
             GROUP BY x.school_id
@@ -151,14 +118,28 @@ def _schools(schools, terms, pairs, params, school_list, term_list) -> Figure:
             params,
         )
     }
+
+
+def _schools(schools, terms, proficiency, passing, volume, intervention) -> Figure:
+    _courses, on_track = passing
+    sections: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, quiet, 28 days, term
+    for v in volume.values():
+        if not v.students:
+            continue
+        tally = sections[v.school_id]
+        tally[0] += 1
+        tally[1] += v.recent == 0
+        tally[2] += v.volume
+        tally[3] += v.term
     figure = Figure(
         slug="schools",
         title=_("The district's schools"),
         description=_(
-            "Each school in its current term: students enrolled, the share of student × target "
-            "pairs proficient (of those assessed), evidence recorded in the last 28 days per "
-            "student, sections without evidence in the last 14 days, and intervention this term "
-            "(exit rate = exited of those whose cycle closed)."
+            "Each school in its current term, counted as its own school dashboard counts: "
+            "students, the share of student × target pairs proficient (of those assessed), "
+            "students on track in every course (of those with a course grade), evidence per "
+            "section in the last 28 days, sections without evidence in the last 14 days, and "
+            "intervention this term (exit rate = exited of those whose cycle closed)."
         ),
         columns=[
             _("School"),
@@ -168,11 +149,13 @@ def _schools(schools, terms, pairs, params, school_list, term_list) -> Figure:
             _("Assessed"),
             _("Proficient"),
             _("% proficient (of assessed)"),
-            _("Evidence, last 28 days"),
-            _("Evidence per student, last 28 days"),
-            _("Evidence this term"),
+            _("Students with a course grade"),
+            _("On track in every course"),
+            _("% on track"),
             _("Sections"),
             _("Sections without evidence in 14 days"),
+            _("Evidence in sections, last 28 days"),
+            _("Evidence in sections, this term"),
             _("Intervention placements"),
             _("Exited"),
             _("Exit rate %"),
@@ -182,11 +165,14 @@ def _schools(schools, terms, pairs, params, school_list, term_list) -> Figure:
     )
     for school in schools:
         term = terms.get(school.id)
-        students, pairs_n, assessed, mastered = mastery.get(school.id, (0, 0, 0, 0))
-        n_28, n_term = evidence.get(school.id, (0, 0))
-        sections, silent = quiet.get(school.id, (0, 0))
+        p = proficiency.get((school.id, None, None, None))
+        students, pairs_n, assessed, proficient = (
+            (p.students, p.pairs, p.assessed, p.proficient) if p else (0, 0, 0, 0)
+        )
+        track = on_track.get(school.id)
+        graded, tracked = (track.graded, track.on_track) if track else (0, 0)
+        n_sections, quiet, n_28, n_term = sections.get(school.id, [0, 0, 0, 0])
         entered, exited, continuing = intervention.get(school.id, (0, 0, 0))
-        per_student = round(n_28 / students, 1) if students else None
         figure.rows.append(
             [
                 school.name,
@@ -194,20 +180,57 @@ def _schools(schools, terms, pairs, params, school_list, term_list) -> Figure:
                 students,
                 pairs_n,
                 assessed,
-                mastered,
-                percent(mastered, assessed),
+                proficient,
+                percent(proficient, assessed),
+                graded,
+                tracked,
+                percent(tracked, graded),
+                n_sections,
+                quiet,
                 n_28,
-                per_student,
                 n_term,
-                sections,
-                silent or 0,
                 entered,
                 exited,
                 percent(exited, exited + continuing),
             ]
         )
-        figure.bars.append(share_bar(school.name, mastered, assessed))
+        figure.bars.append(share_bar(school.name, proficient, assessed))
     return figure
+
+
+def _habits(schools, habits) -> Figure:
+    """Each school's habits of work this term: the average of the live scores, and how many."""
+    names, months = habits
+    figure = Figure(
+        slug="habits",
+        title=_("Habits of work"),
+        description=_(
+            "Each school's habits of work over its current term: how many scores were recorded "
+            "and their average. Habits compare across schools only where they mean the same."
+        ),
+        columns=[_("School"), _("Habit"), _("Scores"), _("Average score")],
+        rows=[],
+        empty=_("No school records habits of work."),
+    )
+    totals: dict[int, list] = defaultdict(lambda: [0, 0])
+    for (habit_id, _month), month in months.items():
+        totals[habit_id][0] += month.scores
+        totals[habit_id][1] += month.total or 0
+    for school in schools:
+        for habit_id, name in names.get(school.id, []):
+            n, total = totals.get(habit_id, (0, 0))
+            figure.rows.append([school.name, name, n, mean(total, n)])
+    return figure
+
+
+def _empty_standards() -> Figure:
+    return Figure(
+        slug="standards",
+        title=_("Targets compared by standard"),
+        columns=[],
+        rows=[],
+        empty=_("No school of this district has a term yet."),
+    )
 
 
 def _standards(schools, pairs, params) -> Figure:

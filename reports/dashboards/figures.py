@@ -65,10 +65,7 @@ class Figure:
         """Rows as (value, link, wraps) for the template."""
         no_links = [""] * len(self.rows)
         return [
-            [
-                (value, self.links.get(i, no_links)[r], i in self.wrap)
-                for i, value in enumerate(row)
-            ]
+            [(value, self.links.get(i, no_links)[r], i in self.wrap) for i, value in enumerate(row)]
             for r, row in enumerate(self.rows)
         ]
 

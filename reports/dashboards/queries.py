@@ -7,14 +7,16 @@ groups in the database; Python only arranges the grouped rows into figures.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connection
 
-# Who is taught which target this term: an active enrollment in a section of the term × the
-# targets of the section's course. The population every mastery figure counts.
+# Who is taught which target this term: an active enrollment (of an active student) in a section of
+# the term × the active targets of the section's course. The population every mastery figure counts.
+# Over lists of schools and terms (a term belongs to its school, so the two lists together select
+# each school's own term); one school's page passes one of each.
 ROSTER_PAIRS = """
-SELECT en.student_id, ct.target_id, s.id AS section_id, s.course_id, c.department_id
+SELECT s.school_id, en.student_id, ct.target_id, s.id AS section_id, s.course_id, c.department_id
 FROM gradebook_section s
 JOIN gradebook_course c ON c.id = s.course_id AND c.school_id = s.school_id
 JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
@@ -22,14 +24,48 @@ JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school
 JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
 JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = s.school_id
 JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = s.school_id AND t.is_active
-WHERE s.school_id = %(school_id)s AND s.term_id = %(term_id)s {extra}
+WHERE s.school_id IN {schools} AND s.term_id IN {terms} {extra}
 """
 
+# The term's sections' active students (no targets): who a course or section counts.
+ROSTER = """
+SELECT s.school_id, s.id AS section_id, s.course_id, s.term_id, en.student_id
+FROM gradebook_section s
+JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
+     AND en.withdrawn_on IS NULL
+JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
+WHERE s.school_id IN {schools} AND s.term_id IN {terms}
+"""
 
-def roster_pairs(*, department_id: int | None = None, extra: str = "") -> str:
+ONE_SCHOOL = "(%(school_id)s)"
+ONE_TERM = "(%(term_id)s)"
+
+
+def roster_pairs(
+    *,
+    department_id: int | None = None,
+    extra: str = "",
+    schools: str = ONE_SCHOOL,
+    terms: str = ONE_TERM,
+) -> str:
+    """ROSTER_PAIRS for one school's term (parameters school_id, term_id) or for `IN (…)` lists
+    made with in_list; optionally one department's courses only."""
     if department_id is not None:
         extra = f"AND c.department_id = {int(department_id)} {extra}"
-    return ROSTER_PAIRS.format(extra=extra)
+    return ROSTER_PAIRS.format(schools=schools, terms=terms, extra=extra)
+
+
+def roster(*, schools: str = ONE_SCHOOL, terms: str = ONE_TERM) -> str:
+    return ROSTER.format(schools=schools, terms=terms)
+
+
+# "The last 14 days" on every dashboard: today and the 13 days before it.
+RECENT_DAYS = 14
+VOLUME_DAYS = 28
+
+
+def window_start(today: date, days: int) -> date:
+    return today - timedelta(days=days - 1)
 
 
 def mastered_sql(alias: str = "m") -> str:

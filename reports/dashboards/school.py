@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.db import connection
@@ -26,19 +26,26 @@ from django.utils.translation import gettext as _
 from gradebook.models import Section, Term
 from intervention.models import InterventionCycle
 from mastery import calculation
-from mastery.models import School
-from mastery.selectors import achievement_levels, current_policies
+from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
 from reports.baselines import baselines_ready, cycle_start_date, term_cycles, term_start_date
 from reports.dashboards.figures import Bar, Figure, Segment, mean, share_bar
 from reports.dashboards.figures import percent as share_percent
-from reports.dashboards.queries import as_date, fetch, in_list, mastered_sql
+from reports.dashboards.queries import (
+    RECENT_DAYS,
+    VOLUME_DAYS,
+    as_date,
+    fetch,
+    in_list,
+    mastered_sql,
+    roster,
+    roster_pairs,
+    window_start,
+)
 
 PAST_COLOR = "#8aa9c9"
 VOLUME_COLOR = "#1f6f43"
 QUIET_COLOR = "#b3261e"
 EMPTY_COLOR = "#f4f6f8"
-RECENT_DAYS = 14
-VOLUME_DAYS = 28
 
 
 # --- The scope: schools, each in one term ---------------------------------------------------------
@@ -61,33 +68,6 @@ class TermScope:
         schools = in_list(self.school_ids, "school", params)
         terms = in_list(sorted(t.id for t in self.terms), "term", params)
         return params, schools, terms
-
-
-# Who is taught which target in the scope's terms: an active enrollment (of an active student) in a
-# section of the term × the active targets of the section's course — reports.dashboards.queries'
-# ROSTER_PAIRS over lists of schools and terms. (A term belongs to its school, so the two lists
-# together select each school's own term.)
-SCOPE_PAIRS = """
-SELECT s.school_id, en.student_id, ct.target_id, s.id AS section_id, s.course_id, c.department_id
-FROM gradebook_section s
-JOIN gradebook_course c ON c.id = s.course_id AND c.school_id = s.school_id
-JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
-     AND en.withdrawn_on IS NULL
-JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
-JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = s.school_id
-JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = s.school_id AND t.is_active
-WHERE s.school_id IN {schools} AND s.term_id IN {terms}
-"""
-
-# The term's sections' active students (no targets): who a course or section counts.
-SCOPE_ROSTER = """
-SELECT s.school_id, s.id AS section_id, s.course_id, s.term_id, en.student_id
-FROM gradebook_section s
-JOIN gradebook_enrollment en ON en.section_id = s.id AND en.school_id = s.school_id
-     AND en.withdrawn_on IS NULL
-JOIN gradebook_student st ON st.id = en.student_id AND st.school_id = s.school_id AND st.is_active
-WHERE s.school_id IN {schools} AND s.term_id IN {terms}
-"""
 
 
 def month_sql(column: str) -> str:
@@ -123,7 +103,7 @@ def proficiency_counts(
     """
     params, schools, terms = scope.params()
     dated = in_list(sorted(set(dates)), "as_of", params)
-    pairs = SCOPE_PAIRS.format(schools=schools, terms=terms)
+    pairs = roster_pairs(schools=schools, terms=terms)
     # The first branch of the UNION names the columns the outer query reads.
     named = "count(DISTINCT student_id) AS students, count(*) AS pairs, count(level) AS assessed"
     counts = "count(DISTINCT student_id), count(*), count(level)"
@@ -214,13 +194,19 @@ class OnTrack:
 
 
 def policy_engines(schools: Sequence[School]) -> dict[tuple[int, int | None], calculation.Policy]:
-    """Each school's current policies as engine policies: (school_id, course_id or None)."""
-    engines = {}
-    for school in schools:
-        levels = achievement_levels(school)
-        for policy in current_policies(school):
-            engines[(school.id, policy.course_id)] = policy.to_engine(levels)
-    return engines
+    """The schools' current policies as engine policies, keyed (school_id, course_id or None).
+
+    Two queries whatever the number of schools (a district's page asks for all of them)."""
+    ids = [s.id for s in schools]
+    levels: dict[int, list[ScaleLevel]] = defaultdict(list)
+    for level in ScaleLevel.objects.filter(
+        school_id__in=ids, scale__kind=ProficiencyScale.Kind.ACHIEVEMENT
+    ).order_by("school_id", "value"):
+        levels[level.school_id].append(level)
+    return {
+        (policy.school_id, policy.course_id): policy.to_engine(levels[policy.school_id])
+        for policy in GradingPolicy.objects.filter(school_id__in=ids, is_current=True)
+    }
 
 
 def course_pass_counts(
@@ -234,11 +220,11 @@ def course_pass_counts(
     the gradebook computes it.
     """
     params, schools, terms = scope.params()
-    roster = SCOPE_ROSTER.format(schools=schools, terms=terms)
+    enrolled = roster(schools=schools, terms=terms)
     rows = fetch(
         f"""
         SELECT DISTINCT r.school_id, r.course_id, r.student_id, ct.target_id, m.score
-        FROM ({roster}) r
+        FROM ({enrolled}) r
         LEFT JOIN gradebook_coursetarget ct ON ct.school_id IN {schools}
              AND ct.school_id = r.school_id AND ct.course_id = r.course_id
         LEFT JOIN gradebook_mastery m ON m.school_id IN {schools}
@@ -351,7 +337,7 @@ class SectionVolume:
 
 def evidence_windows(today: date) -> tuple[date, date]:
     """The first days of the two windows: the last 14 and the last 28 days, today included."""
-    return today - timedelta(days=RECENT_DAYS - 1), today - timedelta(days=VOLUME_DAYS - 1)
+    return window_start(today, RECENT_DAYS), window_start(today, VOLUME_DAYS)
 
 
 def evidence_volume(scope: TermScope) -> dict[int, SectionVolume]:
@@ -360,14 +346,14 @@ def evidence_volume(scope: TermScope) -> dict[int, SectionVolume]:
     in it now (a common assessment has no section, so the enrollment decides). One query."""
     params, schools, terms = scope.params()
     params["since_recent"], params["since_volume"] = evidence_windows(scope.today)
-    roster = SCOPE_ROSTER.format(schools=schools, terms=terms)
+    enrolled = roster(schools=schools, terms=terms)
     rows = fetch(
         f"""
         SELECT r.school_id, r.section_id, count(DISTINCT r.student_id),
                sum(CASE WHEN e.assessed_on >= %(since_recent)s THEN 1 ELSE 0 END),
                sum(CASE WHEN e.assessed_on >= %(since_volume)s THEN 1 ELSE 0 END),
                count(e.id), max(e.assessed_on)
-        FROM ({roster}) r
+        FROM ({enrolled}) r
         JOIN gradebook_term tm ON tm.id = r.term_id AND tm.school_id = r.school_id
         LEFT JOIN gradebook_coursetarget ct ON ct.school_id IN {schools}
              AND ct.school_id = r.school_id AND ct.course_id = r.course_id

@@ -14,6 +14,7 @@ from mastery.decorators import roles_required
 from mastery.models import Department, District, Role
 from mastery.tenancy import DISTRICT_ADMIN, all_schools
 from reports.dashboards.department import department_dashboard
+from reports.dashboards.district import current_terms
 from reports.dashboards.figures import figure_csv, figure_or_404
 
 # Who reads which dashboard. Teachers see the departments they teach in; the people who run the
@@ -43,12 +44,7 @@ def dashboard_term(request) -> Term:
         if term is None:
             raise Http404("No such term.")
         return term
-    today = timezone.localdate()
-    term = (
-        terms.filter(starts_on__lte=today, ends_on__gte=today).order_by("-starts_on").first()
-        or terms.filter(starts_on__lte=today).order_by("-starts_on").first()
-        or terms.order_by("starts_on").first()
-    )
+    term = current_terms([request.school.id], timezone.localdate()).get(request.school.id)
     if term is None:
         raise Http404("This school has no term yet.")
     return term
