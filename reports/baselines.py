@@ -96,6 +96,9 @@ def baseline_compute(*, school: School, as_of: date) -> int:
                     {"school_id": school.id, "as_of": as_of},
                 )
                 pairs += cursor.rowcount
+            # Fresh statistics for the dashboards' joins right away: with the table's old
+            # estimate (a few rows) PostgreSQL nests loops over a school's 180,000 pairs.
+            cursor.execute("ANALYZE reports_masterysnapshot")
     else:
         rows = [
             MasterySnapshot(

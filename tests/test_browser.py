@@ -373,3 +373,47 @@ def test_a_teacher_makes_an_api_token_and_sees_it_once(page: Page, live_server, 
     assert secret not in page.content()
     page.get_by_role("button", name="Revoke Nightly SIS sync").click()
     expect(page.get_by_text("no longer opens the API")).to_be_visible()
+
+
+def test_a_department_runs_its_data_dialogue_from_one_page(page: Page, live_server, world):
+    """A teacher opens the department dashboard from the nav, reads bars and tables (accessible,
+    no console error, no off-site request), picks a target's students, downloads a figure's CSV."""
+    with scopes_disabled():
+        for student, value in zip(world.students, ("3", "2", "1"), strict=True):
+            evidence_record(
+                school=world.school,
+                recorded_by=world.teacher,
+                student_id=student.id,
+                target_id=world.targets[0].id,
+                assessment_id=world.assessment.id,
+                score=value,
+            )
+    console_errors, requests = [], []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: requests.append(r.url))
+    log_in(page, live_server, world.teacher.email)
+    page.get_by_role("link", name="Data dialogue").first.click()
+    page.get_by_role("link", name="Mathematics").click()
+    expect(page.get_by_role("heading", name="Mathematics: data dialogue")).to_be_visible()
+    figure = page.locator("#figure-levels-by-section")
+    expect(figure.locator("svg.bars__bar").first).to_be_visible()
+    # The table beside the bars: Period 1 on the first target, 1 proficient of 3 assessed.
+    row = figure.get_by_role("row").filter(has_text="Period 1").first
+    expect(row).to_contain_text("33")
+    assert axe_problems(page) == []
+    # One click from the per-target counts to the first target's students: Student1 (2), Student2 (1).
+    page.locator("#figure-not-yet-by-target").get_by_role(
+        "link", name=world.targets[0].code
+    ).click()
+    listing = page.locator("#figure-not-yet-proficient")
+    expect(listing).to_contain_text("Student1")
+    expect(listing).to_contain_text("Student2")
+    with page.expect_download() as download:
+        page.locator("#figure-change").get_by_role("link", name=re.compile("Download CSV")).click()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("Target,Students")
+    shoot(page, "dashboard-department", 1280)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_horizontal_scroll(page)
+    assert console_errors == []
+    assert all(url.startswith(live_server.url) for url in requests), requests

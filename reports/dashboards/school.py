@@ -124,9 +124,10 @@ def proficiency_counts(
             SELECT b.school_id, m.as_of, b.department_id, b.student_id, b.target_id, m.level,
                    {mastered_sql()}
             FROM base b
+            -- A student id names its school: no b.school_id = m.school_id here, which would let
+            -- PostgreSQL guess a handful of rows from the CTE and nest 180,000 index probes.
             JOIN reports_masterysnapshot m ON m.school_id IN {schools}
-                 AND m.school_id = b.school_id AND m.student_id = b.student_id
-                 AND m.target_id = b.target_id
+                 AND m.student_id = b.student_id AND m.target_id = b.target_id
             WHERE m.as_of IN {dated}
         )
         SELECT x.school_id, x.as_of, x.department_id, d.name, x.target_id, t.code,
