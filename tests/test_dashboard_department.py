@@ -25,9 +25,10 @@ from reports.models import BaselineRun
 from tests.factories import make_assessment, make_member, make_student
 
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
-# menu), the department, the scale, the policies, the cycles, the baseline runs, sections,
-# teachers (prefetch), targets, and one per figure's GROUP BY (two for "how it changed").
-QUERIES_DEPARTMENT = 18
+# menu), the department, its courses this term, the scale, the policies, the cycles, the baseline
+# runs, sections, teachers (prefetch), targets, and one per figure's GROUP BY (two for "how it
+# changed"; the two "not yet proficient" figures share one).
+QUERIES_DEPARTMENT = 19
 
 
 def url(w, department=None, **query) -> str:
@@ -389,3 +390,30 @@ def test_bad_term_is_a_404_not_a_500(client, login, dialogue):
     login(w.admin)
     assert client.get(url(w, term="abc")).status_code == 404
     assert client.get(url(w, term="999999")).status_code == 404
+
+
+def test_a_department_with_two_courses_shows_one_course_at_a_time(client, login, dialogue):
+    w = dialogue
+    with scopes_disabled():
+        geometry = Course.objects.create(
+            school=w.school, department=w.department, code="GEO", name="Geometry"
+        )
+        CourseTarget.objects.create(school=w.school, course=geometry, target=w.targets[2])
+        geo = Section.objects.create(school=w.school, course=geometry, term=w.term, name="P5")
+        SectionTeacher.objects.create(school=w.school, section=geo, teacher=w.teacher)
+        make_student(w.school, "geo-1", sections=[geo])
+    login(w.teacher)
+    # ALG1 comes first: its sections only.
+    sections = {r["Section"] for r in rows_of(client.get(url(w, csv="levels-by-section")))}
+    assert sections == {"ALG1 Period 1", "ALG1 Period 2"}
+    sections = {
+        r["Section"]
+        for r in rows_of(client.get(url(w, course=geometry.id, csv="levels-by-section")))
+    }
+    assert sections == {"GEO P5"}
+    everything = rows_of(client.get(url(w, course="all", csv="levels-by-section")))
+    assert {r["Section"] for r in everything} == {"ALG1 Period 1", "ALG1 Period 2", "GEO P5"}
+    page = client.get(url(w)).content.decode()
+    assert "All courses of the department" in page
+    assert client.get(url(w, course=999999)).status_code == 404
+    assert client.get(url(w, course="x")).status_code == 404

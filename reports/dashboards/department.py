@@ -101,11 +101,14 @@ def department_dashboard(
     department: Department,
     term: Term,
     today: date,
+    course_id: int | None = None,
     focus_target_id: int | None = None,
     every_target: bool = False,
 ) -> DepartmentDashboard:
-    """The figures; the list of students not yet proficient holds one target (`focus_target_id`,
-    else the first) on the page, and every target with `every_target` (the CSV)."""
+    """The figures, over one course of the department (`course_id`: a PLC is usually a course
+    team) or all of them; the list of students not yet proficient holds one target
+    (`focus_target_id`, else the first) on the page, and every target with `every_target` (the
+    CSV)."""
     levels = achievement_levels(school)
     default_policy = next(p for p in current_policies(school) if p.course_id is None)
     threshold = default_policy.mastery_threshold
@@ -116,6 +119,7 @@ def department_dashboard(
     sections = {
         s.id: s
         for s in Section.objects.filter(school=school, term=term, course__department=department)
+        .filter(**({"course_id": course_id} if course_id else {}))
         .select_related("course")
         .prefetch_related("teachers")
         .order_by("course__code", "period", "name")
@@ -132,13 +136,21 @@ def department_dashboard(
     }
     if focus_target_id is not None and focus_target_id not in targets:
         raise Http404("No such target in this department's courses.")
-    params = {"school_id": school.id, "term_id": term.id, "department_id": department.id}
-    pairs = roster_pairs(department_id=department.id)
+    params = {
+        "school_id": school.id,
+        "term_id": term.id,
+        "department_id": department.id,
+        "course_id": course_id,
+    }
+    pairs = roster_pairs(
+        department_id=department.id,
+        extra=f"AND s.course_id = {int(course_id)}" if course_id else "",
+    )
     figures = [
         _by_section(school, pairs, params, sections, targets, levels),
         _by_teacher(pairs, params, sections, targets, levels),
         _change(pairs, params, targets, comparisons),
-        _common_assessments(school, department, term, sections, threshold),
+        _common_assessments(school, department, term, sections, threshold, course_id),
         *_not_yet_proficient(
             school,
             pairs,
@@ -347,8 +359,9 @@ def _change(pairs, params, targets, comparisons: list[Comparison]) -> Figure:
     return figure
 
 
-def _common_assessments(school, department, term, sections, threshold) -> Figure:
-    """Course-wide (common) assessments of the department this term, section by section."""
+def _common_assessments(school, department, term, sections, threshold, course_id) -> Figure:
+    """Course-wide (common) assessments of the department (or one course) this term, section by
+    section."""
     params = {
         "school_id": school.id,
         "term_id": term.id,
@@ -357,10 +370,12 @@ def _common_assessments(school, department, term, sections, threshold) -> Figure
         "ends": term.ends_on,
         "threshold": threshold,
     }
+    course = f"AND a.course_id = {int(course_id)}" if course_id else ""
     rows = fetch(
-        """
+        f"""
         SELECT a.id, a.title, a.tier, a.assessed_on, s.id, count(DISTINCT e.student_id),
-               count(e.id), sum(e.score), sum(CASE WHEN e.score >= %(threshold)s THEN 1 ELSE 0 END)
+               count(e.id), sum(e.score),
+               sum(CASE WHEN e.score >= %(threshold)s THEN 1 ELSE 0 END)
         FROM gradebook_assessment a
         JOIN gradebook_course c ON c.id = a.course_id AND c.school_id = a.school_id
         JOIN gradebook_section s ON s.course_id = a.course_id AND s.school_id = a.school_id
@@ -370,7 +385,7 @@ def _common_assessments(school, department, term, sections, threshold) -> Figure
         LEFT JOIN gradebook_evidence e ON e.school_id = a.school_id AND e.assessment_id = a.id
              AND e.student_id = en.student_id AND e.voided_at IS NULL AND e.status = 'scored'
         WHERE a.school_id = %(school_id)s AND a.section_id IS NULL AND a.original_id IS NULL
-          AND c.department_id = %(department_id)s
+          AND c.department_id = %(department_id)s {course}
           AND a.assessed_on BETWEEN %(starts)s AND %(ends)s
         GROUP BY a.id, a.title, a.tier, a.assessed_on, s.id
         ORDER BY a.assessed_on, a.title, a.tier, a.id
@@ -465,13 +480,15 @@ def _not_yet_proficient(
         empty=_("Every assessed student is proficient."),
     )
     base = reverse("reports:dashboard_department", args=[school.slug, params["department_id"]])
+    course_query = params.get("course_id") or "all"
     for target in targets.values():
         if target.id not in counts:
             continue
         waiting, placed = counts[target.id]
         summary.rows.append([target.code, target.statement, waiting, placed])
         summary.links[0].append(
-            f"{base}?term={params['term_id']}&target={target.id}#figure-not-yet-proficient"
+            f"{base}?term={params['term_id']}&course={course_query}&target={target.id}"
+            "#figure-not-yet-proficient"
         )
         summary.bars.append(share_bar(f"{target.code} · {_('placed')}", placed, waiting))
     if focus is not None:

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from gradebook.models import Term
+from gradebook.models import Course, Term
 from mastery.decorators import roles_required
 from mastery.models import Department, District, Role
 from mastery.tenancy import DISTRICT_ADMIN, all_schools
@@ -83,6 +83,21 @@ def department_view(request, school_slug: str, department_id: int):
     if department is None:
         raise Http404("No such department, or not one you teach in.")
     term = dashboard_term(request)
+    # A PLC is usually one course's team: the first course taught this term unless asked.
+    courses = list(
+        Course.objects.filter(school=request.school, department=department, sections__term=term)
+        .distinct()
+        .order_by("code")
+    )
+    raw_course = request.GET.get("course", "")
+    if raw_course == "all" or (not raw_course and len(courses) <= 1):
+        course = None
+    elif not raw_course:
+        course = courses[0]
+    else:
+        course = next((c for c in courses if str(c.id) == raw_course), None)
+        if course is None:
+            raise Http404("No such course in this department this term.")
     raw_target = request.GET.get("target", "")
     if raw_target and not raw_target.isdigit():
         raise Http404("No such target.")
@@ -91,6 +106,7 @@ def department_view(request, school_slug: str, department_id: int):
         department=department,
         term=term,
         today=timezone.localdate(),
+        course_id=course.id if course else None,
         focus_target_id=int(raw_target) if raw_target else None,
         # The CSV of the students not yet proficient holds every target unless one is chosen.
         every_target=bool(request.GET.get("csv")) and not raw_target,
@@ -100,8 +116,14 @@ def department_view(request, school_slug: str, department_id: int):
         request,
         dashboard.figures,
         "reports/dashboards/department.html",
-        {"dashboard": dashboard, "terms": terms, "term": term},
-        name=department.code or department.name,
+        {
+            "dashboard": dashboard,
+            "terms": terms,
+            "term": term,
+            "courses": courses,
+            "course": course,
+        },
+        name=course.code if course else (department.code or department.name),
     )
 
 
