@@ -30,7 +30,9 @@ from reports.dashboards.figures import (
     Segment,
     mean,
     percent,
+    section_label,
     share_bar,
+    teacher_names,
 )
 from reports.dashboards.queries import fetch, in_list, mastered_sql, roster_pairs
 
@@ -172,14 +174,6 @@ def department_dashboard(
     )
 
 
-def _section_label(section: Section) -> str:
-    return f"{section.course.code} {section.name}"
-
-
-def _teacher_names(section: Section) -> str:
-    return ", ".join(t.full_name for t in section.teachers.all())
-
-
 def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
     rows = fetch(
         f"""
@@ -221,15 +215,15 @@ def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
             if (target.id, section.id) not in counts:
                 continue
             cells, proficient, assessed, bar = distribution(
-                f"{target.code} · {_section_label(section)}",
+                f"{target.code} · {section_label(section)}",
                 counts[(target.id, section.id)],
                 levels,
             )
             figure.rows.append(
                 [
                     target.code,
-                    _section_label(section),
-                    _teacher_names(section),
+                    section_label(section),
+                    teacher_names(section),
                     sum(cells),
                     *cells,
                     percent(proficient, assessed),
@@ -423,14 +417,14 @@ def _common_assessments(school, department, term, sections, threshold, course_id
                 title,
                 on,
                 tier,
-                _section_label(section),
+                section_label(section),
                 students,
                 n,
                 mean(total, n),
                 percent(proficient or 0, n),
             ]
         )
-        label = f"{title}{' · ' + tier if tier else ''} · {_section_label(section)}"
+        label = f"{title}{' · ' + tier if tier else ''} · {section_label(section)}"
         figure.bars.append(share_bar(label, proficient or 0, n))
     return figure
 
@@ -541,7 +535,7 @@ def _not_yet_proficient(
                 target.code,
                 f"{last}, {preferred or first}",
                 local_id,
-                _section_label(sections[section_id]),
+                section_label(sections[section_id]),
                 Decimal(score) if score is not None else None,
                 f"{calculation.fmt(level)} {labels.get(level, '')}".strip(),
                 placed or _("No"),

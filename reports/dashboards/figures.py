@@ -112,3 +112,13 @@ def figure_csv(figure: Figure, *, school: School | None, name: str, on: date) ->
         filename = f"{slugify(name)}-{figure.slug}-{on.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def section_label(section) -> str:
+    """How a section reads in every figure: course code and section name ("ALG1 Period 2")."""
+    return f"{section.course.code} {section.name}"
+
+
+def teacher_names(section) -> str:
+    """The section's teachers (prefetched), comma-separated."""
+    return ", ".join(t.full_name for t in section.teachers.all())

@@ -28,7 +28,15 @@ from intervention.models import InterventionCycle
 from mastery import calculation
 from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
 from reports.baselines import baselines_ready, cycle_start_date, term_cycles, term_start_date
-from reports.dashboards.figures import Bar, Figure, Segment, mean, share_bar
+from reports.dashboards.figures import (
+    Bar,
+    Figure,
+    Segment,
+    mean,
+    section_label,
+    share_bar,
+    teacher_names,
+)
 from reports.dashboards.figures import percent as share_percent
 from reports.dashboards.queries import (
     RECENT_DAYS,
@@ -448,14 +456,6 @@ def school_dashboard(*, school: School, term: Term, today: date) -> SchoolDashbo
     )
 
 
-def _section_label(section: Section) -> str:
-    return f"{section.course.code} {section.name}"
-
-
-def _teacher_names(section: Section) -> str:
-    return ", ".join(t.full_name for t in section.teachers.all())
-
-
 def proficient_over_time_figure(
     counts: dict, school_id: int, comparisons: list[Comparison]
 ) -> Figure:
@@ -639,11 +639,11 @@ def evidence_volume_figure(
     for section in sections:
         v = volumes.get(section.id) or SectionVolume(section.school_id)
         quiet = running and v.students > 0 and v.recent == 0
-        label = _section_label(section)
+        label = section_label(section)
         figure.rows.append(
             [
                 label,
-                _teacher_names(section),
+                teacher_names(section),
                 v.students,
                 v.recent,
                 v.volume,
