@@ -7,8 +7,6 @@ The world (tests/factories.py): Algebra 1 (department Mathematics) with targets 
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,9 +17,10 @@ from django_scopes import scope, scopes_disabled
 from gradebook.models import Course, CourseTarget, Evidence, Section, SectionTeacher
 from gradebook.services import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
-from mastery.models import Department, GradingPolicy, LearningTarget, Role
+from mastery.models import Department, LearningTarget, Role
 from reports.baselines import baseline_compute, term_start_date
 from reports.models import BaselineRun
+from tests.dashboards import latest_policy, rows_of, with_query
 from tests.factories import make_assessment, make_member, make_student
 
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
@@ -36,9 +35,7 @@ def url(w, department=None, **query) -> str:
         "reports:dashboard_department",
         kwargs={"school_slug": w.school.slug, "department_id": (department or w.department).id},
     )
-    if query:
-        base += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-    return base
+    return with_query(base, **query)
 
 
 def score(w, student, target, value, *, days_ago=3, assessment=None):
@@ -54,18 +51,6 @@ def score(w, student, target, value, *, days_ago=3, assessment=None):
             if days_ago is not None
             else None,
         )
-
-
-def latest_policy(w):
-    with scopes_disabled():
-        GradingPolicy.objects.filter(school=w.school).update(method="latest")
-
-
-def rows_of(response) -> list[dict[str, str]]:
-    text = response.content.decode("utf-8")
-    assert text.startswith("\ufeff")
-    reader = csv.DictReader(io.StringIO(text[1:]))
-    return list(reader)
 
 
 @pytest.fixture

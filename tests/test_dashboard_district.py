@@ -7,8 +7,6 @@ carries the standard code CCSS.X.1. Policy "most recent score", so figures work 
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 
 import pytest
@@ -17,6 +15,7 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.services import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
+from tests.dashboards import rows_of, with_query
 from tests.factories import make_user, make_world
 
 # Session user, the district, its schools, their terms, the policies (scale levels and policies of
@@ -38,15 +37,9 @@ def score(w, student, value, *, target=None):
         )
 
 
-def rows_of(response) -> list[dict[str, str]]:
-    text = response.content.decode("utf-8")
-    assert text.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(text[1:])))
-
-
 def url(district, **query) -> str:
     base = reverse("district_dashboard", kwargs={"district_slug": district.slug})
-    return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    return with_query(base, **query)
 
 
 @pytest.fixture

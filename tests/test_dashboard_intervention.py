@@ -29,8 +29,6 @@ Placements (re-teaching unless said):
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -43,6 +41,7 @@ from gradebook.services import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import GradingPolicy
 from reports.models import BaselineRun
+from tests.dashboards import rows_of, with_query
 from tests.factories import make_assessment, make_student
 
 # The page's queries: the user, the membership (with its school), the dashboard's term, then the
@@ -57,9 +56,7 @@ PENDING = RosterEntry.Outcome.PENDING
 
 def url(w, **query) -> str:
     base = reverse("reports:dashboard_intervention", kwargs={"school_slug": w.school.slug})
-    if query:
-        base += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-    return base
+    return with_query(base, **query)
 
 
 def day(w, offset: int):
@@ -106,14 +103,6 @@ def make_cycle(w, number, start: int, end: int, status) -> InterventionCycle:
             ends_on=day(w, end),
             status=status,
         )
-
-
-def rows_of(response) -> list[dict[str, str]]:
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/csv")
-    text = response.content.decode("utf-8")
-    assert text.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(text[1:])))
 
 
 def by_cycle_target(client, w) -> dict[tuple[str, str], dict[str, str]]:

@@ -9,8 +9,6 @@ ago. Every policy is "most recent score", so each figure can be worked out by ha
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -42,6 +40,7 @@ from mastery.models import (
 from reports.baselines import cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
+from tests.dashboards import latest_policy, rows_of, with_query
 from tests.factories import make_assessment, make_member, make_student, make_user
 
 # The page's queries: the user (the session is in the cache), the school with the membership, the
@@ -57,16 +56,7 @@ def today() -> date:
 
 def url(w, **query) -> str:
     base = reverse("reports:dashboard_school", kwargs={"school_slug": w.school.slug})
-    if query:
-        base += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-    return base
-
-
-def rows_of(response) -> list[dict[str, str]]:
-    assert response.status_code == 200
-    text = response.content.decode("utf-8")
-    assert text.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(text[1:])))
+    return with_query(base, **query)
 
 
 def score(w, student, target, value, *, days_ago=3, assessment=None):
@@ -80,11 +70,6 @@ def score(w, student, target, value, *, days_ago=3, assessment=None):
             score=value,
             assessed_on=today() - timedelta(days=days_ago),
         )
-
-
-def latest_policy(w):
-    with scopes_disabled():
-        GradingPolicy.objects.filter(school=w.school).update(method="latest")
 
 
 @pytest.fixture

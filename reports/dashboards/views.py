@@ -14,8 +14,10 @@ from mastery.decorators import roles_required
 from mastery.models import Department, District, Role
 from mastery.tenancy import DISTRICT_ADMIN, all_schools
 from reports.dashboards.department import department_dashboard
-from reports.dashboards.district import current_terms
+from reports.dashboards.district import current_terms, district_dashboard
 from reports.dashboards.figures import figure_csv, figure_or_404
+from reports.dashboards.intervention import intervention_dashboard
+from reports.dashboards.school import school_dashboard
 
 # Who reads which dashboard. Teachers see the departments they teach in; the people who run the
 # school (admins, counselors, the district's admins) see every department.
@@ -50,12 +52,29 @@ def dashboard_term(request) -> Term:
     return term
 
 
-def _csv_or_page(request, figures, template: str, context: dict, name: str):
+def _csv_or_page(request, dashboard, template: str, *, term: Term, name: str, **context):
+    """One figure as CSV (`?csv=<slug>`), else the page with its term menu."""
     slug = request.GET.get("csv")
     if slug:
-        figure = figure_or_404(figures, slug)
+        figure = figure_or_404(dashboard.figures, slug)
         return figure_csv(figure, school=request.school, name=name, on=timezone.localdate())
-    return render(request, template, context)
+    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
+    return render(
+        request, template, {"dashboard": dashboard, "terms": terms, "term": term, **context}
+    )
+
+
+def _chosen_course(request, courses: list[Course]) -> Course | None:
+    """`?course=` (an id, or "all"); by default the first course, or all when there is one."""
+    raw = request.GET.get("course", "")
+    if raw == "all" or (not raw and len(courses) <= 1):
+        return None
+    if not raw:
+        return courses[0]
+    course = next((c for c in courses if str(c.id) == raw), None)
+    if course is None:
+        raise Http404("No such course in this department this term.")
+    return course
 
 
 @require_safe
@@ -89,15 +108,7 @@ def department_view(request, school_slug: str, department_id: int):
         .distinct()
         .order_by("code")
     )
-    raw_course = request.GET.get("course", "")
-    if raw_course == "all" or (not raw_course and len(courses) <= 1):
-        course = None
-    elif not raw_course:
-        course = courses[0]
-    else:
-        course = next((c for c in courses if str(c.id) == raw_course), None)
-        if course is None:
-            raise Http404("No such course in this department this term.")
+    course = _chosen_course(request, courses)
     raw_target = request.GET.get("target", "")
     if raw_target and not raw_target.isdigit():
         raise Http404("No such target.")
@@ -111,53 +122,34 @@ def department_view(request, school_slug: str, department_id: int):
         # The CSV of the students not yet proficient holds every target unless one is chosen.
         every_target=bool(request.GET.get("csv")) and not raw_target,
     )
-    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
     return _csv_or_page(
         request,
-        dashboard.figures,
+        dashboard,
         "reports/dashboards/department.html",
-        {
-            "dashboard": dashboard,
-            "terms": terms,
-            "term": term,
-            "courses": courses,
-            "course": course,
-        },
+        term=term,
         name=course.code if course else (department.code or department.name),
+        courses=courses,
+        course=course,
     )
 
 
 @require_safe
 @roles_required(*INTERVENTION_READERS)
 def intervention_view(request, school_slug: str):
-    from reports.dashboards.intervention import intervention_dashboard
-
     term = dashboard_term(request)
     dashboard = intervention_dashboard(school=request.school, term=term, today=timezone.localdate())
-    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
     return _csv_or_page(
-        request,
-        dashboard.figures,
-        "reports/dashboards/intervention.html",
-        {"dashboard": dashboard, "terms": terms, "term": term},
-        name="intervention",
+        request, dashboard, "reports/dashboards/intervention.html", term=term, name="intervention"
     )
 
 
 @require_safe
 @roles_required(*SCHOOL_READERS)
 def school_view(request, school_slug: str):
-    from reports.dashboards.school import school_dashboard
-
     term = dashboard_term(request)
     dashboard = school_dashboard(school=request.school, term=term, today=timezone.localdate())
-    terms = Term.objects.filter(school=request.school).order_by("-starts_on")
     return _csv_or_page(
-        request,
-        dashboard.figures,
-        "reports/dashboards/school.html",
-        {"dashboard": dashboard, "terms": terms, "term": term},
-        name="school",
+        request, dashboard, "reports/dashboards/school.html", term=term, name="school"
     )
 
 
@@ -168,8 +160,6 @@ def district_view(request, district_slug: str):
     district = District.objects.filter(slug=district_slug, memberships__user=request.user).first()
     if district is None:
         raise Http404("No such district, or not one you administer.")
-    from reports.dashboards.district import district_dashboard
-
     today = timezone.localdate()
     # Across the district's schools on purpose: every query names them (school_id IN …).
     with all_schools():

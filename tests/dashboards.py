@@ -1,0 +1,30 @@
+"""What the dashboard tests share: reading a figure's CSV, building a page's URL, a simple policy."""
+
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import urlencode
+
+from django_scopes import scopes_disabled
+
+from mastery.models import GradingPolicy
+
+
+def rows_of(response) -> list[dict[str, str]]:
+    """A figure's CSV download as dicts, after checking it is one (200, text/csv, UTF-8 BOM)."""
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def with_query(base: str, **query) -> str:
+    return f"{base}?{urlencode(query)}" if query else base
+
+
+def latest_policy(w) -> None:
+    """The school's policy set to "most recent score", so figures work out by hand."""
+    with scopes_disabled():
+        GradingPolicy.objects.filter(school=w.school).update(method="latest")
