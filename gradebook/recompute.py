@@ -15,6 +15,7 @@ so they agree to the cent; tests/test_recompute.py checks that for every method.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -300,9 +301,10 @@ def _method_sql(p: calculation.Policy) -> tuple[str, str, list[str]]:
         f" ELSE {_phrase_sql('x.c')} END)"
     )
     score = _fmt_sql("x.score")
+    cap = _decay_cap(1 - p.w)
     decaying_sum = (
-        f"sum(s::float8 * CASE WHEN i = 1 THEN power({q}::float8, k - 1)"
-        f" ELSE {w}::float8 * power({q}::float8, k - i) END)"
+        f"sum(s::float8 * CASE WHEN i = 1 THEN power({q}::float8, least(k - 1, {cap}))"
+        f" ELSE {w}::float8 * power({q}::float8, least(k - i, {cap})) END)"
     )
     m = p.method
     if m == "latest":
@@ -390,6 +392,131 @@ def _method_sql(p: calculation.Policy) -> tuple[str, str, list[str]]:
     raise ValueError(m)  # pragma: no cover - Policy validates methods
 
 
+def _decay_cap(q: Decimal) -> int:
+    """The largest exponent of q worth computing: beyond it q^j is below 1e-300.
+
+    PostgreSQL's power() raises "underflow" rather than returning 0 (past q^675 at q = 0.35), so
+    the exponent stops there; the weights it drops are below 1e-300, far under the rounding.
+    """
+    if q <= 0:
+        return 1
+    return max(1, int(-300 / math.log10(float(q))))
+
+
+def _one_pass_sql(p: calculation.Policy) -> tuple[str, bool] | None:
+    """The method's columns as aggregates over one ordered pass, or None (mode, power law).
+
+    The pass numbers a pair's counted evidence newest first (j = 1 the newest; `oldest` marks
+    the last counted row), so every method that needs only j reads its result in the same
+    GROUP BY that counts the pair's evidence: no second aggregate over the evidence, no join.
+    Returns (the aggregate columns: raw and the method's extras, whether `oldest` is used).
+    """
+    counted = "FILTER (WHERE counts)"
+    recent = f"FILTER (WHERE counts AND j <= {int(p.recent)})" if p.recent else counted
+    m = p.method
+    if m == "latest":
+        return "max(s) FILTER (WHERE counts AND j = 1) AS raw", False
+    if m == "highest":
+        return f"max(s) {counted} AS raw", False
+    if m == "mean":
+        return f"avg(s) {recent} AS raw, count(*) {recent} AS used", False
+    if m == "median":
+        return (
+            f"(percentile_cont(0.5) WITHIN GROUP (ORDER BY s) {recent})::numeric AS raw, "
+            f"count(*) {recent} AS used",
+            False,
+        )
+    if m == "decaying_average":
+        # The recurrence d = q·d + w·s, unrolled newest first: Σ w·q^(j-1)·s_j + q^k·s_oldest
+        # (the oldest score starts the average at its full value).
+        q, cap = _lit(1 - p.w), _decay_cap(1 - p.w)
+        return (
+            f"sum(s::float8 * {_lit(p.w)}::float8 * power({q}::float8, least(j - 1, {cap}))) {counted}"
+            f" + max(s::float8 * power({q}::float8, least(j, {cap})))"
+            " FILTER (WHERE counts AND oldest) AS raw",
+            True,
+        )
+    if m == "weighted_average":
+        newest, k = "max(s) FILTER (WHERE counts AND j = 1)", f"count(*) {counted}"
+        return (
+            f"CASE WHEN {k} = 1 THEN {newest} ELSE {_lit(p.w)} * {newest} + {_lit(1 - p.w)} * "
+            f"(sum(s) {counted} - {newest}) / nullif({k} - 1, 0) END AS raw",
+            False,
+        )
+    if m == "n_times":
+        t = _lit(p.mastery_threshold)
+        met = f"count(*) FILTER (WHERE counts AND s >= {t})"
+        return (
+            f"{met} AS met, CASE WHEN {met} >= {int(p.n)} "
+            f"THEN avg(s) FILTER (WHERE counts AND s >= {t}) END AS raw",
+            False,
+        )
+    return None
+
+
+def _score_sql(p: calculation.Policy, source: str) -> str:
+    """The pair's score: the method's raw value clamped to the scale, rounded as the engine does."""
+    return (
+        f"CASE WHEN {source}.c >= {int(p.min_evidence)} AND {source}.raw IS NOT NULL"
+        f" THEN round(round(least(greatest({source}.raw::numeric, {_lit(p.scale_min)}),"
+        f" {_lit(p.scale_max)}), 10), 2) END"
+    )
+
+
+def _one_pass_body(p: calculation.Policy, extra: list[str]) -> str | None:
+    """pair and x in one ordered pass over ev (see _one_pass_sql); None if the method needs two."""
+    found = _one_pass_sql(p)
+    if found is None:
+        return None
+    columns, needs_oldest = found
+    oldest = ", lead(counts) OVER w IS NOT TRUE AS oldest" if needs_oldest else ""
+    extra_cols = "".join(f", pair.{c}" for c in extra)
+    return f"""sc AS (
+    SELECT student_id, target_id, live, assessed_on, counts, s, row_number() OVER w AS j{oldest}
+    FROM ev
+    WINDOW w AS (PARTITION BY student_id, target_id ORDER BY counts DESC, assessed_on DESC, id DESC)
+),
+pair AS (
+    SELECT student_id, target_id,
+           count(*) FILTER (WHERE live) AS evidence_count,
+           max(assessed_on) FILTER (WHERE live) AS last_on,
+           count(*) FILTER (WHERE counts) AS c,
+           {columns}
+    FROM sc GROUP BY student_id, target_id
+),
+x AS (
+    SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, pair.raw,
+           {_score_sql(p, "pair")} AS score {extra_cols}
+    FROM pair
+),
+"""
+
+
+def _two_pass_body(p: calculation.Policy, res: str, extra: list[str]) -> str:
+    """pair, the method's res over the counted evidence numbered oldest first, and their join."""
+    extra_cols = "".join(f", res.{c}" for c in extra)
+    return f"""pair AS (
+    SELECT student_id, target_id,
+           count(*) FILTER (WHERE live) AS evidence_count,
+           max(assessed_on) FILTER (WHERE live) AS last_on,
+           count(*) FILTER (WHERE counts) AS c
+    FROM ev GROUP BY student_id, target_id
+),
+sc AS (
+    SELECT student_id, target_id, s, id,
+           row_number() OVER (PARTITION BY student_id, target_id ORDER BY assessed_on, id) AS i,
+           count(*) OVER (PARTITION BY student_id, target_id) AS k
+    FROM ev WHERE counts
+),
+res AS ({res}),
+x AS (
+    SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, res.raw,
+           {_score_sql(p, "pair").replace("pair.raw", "res.raw")} AS score {extra_cols}
+    FROM pair LEFT JOIN res ON res.student_id = pair.student_id AND res.target_id = pair.target_id
+),
+"""
+
+
 def _policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: bool = False) -> str:
     """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`.
 
@@ -410,10 +537,10 @@ def _policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: boo
         )
         + f" ELSE {_lit(p.levels[0])} END"
     )
-    extra_cols = "".join(f", res.{c}" for c in extra)
+    body = _one_pass_body(p, extra) or _two_pass_body(p, res, extra)
     insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
     ctes = f"""
-WITH ev AS (
+WITH ev AS MATERIALIZED (
     SELECT e.id, e.student_id, e.target_id, e.assessed_on, e.voided_at IS NULL AS live,
            CASE WHEN e.status = 'scored' THEN e.score
                 WHEN e.status = 'missing' AND {missing} THEN {_lit(p.scale_min)} END AS s,
@@ -422,29 +549,7 @@ WITH ev AS (
     FROM gradebook_evidence e
     WHERE e.school_id = %(school_id)s {scope_sql}
 ),
-pair AS (
-    SELECT student_id, target_id,
-           count(*) FILTER (WHERE live) AS evidence_count,
-           max(assessed_on) FILTER (WHERE live) AS last_on,
-           count(*) FILTER (WHERE counts) AS c
-    FROM ev GROUP BY student_id, target_id
-),
-sc AS (
-    SELECT student_id, target_id, s, id,
-           row_number() OVER (PARTITION BY student_id, target_id ORDER BY assessed_on, id) AS i,
-           count(*) OVER (PARTITION BY student_id, target_id) AS k
-    FROM ev WHERE counts
-),
-res AS ({res}),
-x AS (
-    SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, res.raw,
-           CASE WHEN pair.c >= {int(p.min_evidence)} AND res.raw IS NOT NULL
-                THEN round(round(least(greatest(res.raw::numeric, {_lit(p.scale_min)}),
-                                       {_lit(p.scale_max)}), 10), 2) END AS score
-           {extra_cols}
-    FROM pair LEFT JOIN res ON res.student_id = pair.student_id AND res.target_id = pair.target_id
-),
-final AS (
+{body}final AS (
     SELECT x.*, {band} AS level,
            CASE WHEN x.c < {int(p.min_evidence)} THEN {insufficient}
                 ELSE {summary} END AS explanation

@@ -127,7 +127,6 @@ def _assessment_with_alignment(school: School, assessment_id: int, target_id: in
     )
 
 
-@transaction.atomic
 def evidence_record(
     *,
     school: School,
@@ -203,6 +202,42 @@ def evidence_record(
             }
         )
 
+    # The writes: their own transaction, or (called inside one, as the grid's cell POST does) part
+    # of the caller's without a savepoint of their own. Every refusal above is raised before it,
+    # so a caller that catches EvidenceError and goes on still holds a usable transaction.
+    with transaction.atomic(savepoint=False):
+        return _evidence_write(
+            school=school,
+            recorded_by=recorded_by,
+            student_id=student_id,
+            target_id=target_id,
+            assessment=assessment,
+            score=score,
+            status=status,
+            day=day,
+            feedback=feedback,
+            replaced_reason=replaced_reason,
+            audit_action=audit_action,
+            levels=levels,
+        )
+
+
+def _evidence_write(
+    *,
+    school: School,
+    recorded_by,
+    student_id: int,
+    target_id: int,
+    assessment: Assessment,
+    score,
+    status: str,
+    day: date,
+    feedback: str,
+    replaced_reason: str,
+    audit_action: str | None,
+    levels,
+) -> RecordResult:
+    """evidence_record's write, once validated: void the cell's old value, insert, recompute."""
     _school_lock(school, shared=True)
     now = timezone.now()
     for attempt in range(2):
@@ -390,7 +425,6 @@ def _undo_step(
 
 
 @audit.sourced("grid")
-@transaction.atomic
 def evidence_enter(
     *,
     school: School,

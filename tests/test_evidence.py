@@ -270,10 +270,11 @@ def test_evidence_is_never_deleted_alone():
 
 
 # Recording a score costs a constant number of queries, whatever the amount of evidence already there:
-# 14 on an empty cell (the audit trail's INSERT included), one more (the UPDATE that voids the old
-# row) when a score is replaced.
-QUERIES_NEW_CELL = 14
-QUERIES_REPLACING = 15
+# 12 on an empty cell (the audit trail's INSERT included; the write joins the caller's transaction
+# without a savepoint of its own), one more (the UPDATE that voids the old row) when a score is
+# replaced.
+QUERIES_NEW_CELL = 12
+QUERIES_REPLACING = 13
 
 
 def _queries_for_one_record(w, in_school, **overrides):

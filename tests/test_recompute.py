@@ -15,10 +15,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import RestrictedError
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
+from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Evidence, Mastery
 from gradebook.recompute import school_recompute_python, school_recompute_sql, stale_school_ids
 from gradebook.services import evidence_record, mastery_recompute_school
 from gradebook.tasks import recompute_stale_schools
@@ -172,6 +173,58 @@ def test_the_set_based_sql_recompute_equals_the_python_engine(db, policy, seed):
     assert any(v[0] is not None for v in from_sql.values())  # the data set exercises real scores
 
 
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"method": "decaying_average", "weight": 65},
+        {"method": "decaying_average", "weight": 99},
+        {"method": "weighted_average", "weight": 65},
+        {"method": "mean", "recent": 5},
+    ],
+    ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_a_pair_with_hundreds_of_scores_is_computed_as_the_engine_computes_it(db, policy):
+    # 800 attempts: q^800 is below a float's range (PostgreSQL's power() raises "underflow"
+    # rather than returning 0), so the SQL must not ask for weights that small.
+    w = make_world("long", students=1)
+    target, day = w.targets[0], w.assessment.assessed_on
+    rng = random.Random(8)
+    with scopes_disabled():
+        assessments = Assessment.objects.bulk_create(
+            Assessment(
+                school=w.school,
+                course=w.course,
+                kind="summative",
+                assessed_on=day,
+                title=f"Try {i}",
+            )
+            for i in range(800)
+        )
+        Evidence.objects.bulk_create(
+            Evidence(
+                school=w.school,
+                student=w.student,
+                target=target,
+                assessment=a,
+                score=Decimal(rng.choice(["1", "2", "3", "4"])),
+                status="scored",
+                kind="summative",
+                assessed_on=day - timedelta(days=800 - i),
+                recorded_by=w.teacher,
+            )
+            for i, a in enumerate(assessments)
+        )
+    set_policy(w, **policy)
+    with scope(school=w.school):
+        school_recompute_sql(w.school)
+    from_sql = snapshot(w)
+    clear_mastery(w)
+    with scope(school=w.school):
+        school_recompute_python(w.school)
+    assert from_sql == snapshot(w)
+    assert from_sql[(w.student.id, target.id)][5] == day - timedelta(days=1)
+
+
 def test_a_second_recompute_over_unchanged_data_writes_nothing(world_a):
     scatter_evidence(world_a, 3)
     with scopes_disabled():
@@ -239,6 +292,19 @@ def test_a_policy_change_makes_a_new_version_and_recomputes_every_record(
     assert records and all(r.policy_id == new.id for r in records)
     assert all(r.explanation.startswith(("Highest of", "Not enough evidence")) for r in records)
     assert world_a.school.id not in stale_school_ids()
+
+
+def test_a_policy_version_that_computed_records_cannot_be_deleted(world_a):
+    # Mastery.policy has no database constraint (a policy change rewrites it on every record and
+    # PostgreSQL would check each row at commit); Django's RESTRICT is what keeps it from dangling.
+    scatter_evidence(world_a, 7)
+    with scopes_disabled():
+        mastery_recompute_school(school=world_a.school)
+        policy = GradingPolicy.objects.get(school=world_a.school, is_current=True)
+        with pytest.raises(RestrictedError):
+            policy.delete()
+        assert Mastery.objects.filter(school=world_a.school, policy=policy).count() > 0
+        assert GradingPolicy.objects.filter(pk=policy.pk).exists()
 
 
 def test_an_invalid_policy_change_is_refused_and_changes_nothing(world_a):
