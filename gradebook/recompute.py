@@ -459,11 +459,11 @@ def _one_pass_sql(p: calculation.Policy) -> tuple[str, bool] | None:
     return None
 
 
-def _score_sql(p: calculation.Policy, source: str) -> str:
+def _score_sql(p: calculation.Policy, *, count: str, raw: str) -> str:
     """The pair's score: the method's raw value clamped to the scale, rounded as the engine does."""
     return (
-        f"CASE WHEN {source}.c >= {int(p.min_evidence)} AND {source}.raw IS NOT NULL"
-        f" THEN round(round(least(greatest({source}.raw::numeric, {_lit(p.scale_min)}),"
+        f"CASE WHEN {count} >= {int(p.min_evidence)} AND {raw} IS NOT NULL"
+        f" THEN round(round(least(greatest({raw}::numeric, {_lit(p.scale_min)}),"
         f" {_lit(p.scale_max)}), 10), 2) END"
     )
 
@@ -491,7 +491,7 @@ pair AS (
 ),
 x AS (
     SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, pair.raw,
-           {_score_sql(p, "pair")} AS score {extra_cols}
+           {_score_sql(p, count="pair.c", raw="pair.raw")} AS score {extra_cols}
     FROM pair
 ),
 """
@@ -516,7 +516,7 @@ sc AS (
 res AS ({res}),
 x AS (
     SELECT pair.student_id, pair.target_id, pair.evidence_count, pair.last_on, pair.c, res.raw,
-           {_score_sql(p, "pair").replace("pair.raw", "res.raw")} AS score {extra_cols}
+           {_score_sql(p, count="pair.c", raw="res.raw")} AS score {extra_cols}
     FROM pair LEFT JOIN res ON res.student_id = pair.student_id AND res.target_id = pair.target_id
 ),
 """

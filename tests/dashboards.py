@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django_scopes import scopes_disabled
 
+from gradebook.models import Evidence
 from mastery.models import GradingPolicy
+from tests.factories import make_assessment
 
 
 def rows_of(response) -> list[dict[str, str]]:
@@ -28,3 +32,27 @@ def latest_policy(w) -> None:
     """The school's policy set to "most recent score", so figures work out by hand."""
     with scopes_disabled():
         GradingPolicy.objects.filter(school=w.school).update(method="latest")
+
+
+def proficient_before_term(w, student, target, score: str = "3"):
+    """Evidence dated before the term (a "Last year" assessment), recorded directly: the grid only
+    takes dates inside the section's term. Returns the assessment."""
+    with scopes_disabled():
+        before = make_assessment(
+            w.school,
+            w.course,
+            [target],
+            on=w.term.starts_on - timedelta(days=10),
+            title="Last year",
+        )
+        Evidence.objects.create(
+            school=w.school,
+            student=student,
+            target=target,
+            assessment=before,
+            score=Decimal(score),
+            kind=before.kind,
+            assessed_on=before.assessed_on,
+            recorded_by=w.teacher,
+        )
+    return before

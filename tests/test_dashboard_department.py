@@ -8,19 +8,18 @@ The world (tests/factories.py): Algebra 1 (department Mathematics) with targets 
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
-from gradebook.models import Course, CourseTarget, Evidence, Section, SectionTeacher
+from gradebook.models import Course, CourseTarget, Section, SectionTeacher
 from gradebook.services import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import Department, LearningTarget, Role
 from reports.baselines import baseline_compute, term_start_date
 from reports.models import BaselineRun
-from tests.dashboards import latest_policy, rows_of, with_query
+from tests.dashboards import latest_policy, proficient_before_term, rows_of, with_query
 from tests.factories import make_assessment, make_member, make_student
 
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
@@ -65,21 +64,7 @@ def dialogue(world_a):
     score(w, s0, f1, "3")
     score(w, s1, f1, "2")
     # Period 2: Other0 4; Other1 was proficient before the term (3), then slipped to 1.
-    with scopes_disabled():
-        before = make_assessment(
-            w.school, w.course, [f1], on=w.term.starts_on - timedelta(days=10), title="Last year"
-        )
-        # Recorded directly: the grid only takes dates inside the section's term.
-        Evidence.objects.create(
-            school=w.school,
-            student=x1,
-            target=f1,
-            assessment=before,
-            score=Decimal(3),
-            kind=before.kind,
-            assessed_on=before.assessed_on,
-            recorded_by=w.teacher,
-        )
+    proficient_before_term(w, x1, f1)
     score(w, x0, f1, "4")
     score(w, x1, f1, "1")
     # F2: only Student0, at 2.5 (a half point bands into level 2).

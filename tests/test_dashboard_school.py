@@ -21,7 +21,6 @@ from gradebook.models import (
     Course,
     CourseTarget,
     Enrollment,
-    Evidence,
     Habit,
     HabitScore,
     Section,
@@ -40,7 +39,7 @@ from mastery.models import (
 from reports.baselines import cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
-from tests.dashboards import latest_policy, rows_of, with_query
+from tests.dashboards import latest_policy, proficient_before_term, rows_of, with_query
 from tests.factories import make_assessment, make_member, make_student, make_user
 
 # The page's queries: the user (the session is in the cache), the school with the membership, the
@@ -112,20 +111,7 @@ def school_world(world_a):
             )
         bio_test = make_assessment(w.school, bio, [b1, b2], on=t - timedelta(days=3))
         earlier = make_assessment(w.school, w.course, [f1], on=t - timedelta(days=60))
-        before = make_assessment(
-            w.school, w.course, [f1], on=w.term.starts_on - timedelta(days=10), title="Last year"
-        )
-        # Recorded directly: the grid only takes dates inside the section's term.
-        Evidence.objects.create(
-            school=w.school,
-            student=x1,
-            target=f1,
-            assessment=before,
-            score=Decimal(3),
-            kind=before.kind,
-            assessed_on=before.assessed_on,
-            recorded_by=w.teacher,
-        )
+        proficient_before_term(w, x1, f1)
         InterventionCycle.objects.create(
             school=w.school,
             number=1,

@@ -174,6 +174,50 @@ def department_dashboard(
     )
 
 
+def _level_counts(rows) -> dict[tuple, dict]:
+    """(target, group) -> students per level (None: not yet assessed) and "mastered", from rows
+    of (target_id, group_id, level, students, mastered)."""
+    counts: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+    for target_id, group_id, level, n, mastered in rows:
+        bucket = counts[(target_id, group_id)]
+        bucket[Decimal(level) if level is not None else None] += n
+        bucket["mastered"] += mastered or 0
+    return counts
+
+
+def _levels_figure(
+    *, slug, title, description, group_columns, groups, counts, targets, levels
+) -> Figure:
+    """A row and a bar per target × group that has students; groups are (id, label, cells)."""
+    figure = Figure(
+        slug=slug,
+        title=title,
+        description=description,
+        columns=[
+            _("Target"),
+            *group_columns,
+            _("Students"),
+            *level_columns(levels),
+            _("% proficient (of assessed)"),
+        ],
+        rows=[],
+        legend=[(lv.display_label, lv.color) for lv in levels]
+        + [(_("Not yet assessed"), NOT_ASSESSED_COLOR)],
+    )
+    for target in targets.values():
+        for group_id, label, group_cells in groups:
+            if (target.id, group_id) not in counts:
+                continue
+            cells, proficient, assessed, bar = distribution(
+                f"{target.code} · {label}", counts[(target.id, group_id)], levels
+            )
+            figure.rows.append(
+                [target.code, *group_cells, sum(cells), *cells, percent(proficient, assessed)]
+            )
+            figure.bars.append(bar)
+    return figure
+
+
 def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
     rows = fetch(
         f"""
@@ -185,12 +229,7 @@ def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
         """,
         params,
     )
-    counts: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    for target_id, section_id, level, n, mastered in rows:
-        bucket = counts[(target_id, section_id)]
-        bucket[Decimal(level) if level is not None else None] += n
-        bucket["mastered"] += mastered or 0
-    figure = Figure(
+    return _levels_figure(
         slug="levels-by-section",
         title=_("Levels by section"),
         description=_(
@@ -198,39 +237,15 @@ def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
             "target. Proficient counts students whose level meets the grading policy's mastery "
             "threshold, out of those with a level."
         ),
-        columns=[
-            _("Target"),
-            _("Section"),
-            _("Teachers"),
-            _("Students"),
-            *level_columns(levels),
-            _("% proficient (of assessed)"),
+        group_columns=[_("Section"), _("Teachers")],
+        groups=[
+            (section.id, section_label(section), [section_label(section), teacher_names(section)])
+            for section in sections.values()
         ],
-        rows=[],
-        legend=[(lv.display_label, lv.color) for lv in levels]
-        + [(_("Not yet assessed"), NOT_ASSESSED_COLOR)],
+        counts=_level_counts(rows),
+        targets=targets,
+        levels=levels,
     )
-    for target in targets.values():
-        for section in sections.values():
-            if (target.id, section.id) not in counts:
-                continue
-            cells, proficient, assessed, bar = distribution(
-                f"{target.code} · {section_label(section)}",
-                counts[(target.id, section.id)],
-                levels,
-            )
-            figure.rows.append(
-                [
-                    target.code,
-                    section_label(section),
-                    teacher_names(section),
-                    sum(cells),
-                    *cells,
-                    percent(proficient, assessed),
-                ]
-            )
-            figure.bars.append(bar)
-    return figure
 
 
 def _by_teacher(pairs, params, sections, targets, levels) -> Figure:
@@ -250,40 +265,17 @@ def _by_teacher(pairs, params, sections, targets, levels) -> Figure:
         """,
         params,
     )
-    counts: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    names: dict[int, str] = {}
-    for target_id, teacher_id, name, level, n, mastered in rows:
-        names[teacher_id] = name
-        bucket = counts[(target_id, teacher_id)]
-        bucket[Decimal(level) if level is not None else None] += n
-        bucket["mastered"] += mastered or 0
-    figure = Figure(
+    names = {teacher_id: name for _target, teacher_id, name, *_rest in rows}
+    return _levels_figure(
         slug="levels-by-teacher",
         title=_("Levels by teacher"),
         description=_("The same counts over all the sections each teacher teaches."),
-        columns=[
-            _("Target"),
-            _("Teacher"),
-            _("Students"),
-            *level_columns(levels),
-            _("% proficient (of assessed)"),
-        ],
-        rows=[],
-        legend=[(lv.display_label, lv.color) for lv in levels]
-        + [(_("Not yet assessed"), NOT_ASSESSED_COLOR)],
+        group_columns=[_("Teacher")],
+        groups=[(teacher_id, name, [name]) for teacher_id, name in names.items()],
+        counts=_level_counts((t, tid, lvl, n, m) for t, tid, _name, lvl, n, m in rows),
+        targets=targets,
+        levels=levels,
     )
-    for target in targets.values():
-        for teacher_id, name in names.items():
-            if (target.id, teacher_id) not in counts:
-                continue
-            cells, proficient, assessed, bar = distribution(
-                f"{target.code} · {name}", counts[(target.id, teacher_id)], levels
-            )
-            figure.rows.append(
-                [target.code, name, sum(cells), *cells, percent(proficient, assessed)]
-            )
-            figure.bars.append(bar)
-    return figure
 
 
 def _change(pairs, params, targets, comparisons: list[Comparison]) -> Figure:
