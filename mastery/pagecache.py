@@ -76,6 +76,10 @@ def fragment(
 
 def _bump(keys: list[str]) -> None:
     try:
+        bump_many = getattr(cache, "bump_many", None)  # Redis: one round trip (mastery/cache.py)
+        if bump_many is not None:
+            bump_many(keys)
+            return
         for key in keys:
             cache.add(key, 0, None)  # version numbers never expire on their own
             cache.incr(key)

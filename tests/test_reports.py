@@ -302,6 +302,28 @@ def test_the_cached_body_is_the_same_for_every_viewer_and_holds_no_token(client,
     assert "csrfmiddlewaretoken" not in body and w.guardian.full_name not in body
 
 
+def test_a_version_bump_is_one_incr_per_key_and_counts_from_nothing(
+    rich, django_capture_on_commit_callbacks
+):
+    from mastery import pagecache
+
+    redis = cache._cache.get_client(None, write=True)
+    keys = [pagecache._student_key(rich.school.id, s.id) for s in rich.students[:3]]
+    cache.delete_many(keys)
+
+    def calls(command: str) -> int:
+        return redis.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+
+    before = {c: calls(c) for c in ("incrby", "exists", "set")}  # redis-py sends INCRBY
+    with django_capture_on_commit_callbacks(execute=True):
+        pagecache.students_changed(rich.school.id, [s.id for s in rich.students[:3]])
+    # Bumped at once and again at commit: 2, read back as ints by the pages' get_many.
+    assert cache.get_many(keys) == dict.fromkeys(keys, 2)
+    assert redis.ttl(cache.make_and_validate_key(keys[0])) == -1  # never expires on its own
+    assert calls("incrby") - before["incrby"] == 6
+    assert calls("exists") == before["exists"] and calls("set") == before["set"]
+
+
 def test_the_portal_works_when_the_cache_is_down(client, rich, monkeypatch):
     from mastery import pagecache
 
