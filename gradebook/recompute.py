@@ -580,8 +580,8 @@ SELECT student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE leve
 FROM final
 """
         )
-    # It answers (pairs computed, records written). Counting the pairs here costs a small
-    # in-memory copy of final; counting the school's Mastery rows afterwards cost 0.17 s on the
+    # Counting the pairs here keeps an in-memory copy of final (measured no slower than streaming
+    # final into the INSERT); counting the school's Mastery rows afterwards cost 0.17 s on the
     # benchmark school, every row version having just changed.
     return (
         ctes

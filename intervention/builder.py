@@ -107,9 +107,9 @@ class RosterPlan:
 
 
 # The focus targets of each student's current courses, made distinct first (a few tens of
-# thousands of rows), then their Mastery records by the unique index. Made distinct after the join
-# to Mastery, the same rows took 150 ms instead of 125 on the benchmark school: the DISTINCT hashed
-# seven columns and spilled to disk.
+# thousands of rows), then joined to their Mastery records. Made distinct after the join, the same
+# rows took 150 ms instead of 125 on the benchmark school: the DISTINCT hashed seven columns and
+# spilled to disk.
 CANDIDATES_SQL = """
 WITH pairs AS (
     SELECT DISTINCT en.student_id, ct.target_id, t.code, co.department_id
