@@ -24,6 +24,7 @@ from intervention.models import (
     SessionAttendance,
 )
 from mastery import audit, pagecache
+from mastery.gcpause import gc_paused
 from mastery.models import AuditEvent, School
 
 
@@ -66,9 +67,10 @@ def roster_rebuild(
     """Rebuild the cycle's rosters from Mastery (or, with dry_run, only report what would change)."""
     if cycle.status == InterventionCycle.Status.CLOSED:
         raise ValidationError("A closed cycle's rosters are history; they are not rebuilt.")
-    plan = compare(plan_rosters(school=school, cycle=cycle), school=school)
-    if not dry_run:
-        write_plan(plan, school=school)
+    with gc_paused():  # tens of thousands of short-lived objects (mastery/gcpause.py)
+        plan = compare(plan_rosters(school=school, cycle=cycle), school=school)
+        if not dry_run:
+            write_plan(plan, school=school)
     return plan
 
 

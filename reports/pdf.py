@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
+from mastery.gcpause import gc_paused
+
 _local = threading.local()
 
 
@@ -61,8 +63,9 @@ def render_pdf(
     # Imported here: loading WeasyPrint costs about 1.5 s, which no other request should pay.
     from weasyprint import HTML
 
-    html = render_to_string(template, context, request=request)
-    fonts, _ = _shared()
-    sheets = [sheet for sheet in map(_stylesheet, stylesheets) if sheet is not None]
-    document = HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=_fetcher())
-    return document.write_pdf(stylesheets=sheets, font_config=fonts)
+    with gc_paused():  # layout allocates millions of objects (mastery/gcpause.py)
+        html = render_to_string(template, context, request=request)
+        fonts, _ = _shared()
+        sheets = [sheet for sheet in map(_stylesheet, stylesheets) if sheet is not None]
+        document = HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=_fetcher())
+        return document.write_pdf(stylesheets=sheets, font_config=fonts)

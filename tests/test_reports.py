@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import subprocess
@@ -164,6 +165,25 @@ def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path):
     text, pages = pdf_text(pdf, tmp_path)
     assert pages >= 4
     assert f"Page {pages} of {pages}" in text and "LONG.29" in text
+
+
+def test_a_report_pdf_is_laid_out_with_the_collector_paused(rich, monkeypatch):
+    from weasyprint import HTML
+
+    from reports.rendering import report_pdf
+
+    seen = []
+    write_pdf = HTML.write_pdf
+
+    def watched(self, *args, **kwargs):
+        seen.append(gc.isenabled())
+        return write_pdf(self, *args, **kwargs)
+
+    monkeypatch.setattr(HTML, "write_pdf", watched)
+    with scope(school=rich.school):
+        pdf = report_pdf(school=rich.school, student=rich.student, language="en")
+    assert pdf.startswith(b"%PDF") and seen == [False]
+    assert gc.isenabled()
 
 
 def test_the_render_report_command_writes_a_pdf_for_it(rich, tmp_path):
