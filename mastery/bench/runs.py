@@ -42,6 +42,7 @@ from intervention.models import InterventionCycle, InterventionGroup, RosterEntr
 from intervention.services import roster_rebuild
 from mastery.bench.measure import Measurement, interleaved, timed
 from mastery.celery import app as celery_app
+from mastery.gcpause import gc_paused
 from mastery.models import Membership, Role, School
 from mastery.services import policy_change
 from mastery.tenancy import all_schools, enter_school
@@ -353,9 +354,12 @@ def _bare_text_pdf(html: str) -> Callable[[], float]:
     text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", b)).strip() for b in blocks]
     bare = "<html><body>" + "".join(f"<p>{t}</p>" for t in text if t) + "</body></html>"
     fonts, _ = _shared()
-    return lambda: timed(
-        lambda: HTML(string=bare, url_fetcher=_fetcher()).write_pdf(font_config=fonts)
-    )
+
+    def render():
+        with gc_paused():  # as the report itself renders (reports/pdf.py)
+            HTML(string=bare, url_fetcher=_fetcher()).write_pdf(font_config=fonts)
+
+    return lambda: timed(render)
 
 
 def report_pdf_warm(w: World, n: int) -> Measurement:
