@@ -315,7 +315,7 @@ def _candidates_ms(schools: list[School]) -> float:
         # The builder's own statement, school by school as the builder runs it.
         with transaction.atomic(), connection.cursor() as cur:
             for school in schools:
-                cur.execute(CANDIDATES_SQL, [school.id, today, today, school.id])
+                cur.execute(CANDIDATES_SQL, {"school_id": school.id, "day": today})
                 cur.fetchall()
 
     return timed(run)
