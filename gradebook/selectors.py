@@ -628,6 +628,11 @@ def attempt_chart(
         "height": height,
         "points": points,
         "polyline": " ".join(f"{p.x},{p.y}" for p in points),
+        # The same dots as two paths of zero-length strokes with round caps (a filled disc each):
+        # every point, then the uncounted ones hollowed out in white. The report draws 90 small
+        # charts, and WeasyPrint parses, styles and paints each SVG element on its own.
+        "dots": " ".join(f"M{p.x} {p.y}h0" for p in points),
+        "open_dots": " ".join(f"M{p.x} {p.y}h0" for p in points if not p.counted),
         "threshold_y": y_of(engine.mastery_threshold),
         "gridlines": gridlines,
         "pad": pad,

@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Guardianship
@@ -184,6 +185,51 @@ def test_a_report_pdf_is_laid_out_with_the_collector_paused(rich, monkeypatch):
         pdf = report_pdf(school=rich.school, student=rich.student, language="en")
     assert pdf.startswith(b"%PDF") and seen == [False]
     assert gc.isenabled()
+
+
+def test_a_sparkline_draws_every_score_as_a_dot_and_hollows_the_uncounted_ones():
+    """The report's charts draw their dots as two paths (every score, then the uncounted ones
+    hollowed out) instead of one SVG element per score."""
+    from datetime import date
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from gradebook.selectors import attempt_chart
+    from mastery import calculation
+
+    def attempt(day, value, kind, *, voided=False):
+        return SimpleNamespace(
+            voided_at=timezone.now() if voided else None,
+            status="scored",
+            score=Decimal(value),
+            assessed_on=date(2026, 9, day),
+            kind=kind,
+            assessment=SimpleNamespace(title="Quiz"),
+        )
+
+    history = [
+        attempt(1, "2", "formative"),
+        attempt(2, "4", "pre"),  # a pre-assessment does not count under the default policy
+        attempt(3, "1", "formative", voided=True),  # voided: not plotted at all
+        attempt(4, "3", "summative"),
+    ]
+    chart = attempt_chart(history, calculation.Policy(), width=72, height=18, pad=4, labels=False)
+    points = [(p.x, p.y) for p in chart["points"]]
+    assert len(points) == 3
+    assert chart["dots"] == " ".join(f"M{x} {y}h0" for x, y in points)
+    assert chart["open_dots"] == f"M{points[1][0]} {points[1][1]}h0"
+
+
+def test_the_report_page_draws_its_sparklines_with_the_dot_paths(client, rich):
+    client.force_login(rich.guardian)
+    page = client.get(reverse("reports:child_report", args=[rich.school.slug, rich.student.id]))
+    assert page.status_code == 200
+    charts = re.findall(r'<svg class="trend".*?</svg>', page.content.decode(), flags=re.S)
+    assert charts  # target 0 has two scores, target 1 one
+    two_scores = [c for c in charts if c.count("h0") == 2]
+    assert len(two_scores) == 1
+    assert re.search(r'<path d="M[\d.]+ [\d.]+h0 M[\d.]+ [\d.]+h0" stroke="#111"', two_scores[0])
+    assert "<circle" not in "".join(charts)
 
 
 def test_the_render_report_command_writes_a_pdf_for_it(rich, tmp_path):
