@@ -122,8 +122,10 @@ class RosterPlan:
 # rows) and the current sections' focus targets (about 2,000); only then are they multiplied by
 # the enrollments. Left to itself, PostgreSQL joined the term and the target after expanding to
 # 60,000 enrollment × target rows and checked them once per row (300 → 200 ms on a school of the
-# benchmark's district). The pairs are made distinct before the join to Mastery: made distinct
-# after it, over seven columns, they spilled to disk.
+# benchmark's district). The pairs are made distinct before the join to Mastery (made distinct
+# after it, over seven columns, they spilled to disk), and in the order of Mastery's unique index:
+# its 60,000 lookups then walk the index instead of jumping around it (hashed into random order
+# they took 190 ms instead of 120).
 CANDIDATES_SQL = """
 WITH focus AS MATERIALIZED (
     SELECT ct.course_id, ct.target_id, t.code, co.department_id
@@ -145,6 +147,7 @@ pairs AS (
     FROM section_targets st
     JOIN gradebook_enrollment en
       ON en.school_id = %(school_id)s AND en.section_id = st.section_id AND en.withdrawn_on IS NULL
+    ORDER BY en.student_id, st.target_id
 ),
 cand AS (
     SELECT p.student_id, p.target_id, p.code, p.department_id, m.score, m.level,
