@@ -24,6 +24,7 @@ from gradebook.models import (
     Mastery,
     Section,
     SectionTeacher,
+    Term,
 )
 from intervention import builder
 from intervention.models import (
@@ -152,6 +153,62 @@ def test_students_without_evidence_or_with_insufficient_evidence_are_not_placed(
     set_mastery(w, s1, w.targets[0], None)  # a record, but no score yet
     build(w, cycle)
     assert rosters(w, cycle) == {}
+
+
+def test_only_active_focus_targets_of_current_sections_the_student_is_still_in_count(w):
+    """The candidate query's filters, each on its own: a withdrawn student, an inactive target, a
+    course outside the focus departments and a section of a past term place nobody."""
+    cycle = configure(w)
+    s0, s1, s2 = w.students
+    o0, o1 = w.other_students
+    with scopes_disabled():
+        Enrollment.objects.filter(school=w.school, student=s0).update(
+            withdrawn_on=date.today() - timedelta(days=3)
+        )
+        LearningTarget.objects.filter(pk=w.targets[1].pk).update(is_active=False)
+        art = Department.objects.create(school=w.school, name="Art", code="ART")
+        drawing = Competency.objects.create(
+            school=w.school, department=art, code="int-D", name="Drawing"
+        )
+        sketch = LearningTarget.objects.create(
+            school=w.school, competency=drawing, department=art, code="INT.D1", statement="I draw."
+        )
+        art9 = Course.objects.create(school=w.school, department=art, code="ART9", name="Art 9")
+        CourseTarget.objects.create(school=w.school, course=art9, target=sketch)
+        studio = Section.objects.create(school=w.school, course=art9, term=w.term, name="Studio")
+        Enrollment.objects.create(
+            school=w.school, section=studio, student=s2, enrolled_on=w.term.starts_on
+        )
+        past = Term.objects.create(
+            school=w.school,
+            name="Last year",
+            starts_on=w.term.starts_on - timedelta(days=365),
+            ends_on=w.term.starts_on - timedelta(days=1),
+        )
+        geometry = Course.objects.create(
+            school=w.school, department=w.department, code="GEO", name="Geometry"
+        )
+        shapes = LearningTarget.objects.create(
+            school=w.school,
+            competency=w.targets[0].competency,
+            department=w.department,
+            code="INT.G1",
+            statement="I know shapes.",
+        )
+        CourseTarget.objects.create(school=w.school, course=geometry, target=shapes)
+        old = Section.objects.create(school=w.school, course=geometry, term=past, name="Old")
+        Enrollment.objects.create(
+            school=w.school, section=old, student=o0, enrolled_on=past.starts_on
+        )
+    set_mastery(w, s0, w.targets[0], 2)  # withdrawn from the section
+    set_mastery(w, s1, w.targets[1], 2)  # an inactive target
+    set_mastery(w, s2, sketch, 2)  # not a focus department
+    set_mastery(w, o0, shapes, 2)  # a course of last year's term only
+    set_mastery(w, o1, w.targets[0], 2)  # the one who counts
+    build(w, cycle)
+    placed = rosters(w, cycle)
+    assert list(placed) == [(o1.id, 2)]
+    assert placed[(o1.id, 2)][:2] == ("reteach", w.targets[0].code)
 
 
 def test_a_student_exactly_at_the_threshold_is_not_retaught_and_goes_to_enrichment(w):
