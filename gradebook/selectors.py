@@ -7,6 +7,7 @@ whatever the size of the class: the query-count tests pin them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -631,12 +632,17 @@ def attempt_chart(
         # The same dots as two paths of zero-length strokes with round caps (a filled disc each):
         # every point, then the uncounted ones hollowed out in white. The report draws 90 small
         # charts, and WeasyPrint parses, styles and paints each SVG element on its own.
-        "dots": " ".join(f"M{p.x} {p.y}h0" for p in points),
-        "open_dots": " ".join(f"M{p.x} {p.y}h0" for p in points if not p.counted),
+        "dots": _dots_path(points),
+        "open_dots": _dots_path(p for p in points if not p.counted),
         "threshold_y": y_of(engine.mastery_threshold),
         "gridlines": gridlines,
         "pad": pad,
     }
+
+
+def _dots_path(points: Iterable[ChartPoint]) -> str:
+    """An SVG path that draws a dot at each point: a zero-length stroke, round-capped."""
+    return " ".join(f"M{p.x} {p.y}h0" for p in points)
 
 
 def cell_detail(

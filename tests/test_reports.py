@@ -8,8 +8,10 @@ import re
 import subprocess
 import time
 import zipfile
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
@@ -20,7 +22,9 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Guardianship
+from gradebook.selectors import attempt_chart
 from gradebook.services import evidence_record, feedback_save
+from mastery import calculation
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
 from mastery.services import policy_change
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
@@ -190,12 +194,6 @@ def test_a_report_pdf_is_laid_out_with_the_collector_paused(rich, monkeypatch):
 def test_a_sparkline_draws_every_score_as_a_dot_and_hollows_the_uncounted_ones():
     """The report's charts draw their dots as two paths (every score, then the uncounted ones
     hollowed out) instead of one SVG element per score."""
-    from datetime import date
-    from decimal import Decimal
-    from types import SimpleNamespace
-
-    from gradebook.selectors import attempt_chart
-    from mastery import calculation
 
     def attempt(day, value, kind, *, voided=False):
         return SimpleNamespace(
