@@ -18,6 +18,7 @@ The rules, in order:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -176,6 +177,9 @@ WHERE st.school_id = %s
 """
 
 
+NOBODY: AbstractSet[int] = frozenset()
+
+
 def settings_for(school: School) -> InterventionSettings:
     found = InterventionSettings.objects.filter(school=school).first()
     return found or InterventionSettings(school=school)
@@ -293,7 +297,9 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
         # remembered, because a school's urgent students ask thousands of times.
         exhausted: set[int] = set()
 
-        def next_slot(preferred: set[int], weekday=weekday, busy=busy, keep=0, exhausted=exhausted):
+        def next_slot(
+            preferred: AbstractSet[int], weekday=weekday, busy=busy, keep=0, exhausted=exhausted
+        ):
             if keep in exhausted:
                 return None
             free = [s for s in slots[weekday] if s.teacher_id not in busy]
@@ -332,15 +338,16 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
         for rank, student_id in enumerate(order, start=1):
             if (student_id, weekday) in kept_by_key or not remaining[student_id]:
                 continue
-            choices = sorted(
-                remaining[student_id],
-                key=lambda n, c=covered[student_id]: (n.department_id in c, n.score, n.target_code),
-            )
+            # Subjects not yet covered first, each part in the order of urgency: `remaining` is
+            # kept sorted by (score, target code), so a stable partition is that sort.
+            left, c = remaining[student_id], covered[student_id]
+            choices = [n for n in left if n.department_id not in c]
+            choices += [n for n in left if n.department_id in c]
             chosen, group = None, None
             for need in choices:
                 group = open_group(need.target_id)
-                if group is None:
-                    slot = next_slot(teachers_of.get(need.target_id, set()), keep=reserve)
+                if group is None and reserve not in exhausted:  # else no teacher is left today
+                    slot = next_slot(teachers_of.get(need.target_id, NOBODY), keep=reserve)
                     if slot is not None:
                         group = PlannedGroup(
                             weekday,

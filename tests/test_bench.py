@@ -113,3 +113,49 @@ def test_the_benchmark_refuses_a_database_it_must_not_touch(tmp_path):
         timeout=120,
     )
     assert run.returncode != 0 and "DEBUG=0" in run.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_between_measurements_the_benchmark_vacuums_what_autovacuum_would_have():
+    """These machines' PostgreSQL runs with autovacuum off; the benchmark stands in for it, so a
+    measurement does not inherit the dead rows and stale statistics of the ones before it."""
+    from mastery.bench.generate import autovacuum_due
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW autovacuum")
+        if cur.fetchone()[0] == "on":
+            pytest.skip("autovacuum runs on this server: the benchmark leaves it to it")
+        cur.execute("CREATE TABLE bench_probe_churned (id int)")
+        cur.execute("CREATE TABLE bench_probe_quiet (id int)")
+        try:
+
+            def flush_statistics():
+                # A backend sends its counts at most once a second, at the end of a transaction;
+                # forced, at the end of the next one.
+                cur.execute("SELECT pg_stat_force_next_flush()")
+                cur.execute("SELECT 1")
+
+            for table in ("bench_probe_churned", "bench_probe_quiet"):
+                cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 5000)")
+                flush_statistics()
+                cur.execute(f"VACUUM (ANALYZE) {table}")
+            cur.execute("DELETE FROM bench_probe_churned WHERE id <= 4000")  # 80% dead
+            cur.execute("DELETE FROM bench_probe_quiet WHERE id <= 500")  # 10%: not yet due
+            flush_statistics()
+
+            vacuumed = autovacuum_due()
+
+            assert "bench_probe_churned" in vacuumed
+            assert "bench_probe_quiet" not in vacuumed
+            flush_statistics()
+            cur.execute(
+                "SELECT relname, n_dead_tup, last_vacuum IS NOT NULL, last_analyze IS NOT NULL"
+                " FROM pg_stat_user_tables WHERE relname LIKE 'bench_probe_%' ORDER BY relname"
+            )
+            assert cur.fetchall() == [
+                ("bench_probe_churned", 0, True, True),
+                ("bench_probe_quiet", 500, True, True),  # vacuumed once, before the deletes
+            ]
+            assert "bench_probe_churned" not in autovacuum_due()  # nothing left to do
+        finally:
+            cur.execute("DROP TABLE bench_probe_churned, bench_probe_quiet")

@@ -284,7 +284,7 @@ def test_ties_in_urgency_are_broken_by_student_and_the_build_is_deterministic(w)
 
 
 def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w):
-    cycle = configure(w, weekdays=(2, 3), capacity=5)
+    cycle = configure(w, weekdays=(2, 3, 4), capacity=5)
     with scopes_disabled():
         english = Department.objects.create(
             school=w.school, name="English", code="ENG", intervention_focus=True
@@ -311,6 +311,7 @@ def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w
     s0 = w.students[0]
     set_mastery(w, s0, w.targets[0], 1)  # math, most urgent
     set_mastery(w, s0, w.targets[1], "1.5")  # math
+    set_mastery(w, s0, w.targets[2], "1.2")  # math, after F2 by its code, before it by its score
     set_mastery(w, s0, r1, 2)  # English
     build(w, cycle)
     mine = {k: v for k, v in rosters(w, cycle).items() if k[0] == s0.id}
@@ -319,6 +320,8 @@ def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w
         w.targets[0].code,
     )  # Wednesday: the most urgent (math)
     assert mine[(s0.id, 3)][:2] == ("reteach", "INT.R1")  # Thursday: the other subject first
+    # Friday: both subjects are covered, so the most urgent of what is left, by score.
+    assert mine[(s0.id, 4)][:2] == ("reteach", w.targets[2].code)
     with scopes_disabled():
         counts = {}
         for e in RosterEntry.objects.filter(school=w.school, cycle=cycle):
