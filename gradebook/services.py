@@ -1093,6 +1093,7 @@ def habit_score_record(
     if not value:
         if current is not None:
             current.void(by=recorded_by, reason="Cleared")
+            _audit_habit(AuditEvent.Action.CLEAR, current, habit, recorded_by, before=current)
         return None
     levels = list(
         ScaleLevel.objects.filter(
@@ -1104,7 +1105,7 @@ def habit_score_record(
         return current
     if current is not None:
         current.void(by=recorded_by, reason="Replaced by a new score")
-    return HabitScore.objects.create(
+    saved = HabitScore.objects.create(
         school=school,
         student_id=student_id,
         habit=habit,
@@ -1112,4 +1113,36 @@ def habit_score_record(
         score=score,
         assessed_on=assessed_on,
         recorded_by=recorded_by,
+    )
+    action = AuditEvent.Action.RECORD if current is None else AuditEvent.Action.REPLACE
+    _audit_habit(action, saved, habit, recorded_by, before=current, after=saved)
+    return saved
+
+
+def _audit_habit(
+    action: str,
+    row: HabitScore,
+    habit: Habit,
+    actor,
+    *,
+    before: HabitScore | None,
+    after: HabitScore | None = None,
+) -> None:
+    """A habit score is a score too: who changed it, when, from what to what (DESIGN.md § 7)."""
+
+    def state(score: HabitScore | None) -> dict | None:
+        return None if score is None else {"score": calculation.fmt(score.score)}
+
+    old = "—" if before is None else calculation.fmt(before.score)
+    new = "—" if after is None else calculation.fmt(after.score)
+    audit.record(
+        school=row.school_id,
+        action=action,
+        object_type=AuditEvent.ObjectType.HABIT,
+        object_id=row.id,
+        student_id=row.student_id,
+        before=state(before),
+        after=state(after),
+        actor=actor,
+        summary=f"{habit.name}, {row.assessed_on:%b %-d, %Y}: {old} → {new}",
     )

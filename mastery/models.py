@@ -633,6 +633,7 @@ class AuditEvent(TenantModel):
         TARGET = "target", _("Learning target")
         ROSTER = "roster", _("Roster placement")
         MEMBERSHIP = "membership", _("Membership")
+        HABIT = "habit", _("Habit score")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -25,6 +25,7 @@ from gradebook.recompute import policy_preview
 from gradebook.services import evidence_record
 from mastery.forms import PolicyForm
 from mastery.models import (
+    AuditEvent,
     Competency,
     Department,
     GradingPolicy,
@@ -572,6 +573,52 @@ def test_a_new_habit_value_voids_the_old_one(client, world_a, habits):
     assert len(habit_scores(w)) == 2
     post_habit(client, w, s, h, "")  # empty clears
     assert habit_scores(w, voided_at__isnull=True) == []
+
+
+def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, habits):
+    w = world_a
+    s, h = w.students[0], habits[0]
+    client.force_login(w.teacher)
+    day = days_ago(1)
+    post_habit(client, w, s, h, "2", day)
+    post_habit(client, w, s, h, "3", day)
+    post_habit(client, w, s, h, "3", day)  # unchanged: nothing to record
+    post_habit(client, w, s, h, "", day)
+    with scopes_disabled():
+        events = list(
+            AuditEvent.objects.filter(
+                school=w.school, object_type=AuditEvent.ObjectType.HABIT
+            ).order_by("id")
+        )
+    first, second = habit_scores(w)
+    when = f"{day:%b %-d, %Y}"
+    assert [
+        (e.action, e.object_id, e.student_id, e.actor_id, e.before, e.after, e.summary)
+        for e in events
+    ] == [
+        ("record", first.id, s.id, w.teacher.id, None, {"score": "2"}, f"Effort, {when}: — → 2"),
+        (
+            "replace",
+            second.id,
+            s.id,
+            w.teacher.id,
+            {"score": "2"},
+            {"score": "3"},
+            f"Effort, {when}: 2 → 3",
+        ),
+        ("clear", second.id, s.id, w.teacher.id, {"score": "3"}, None, f"Effort, {when}: 3 → —"),
+    ]
+    # A refused value records nothing, and the school's audit page lists habit scores by type.
+    post_habit(client, w, s, h, "9", day)
+    with scopes_disabled():
+        assert AuditEvent.objects.filter(object_type=AuditEvent.ObjectType.HABIT).count() == 3
+    client.force_login(w.admin)
+    log = page(
+        client.get(
+            reverse("audit_log", args=[w.school.slug]), {"type": AuditEvent.ObjectType.HABIT}
+        )
+    )
+    assert f"Effort, {when}: 2 → 3" in log and "Habit score" in log
 
 
 def test_habits_never_change_a_mastery_record(client, world_a, habits):
