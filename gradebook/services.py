@@ -1133,16 +1133,16 @@ def _audit_habit(
     def state(score: HabitScore | None) -> dict | None:
         return None if score is None else {"score": calculation.fmt(score.score)}
 
-    old = "—" if before is None else calculation.fmt(before.score)
-    new = "—" if after is None else calculation.fmt(after.score)
+    was, now = state(before), state(after)
     audit.record(
         school=row.school_id,
         action=action,
         object_type=AuditEvent.ObjectType.HABIT,
         object_id=row.id,
         student_id=row.student_id,
-        before=state(before),
-        after=state(after),
+        before=was,
+        after=now,
         actor=actor,
-        summary=f"{habit.name}, {row.assessed_on:%b %-d, %Y}: {old} → {new}",
+        summary=f"{habit.name}, {row.assessed_on:%b %-d, %Y}: "
+        f"{audit.entry_text(was)} → {audit.entry_text(now)}",
     )

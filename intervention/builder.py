@@ -346,7 +346,7 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
             chosen, group = None, None
             for need in choices:
                 group = open_group(need.target_id)
-                if group is None and reserve not in exhausted:  # else no teacher is left today
+                if group is None:
                     slot = next_slot(teachers_of.get(need.target_id, NOBODY), keep=reserve)
                     if slot is not None:
                         group = PlannedGroup(
