@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
@@ -35,8 +36,8 @@ from gradebook.models import (
 from gradebook.recompute import (
     RecomputeResult,
     pair_recompute,
+    school_recompute_parts,
     school_recompute_python,
-    school_recompute_sql,
 )
 from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, LearningTarget, ProficiencyScale, ScaleLevel, School
@@ -356,9 +357,13 @@ def mastery_recompute_school(*, school: School) -> RecomputeResult:
     from reports.baselines import baselines_invalidate
 
     baselines_invalidate(school=school)
-    if connection.vendor == "postgresql":
-        return school_recompute_sql(school)
-    return school_recompute_python(school)
+    if connection.vendor != "postgresql":
+        return school_recompute_python(school)
+    # Split over connections only when this is the outermost transaction: another connection
+    # cannot see what an enclosing transaction has not committed yet (a caller's own writes,
+    # or a test's), so inside one the recompute stays on this connection.
+    parts = settings.RECOMPUTE_PARTS if len(connection.atomic_blocks) == 1 else 1
+    return school_recompute_parts(school, parts=parts)
 
 
 # --- The scoring grid ------------------------------------------------------------------------------

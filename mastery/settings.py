@@ -266,6 +266,11 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# How many connections a school's full recompute splits over (gradebook.recompute
+# school_recompute_parts): PostgreSQL runs no INSERT in parallel, so one connection uses one core.
+# Each share is a database connection and a core for a second or two; 1 turns the split off.
+RECOMPUTE_PARTS = max(1, int(os.environ.get("RECOMPUTE_PARTS", "2")))
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)

@@ -500,6 +500,75 @@ def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch):
             worker.kill()
             output, _ = worker.communicate()
     assert "gradebook.recompute_school_mastery" in output and "succeeded" in output
+    assert "'parts': 2" in output  # a worker splits the recompute over two connections
+
+
+def _backends_of_this_database() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recompute_split_over_connections_writes_what_one_connection_writes(settings):
+    """Outside any other transaction the school's recompute splits its students over connections
+    (RECOMPUTE_PARTS); the records are the ones a single connection writes, cent for cent."""
+    a, b = make_world("split-a", students=7), make_world("split-b", students=4)
+    scatter_evidence(a, 11, students=7)
+    scatter_evidence(b, 12, students=4)
+    set_policy(a, method="decaying_average", weight=65)
+    with scopes_disabled():
+        mastery_recompute_school(school=b.school)
+    of_b = snapshot(b)
+    with scopes_disabled(), transaction.atomic():
+        # Inside a caller's transaction the other connections could not see its rows: one share.
+        alone = mastery_recompute_school(school=a.school)
+    one_connection = snapshot(a)
+    assert alone.parts == 1 and alone.pairs == len(one_connection) > 12
+    students = {student_id for student_id, _ in one_connection}
+    assert {student_id % 3 for student_id in students} == {0, 1, 2}  # every share has records
+
+    clear_mastery(a)
+    settings.RECOMPUTE_PARTS = 3
+    backends = _backends_of_this_database()
+    with scopes_disabled():
+        split = mastery_recompute_school(school=a.school)
+        again = mastery_recompute_school(school=a.school)
+    assert (split.parts, split.pairs, split.written) == (3, alone.pairs, alone.pairs)
+    assert snapshot(a) == one_connection
+    assert (again.pairs, again.written) == (alone.pairs, 0)  # idempotent across shares too
+    assert snapshot(b) == of_b  # the other school's records are not touched
+    assert _backends_of_this_database() == backends  # the shares' connections are closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch):
+    """An error in another connection's share reaches the task (which marks its run FAILED); a
+    rerun writes every record."""
+    from gradebook import recompute
+
+    w = make_world("split-fail", students=5)
+    scatter_evidence(w, 13, students=5)
+    settings.RECOMPUTE_PARTS = 2
+    real = recompute.school_recompute_sql
+
+    def second_share_fails(school, *, part=None):
+        if part is not None and part.index == 1:
+            raise RuntimeError("share 1 lost its connection")
+        return real(school, part=part)
+
+    monkeypatch.setattr(recompute, "school_recompute_sql", second_share_fails)
+    with scopes_disabled(), pytest.raises(RuntimeError, match="share 1 lost its connection"):
+        mastery_recompute_school(school=w.school)
+    # The first share was this connection's, in the transaction the error rolled back.
+    assert snapshot(w) == {}
+    monkeypatch.undo()
+    with scopes_disabled():
+        rerun = mastery_recompute_school(school=w.school)
+    assert rerun.parts == 2 and rerun.written == rerun.pairs == len(snapshot(w)) > 10
 
 
 def _database_url_for(name: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import psycopg
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,7 +37,7 @@ from gradebook.models import (
     SectionTeacher,
     Term,
 )
-from gradebook.recompute import school_recompute_sql
+from gradebook.recompute import school_recompute_parts
 from intervention.models import InterventionSettings, InterventionSlot
 from intervention.services import cycle_open
 from mastery.models import (
@@ -309,7 +310,7 @@ def generate(scale: Scale, log: Callable[[str], None]) -> dict:
         t0 = time.perf_counter()
         for school in School.objects.filter(district=district).order_by("id"):
             with transaction.atomic():
-                school_recompute_sql(school)
+                school_recompute_parts(school, parts=settings.RECOMPUTE_PARTS)
         log(f"  mastery computed in {time.perf_counter() - t0:.1f} s")
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")

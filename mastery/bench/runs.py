@@ -36,7 +36,7 @@ from gradebook.models import (
     SectionTeacher,
     Student,
 )
-from gradebook.recompute import RECOMPUTE_WORK_MEM, school_recompute_sql
+from gradebook.recompute import RECOMPUTE_WORK_MEM, school_recompute_parts
 from intervention.builder import CANDIDATES_SQL
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
@@ -256,7 +256,7 @@ def recompute_district(w: World, n: int) -> Measurement:
         def run():
             for school in w.schools:
                 with enter_school(school), transaction.atomic():
-                    school_recompute_sql(school)
+                    school_recompute_parts(school, parts=settings.RECOMPUTE_PARTS)
 
         # Force every record to change, as a district-wide policy change would.
         with connection.cursor() as cur:
