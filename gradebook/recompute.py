@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from gradebook.models import Course, CourseTarget, Enrollment, Evidence, Mastery
@@ -716,8 +716,6 @@ def school_recompute_parts(school: School, *, parts: int) -> RecomputeResult:
     errors: list[BaseException] = []
 
     def share(index: int) -> None:
-        from django.db import connections
-
         try:
             with enter_school(school), transaction.atomic():
                 results[index] = school_recompute_sql(school, part=Part(index, parts))
