@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -80,7 +81,7 @@ class Part:
 
     def sql(self) -> str:
         # %% because the statements run with parameters.
-        return f" AND e.student_id %% {int(self.of)} = {int(self.index)}" if self.of > 1 else ""
+        return f" AND e.student_id %% {int(self.of)} = {int(self.index)}"
 
 
 # --- Which policy applies to a pair ------------------------------------------------------------
@@ -691,10 +692,11 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
     return RecomputeResult(pairs=pairs, written=written, method="sql")
 
 
-def school_recompute_parts(school: School, *, parts: int) -> RecomputeResult:
-    """school_recompute_sql split over `parts` connections working side by side: this one
-    computes the first share of the students inside the caller's transaction, and a thread per
-    other share computes it on a connection and in a transaction of its own.
+def school_recompute_parts(school: School, *, parts: int | None = None) -> RecomputeResult:
+    """school_recompute_sql split over `parts` connections (default: settings.RECOMPUTE_PARTS)
+    working side by side: this one computes the first share of the students inside the caller's
+    transaction, and a thread per other share computes it on a connection and in a transaction
+    of its own.
 
     Why: PostgreSQL runs no data-modifying statement in parallel, so one INSERT … SELECT uses one
     core however many the server has, while a bare aggregate over the same rows gets parallel
@@ -707,10 +709,12 @@ def school_recompute_parts(school: School, *, parts: int) -> RecomputeResult:
     if one fails, the error is raised here once every share has finished, and the shares that
     committed stay. They are correct records under the current policy, and a rerun (the task's
     retry, or the periodic catch-up, which finds the records still stale) writes the rest.
-    The other shares' connections only see committed rows: the caller decides when it is safe
-    (mastery_recompute_school splits only outside any other transaction).
+    The other shares' connections only see committed rows, so inside any transaction but the
+    caller's own (a caller's pending writes, a test's) it stays on this connection.
     """
-    if parts <= 1 or connection.vendor != "postgresql":
+    if parts is None:
+        parts = settings.RECOMPUTE_PARTS
+    if parts <= 1 or len(connection.atomic_blocks) != 1:
         return school_recompute_sql(school)
     results: list[RecomputeResult | None] = [None] * parts
     errors: list[BaseException] = []

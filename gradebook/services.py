@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
@@ -359,11 +358,7 @@ def mastery_recompute_school(*, school: School) -> RecomputeResult:
     baselines_invalidate(school=school)
     if connection.vendor != "postgresql":
         return school_recompute_python(school)
-    # Split over connections only when this is the outermost transaction: another connection
-    # cannot see what an enclosing transaction has not committed yet (a caller's own writes,
-    # or a test's), so inside one the recompute stays on this connection.
-    parts = settings.RECOMPUTE_PARTS if len(connection.atomic_blocks) == 1 else 1
-    return school_recompute_parts(school, parts=parts)
+    return school_recompute_parts(school)
 
 
 # --- The scoring grid ------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import psycopg
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
@@ -310,7 +309,7 @@ def generate(scale: Scale, log: Callable[[str], None]) -> dict:
         t0 = time.perf_counter()
         for school in School.objects.filter(district=district).order_by("id"):
             with transaction.atomic():
-                school_recompute_parts(school, parts=settings.RECOMPUTE_PARTS)
+                school_recompute_parts(school)
         log(f"  mastery computed in {time.perf_counter() - t0:.1f} s")
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")

@@ -256,7 +256,7 @@ def recompute_district(w: World, n: int) -> Measurement:
         def run():
             for school in w.schools:
                 with enter_school(school), transaction.atomic():
-                    school_recompute_parts(school, parts=settings.RECOMPUTE_PARTS)
+                    school_recompute_parts(school)
 
         # Force every record to change, as a district-wide policy change would.
         with connection.cursor() as cur:
