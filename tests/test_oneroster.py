@@ -41,6 +41,7 @@ from gradebook.oneroster import oneroster_import, read_path
 from gradebook.oneroster.report import OTHER_SCHOOL
 from gradebook.services import evidence_record
 from mastery.models import (
+    AuditEvent,
     Competency,
     Department,
     District,
@@ -390,6 +391,146 @@ def test_one_schools_roster_does_not_rename_a_login_another_school_uses(db, tmp_
     assert User.objects.get(email="ngozi.okafor@lakeside.example").full_name == "Ngozi Okafor-Bell"
 
 
+# --- Access: enabledUser and the dates of roles ---------------------------------------------------------
+
+
+def memberships_of(email: str) -> set[tuple[str, str]]:
+    with scopes_disabled():
+        return set(Membership.objects.filter(user__email=email).values_list("school__slug", "role"))
+
+
+def removed_memberships() -> list[str]:
+    with scopes_disabled():
+        return sorted(
+            AuditEvent.objects.filter(
+                object_type=AuditEvent.ObjectType.MEMBERSHIP, action=AuditEvent.Action.DELETE
+            ).values_list("summary", flat=True)
+        )
+
+
+def test_a_disabled_user_stays_on_the_roster_but_loses_access_until_enabled_again(
+    db, client, tmp_path
+):
+    run("base")
+    disabled = package_copy(tmp_path)
+    for sid in ("t-garcia", "s-1001"):
+        rewrite(disabled / "users.csv", f"{sid},,,true,", f"{sid},,,false,")
+    garcia, ana = "maria.garcia@lakeside.example", "ana.rivera@students.lakeside.example"
+    assert memberships_of(garcia) == {("lakeside-high", Role.TEACHER)}
+    assert memberships_of(ana) == {("lakeside-high", Role.STUDENT)}
+    with scopes_disabled():
+        roster_before = {
+            model: set(model.objects.values_list())
+            for model in (Student, Enrollment, SectionTeacher, Guardianship)
+        }
+
+    report = run(read_path(disabled))
+    assert report.ok, report.errors
+    assert changes(report) == {"memberships": (0, 0, 2)}
+    assert memberships_of(garcia) == memberships_of(ana) == set()
+    with scopes_disabled():
+        # Still on the roster: Ana is an active student in her classes, Garcia teaches hers.
+        assert {model: set(model.objects.values_list()) for model in roster_before} == roster_before
+        assert Student.objects.get(local_id="1001").is_active
+        login = User.objects.get(email=garcia)
+    assert removed_memberships() == [
+        "Took away Ana Rivera the role Student",
+        "Took away Maria Garcia the role Teacher",
+    ]
+    client.force_login(login)  # the login itself stays (evidence names its author)
+    home = reverse("school_home", kwargs={"school_slug": "lakeside-high"})
+    assert client.get(home).status_code == 404
+    assert run(read_path(disabled)).withdrawn == 0  # idempotent
+
+    enabled = run("base")
+    assert changes(enabled) == {"memberships": (2, 0, 0)}
+    assert memberships_of(garcia) == {("lakeside-high", Role.TEACHER)}
+    assert memberships_of(ana) == {("lakeside-high", Role.STUDENT)}
+    assert client.get(home).status_code == 200
+
+
+def test_a_disabled_user_imported_for_the_first_time_gets_no_membership(db, tmp_path):
+    disabled = package_copy(tmp_path)
+    rewrite(disabled / "users.csv", "c-brooks,,,true,", "c-brooks,,,false,")
+    report = run(read_path(disabled))
+    assert report.ok, report.errors
+    assert report.tally("memberships").created == BASE_CREATED["memberships"] - 1
+    assert memberships_of("alicia.brooks@lakeside.example") == set()
+
+
+def test_a_role_out_of_its_dates_grants_nothing_and_takes_back_what_it_granted(db, tmp_path):
+    run("base")
+    dated = package_copy(tmp_path)
+    roles = dated / "roles.csv"
+    # The counselor's role ended before today; the principal's begins next term; Tom Nguyen is no
+    # longer a guardian; Sam Lee's aide role ended but a current one follows it.
+    rewrite(roles, "c-brooks,primary,counselor,,,", "c-brooks,primary,counselor,,2026-10-31,")
+    rewrite(
+        roles,
+        "adm-patel,primary,siteAdministrator,,,",
+        "adm-patel,primary,siteAdministrator,2027-01-04,,",
+    )
+    rewrite(roles, "g-nguyen,primary,guardian,,,", "g-nguyen,primary,guardian,,2026-11-19,")
+    rewrite(roles, "a-lee,primary,aide,,,", "a-lee,primary,aide,2025-08-01,2026-06-30,")
+    with roles.open("a") as more:
+        more.write("r-lee-2026,,,a-lee,primary,aide,2026-08-01,2027-06-30,org-lhs,\n")
+
+    report = run(read_path(dated))
+    assert report.ok, report.errors
+    assert changes(report) == {"memberships": (0, 0, 3)}
+    assert {why: count for (file, why), count in report.not_imported.items() if "Date)" in why} == {
+        "the role has ended (endDate)": 3,
+        "the role begins later (beginDate)": 1,
+    }
+    assert memberships_of("alicia.brooks@lakeside.example") == set()
+    assert memberships_of("priya.patel@lakeside.example") == set()
+    assert memberships_of("tom.nguyen@example.com") == set()
+    assert memberships_of("sam.lee@lakeside.example") == {("lakeside-high", Role.TEACHER)}
+    assert removed_memberships() == [
+        "Took away Alicia Brooks the role Counselor",
+        "Took away Priya Patel the role School admin",
+        "Took away Tom Nguyen the role Guardian",
+    ]
+    # An import on the day the principal's role begins grants it; an ended role stays ended.
+    later = run(read_path(dated), today=date(2027, 1, 4))
+    assert later.ok, later.errors
+    assert memberships_of("priya.patel@lakeside.example") == {("lakeside-high", Role.SCHOOL_ADMIN)}
+    assert memberships_of("alicia.brooks@lakeside.example") == set()
+
+
+def test_a_teacher_whose_enrollment_ended_leaves_the_class(db, tmp_path):
+    run("base")
+    ended = package_copy(tmp_path)
+    rewrite(
+        ended / "enrollments.csv",
+        "e-chen-biop4,,,cls-bio-p4,org-lhs,t-chen,teacher,true,,",
+        "e-chen-biop4,,,cls-bio-p4,org-lhs,t-chen,teacher,true,2026-08-17,2026-11-13",
+    )
+    report = run(read_path(ended))
+    assert report.ok, report.errors
+    assert changes(report) == {"section teachers": (0, 0, 1)}
+    with scopes_disabled():
+        assert set(
+            SectionTeacher.objects.filter(teacher__email="david.chen@lakeside.example").values_list(
+                "section__name", flat=True
+            )
+        ) == {"Algebra 1 - Period 1", "English 9 - Period 2"}
+    # His teacher role (roles.csv) still gives him the school.
+    assert memberships_of("david.chen@lakeside.example") == {("lakeside-high", Role.TEACHER)}
+    assert run(read_path(ended)).withdrawn == 0
+
+
+def test_a_role_on_its_last_day_still_grants(db, tmp_path):
+    dated = package_copy(tmp_path)
+    rewrite(
+        dated / "roles.csv",
+        "c-brooks,primary,counselor,,,",
+        f"c-brooks,primary,counselor,{TODAY},{TODAY},",
+    )
+    assert run(read_path(dated)).ok
+    assert memberships_of("alicia.brooks@lakeside.example") == {("lakeside-high", Role.COUNSELOR)}
+
+
 # --- tobedeleted ---------------------------------------------------------------------------------------
 
 
@@ -524,7 +665,9 @@ def test_a_bad_export_after_a_good_one_changes_nothing(db):
 
 
 def rewrite(path: Path, old: str, new: str) -> None:
-    path.write_text(path.read_text().replace(old, new))
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path.name}"
+    path.write_text(text.replace(old, new))
 
 
 @pytest.mark.parametrize(

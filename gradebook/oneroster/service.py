@@ -23,6 +23,13 @@ How OneRoster becomes this app's roster:
   withdrawn_on, since an endDate on the term's last day means "to the end", not "left"); teacher →
   SectionTeacher (primary → is_primary).
 
+Access follows the SIS's dates and switches: a user row with enabledUser=false keeps its place on
+the roster (student, enrollments, teaching, guardianships) but holds no membership in the schools
+of the import, so that person cannot reach them; a role whose endDate has passed, or whose
+beginDate has not come, grants nothing, and the membership it granted before is removed (unless a
+current role row grants the same). Both come back by themselves when a later import says so. A
+teacher's enrollment whose endDate has passed takes the teacher off the class.
+
 status=tobedeleted withdraws and never deletes evidence: a student is made inactive and their
 enrollments withdrawn; an enrollment is withdrawn (a teacher's removed); a class's enrollments are
 withdrawn (the section stays); a user's memberships, guardianships and teaching assignments in the
@@ -1031,6 +1038,8 @@ class _Import:
             if uid not in self.rows[USERS] and not self._known_anywhere(uid):
                 self._unknown(row, "userSourcedId", uid, USERS, "user")
                 return
+            if self._withheld(row, people, None, Role.GUARDIAN):
+                return
             people.guardian_role.setdefault(uid, role)
             people.grants.append((row, None, Role.GUARDIAN))
             return
@@ -1055,11 +1064,26 @@ class _Import:
             self._unknown(row, "userSourcedId", uid, USERS, "user")
             return
         granted = Role.STUDENT if role == "student" else STAFF_ROLES[role]
+        if self._withheld(row, people, school.id, granted):
+            return
         if granted == Role.STUDENT:
             people.student_in[uid].add(school.id)
         else:
             people.staff[(school.id, uid)].add(granted)
         people.grants.append((row, school.id, granted))
+
+    def _withheld(self, row: Row, people: _People, school_id: int | None, granted: str) -> bool:
+        """Whether a role row is out of its dates today: it then grants nothing, and the
+        membership it granted before goes (see _import_memberships)."""
+        begins, ends = row.date("beginDate"), row.date("endDate")
+        if begins is not None and begins > self.today:
+            self.report.skip(ROLES, "the role begins later (beginDate)")
+        elif ends is not None and ends < self.today:
+            self.report.skip(ROLES, "the role has ended (endDate)")
+        else:
+            return False
+        people.withheld.append((row["userSourcedId"], school_id, granted))
+        return True
 
     def _read_enrollment(
         self, row: Row, people: _People
@@ -1088,9 +1112,13 @@ class _Import:
             return None
         if role == "student":
             people.student_in[uid].add(school.id)
-        else:
+        elif not self._teaching_ended(row):  # an ended teaching grants no access (see below)
             people.staff[(school.id, uid)].add(Role.TEACHER)
         return row, school, section, uid
+
+    def _teaching_ended(self, row: Row) -> bool:
+        ends = row.date("endDate")
+        return row["role"] == "teacher" and ends is not None and ends < self.today
 
     def _read_known_users(self, people: _People) -> None:
         """Users a delta names again (a new name or email) without their roles or enrollments:
@@ -1370,14 +1398,32 @@ class _Import:
         for row, school_id, role in people.grants:
             grants[school_id].append((row, role))
         users = self.rows[USERS]
+        disabled = {
+            uid for uid, row in users.items() if not row.deleted and not row.flag("enabledUser")
+        }
         for school in self.schools.values():
             wanted = {
                 (self.logins[uid].id, role)
                 for uid, roles in holds[school.id].items()
-                if uid in self.logins
+                if uid in self.logins and uid not in disabled
                 for role in roles
             }
             existing = {(m.user_id, m.role): m for m in self._existing(school, Membership).values()}
+            revoked = self._revoked(school, people, disabled, granted=wanted)
+            gone = [m for key, m in existing.items() if key in revoked or (key[0], None) in revoked]
+            if gone:
+                logins = User.objects.in_bulk({m.user_id for m in gone})
+                audit.record_many(
+                    audit.membership_event(
+                        action=AuditEvent.Action.DELETE, membership=m, user=logins[m.user_id]
+                    )
+                    for m in gone
+                )
+                Membership.objects.filter(school=school, id__in=[m.id for m in gone]).delete()
+                tally.withdrawn += len(gone)
+                for m in gone:
+                    del existing[(m.user_id, m.role)]
+                    self._existing(school, Membership).pop(m.id, None)
             new = {
                 key: Membership(school=school, user_id=key[0], role=key[1])
                 for key in sorted(wanted - existing.keys())
@@ -1407,6 +1453,23 @@ class _Import:
                     student = self._student(school, row["userSourcedId"])
                     if student is not None:
                         self._record(school, Kind.ROLE, row, Target.STUDENT, student)
+
+    def _revoked(
+        self, school: School, people: _People, disabled: set[str], *, granted: set[tuple[int, str]]
+    ) -> set[tuple[int, str | None]]:
+        """(login id, role) memberships the rows take away here: every role (None) of a disabled
+        user, and the role of each role row out of its dates that no current row grants."""
+        revoked: set[tuple[int, str | None]] = set()
+        for uid in disabled:
+            if (login_id := self._login_id(school, uid)) is not None:
+                revoked.add((login_id, None))
+        for uid, school_id, role in people.withheld:
+            if school_id not in (school.id, None):
+                continue
+            login_id = self._login_id(school, uid)
+            if login_id is not None and (login_id, role) not in granted:
+                revoked.add((login_id, role))
+        return revoked
 
     def _import_guardianships(self, guardianships: dict[int, dict[tuple[str, int], str]]) -> None:
         tally = self.report.tally(entities.GUARDIANSHIPS)
@@ -1462,6 +1525,16 @@ class _Import:
                 if row["beginDate"]:
                     fields["enrolled_on"] = row.date("beginDate")
                 students[school.id].append(_Want(row, fields, {"enrolled_on": term.starts_on}))
+            elif self._teaching_ended(row):
+                # The teacher no longer teaches the class (a long-term substitute, a handover):
+                # they leave it as a tobedeleted row would take them off; its evidence stays.
+                login_id = self._login_id(school, uid)
+                teaching = self._by_key(school, SectionTeacher, ("section_id", "teacher_id")).get(
+                    (section.id, login_id)
+                )
+                if teaching is not None:
+                    self.leaving[school.id].teachings.add(teaching.id)
+                self.report.skip(ENROLLMENTS, "the teacher's enrollment has ended (endDate)")
             elif uid in self.logins:  # without one, the users.csv row was reported (no email)
                 teachers[school.id].append(
                     _Want(
@@ -1679,6 +1752,8 @@ class _People:
     children: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # role rows and what they grant where (None: a guardian, wherever their children are)
     grants: list[tuple[Row, int | None, str]] = field(default_factory=list)
+    # role rows out of their dates: (user sourcedId, school id or None, the role they granted)
+    withheld: list[tuple[str, int | None, str]] = field(default_factory=list)
 
 
 @dataclass
