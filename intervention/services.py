@@ -246,10 +246,34 @@ def attendance_record(
         raise ValidationError(
             f"{session_date:%b %-d} is not a session of this group in cycle {entry.cycle.number}."
         )
-    attendance, _ = SessionAttendance.objects.update_or_create(
-        school=school,
-        entry=entry,
-        session_date=session_date,
-        defaults={"status": status, "recorded_by": recorded_by, "recorded_at": timezone.now()},
-    )
+    with transaction.atomic():
+        previous = (
+            SessionAttendance.objects.select_for_update()
+            .filter(school=school, entry=entry, session_date=session_date)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if previous == status:  # the sheet sends every row again: unchanged ones write nothing
+            return SessionAttendance.objects.get(
+                school=school, entry=entry, session_date=session_date
+            )
+        attendance, _ = SessionAttendance.objects.update_or_create(
+            school=school,
+            entry=entry,
+            session_date=session_date,
+            defaults={"status": status, "recorded_by": recorded_by, "recorded_at": timezone.now()},
+        )
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.RECORD if previous is None else AuditEvent.Action.REPLACE,
+            object_type=AuditEvent.ObjectType.ATTENDANCE,
+            object_id=attendance.id,
+            student_id=entry.student_id,
+            actor=recorded_by,
+            before=None if previous is None else {"date": session_date, "status": previous},
+            after={"date": session_date, "status": status},
+            summary=f"{attendance.get_status_display()} on {session_date:%b %-d}"
+            f" (cycle {entry.cycle.number}, {entry.get_weekday_display()})",
+            source="intervention",
+        )
     return attendance

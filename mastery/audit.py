@@ -299,6 +299,17 @@ def descriptor_texts(target) -> dict[Decimal, str]:
     )
 
 
+def competency_state(competency) -> dict | None:
+    if competency is None:
+        return None
+    return {
+        "code": competency.code,
+        "name": competency.name,
+        "kind": competency.kind,
+        "description": competency.description,
+    }
+
+
 def target_state(target, descriptors: dict | None = None) -> dict | None:
     """A learning target with its descriptors (read from the database unless given)."""
     if target is None:

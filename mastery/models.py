@@ -625,6 +625,7 @@ class AuditEvent(TenantModel):
         MOVE = "move", _("Moved")
         BUILD = "build", _("Roster built")
         CLOSE = "close", _("Cycle closed")
+        EXPORT = "export", _("Exported")
 
     class ObjectType(models.TextChoices):
         EVIDENCE = "evidence", _("Evidence")
@@ -634,6 +635,9 @@ class AuditEvent(TenantModel):
         ROSTER = "roster", _("Roster placement")
         MEMBERSHIP = "membership", _("Membership")
         HABIT = "habit", _("Habit score")
+        COMPETENCY = "competency", _("Competency")
+        ATTENDANCE = "attendance", _("Intervention attendance")
+        RECORDS = "records", _("Student records")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -253,8 +253,9 @@ def competency_save(
     name: str,
     kind: str = "content",
     description: str = "",
+    saved_by=None,
 ):
-    pagecache.school_changed(school.id)  # statements and descriptors
+    """Create or edit a competency; a change is one audit event."""
     from mastery.models import Competency
 
     code, name = (code or "").strip(), (name or "").strip()
@@ -272,12 +273,27 @@ def competency_save(
         errors["code"] = [f"Another competency already uses the code {code}."]
     if errors:
         raise ValidationError(errors)
+    before = audit.competency_state(competency)
     if competency is None:
         position = Competency.objects.filter(school=school, department=department).count()
         competency = Competency(school=school, department=department, position=position)
     competency.code, competency.name, competency.kind = code[:40], name[:200], kind
     competency.description = (description or "").strip()
+    after = audit.competency_state(competency)
+    if after == before:
+        return competency  # saved unchanged: nothing to write, nothing to record
+    pagecache.school_changed(school.id)  # target lists show their competency
     competency.save()
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.CREATE if before is None else AuditEvent.Action.UPDATE,
+        object_type=AuditEvent.ObjectType.COMPETENCY,
+        object_id=competency.id,
+        actor=saved_by,
+        before=before,
+        after=after,
+        summary=f"{competency.code} {competency.name}",
+    )
     return competency
 
 
@@ -543,7 +559,11 @@ def targets_import_csv(
                     n += 1
                     competency_code = f"{department.code or 'DEPT'}-{base}"[:36] + f"-{n}"
                 competency = competency_save(
-                    school=school, department=department, code=competency_code, name=competency_name
+                    school=school,
+                    department=department,
+                    code=competency_code,
+                    name=competency_name,
+                    saved_by=imported_by,
                 )
                 competencies[competency_name.lower()] = competency
                 report.competencies_created += 1

@@ -340,7 +340,31 @@ def batch_zip(*, school: School, batch_id: int) -> Path | None:
 # --- Records requests ------------------------------------------------------------------------------
 
 
-def student_records_export(*, school: School, student: Student) -> dict:
+def student_records_export(
+    *, school: School, student: Student, requested_by=None, source: str = "records request"
+) -> dict:
+    """Everything the school holds about one student (`_records_of`), and the disclosure logged.
+
+    Each export is an audit event on the student (who, when, how much), so the school can say who
+    has received a student's records, as FERPA asks; the next export lists the earlier ones in its
+    change history.
+    """
+    records = _records_of(school=school, student=student)
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.EXPORT,
+        object_type=AuditEvent.ObjectType.RECORDS,
+        object_id=student.id,
+        student_id=student.id,
+        actor=requested_by,
+        after={key: len(records[key]) for key in ("enrollments", "evidence", "mastery")},
+        summary=f"Exported the records of {student.display_name} ({student.local_id})",
+        source=source,
+    )
+    return records
+
+
+def _records_of(*, school: School, student: Student) -> dict:
     """Everything the school holds about one student, as one JSON-ready dict (a records request).
 
     The profile, enrollments (withdrawn ones too), every piece of evidence including voided ones

@@ -464,7 +464,9 @@ def student_records(request, school_slug: str, student_id: int):
     )
     if student is None:
         raise Http404("No such student")
-    records = student_records_export(school=request.school, student=student)
+    records = student_records_export(
+        school=request.school, student=student, requested_by=request.user, source="web"
+    )
     response = HttpResponse(
         json.dumps(records, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
         content_type="application/json; charset=utf-8",

@@ -4,11 +4,14 @@ it can never be edited."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +39,7 @@ from mastery.models import (
     Role,
 )
 from mastery.services import (
+    competency_save,
     policy_change,
     policy_remove_override,
     target_move,
@@ -478,6 +482,101 @@ def test_moving_a_student_by_hand_and_closing_the_cycle_are_recorded(world_a):
     assert {(e.before["outcome"], e.after["outcome"]) for e in closed} == {
         ("pending", "continuing")
     }
+
+
+def test_saving_a_competency_records_it_and_an_unchanged_save_records_nothing(client, world_a):
+    w = world_a
+    with scope(school=w.school):
+        made = competency_save(
+            school=w.school,
+            department=w.department,
+            code="ALPHA-M",
+            name="Modelling",
+            saved_by=w.admin,
+        )
+        competency_save(
+            school=w.school,
+            department=w.department,
+            competency=made,
+            code="ALPHA-M",
+            name="Modelling",
+            saved_by=w.admin,
+        )
+    client.force_login(w.admin)
+    url = reverse(
+        "gradebook:competency_edit",
+        kwargs={
+            "school_slug": w.school.slug,
+            "department_id": w.department.id,
+            "competency_id": made.id,
+        },
+    )
+    response = client.post(
+        url, {"code": "ALPHA-M", "name": "Modelling with functions", "kind": "content"}
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    created, edited = events(w, Type.COMPETENCY)
+    assert (created.action, created.actor, created.object_id) == ("create", w.admin, made.id)
+    assert created.after == {
+        "code": "ALPHA-M",
+        "name": "Modelling",
+        "kind": "content",
+        "description": "",
+    }
+    assert (edited.action, edited.actor) == ("update", w.admin)
+    assert {k: (b, a) for k, b, a in edited.changes} == {
+        "name": ("Modelling", "Modelling with functions")
+    }
+
+
+def test_intervention_attendance_is_recorded_and_a_resent_sheet_records_nothing(client, world_a):
+    w = world_a
+    make_evidence(w, score="2")
+    cycle = make_intervention(w)
+    with scopes_disabled():
+        entry = RosterEntry.objects.select_related("group").get(
+            school=w.school, cycle=cycle, weekday=2
+        )
+    session = cycle.session_dates(2)[0]
+    url = reverse("intervention:attendance", args=[w.school.slug, entry.group_id])
+    client.force_login(entry.group.teacher)
+    for status in ("absent", "absent", "excused"):  # the second post sends the sheet unchanged
+        response = client.post(url, {"date": session.isoformat(), f"a-{entry.id}": status})
+        assert response.status_code == 302
+    taken, corrected = events(w, Type.ATTENDANCE)
+    assert (taken.action, taken.actor, taken.student_id) == (
+        "record",
+        entry.group.teacher,
+        entry.student_id,
+    )
+    assert taken.before is None
+    assert taken.after == {"date": session.isoformat(), "status": "absent"}
+    assert (corrected.action, corrected.source) == ("replace", "intervention")
+    assert {k: (b, a) for k, b, a in corrected.changes} == {"status": ("absent", "excused")}
+
+
+def test_every_records_export_is_recorded_and_listed_in_the_next_one(client, world_a, tmp_path):
+    w = world_a
+    client.force_login(w.admin)
+    url = reverse("reports:student_records", args=[w.school.slug, w.student.id])
+    assert client.get(url).status_code == 200
+    call_command(
+        "export_student_records",
+        school=w.school.slug,
+        student=w.student.local_id,
+        out=str(tmp_path / "records.json"),
+        stdout=io.StringIO(),
+    )
+    by_page, by_command = events(w, Type.RECORDS)
+    assert (by_page.action, by_page.actor, by_page.source) == ("export", w.admin, "web")
+    assert by_page.student_id == w.student.id
+    assert set(by_page.after) == {"enrollments", "evidence", "mastery"}
+    assert (by_command.actor, by_command.source) == (None, "command line")
+    again = json.loads(client.get(url).content)
+    assert [(e["action"], e["by"]) for e in again["change_history"]][-2:] == [
+        ("export", w.admin.full_name),
+        ("export", None),
+    ]
 
 
 # --- Memberships -----------------------------------------------------------------------------------

@@ -273,6 +273,13 @@ def test_the_command_writes_the_same_records_to_a_file(world_a, tmp_path):
     written = json.loads(out.read_text(encoding="utf-8"))
     expected = json.loads(json.dumps(export(world_a, pupil)))
     written.pop("exported_at"), expected.pop("exported_at")
+    # The second export lists the first among the student's history: every export is recorded.
+    disclosure = expected["change_history"].pop()
+    assert (disclosure["action"], disclosure["object_type"], disclosure["by"]) == (
+        "export",
+        "records",
+        None,
+    )
     assert written == expected
     with pytest.raises(CommandError, match="No student number"):
         call_command("export_student_records", school="alpha", student="nobody", out=str(out))

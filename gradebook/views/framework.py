@@ -164,6 +164,7 @@ def _save_competency(request, department, competency=None):
                 school=request.school,
                 department=department,
                 competency=competency,
+                saved_by=request.user,
                 **form.cleaned_data,
             )
         except ValidationError as exc:

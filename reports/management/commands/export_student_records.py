@@ -37,7 +37,7 @@ class Command(BaseCommand):
             )
             if pupil is None:
                 raise CommandError(f"No student number {student!r} in {found.name}.")
-            records = student_records_export(school=found, student=pupil)
+            records = student_records_export(school=found, student=pupil, source="command line")
         path.write_text(
             json.dumps(records, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
             encoding="utf-8",
