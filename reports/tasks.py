@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from celery import shared_task
+from django.utils import timezone
 
 from mastery.models import School
 from mastery.tasks import SchoolTask
@@ -48,3 +49,31 @@ def refresh_baselines() -> dict:
             compute_baselines.delay(school_id=school_id, dates=[d.isoformat() for d in dates])
             queued[school_id] = len(dates)
     return queued
+
+
+@shared_task(base=SchoolTask, bind=True, name="reports.compute_school_figures")
+def compute_school_figures(self, *, school_id: int, today: str | None = None) -> dict:
+    """Count one school's row of its district's page (idempotent: it replaces the row)."""
+    from reports.dashboards.district import school_figures_compute
+
+    day = date.fromisoformat(today) if today else timezone.localdate()
+    stored = school_figures_compute(school=School.objects.get(pk=school_id), today=day)
+    return {
+        "school_id": school_id,
+        "as_of": day.isoformat(),
+        "students": stored.figures["students"],
+    }
+
+
+@shared_task(name="reports.refresh_school_figures")
+def refresh_school_figures() -> int:
+    """Nightly: count every school of a district afresh, so the morning's page starts current."""
+    with all_schools():
+        school_ids = list(
+            School.objects.filter(district__isnull=False)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+    for school_id in school_ids:
+        compute_school_figures.delay(school_id=school_id)
+    return len(school_ids)

@@ -11,17 +11,19 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.services import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
+from reports.dashboards.district import FRESH_FOR
+from reports.models import SchoolFigures
 from tests.dashboards import rows_of, with_query
 from tests.factories import make_user, make_world
 
-# Session user, the district, its schools, their terms, the policies (scale levels and policies of
-# every school: two), and one statement per reader: proficiency, course grades, evidence per
-# section, habits, intervention, standards.
-QUERIES_DISTRICT = 12
+# Session user, the district, its schools, and their stored figures: whatever their size (each
+# school is counted in Celery, tests/test_dashboard_district.py::counted).
+QUERIES_DISTRICT = 4
 
 
 def score(w, student, value, *, target=None):
@@ -35,6 +37,16 @@ def score(w, student, value, *, target=None):
             score=value,
             assessed_on=w.assessment.assessed_on - timedelta(days=1),
         )
+
+
+def counted(client, north, capture) -> str:
+    """The chief's first visit: it queues a count of each school (Celery is eager in the tests, and
+    the tasks leave on commit), so the next visit reads the figures. Returns the first page."""
+    client.force_login(north["chief"])
+    with capture(execute=True) as queued:
+        first = client.get(url(north["north"])).content.decode()
+    assert len(queued) == 1  # one callback queues both schools' tasks
+    return first
 
 
 def url(district, **query) -> str:
@@ -80,8 +92,8 @@ def north(db):
     }
 
 
-def test_schools_side_by_side_match_hand_counts(client, north):
-    client.force_login(north["chief"])
+def test_schools_side_by_side_match_hand_counts(client, north, django_capture_on_commit_callbacks):
+    counted(client, north, django_capture_on_commit_callbacks)
     rows = {r["School"]: r for r in rows_of(client.get(url(north["north"], csv="schools")))}
     assert set(rows) == {"School ALPHA", "School BETA"}  # gamma is South's
     alpha, beta = rows["School ALPHA"], rows["School BETA"]
@@ -109,8 +121,10 @@ def test_schools_side_by_side_match_hand_counts(client, north):
     assert beta["Exit rate %"] == ""  # no intervention closed: no rate, not 0
 
 
-def test_targets_are_compared_only_by_shared_standard_code(client, north):
-    client.force_login(north["chief"])
+def test_targets_are_compared_only_by_shared_standard_code(
+    client, north, django_capture_on_commit_callbacks
+):
+    counted(client, north, django_capture_on_commit_callbacks)
     rows = rows_of(client.get(url(north["north"], csv="standards")))
     assert [
         (
@@ -140,10 +154,9 @@ def test_district_admins_see_only_their_district(client, north):
 
 
 def test_page_lists_schools_and_figures_and_counts_queries(
-    client, north, django_assert_num_queries
+    client, north, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
-    client.force_login(north["chief"])
-    client.get(url(north["north"]))
+    counted(client, north, django_capture_on_commit_callbacks)
     with django_assert_num_queries(QUERIES_DISTRICT):
         page = client.get(url(north["north"])).content.decode()
     assert "School ALPHA" in page and "School BETA" in page and "School GAMMA" not in page
@@ -164,7 +177,7 @@ def test_the_home_page_and_dashboards_link_the_district(client, north):
     assert url(north["north"]) in school_dashboards.content.decode()
 
 
-def test_habits_of_work_per_school(client, north):
+def test_habits_of_work_per_school(client, north, django_capture_on_commit_callbacks):
     from gradebook.models import Habit, HabitScore
 
     a, b, c = north["a"], north["b"], north["c"]
@@ -181,9 +194,62 @@ def test_habits_of_work_per_school(client, north):
                     assessed_on=w.assessment.assessed_on,
                     recorded_by=w.teacher,
                 )
-    client.force_login(north["chief"])
+    counted(client, north, django_capture_on_commit_callbacks)
     rows = rows_of(client.get(url(north["north"], csv="habits")))
     assert [(r["School"], r["Habit"], r["Scores"], r["Average score"]) for r in rows] == [
         ("School ALPHA", "Effort", "2", "3.5"),
         ("School BETA", "Effort", "1", "2"),
     ]
+
+
+def test_a_school_is_counted_in_the_background_and_shown_with_when(
+    client, north, django_capture_on_commit_callbacks
+):
+    first = counted(client, north, django_capture_on_commit_callbacks)
+    assert "being counted" in first  # the first visit queued the counts and says so
+    with scopes_disabled():
+        stored = {f.school.slug: f for f in SchoolFigures.objects.select_related("school")}
+    assert set(stored) == {"alpha", "beta"}  # South's school is not North's to count
+    assert {f.status for f in stored.values()} == {SchoolFigures.Status.DONE}
+    page = client.get(url(north["north"])).content.decode()
+    assert "being counted" not in page
+    alpha = {r["School"]: r for r in rows_of(client.get(url(north["north"], csv="schools")))}[
+        "School ALPHA"
+    ]
+    assert alpha["Counted at"] == timezone.localtime(stored["alpha"].computed_at).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+    # A new score shows once the school's count is over an hour old; until then nothing is queued.
+    score(north["a"], north["a"].other_students[1], "4")
+    with django_capture_on_commit_callbacks() as queued:
+        client.get(url(north["north"]))
+    assert queued == []
+    with scopes_disabled():
+        SchoolFigures.objects.filter(school=north["a"].school).update(
+            computed_at=timezone.now() - FRESH_FOR - timedelta(minutes=1)
+        )
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        stale = client.get(url(north["north"], csv="schools"))
+    assert len(queued) == 1
+    assert {r["School"]: r for r in rows_of(stale)}["School ALPHA"]["Assessed"] == "4"  # meanwhile
+    renewed = {r["School"]: r for r in rows_of(client.get(url(north["north"], csv="schools")))}
+    assert renewed["School ALPHA"]["Assessed"] == "5"
+    # A count queued but not yet done is not queued again on the next visit.
+    with scopes_disabled():
+        SchoolFigures.objects.filter(school=north["b"].school).update(
+            status=SchoolFigures.Status.QUEUED, computed_at=timezone.now() - FRESH_FOR * 2
+        )
+    with django_capture_on_commit_callbacks() as queued:
+        client.get(url(north["north"]))
+    assert queued == []
+
+
+def test_the_nightly_refresh_counts_every_district_school_again(north):
+    from reports.tasks import refresh_school_figures
+
+    assert refresh_school_figures.delay().get() == 3  # alpha, beta and gamma (South's)
+    with scopes_disabled():
+        assert SchoolFigures.objects.filter(status=SchoolFigures.Status.DONE).count() == 3
+        gamma = SchoolFigures.objects.get(school=north["c"].school).figures
+    assert (gamma["students"], gamma["assessed"], gamma["proficient"]) == (5, 5, 5)

@@ -3,20 +3,26 @@
 Each school teaches its own current term (the term containing today, else its latest begun), so
 every figure counts each school's active enrollments of that term. Targets of different schools
 are comparable only where they carry the same standard code; that comparison is its own figure.
-The queries name the district's schools explicitly (`school_id IN …`): the district admin reads
-across schools on purpose, inside `all_schools()` in the view, and never beyond their district.
+The page reads one stored row per school (SchoolFigures): counting 25 schools of 2,000 students
+in the request took minutes, so each school is counted in Celery, with the school dashboard's own
+readers, when the page finds its row older than FRESH_FOR (and nightly). The page names the
+district's schools explicitly: the district admin reads across schools on purpose, inside
+`all_schools()` in the view, and never beyond their district.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gradebook.models import Term
-from mastery.models import District, School
+from mastery.models import District, LearningTarget, School
 from reports.dashboards.figures import Figure, mean, percent, share_bar
 from reports.dashboards.queries import fetch, mastered_sql, roster_pairs
 from reports.dashboards.school import (
@@ -27,14 +33,28 @@ from reports.dashboards.school import (
     policy_engines,
     proficiency_counts,
 )
+from reports.models import SchoolFigures
+
+# A school's stored figures are shown for an hour; after that the page queues a new count (and
+# shows the stored one meanwhile). A count queued but not done after REQUEUE_AFTER is queued again
+# (a worker restarted, a lost message).
+FRESH_FOR = timedelta(hours=1)
+REQUEUE_AFTER = timedelta(minutes=15)
 
 
 @dataclass
 class DistrictDashboard:
     district: District
     schools: list[School]
-    terms: dict[int, Term]
+    stored: dict[int, SchoolFigures] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        """Whether some school has no figures yet (their count is queued)."""
+        return any(
+            self.stored.get(s.id) is None or not self.stored[s.id].computed_at for s in self.schools
+        )
 
 
 def term_rank(term: Term, today: date) -> tuple:
@@ -59,32 +79,137 @@ def current_terms(school_ids: list[int], today: date) -> dict[int, Term]:
 
 
 def district_dashboard(*, district: District, today: date) -> DistrictDashboard:
-    """The district's schools side by side, with the school dashboard's own readers (each a fixed
-    number of queries over `school_id IN …`, whatever the number of schools)."""
+    """The district's schools side by side, from each school's stored figures (a fixed number of
+    queries whatever the number of schools); stale or missing ones are queued for a new count."""
     schools = list(School.objects.filter(district=district).order_by("name"))
-    terms = current_terms([s.id for s in schools], today)
-    dashboard = DistrictDashboard(district=district, schools=schools, terms=terms)
-    scope = TermScope(terms=tuple(terms.values()), today=today)
-    if not terms:
-        dashboard.figures = [
-            _schools(schools, terms, {}, ({}, {}), {}, {}),
-            _habits(schools, ({}, {})),
-            _empty_standards(),
-        ]
-        return dashboard
-    proficiency = proficiency_counts(scope, [])
-    passing = course_pass_counts(scope, policy_engines(schools))
-    volume = evidence_volume(scope)
-    habits = habit_months(scope)
-    params, school_list, term_list = scope.params()
-    intervention = _intervention(params, school_list, term_list)
-    pairs = roster_pairs(schools=school_list, terms=term_list)
+    dashboard = DistrictDashboard(district=district, schools=schools)
+    dashboard.stored = school_figures_ready(schools=schools, today=today)
     dashboard.figures = [
-        _schools(schools, terms, proficiency, passing, volume, intervention),
-        _habits(schools, habits),
-        _standards(schools, pairs, params),
+        _schools(schools, dashboard.stored),
+        _habits(schools, dashboard.stored),
+        _standards(schools, dashboard.stored),
     ]
     return dashboard
+
+
+def school_figures_ready(*, schools: list[School], today: date) -> dict[int, SchoolFigures]:
+    """Each school's stored figures; a school whose figures are missing, of another day or older
+    than FRESH_FOR is queued for a new count (once: its row says queued, so a second visit or a
+    reload does not queue it again until REQUEUE_AFTER)."""
+    now = timezone.now()
+    stored = {f.school_id: f for f in SchoolFigures.objects.filter(school__in=schools)}
+    due = []
+    for school in schools:
+        found = stored.get(school.id)
+        if found is None:
+            due.append(school.id)
+            continue
+        fresh = found.computed_at is not None and (
+            found.as_of == today and now - found.computed_at < FRESH_FOR
+        )
+        queued = (
+            found.status == SchoolFigures.Status.QUEUED and now - found.queued_at < REQUEUE_AFTER
+        )
+        if not fresh and not queued:
+            due.append(school.id)
+    if not due:
+        return stored
+    SchoolFigures.objects.bulk_create(
+        [SchoolFigures(school_id=i, queued_at=now) for i in due if i not in stored],
+        ignore_conflicts=True,
+    )
+    SchoolFigures.objects.filter(school_id__in=[i for i in due if i in stored]).update(
+        status=SchoolFigures.Status.QUEUED, queued_at=now
+    )
+    from reports.tasks import compute_school_figures
+
+    def queue():
+        for school_id in due:
+            compute_school_figures.delay(school_id=school_id, today=today.isoformat())
+
+    transaction.on_commit(queue)
+    # Outside a transaction the tasks were queued at once, and ran if Celery is eager (the demo).
+    return {f.school_id: f for f in SchoolFigures.objects.filter(school__in=schools)}
+
+
+def school_figures_compute(*, school: School, today: date) -> SchoolFigures:
+    """Count one school's row of the district page and store it (idempotent: it replaces it).
+    Runs in the school (its Celery task enters it), with the school dashboard's own readers."""
+    figures = school_figures(school=school, today=today)
+    stored, _ = SchoolFigures.objects.update_or_create(
+        school=school,
+        defaults={
+            "status": SchoolFigures.Status.DONE,
+            "computed_at": timezone.now(),
+            "as_of": today,
+            "figures": figures,
+        },
+    )
+    return stored
+
+
+def school_figures(*, school: School, today: date) -> dict:
+    """One school's figures for the district page, JSON-ready, in its current term."""
+    term = current_terms([school.id], today).get(school.id)
+    empty = {
+        "term": "",
+        "students": 0,
+        "pairs": 0,
+        "assessed": 0,
+        "proficient": 0,
+        "graded": 0,
+        "on_track": 0,
+        "sections": 0,
+        "quiet": 0,
+        "evidence_28": 0,
+        "evidence_term": 0,
+        "entered": 0,
+        "exited": 0,
+        "continuing": 0,
+        "habits": [],
+        "standards": [],
+        "standard_codes": [],
+    }
+    if term is None:
+        return empty
+    scope = TermScope(terms=(term,), today=today)
+    p = proficiency_counts(scope, []).get((school.id, None, None, None))
+    _courses, on_track = course_pass_counts(scope, policy_engines([school]))
+    track = on_track.get(school.id)
+    volume = [v for v in evidence_volume(scope).values() if v.students]
+    habit_names, months = habit_months(scope)
+    totals: dict[int, list] = defaultdict(lambda: [0, 0])
+    for (habit_id, _month), month in months.items():
+        totals[habit_id][0] += month.scores
+        totals[habit_id][1] += month.total or 0
+    params, school_list, term_list = scope.params()
+    entered, exited, continuing = _intervention(params, school_list, term_list).get(
+        school.id, (0, 0, 0)
+    )
+    pairs = roster_pairs(schools=school_list, terms=term_list)
+    return {
+        **empty,
+        "term": term.name,
+        "students": p.students if p else 0,
+        "pairs": p.pairs if p else 0,
+        "assessed": p.assessed if p else 0,
+        "proficient": p.proficient if p else 0,
+        "graded": track.graded if track else 0,
+        "on_track": track.on_track if track else 0,
+        "sections": len(volume),
+        "quiet": sum(1 for v in volume if v.recent == 0),
+        "evidence_28": sum(v.volume for v in volume),
+        "evidence_term": sum(v.term for v in volume),
+        "entered": entered,
+        "exited": exited,
+        "continuing": continuing,
+        # (name, scores, their total as text: a Decimal survives the JSON exactly)
+        "habits": [
+            [name, totals[habit_id][0], str(totals[habit_id][1])]
+            for habit_id, name in habit_names.get(school.id, [])
+        ],
+        **_school_standards(school, pairs, params),
+    }
 
 
 def _intervention(params, school_list, term_list) -> dict[int, tuple[int, int, int]]:
@@ -120,17 +245,42 @@ def _intervention(params, school_list, term_list) -> dict[int, tuple[int, int, i
     }
 
 
-def _schools(schools, terms, proficiency, passing, volume, intervention) -> Figure:
-    _courses, on_track = passing
-    sections: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, quiet, 28 days, term
-    for v in volume.values():
-        if not v.students:
-            continue
-        tally = sections[v.school_id]
-        tally[0] += 1
-        tally[1] += v.recent == 0
-        tally[2] += v.volume
-        tally[3] += v.term
+def _school_standards(school: School, pairs: str, params: dict) -> dict:
+    """Per standard code the school's targets carry: targets, pairs assessed, proficient; and the
+    codes of its active targets (the page compares a code only where two schools teach it)."""
+    rows = fetch(
+        f"""
+        SELECT t.standard_code, count(DISTINCT t.code), count(m.level), sum({mastered_sql()})
+        FROM (SELECT DISTINCT school_id, student_id, target_id FROM ({pairs}) p0) p
+        JOIN mastery_learningtarget t ON t.id = p.target_id AND t.school_id = p.school_id
+        LEFT JOIN gradebook_mastery m ON m.school_id = p.school_id
+             AND m.student_id = p.student_id AND m.target_id = p.target_id
+        WHERE t.standard_code <> ''
+        GROUP BY t.standard_code
+        ORDER BY t.standard_code
+        """,
+        params,
+    )
+    if not rows and not fetch(f"SELECT 1 FROM ({pairs}) p LIMIT 1", params):
+        return {"standards": [], "standard_codes": []}  # nobody to count: nothing to compare
+    codes = (
+        LearningTarget.objects.filter(school=school, is_active=True)
+        .exclude(standard_code="")
+        .values_list("standard_code", flat=True)
+        .distinct()
+    )
+    return {
+        "standards": [[code, n, assessed, mastered or 0] for code, n, assessed, mastered in rows],
+        "standard_codes": sorted(codes),
+    }
+
+
+def _figures_of(stored: dict[int, SchoolFigures], school: School) -> dict | None:
+    found = stored.get(school.id)
+    return found.figures if found is not None and found.computed_at is not None else None
+
+
+def _schools(schools, stored: dict[int, SchoolFigures]) -> Figure:
     figure = Figure(
         slug="schools",
         title=_("The district's schools"),
@@ -139,7 +289,9 @@ def _schools(schools, terms, proficiency, passing, volume, intervention) -> Figu
             "students, the share of student × target pairs proficient (of those assessed), "
             "students on track in every course (of those with a course grade), evidence per "
             "section in the last 28 days, sections without evidence in the last 14 days, and "
-            "intervention this term (exit rate = exited of those whose cycle closed)."
+            "intervention this term (exit rate = exited of those whose cycle closed). Each "
+            "school is counted in the background and shown with the time it was counted; "
+            "counts older than an hour are renewed when the page is opened."
         ),
         columns=[
             _("School"),
@@ -159,48 +311,45 @@ def _schools(schools, terms, proficiency, passing, volume, intervention) -> Figu
             _("Intervention placements"),
             _("Exited"),
             _("Exit rate %"),
+            _("Counted at"),
         ],
         rows=[],
         empty=_("This district has no school yet."),
     )
     for school in schools:
-        term = terms.get(school.id)
-        p = proficiency.get((school.id, None, None, None))
-        students, pairs_n, assessed, proficient = (
-            (p.students, p.pairs, p.assessed, p.proficient) if p else (0, 0, 0, 0)
-        )
-        track = on_track.get(school.id)
-        graded, tracked = (track.graded, track.on_track) if track else (0, 0)
-        n_sections, quiet, n_28, n_term = sections.get(school.id, [0, 0, 0, 0])
-        entered, exited, continuing = intervention.get(school.id, (0, 0, 0))
+        f = _figures_of(stored, school)
+        if f is None:
+            figure.rows.append([school.name, _("being counted…"), *[None] * 16])
+            continue
+        counted = timezone.localtime(stored[school.id].computed_at)
         figure.rows.append(
             [
                 school.name,
-                term.name if term else "",
-                students,
-                pairs_n,
-                assessed,
-                proficient,
-                percent(proficient, assessed),
-                graded,
-                tracked,
-                percent(tracked, graded),
-                n_sections,
-                quiet,
-                n_28,
-                n_term,
-                entered,
-                exited,
-                percent(exited, exited + continuing),
+                f["term"],
+                f["students"],
+                f["pairs"],
+                f["assessed"],
+                f["proficient"],
+                percent(f["proficient"], f["assessed"]),
+                f["graded"],
+                f["on_track"],
+                percent(f["on_track"], f["graded"]),
+                f["sections"],
+                f["quiet"],
+                f["evidence_28"],
+                f["evidence_term"],
+                f["entered"],
+                f["exited"],
+                percent(f["exited"], f["exited"] + f["continuing"]),
+                counted.strftime("%Y-%m-%d %H:%M"),
             ]
         )
-        figure.bars.append(share_bar(school.name, proficient, assessed))
+        figure.bars.append(share_bar(school.name, f["proficient"], f["assessed"]))
     return figure
 
 
-def _habits(schools, habits) -> Figure:
+def _habits(schools, stored: dict[int, SchoolFigures]) -> Figure:
     """Each school's habits of work this term: the average of the live scores, and how many."""
-    names, months = habits
     figure = Figure(
         slug="habits",
         title=_("Habits of work"),
@@ -212,49 +361,14 @@ def _habits(schools, habits) -> Figure:
         rows=[],
         empty=_("No school records habits of work."),
     )
-    totals: dict[int, list] = defaultdict(lambda: [0, 0])
-    for (habit_id, _month), month in months.items():
-        totals[habit_id][0] += month.scores
-        totals[habit_id][1] += month.total or 0
     for school in schools:
-        for habit_id, name in names.get(school.id, []):
-            n, total = totals.get(habit_id, (0, 0))
-            figure.rows.append([school.name, name, n, mean(total, n)])
+        for name, n, total in (_figures_of(stored, school) or {}).get("habits", []):
+            figure.rows.append([school.name, name, n, mean(Decimal(total), n)])
     return figure
 
 
-def _empty_standards() -> Figure:
-    return Figure(
-        slug="standards",
-        title=_("Targets compared by standard"),
-        columns=[],
-        rows=[],
-        empty=_("No school of this district has a term yet."),
-    )
-
-
-def _standards(schools, pairs, params) -> Figure:
+def _standards(schools, stored: dict[int, SchoolFigures]) -> Figure:
     """Targets that carry one standard code, compared school by school (codes in 2+ schools)."""
-    rows = fetch(
-        f"""
-        SELECT t.standard_code, p.school_id, count(DISTINCT t.code), count(m.level),
-               sum({mastered_sql()})
-        FROM (SELECT DISTINCT school_id, student_id, target_id FROM ({pairs}) p0) p
-        JOIN mastery_learningtarget t ON t.id = p.target_id AND t.school_id = p.school_id
-        LEFT JOIN gradebook_mastery m ON m.school_id = p.school_id
-             AND m.student_id = p.student_id AND m.target_id = p.target_id
-        WHERE t.standard_code <> ''
-          AND t.standard_code IN (
-              SELECT t2.standard_code FROM mastery_learningtarget t2
-              WHERE t2.school_id IN (SELECT DISTINCT school_id FROM ({pairs}) p3)
-                AND t2.standard_code <> '' AND t2.is_active
-              GROUP BY t2.standard_code HAVING count(DISTINCT t2.school_id) > 1)
-        GROUP BY t.standard_code, p.school_id
-        ORDER BY t.standard_code
-        """,
-        params,
-    )
-    names = {s.id: s.name for s in schools}
     figure = Figure(
         slug="standards",
         title=_("Targets compared by standard"),
@@ -273,11 +387,19 @@ def _standards(schools, pairs, params) -> Figure:
         rows=[],
         empty=_("No standard code is shared by targets of two schools."),
     )
+    teaching: dict[str, int] = defaultdict(int)
+    for school in schools:
+        for code in (_figures_of(stored, school) or {}).get("standard_codes", []):
+            teaching[code] += 1
     grouped = defaultdict(list)
-    for code, school_id, n_targets, assessed, mastered in rows:
-        grouped[code].append((names.get(school_id, ""), n_targets, assessed, mastered or 0))
-    for code, entries in grouped.items():
-        for name, n_targets, assessed, mastered in sorted(entries):
+    for school in schools:
+        for code, n_targets, assessed, mastered in (_figures_of(stored, school) or {}).get(
+            "standards", []
+        ):
+            if teaching[code] > 1:
+                grouped[code].append((school.name, n_targets, assessed, mastered))
+    for code in sorted(grouped):
+        for name, n_targets, assessed, mastered in sorted(grouped[code]):
             figure.rows.append(
                 [code, name, n_targets, assessed, mastered, percent(mastered, assessed)]
             )
