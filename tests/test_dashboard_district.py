@@ -253,3 +253,19 @@ def test_the_nightly_refresh_counts_every_district_school_again(north):
         assert SchoolFigures.objects.filter(status=SchoolFigures.Status.DONE).count() == 3
         gamma = SchoolFigures.objects.get(school=north["c"].school).figures
     assert (gamma["students"], gamma["assessed"], gamma["proficient"]) == (5, 5, 5)
+
+
+def test_a_dead_broker_leaves_the_page_up(
+    client, north, monkeypatch, django_capture_on_commit_callbacks
+):
+    from reports import tasks
+
+    def refuse(**kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.compute_school_figures, "delay", refuse)
+    client.force_login(north["chief"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(url(north["north"]))
+    assert response.status_code == 200
+    assert "being counted" in response.content.decode()

@@ -12,6 +12,7 @@ district's schools explicitly: the district admin reads across schools on purpos
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -34,6 +35,8 @@ from reports.dashboards.school import (
     proficiency_counts,
 )
 from reports.models import SchoolFigures
+
+logger = logging.getLogger(__name__)
 
 # A school's stored figures are shown for an hour; after that the page queues a new count (and
 # shows the stored one meanwhile). A count queued but not done after REQUEUE_AFTER is queued again
@@ -125,7 +128,11 @@ def school_figures_ready(*, schools: list[School], today: date) -> dict[int, Sch
 
     def queue():
         for school_id in due:
-            compute_school_figures.delay(school_id=school_id, today=today.isoformat())
+            try:
+                compute_school_figures.delay(school_id=school_id, today=today.isoformat())
+            except Exception:  # a dead broker: show what is stored, queue again later
+                logger.exception("Could not queue the district figures of school %s", school_id)
+                return
 
     transaction.on_commit(queue)
     # Outside a transaction the tasks were queued at once, and ran if Celery is eager (the demo).
