@@ -247,16 +247,14 @@ def attendance_record(
             f"{session_date:%b %-d} is not a session of this group in cycle {entry.cycle.number}."
         )
     with transaction.atomic():
-        previous = (
+        current = (
             SessionAttendance.objects.select_for_update()
             .filter(school=school, entry=entry, session_date=session_date)
-            .values_list("status", flat=True)
             .first()
         )
+        previous = current.status if current is not None else None
         if previous == status:  # the sheet sends every row again: unchanged ones write nothing
-            return SessionAttendance.objects.get(
-                school=school, entry=entry, session_date=session_date
-            )
+            return current
         attendance, _ = SessionAttendance.objects.update_or_create(
             school=school,
             entry=entry,

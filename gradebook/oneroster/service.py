@@ -1379,7 +1379,8 @@ class _Import:
     def _import_memberships(
         self, people: _People, guardianships: dict[int, dict[tuple[str, int], str]]
     ) -> None:
-        """The memberships the roster gives, per school; none is taken away here (see tobedeleted)."""
+        """The memberships the roster gives, per school. Those the rows take away (a disabled
+        user's, a role's out of its dates) leave with the tobedeleted withdrawals (_apply_leaving)."""
         tally = self.report.tally(entities.MEMBERSHIPS)
         # Who holds what where, grouped by school once (user sourcedId → roles).
         holds: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -1408,22 +1409,14 @@ class _Import:
                 if uid in self.logins and uid not in disabled
                 for role in roles
             }
-            existing = {(m.user_id, m.role): m for m in self._existing(school, Membership).values()}
             revoked = self._revoked(school, people, disabled, granted=wanted)
-            gone = [m for key, m in existing.items() if key in revoked or (key[0], None) in revoked]
-            if gone:
-                logins = User.objects.in_bulk({m.user_id for m in gone})
-                audit.record_many(
-                    audit.membership_event(
-                        action=AuditEvent.Action.DELETE, membership=m, user=logins[m.user_id]
-                    )
-                    for m in gone
-                )
-                Membership.objects.filter(school=school, id__in=[m.id for m in gone]).delete()
-                tally.withdrawn += len(gone)
-                for m in gone:
-                    del existing[(m.user_id, m.role)]
-                    self._existing(school, Membership).pop(m.id, None)
+            for login_id, role in revoked:
+                self.leaving[school.id].memberships[role].add(login_id)
+            existing = {
+                (m.user_id, m.role): m
+                for m in self._existing(school, Membership).values()
+                if (m.user_id, m.role) not in revoked and (m.user_id, None) not in revoked
+            }
             new = {
                 key: Membership(school=school, user_id=key[0], role=key[1])
                 for key in sorted(wanted - existing.keys())
@@ -1528,10 +1521,7 @@ class _Import:
             elif self._teaching_ended(row):
                 # The teacher no longer teaches the class (a long-term substitute, a handover):
                 # they leave it as a tobedeleted row would take them off; its evidence stays.
-                login_id = self._login_id(school, uid)
-                teaching = self._by_key(school, SectionTeacher, ("section_id", "teacher_id")).get(
-                    (section.id, login_id)
-                )
+                teaching = self._teaching(school, row, section)
                 if teaching is not None:
                     self.leaving[school.id].teachings.add(teaching.id)
                 self.report.skip(ENROLLMENTS, "the teacher's enrollment has ended (endDate)")
@@ -1627,6 +1617,15 @@ class _Import:
         if enrollment is not None:
             leaving.enrollments[row.date("endDate") or self.today].add(enrollment.id)
             self._record(school, Kind.ENROLLMENT, row, Target.ENROLLMENT, enrollment)
+        teaching = self._teaching(school, row, section)
+        if teaching is not None:
+            leaving.teachings.add(teaching.id)
+        if enrollment is None and teaching is None:
+            self.report.skip(ENROLLMENTS, "tobedeleted: nothing (left) to withdraw")
+
+    def _teaching(self, school: School, row: Row, section: Section | None) -> SectionTeacher | None:
+        """The teaching assignment an enrollment row made: by its sourcedId, else by class and
+        teacher (made by hand, or before the row was remembered)."""
         teaching = self._mapped(
             school, SectionTeacher, Kind.ENROLLMENT, row.sid, Target.SECTION_TEACHER
         )
@@ -1635,10 +1634,7 @@ class _Import:
             teaching = self._by_key(school, SectionTeacher, ("section_id", "teacher_id")).get(
                 (section.id, login_id)
             )
-        if teaching is not None:
-            leaving.teachings.add(teaching.id)
-        if enrollment is None and teaching is None:
-            self.report.skip(ENROLLMENTS, "tobedeleted: nothing (left) to withdraw")
+        return teaching
 
     def _leave_role(self, row: Row) -> None:
         role, uid = row["role"], row["userSourcedId"]
