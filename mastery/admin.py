@@ -12,12 +12,18 @@ import functools
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+)
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.http import Http404
 
-from mastery import audit
+from mastery import accounts, audit
 from mastery.models import (
     AuditEvent,
     Competency,
@@ -36,6 +42,7 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from mastery.tasks import activations_queue
 
 
 def administered_school_ids(request) -> list[int] | None:
@@ -238,10 +245,37 @@ class AuditedAdmin:
 # --- People and schools --------------------------------------------------------------------------
 
 
-class AdminUserCreationForm(UserCreationForm):
+class SiteAdminUserCreationForm(AdminUserCreationForm):
+    """A superuser's: may set a first password (or leave the account to its activation link)."""
+
     class Meta:
         model = User
         fields = ("email", "full_name", "preferred_language")
+
+
+class SchoolAdminUserCreationForm(forms.ModelForm):
+    """A school admin's: the person, never their password. The account waits for its owner's
+    activation link, emailed once it is given a staff or student role (mastery.accounts)."""
+
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "preferred_language")
+
+    def clean_email(self):
+        email = User.objects.normalize_address(self.cleaned_data["email"])
+        if User.objects.filter(email=email).exists():
+            raise ValidationError(
+                "An account already uses this address. Give it a role in your school from "
+                "Memberships instead: the account stays its owner's."
+            )
+        return email
+
+    def save(self, commit=True):
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
 
 
 class AdminUserChangeForm(UserChangeForm):
@@ -250,14 +284,39 @@ class AdminUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
+class AuditedPasswordChangeForm(AdminPasswordChangeForm):
+    """A superuser sets (or disables) someone's password: recorded like the owner's own change."""
+
+    def save(self, commit=True):
+        if self.cleaned_data["set_usable_password"]:
+            return accounts.password_set(
+                user=self.user, password=self.cleaned_data["password1"], source="admin"
+            )
+        self.user.set_unusable_password()
+        self.user.save(update_fields=["password"])
+        accounts.credential_record(
+            user=self.user,
+            action=AuditEvent.Action.PASSWORD_SET,
+            summary="password sign-in was turned off by a site administrator",
+            source="admin",
+        )
+        return self.user
+
+
 @admin.register(User, site=admin_site)
 class UserAdmin(SchoolScopedMixin, DjangoUserAdmin):
+    """People. Credentials belong to their owner (mastery.accounts): a school admin sees and
+    names the people of their schools, and may email them a sign-in link, but never sets a
+    password, an email address, or who may sign in. Superusers may, and it is audited."""
+
     form = AdminUserChangeForm
-    add_form = AdminUserCreationForm
+    add_form = SiteAdminUserCreationForm
+    change_password_form = AuditedPasswordChangeForm
     ordering = ["full_name"]
     list_display = ["email", "full_name", "preferred_language", "is_active"]
     search_fields = ["email", "full_name"]
     list_filter = ["is_active", "preferred_language"]
+    actions = ["email_signin_link"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["full_name", "preferred_language"]}),
@@ -271,17 +330,54 @@ class UserAdmin(SchoolScopedMixin, DjangoUserAdmin):
             None,
             {
                 "classes": ["wide"],
-                "fields": ["email", "full_name", "preferred_language", "password1", "password2"],
+                "fields": [
+                    "email",
+                    "full_name",
+                    "preferred_language",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ],
+            },
+        ),
+    ]
+    school_admin_add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "preferred_language"],
+                "description": "The person chooses their own password: they get an activation "
+                "email once you give them a staff or student role in your school.",
             },
         ),
     ]
     readonly_fields = ["last_login", "date_joined"]
+    # What only the owner (or a superuser) may change.
+    OWNER_FIELDS = ["email", "password", "is_active", "is_staff", "is_superuser"]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if not request.user.is_superuser:
-            fields += ["is_staff", "is_superuser"]
+        if not request.user.is_superuser and obj is not None:
+            fields += self.OWNER_FIELDS
         return fields
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            return self.school_admin_add_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = SchoolAdminUserCreationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            if self.get_object(request, unquote(id)) is None:
+                raise Http404  # another school's person: as if there were none
+            raise PermissionDenied("Only the account's owner sets its password.")
+        return super().user_change_password(request, id, form_url)
 
     def has_change_permission(self, request, obj=None):
         # School admins never edit a superuser.
@@ -292,10 +388,87 @@ class UserAdmin(SchoolScopedMixin, DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def save_model(self, request, obj, form, change):
+        stored = User.objects.filter(pk=obj.pk).values_list("email", flat=True).first()
+        if stored is not None and not request.user.is_superuser and obj.email != stored:
+            raise PermissionDenied("Only the account's owner changes its email.")
+        super().save_model(request, obj, form, change)
+        if change and stored is not None and stored != obj.email:
+            accounts.credential_record(
+                user=obj,
+                action=AuditEvent.Action.EMAIL_CHANGE,
+                summary=f"the email was changed from {stored} by a site administrator",
+                before={"email": stored},
+                after={"email": obj.email},
+            )
+
+    @admin.action(description="Email them a sign-in link (activation or password reset)")
+    def email_signin_link(self, request, queryset):
+        base_url = request.build_absolute_uri("/")
+        sent = sum(
+            accounts.signin_link_send(
+                user=user, base_url=base_url, actor=request.user, source="admin"
+            )
+            for user in queryset
+        )
+        skipped = queryset.count() - sent
+        self.message_user(
+            request,
+            f"Sign-in links emailed: {sent}."
+            + (
+                f" Not sent: {skipped} (inactive, or a family account that has not signed in"
+                " yet: families get in with the school's printed letter)."
+                if skipped
+                else ""
+            ),
+        )
+
+
+class MembershipAdminForm(forms.ModelForm):
+    """A role for an account in a school. An existing account is attached only as the identity
+    rule allows (mastery.accounts.link_refusals)."""
+
+    link_school: School | None = None  # the school page's inline: the page's school
+
+    def clean(self):
+        data = super().clean()
+        user = data.get("user")
+        school = self.link_school or data.get("school")
+        if user is None or school is None:
+            return data
+        already = Membership.objects.filter(school=school, user=user).exclude(pk=self.instance.pk)
+        if not already.exists():
+            try:
+                accounts.link_check(school=school, user=user)
+            except ValidationError as exc:
+                raise ValidationError({"user": exc.messages}) from exc
+        return data
+
+
+def _memberships_given(memberships: list[Membership], base_url: str) -> None:
+    """What giving these roles sets off: the account's other schools are told, and a new staff
+    member or student who has not signed in yet gets their activation email (after the commit)."""
+    by_school: dict[int, list[Membership]] = {}
+    for membership in memberships:
+        by_school.setdefault(membership.school_id, []).append(membership)
+    for school_memberships in by_school.values():
+        school = school_memberships[0].school
+        accounts.links_announce(
+            school=school, grants=[(m.user, m.role) for m in school_memberships]
+        )
+    user_ids = [m.user_id for m in memberships]
+    transaction.on_commit(lambda: activations_queue(user_ids=user_ids, base_url=base_url))
+
 
 class MembershipInline(TenantInline):
     model = Membership
+    form = MembershipAdminForm
     autocomplete_fields = ["user"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type("SchoolMembershipForm", (formset.form,), {"link_school": obj})
+        return formset
 
 
 @admin.register(District, site=admin_site)
@@ -361,6 +534,10 @@ class SchoolAdmin(SchoolScopedMixin, admin.ModelAdmin):
                     )
                 )
         audit.record_many(events)
+        _memberships_given(
+            [after[pk] for pk in sorted(after.keys() - before.keys())],
+            request.build_absolute_uri("/"),
+        )
 
 
 def _memberships_of(school) -> dict:
@@ -374,9 +551,15 @@ class MembershipAdmin(AuditedAdmin, TenantAdmin):
     list_filter = ["role", "school"]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = ["user"]
+    form = MembershipAdminForm
 
     def audit_state(self, obj) -> dict:
         return audit.membership_state(obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or "user" in form.changed_data or "school" in form.changed_data:
+            _memberships_given([obj], request.build_absolute_uri("/"))
 
 
 # --- The learning framework --------------------------------------------------------------------

@@ -67,6 +67,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Django admin access for superusers; school admins reach the admin through their membership.
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the activation email (a link to choose a first password) went out for an account made
+    # by an import or by a school admin; empty until then. Sending claims it first, so a task run
+    # twice sends once (mastery.accounts.activations_send).
+    activation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -86,6 +90,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_full_name(self) -> str:
         return self.full_name
+
+    @property
+    def is_activated(self) -> bool:
+        """Whether the person has set credentials: until then (an imported or admin-made account)
+        it waits for its owner's activation link."""
+        return self.has_usable_password()
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
@@ -626,6 +636,12 @@ class AuditEvent(TenantModel):
         BUILD = "build", _("Roster built")
         CLOSE = "close", _("Cycle closed")
         EXPORT = "export", _("Exported")
+        # Credential events of an account (mastery.accounts), recorded in each of its schools.
+        SIGNIN_LINK = "signin_link", _("Sign-in link sent")
+        PASSWORD_SET = "password_set", _("Password set")
+        ACTIVATE = "activate", _("Account activated")
+        EMAIL_CHANGE = "email_change", _("Email changed")
+        LINK = "link", _("Account linked")
 
     class ObjectType(models.TextChoices):
         EVIDENCE = "evidence", _("Evidence")
@@ -638,6 +654,7 @@ class AuditEvent(TenantModel):
         COMPETENCY = "competency", _("Competency")
         ATTENDANCE = "attendance", _("Intervention attendance")
         RECORDS = "records", _("Student records")
+        ACCOUNT = "account", _("Account")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from mastery import views
+from mastery import account_views, views
 from mastery.admin import admin_site
 from mastery.auth import LoginForm
 from reports import views as reports_views
@@ -18,6 +18,23 @@ urlpatterns = [
             authentication_form=LoginForm, redirect_authenticated_user=True
         ),
         name="login",
+    ),
+    # The owner's own credential pages (mastery.accounts: the identity rule), before Django's.
+    path("accounts/password_reset/", account_views.SigninLinkView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        account_views.ChoosePasswordView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password_change/",
+        account_views.OwnerPasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/email/<str:token>/",
+        account_views.email_change_confirm,
+        name="email_change_confirm",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path(settings.ADMIN_URL, admin_site.urls),

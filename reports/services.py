@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 
 from gradebook.models import CourseTarget, Guardianship, Student
-from mastery import audit, pagecache
+from mastery import accounts, audit, pagecache
 from mastery.models import AuditEvent, LearningTarget, Membership, Role, School
 from mastery.tenancy import all_schools, enter_school
 from reports.models import GuardianInvitation, StudentGoal, digest
@@ -105,54 +105,86 @@ def invitation_find(
     return found if found is not None and found.usable else None
 
 
+def invitation_needs(invitation: GuardianInvitation, user) -> str:
+    """What accepting this invitation takes, as the identity rule (mastery.accounts) has it:
+    "password" (a new account, or the school's own waiting family account: the guardian chooses
+    its password), "accept" (the signed-in owner of the invited address), or "signin" (an
+    account someone owns: only signing in as it accepts the invitation)."""
+    User = get_user_model()
+    existing = User.objects.filter(email=User.objects.normalize_address(invitation.email)).first()
+    if existing is None or accounts.letter_may_activate(user=existing, school=invitation.school):
+        return "password"
+    if user is not None and user.is_authenticated and user.pk == existing.pk:
+        return "accept"
+    return "signin"
+
+
 @transaction.atomic
 def invitation_accept(
-    *, invitation: GuardianInvitation, full_name: str, password: str | None, language: str
+    *,
+    invitation: GuardianInvitation,
+    user=None,
+    full_name: str,
+    password: str | None,
+    language: str,
 ):
-    """Create (or complete) the guardian's account, link the children, and use up the invitation."""
+    """Use up the invitation: the guardian's account (created for a new address and given its
+    password; an existing one only when `user`, the signed-in person, owns it), a guardian role
+    in the school and the children. Raises ValidationError otherwise: an invitation never sets
+    the password of someone's account (mastery.accounts)."""
     User = get_user_model()
     with all_schools():
         locked = GuardianInvitation.objects.select_for_update().get(pk=invitation.pk)
     if not locked.usable:
         raise ValidationError("This invitation was already used, or it has expired.")
-    user = User.objects.filter(email=User.objects.normalize_address(locked.email)).first()
-    if user is None:
-        user = User.objects.create_user(
-            locked.email, password, full_name=full_name, preferred_language=language
+    needs = invitation_needs(locked, user)
+    if needs == "signin":
+        raise ValidationError(
+            "An account already uses this address: sign in to it, then open the invitation again."
         )
-    else:
-        if password:
-            user.set_password(password)
-        user.full_name = user.full_name or full_name
-        user.preferred_language = language
-        user.save()
+    if needs == "password" and not password:
+        raise ValidationError("Choose a password for your account.")
+    account = User.objects.filter(email=User.objects.normalize_address(locked.email)).first()
+    created = account is None
+    if created:
+        account = User.objects.create_user(
+            locked.email, None, full_name=full_name, preferred_language=language
+        )
+    elif needs == "password":
+        account.full_name = account.full_name or full_name
+    account.preferred_language = language
+    account.save(update_fields=["full_name", "preferred_language"])
     school = locked.school
     with enter_school(school):
-        membership, created = Membership.objects.get_or_create(
-            school=school, user=user, role=Role.GUARDIAN
+        membership, given = Membership.objects.get_or_create(
+            school=school, user=account, role=Role.GUARDIAN
         )
-        if created:
+        if given:
             audit.record_many(
                 [
                     audit.membership_event(
                         action=AuditEvent.Action.CREATE,
                         membership=membership,
-                        user=user,
-                        actor=user,
+                        user=account,
+                        actor=account,
                         source="invitation",
                     )
                 ]
             )
+            accounts.links_announce(school=school, grants=[(account, Role.GUARDIAN)])
         for student in Student.objects.filter(school=school, pk__in=locked.students):
             Guardianship.objects.get_or_create(
                 school=school,
-                guardian=user,
+                guardian=account,
                 student=student,
                 defaults={"relationship": locked.relationship},
             )
-    locked.accepted_at, locked.accepted_by = timezone.now(), user
+    if needs == "password":
+        # After the membership: the activation is recorded in the school's trail.
+        accounts.password_set(user=account, password=password, actor=account, source="invitation")
+    locked.accepted_at, locked.accepted_by = timezone.now(), account
     locked.save(update_fields=["accepted_at", "accepted_by"])
-    return user
+    return account
 
 
 # --- Report batches ------------------------------------------------------------------------------

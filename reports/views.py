@@ -7,7 +7,7 @@ Students may write only their own goals. A child who is not the guardian's answe
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -36,6 +36,7 @@ from reports.services import (
     invitation_accept,
     invitation_create,
     invitation_find,
+    invitation_needs,
     report_pdf_file,
 )
 
@@ -254,7 +255,9 @@ def families(request, school_slug: str):
 
 
 def _throttled(request) -> bool:
-    key = f"invite-tries:{request.META.get('REMOTE_ADDR', '')}"
+    from mastery.auth import client_address  # the client as TRUSTED_PROXY_COUNT says
+
+    key = f"invite-tries:{client_address(request)}"
     cache.add(key, 0, 900)
     try:
         return cache.incr(key) > 30
@@ -298,14 +301,18 @@ def invitation_accept_view(request, token: str | None = None):
         return render(request, "reports/invitation_invalid.html", status=404)
     translation.activate(invitation.language)
     request.LANGUAGE_CODE = invitation.language
-    User = get_user_model()
-    existing = User.objects.filter(email=User.objects.normalize_address(invitation.email)).first()
-    needs_password = existing is None or not existing.has_usable_password()
-    if existing is not None and not needs_password and request.user != existing:
+    needs = invitation_needs(invitation, request.user)
+    if needs == "signin":
+        # Someone owns that account: only they accept, by signing in (never by a new password).
         messages.info(
-            request, _("You already have an account: log in, then open the invitation again.")
+            request,
+            _(
+                "You already have an account: log in, then open the invitation again. "
+                "Never signed in? Use “Forgot your password?” to get a link at your address."
+            ),
         )
         return redirect(f"{reverse('login')}?next={request.get_full_path()}")
+    needs_password = needs == "password"
     form = AcceptInvitationForm(
         request.POST or None,
         needs_password=needs_password,
@@ -316,12 +323,17 @@ def invitation_accept_view(request, token: str | None = None):
             Student.objects.filter(school=invitation.school, pk__in=invitation.students)
         )
         if request.method == "POST" and form.is_valid():
-            user = invitation_accept(
-                invitation=invitation,
-                full_name=form.cleaned_data["full_name"],
-                password=form.cleaned_data.get("password1"),
-                language=form.cleaned_data["language"],
-            )
+            try:
+                user = invitation_accept(
+                    invitation=invitation,
+                    user=request.user,
+                    full_name=form.cleaned_data["full_name"],
+                    password=form.cleaned_data.get("password1"),
+                    language=form.cleaned_data["language"],
+                )
+            except ValidationError as exc:  # used meanwhile, or the address got an owner
+                form.add_error(None, exc)
+        if request.method == "POST" and form.is_valid():
             request.session.pop("invitation", None)
             login(request, user, backend="mastery.auth.EmailBackend")
             messages.success(

@@ -193,6 +193,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "invitation_code":                      (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "invitation_accept_code":               (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "invitation_accept":                    (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "email_change_confirm":                 (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "login":                                (302,  302,  302,  302,  302,  302,  302,  302,  200),
     "logout":                               (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "password_change":                      (200,  200,  200,  200,  200,  200,  200,  200,  302),
@@ -211,7 +212,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "admin:jsi18n":                         (200,  302,  302,  302,  302,  302,  302,  200,  302),
     "admin:autocomplete":                   (403,  302,  302,  302,  302,  302,  302,  403,  302),
     "admin:view_on_site":                   (404,  302,  302,  302,  302,  302,  302,  404,  302),
-    "admin:auth_user_password_change":      (200,  302,  302,  302,  302,  302,  302,  404,  302),
+    # Only the account's owner (or a superuser) sets a password: never a school admin.
+    "admin:auth_user_password_change":      (403,  302,  302,  302,  302,  302,  302,  404,  302),
     "admin/(?P<url>.*)$":                   (404,  302,  302,  302,  302,  302,  302,  404,  302),
 }
 

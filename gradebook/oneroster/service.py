@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -83,7 +85,7 @@ from gradebook.oneroster.parser import (
     sentence,
 )
 from gradebook.oneroster.report import OTHER_SCHOOL, ImportReport
-from mastery import audit
+from mastery import accounts, audit
 from mastery.models import (
     AuditEvent,
     Department,
@@ -95,8 +97,10 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from mastery.tasks import activations_queue
 from mastery.tenancy import all_schools
 
+log = logging.getLogger(__name__)
 Kind = RosterSource.Kind
 Target = RosterSource.Target
 
@@ -160,6 +164,7 @@ def oneroster_import(
     school: School | None,
     dry_run: bool = False,
     today: date | None = None,
+    base_url: str | None = None,
 ) -> ImportReport:
     """Import a OneRoster 1.2 CSV package (file name → bytes); report what was (or would be) done.
 
@@ -168,19 +173,25 @@ def oneroster_import(
     school's orgs and classes, and no school or district row is touched. None: every school org
     of the files (the command line, with scopes disabled), creating schools it has not met.
     Atomic: when any row has a problem nothing is written; a dry run never writes.
+
+    Existing logins are taken in only as the identity rule allows (mastery.accounts). Once the
+    import has committed, and only then, the new staff and students who have not signed in yet
+    get their activation email, and people whose activated account got a new address are asked
+    to confirm it from there; links point at `base_url` (default: the SITE_URL setting).
     """
     report = ImportReport(dry_run=dry_run)
     package = parse_package(files, report.errors, report.warnings)
     # Rows with problems of their own are left out (and their sourcedIds noted), so the checks
     # that need the database still run and report the other rows' problems too.
     if package.readable:
+        run = _Import(
+            package=package,
+            only=school,
+            report=report,
+            today=today or timezone.localdate(),
+        )
         try:
-            _Import(
-                package=package,
-                only=school,
-                report=report,
-                today=today or timezone.localdate(),
-            ).run()
+            run.run()
         except IntegrityError as exc:
             # Every row is checked against the database before its stage writes, so this is a
             # concurrent change (two imports at once, say): refuse the whole import.
@@ -191,7 +202,27 @@ def oneroster_import(
     report.errors.sort(key=lambda p: (order.get(p.file, -1), p.line))
     if not report.ok or dry_run:
         transaction.set_rollback(True)
+    elif package.readable:
+        _after_commit(run, base_url or settings.SITE_URL)
     return report
+
+
+def _after_commit(run: _Import, base_url: str) -> None:
+    """Mail goes out only once the import is saved (a rolled-back import sends nothing)."""
+    to_activate = sorted(run.to_activate)
+    changes = list(run.email_changes)
+
+    def send() -> None:
+        activations_queue(user_ids=to_activate, base_url=base_url)
+        for user, new_email in changes:
+            try:
+                accounts.email_change_request(
+                    user=user, new_email=new_email, base_url=base_url, source="oneroster"
+                )
+            except OSError:  # the mail server: the next import asks again
+                log.exception("Could not email %s to confirm a new address", new_email)
+
+    transaction.on_commit(send)
 
 
 def _fingerprint(row: Row) -> str:
@@ -247,6 +278,10 @@ class _Import:
         self.fingerprints: dict[tuple[str, int], str] = {}
         self.reported: set[tuple[str, int, str]] = set()
         self.not_renamed: set[str] = set()  # logins a school's roster may not rename
+        # Activated logins whose row has a new email: the person confirms it (after the commit).
+        self.email_changes: list[tuple[User, str]] = []
+        # Logins given a staff or student role: activation emails for those not yet activated.
+        self.to_activate: set[int] = set()
         self.known_orgs: set[str] = set()  # org sourcedIds imported before (command line)
         self.leaving: dict[int, _Leaving] = defaultdict(_Leaving)
 
@@ -1228,6 +1263,10 @@ class _Import:
                         + (f"user sourcedId “{owner}”" if owner else "another login"),
                     )
                     continue
+                refusal = self._link_refusal(uid, holder, people)
+                if refusal:
+                    self._error(row, f"email {email} cannot be used here: {refusal}")
+                    continue
                 user = holder  # a login made by hand (or for another school) is the same person
             full_name = " ".join(
                 part
@@ -1264,6 +1303,20 @@ class _Import:
                 self.not_renamed.add(row.sid)
                 tally.unchanged += 1
                 continue
+            if "email" in changed and user.is_activated:
+                # The person signs in with it: only they can move the account to another
+                # address, by opening the confirmation link mailed there (after the commit).
+                new_email = changed.pop("email")
+                self.email_changes.append((user, new_email))
+                self.report.add_warning(
+                    USERS,
+                    row.line,
+                    f"{user.email} keeps its address until the person confirms {new_email}: "
+                    "a link to confirm it is emailed there once the import is saved.",
+                )
+                if not changed:
+                    tally.unchanged += 1
+                    continue
             for f, v in changed.items():
                 setattr(user, f, v)
             by_fields[tuple(sorted(changed))].append(user)
@@ -1271,6 +1324,21 @@ class _Import:
         User.objects.bulk_create(new)
         for fields, objs in by_fields.items():
             User.objects.bulk_update(objs, list(fields))
+
+    def _link_refusal(self, uid: str, user: User, people: _People) -> str | None:
+        """Why this import may not take in an existing login (mastery.accounts, the identity
+        rule), for each school of the import that would give it a place."""
+        school_ids = {school_id for (school_id, sid) in people.staff if sid == uid}
+        school_ids |= people.student_in.get(uid, set()) | people.members.get(uid, set())
+        for child in people.children.get(uid, ()):
+            school_ids |= people.student_in.get(child, set())
+        for school_id in sorted(school_ids or self.schools):
+            refusal = accounts.link_refusals(
+                school=self.schools[school_id], user_ids=[user.pk]
+            ).get(user.pk)
+            if refusal:
+                return refusal
+        return None
 
     def _login_unchanged(self, row: Row, user: User) -> bool:
         """Every school that imported this login last saw this very row (a login is global)."""
@@ -1423,6 +1491,10 @@ class _Import:
             }
             Membership.objects.bulk_create(new.values())
             logins = {u.id: u for u in self.logins.values()}
+            accounts.links_announce(
+                school=school, grants=[(logins[m.user_id], m.role) for m in new.values()]
+            )
+            self.to_activate |= {login_id for login_id, role in wanted if role != Role.GUARDIAN}
             audit.record_many(
                 audit.membership_event(
                     action=AuditEvent.Action.CREATE, membership=m, user=logins[m.user_id]

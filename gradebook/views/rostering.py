@@ -28,6 +28,7 @@ def oneroster_import(request, school_slug: str):
             files=form.cleaned_data["files"],
             school=request.school,
             dry_run=form.cleaned_data["dry_run"],
+            base_url=request.build_absolute_uri("/"),
         )
     failed = posted and (report is None or not report.ok)
     return render(
