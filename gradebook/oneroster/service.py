@@ -18,7 +18,8 @@ How OneRoster becomes this app's roster:
   siteAdministrator / principal → school_admin, counselor → counselor; guardian / parent /
   relative → a guardian Membership and a Guardianship to each of their children (agentSourcedIds,
   read from either side), in the children's schools. Logins are unique by email and made with an
-  unusable password (people set one through the reset link).
+  unusable password: their owners activate them (mastery.accounts, the identity rule, which also
+  decides whether an existing login may be taken in).
 - enrollment student → Enrollment (beginDate → enrolled_on; an endDate before the term ends →
   withdrawn_on, since an endDate on the term's last day means "to the end", not "left"); teacher →
   SectionTeacher (primary → is_primary).
