@@ -6,6 +6,7 @@ the test suite set DATABASE_URL to PostgreSQL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "mastery.apps.MasteryConfig",
     "gradebook.apps.GradebookConfig",
     "intervention.apps.InterventionConfig",
@@ -80,6 +82,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Resolves /s/<school-slug>/, checks the membership and runs the request in a tenant scope.
     "mastery.middleware.SchoolScopeMiddleware",
+    # Last, as axes asks: turns a refused login into our answer (mastery.auth.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mastery.urls"
@@ -130,7 +134,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "mastery.User"
-AUTHENTICATION_BACKENDS = ["mastery.auth.EmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first (a subclass of its AxesStandaloneBackend): refuses a locked-out attempt
+    # before any password is checked, on the login page and the admin's alike.
+    "mastery.auth.LoginThrottleBackend",
+    "mastery.auth.EmailBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -146,9 +155,42 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Failed logins per email and per client address inside the window before login is refused.
-LOGIN_THROTTLE_ATTEMPTS = int(os.environ.get("LOGIN_THROTTLE_ATTEMPTS", "10"))
-LOGIN_THROTTLE_WINDOW_SECONDS = int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", "900"))
+# --- Login throttling (django-axes; mastery.auth) ---------------------------------------------
+# Failed logins are counted per (account, address) pair: LOGIN_FAILURE_LIMIT failures for one
+# account from one address lock that pair until LOGIN_COOLOFF_MINUTES have passed since its last
+# counted failure. Nobody else is touched: made-up emails typed behind a school's NAT (or the TLS
+# proxy) lock only themselves, and a locked account still signs in from any other address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+# Tries while locked are refused and not counted (the cool-off does not grow); a successful login
+# clears its pair's count.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# Axes' database handler (extended in mastery.auth): every gunicorn worker and host counts in the
+# same PostgreSQL rows whatever the cache. The cache handler would share counts through Redis in
+# production too, but a Redis outage (ResilientRedisCache answers "nothing cached") would silently
+# switch throttling off, and the demo's local-memory cache is per process (axes.W001). A failed
+# login writes one small row per pair, deleted once its cool-off has passed. Successful logins are
+# not logged by axes (its AccessLog would grow without end; the audit trail has credential events).
+AXES_HANDLER = "mastery.auth.LoginThrottleHandler"
+AXES_DISABLE_ACCESS_LOG = True
+# The account as the login backend compares it (case-insensitive email); the client's address as
+# TRUSTED_PROXY_COUNT says; a refused login answers the login page with our message, as today.
+AXES_USERNAME_CALLABLE = "mastery.auth.login_username"
+AXES_CLIENT_IP_CALLABLE = "mastery.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "mastery.auth.lockout_response"
+# Password spraying (one address, many accounts): past LOGIN_ADDRESS_FAILURE_LIMIT failures inside
+# the cool-off window an address is slowed, not locked: after each further failure it waits
+# LOGIN_ADDRESS_COOLOFF_SECONDS before its next attempt. Accounts that signed in from that address
+# in the last 30 days are not slowed (mastery.auth.LoginThrottleBackend).
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))
+LOGIN_ADDRESS_COOLOFF_SECONDS = int(os.environ.get("LOGIN_ADDRESS_COOLOFF_SECONDS", "60"))
+# How many proxies the app sits behind (the TLS proxy: 1). 0: the client is REMOTE_ADDR and
+# X-Forwarded-For is ignored (a client could forge it); N: the client is the N-th address from the
+# right of X-Forwarded-For, the one the outermost trusted proxy saw. Read by login throttling, the
+# invitation-code tries (mastery.auth.client_address) and the API's throttles (NUM_PROXIES).
+TRUSTED_PROXY_COUNT = max(0, int(os.environ.get("TRUSTED_PROXY_COUNT", "0")))
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español")]
@@ -192,9 +234,12 @@ if os.environ.get("EMAIL_HOST"):
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gradebook@localhost")
+# Where links in emails sent outside a request point (activation emails after a command-line
+# import): the address people reach the site at.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
-# Cache: Redis in production (login throttling is shared across gunicorn workers); the demo and a
-# missing REDIS_URL fall back to the local-memory cache.
+# Cache: Redis in production (throttling counters are shared across gunicorn workers); the demo
+# and a missing REDIS_URL fall back to the local-memory cache.
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 if env_bool("CACHE_USE_REDIS", bool(os.environ.get("REDIS_URL")) and not DEBUG):
     CACHES = {
@@ -346,6 +391,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "1200/min"),
         "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
     },
+    # Anonymous requests are counted per client address, read as TRUSTED_PROXY_COUNT says.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "mastery.rest.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -389,6 +436,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Axes logs three INFO lines per login; its warnings (each failure, each lockout) stay.
+        "axes": {"level": "WARNING"},
         # WeasyPrint logs every layout step at INFO and CSS it ignores at WARNING.
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "WARNING"},
