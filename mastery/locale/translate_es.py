@@ -186,6 +186,27 @@ SINGLE = {
     "That code is not valid, or it was already used or has expired.": "Ese código no es válido, o ya se usó o venció.",
     "You already have an account: log in, then open the invitation again.": "Ya tiene una cuenta: inicie sesión y luego abra la invitación otra vez.",
     "Welcome! You can now follow your children's progress here.": "¡Bienvenido/a! Ahora puede seguir aquí el progreso de sus hijos.",
+    "Data dialogue": "Diálogo sobre los datos",
+    "API tokens": "Claves de la API",
+    # Accounts: activation, email confirmation, invitations to an existing account
+    "You already have an account: log in, then open the invitation again. Never signed in? Use “Forgot your password?” to get a link at your address.": "Ya tiene una cuenta: inicie sesión y vuelva a abrir la invitación. ¿Nunca inició sesión? Use «¿Olvidó su contraseña?» para recibir un enlace en su correo.",
+    "Hello %(name)s,": "Hola, %(name)s:",
+    "Your school set up a Mastery gradebook account for you. It signs in with this email address.": "Su escuela le creó una cuenta en la libreta de calificaciones por dominio. Se inicia sesión con esta dirección de correo.",
+    "Choose your password here to activate it:": "Elija aquí su contraseña para activarla:",
+    "The link works once and for a limited time. If it has expired, use “Forgot your password?” on the sign-in page.": "El enlace funciona una sola vez y por tiempo limitado. Si venció, use «¿Olvidó su contraseña?» en la página de inicio de sesión.",
+    "Only you can set this account's password: nobody at the school can see or change it.": "Solo usted puede elegir la contraseña de esta cuenta: nadie en la escuela puede verla ni cambiarla.",
+    "Activate your Mastery gradebook account": "Active su cuenta de la libreta de calificaciones por dominio",
+    "Confirm your new email address": "Confirme su nueva dirección de correo",
+    "Your account signs in with %(old)s. Confirm to sign in with %(new)s from now on.": "Su cuenta inicia sesión con %(old)s. Confirme para iniciar sesión con %(new)s de ahora en adelante.",
+    "Use %(new)s": "Usar %(new)s",
+    "Your school's records now give %(new_email)s as your email address. Your Mastery gradebook account keeps its current address until you confirm this one.": "Los registros de su escuela ahora indican %(new_email)s como su correo. Su cuenta conserva su dirección actual hasta que confirme esta.",
+    "To sign in with this address from now on, open this link:": "Para iniciar sesión con esta dirección de ahora en adelante, abra este enlace:",
+    "The link works for %(days)s days. If you did not expect this, ignore this email: nothing changes.": "El enlace funciona durante %(days)s días. Si no esperaba este mensaje, ignórelo: no cambia nada.",
+    "It was already used, or it is too old. Your account keeps the address it has.": "Ya se usó o es demasiado antiguo. Su cuenta conserva la dirección que tiene.",
+    "Confirm your new email address for the Mastery gradebook": "Confirme su nueva dirección de correo para la libreta de calificaciones por dominio",
+    "Choose your password": "Elija su contraseña",
+    "Your account signs in with %(email)s. Choose its password to activate it.": "Su cuenta inicia sesión con %(email)s. Elija su contraseña para activarla.",
+    "Your account now signs in with %(email)s.": "Su cuenta ahora inicia sesión con %(email)s.",
 }
 
 PLURAL = {
