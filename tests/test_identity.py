@@ -4,10 +4,13 @@ the owner's own ways in: activation, reset, a new address confirmed from that ad
 
 from __future__ import annotations
 
+import email
 import html
 import re
+import socket
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -466,3 +469,53 @@ def test_a_superuser_sets_a_password_and_it_is_recorded(client, high):
     (event,) = account_events(high.school, victim)
     assert event.action == "password_set" and event.actor_id == root.pk
     assert NEW_PASSWORD not in str(event.summary) + str(event.before) + str(event.after)
+
+
+# --- The activation email through a real SMTP server on loopback -------------------------------------
+
+
+class Inbox:
+    """aiosmtpd's handler: keeps what the server receives."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks its own port by connecting)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "use_tls": False,
+                "timeout": 5,
+            },
+        }
+    }
+    yield inbox
+    controller.stop()
+
+
+def test_an_imported_teacher_activates_from_an_email_sent_over_smtp(client, high, smtp_server):
+    teacher = imported("smtp.teacher@lakeside.example", high.school, Role.TEACHER)
+    response = client.post(reverse("password_reset"), {"email": teacher.email})
+    assert response.status_code == 302
+    ((recipients, content),) = smtp_server.messages
+    assert recipients == [teacher.email]
+    body = email.message_from_string(content).get_payload(decode=True).decode()
+    (link,) = re.findall(r"https?://\S+", body)
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert can_log_in(client, teacher.email, NEW_PASSWORD)
