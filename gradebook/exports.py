@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 from django.db.models import QuerySet
@@ -26,6 +26,7 @@ from django.utils.text import slugify
 
 from gradebook import selectors
 from gradebook.models import Mastery, Section
+from gradebook.services import score_number
 from mastery import calculation
 from mastery.models import LearningTarget, School
 from mastery.selectors import achievement_levels
@@ -250,12 +251,9 @@ def _target_filter(school: School, raw: str) -> LearningTarget:
 
 def _level_filter(school: School, raw: str) -> Decimal:
     levels = achievement_levels(school)
-    try:
-        number = Decimal(raw.replace(",", "."))
-    except InvalidOperation:
-        number = None
+    number = score_number(raw)  # read as a typed score is: exact, never rounded onto a level
     for level in levels:
-        if number is not None and number.is_finite() and level.value == number:
+        if number is not None and level.value == number:
             return level.value
         if raw.casefold() in {level.label.casefold(), (level.label_es or "").casefold()}:
             return level.value

@@ -7,6 +7,9 @@ field) before anything is written.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -70,8 +73,59 @@ def _school_lock(school: School, *, shared: bool) -> None:
         cursor.execute(f"SELECT {fn}(%s, %s)", [7301, school.id])
 
 
+# A score as people type it: digits, with a decimal point or comma (3, 2.5, 3,5, 03, 3.00).
+# `\d` is any Unicode decimal digit, so full-width digits typed with an East Asian input method
+# (３) read as the digits they are. No exponent, no NaN or Infinity, no underscores: Python's
+# Decimal() accepts all of those, and `1e400` is exactly what made quantize() raise (a 500).
+_SCORE_TEXT = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
+_SCORE_TEXT_MAX = 40  # longer is no score (and is not echoed whole in the message)
+
+
+def score_number(value) -> Decimal | None:
+    """What a user typed (or an API sent) as an exact number, or None when it is not a number.
+
+    The one reading of a typed score, for every entry path: no rounding, no quantize (which
+    raises on huge exponents), nothing but a finite number.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    text = str(value).strip()
+    if len(text) > _SCORE_TEXT_MAX or not _SCORE_TEXT.fullmatch(text):
+        return None
+    return Decimal(text.replace(",", "."))
+
+
+def scale_value(value, allowed: list[Decimal]) -> Decimal | None:
+    """The value of `allowed` that `value` is exactly equal to (2.996 is not 3), else None."""
+    number = score_number(value)
+    if number is None:
+        return None
+    # Decimal equality is numeric and exact: 3 == 3.0 == 3.00, 2.996 != 3, -0 == 0.
+    return next((a for a in allowed if a == number), None)
+
+
+def _typed(value) -> str:
+    """The value as the user typed it, for a message (never rounded; long input shortened)."""
+    text = str(value).strip()
+    if isinstance(value, Decimal):
+        with contextlib.suppress(InvalidOperation):  # too large to show with two places
+            text = calculation.fmt(value)  # 5, not 5.00
+    return text if len(text) <= 20 else text[:19] + "…"
+
+
 def parse_score(value, *, status: str, levels) -> Decimal | None:
-    """Check a score against the school's scale; returns it as a 2-place Decimal (or None)."""
+    """Check a score against the school's scale; returns the scale's value (or None).
+
+    A score must equal a value of the scale exactly: 2.996 is refused, not rounded to 3 (DESIGN.md
+    section 7: no silent rounding). Every entry path (the scoring cell, the grid form, fill,
+    reassessment, undo, habits, the API) comes through here, so each refuses with this message.
+    """
     if status not in calculation.STATUSES:
         raise EvidenceError({"status": [f"Unknown status “{status}”."]})
     if status != EvidenceStatus.SCORED:
@@ -84,23 +138,20 @@ def parse_score(value, *, status: str, levels) -> Decimal | None:
         raise EvidenceError(
             {"score": ["Enter a score, or a status such as M (missing) or EX (excused)."]}
         )
-    try:
-        score = Decimal(str(value).strip().replace(",", "."))
-    except InvalidOperation:
-        raise EvidenceError({"score": [f"“{value}” is not a score."]}) from None
     allowed = allowed_scores(levels)
     if not allowed:
         raise EvidenceError({"score": ["This school has no proficiency scale yet."]})
-    if not score.is_finite() or score.quantize(Decimal("0.01")) not in allowed:
-        shown = ", ".join(calculation.fmt(a) for a in allowed)
-        raise EvidenceError(
-            {
-                "score": [
-                    f"{calculation.fmt(score) if score.is_finite() else value} is not on the scale. Use one of: {shown}."
-                ]
-            }
-        )
-    return score.quantize(Decimal("0.01"))
+    found = scale_value(value, allowed)
+    if found is not None:
+        return found
+    shown = ", ".join(calculation.fmt(a) for a in allowed)
+    typed = _typed(value)
+    what = (
+        f"{typed} is not on the scale."
+        if score_number(value) is not None
+        else f"“{typed}” is not a score."
+    )
+    raise EvidenceError({"score": [f"{what} Use one of: {shown}."]})
 
 
 def _usable(loaded: Assessment | None, *, school: School, assessment_id: int) -> bool:
@@ -378,12 +429,12 @@ STATUS_WORDS = {
 
 def parse_entry(text: str | None) -> tuple[str | None, str | None]:
     """What a teacher typed in a cell -> (score text, status); (None, None) means "clear the cell"."""
-    value = (text or "").strip().upper()
+    value = (text or "").strip()
     if not value:
         return None, None
-    if value in STATUS_WORDS:
-        return None, STATUS_WORDS[value]
-    return value, EvidenceStatus.SCORED
+    if value.upper() in STATUS_WORDS:
+        return None, STATUS_WORDS[value.upper()]
+    return value, EvidenceStatus.SCORED  # as typed: a refusal quotes it
 
 
 @dataclass

