@@ -7,14 +7,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from mastery import accounts
-from mastery.models import User
+from mastery.models import District, User
 
 
 class SigninLinkForm(PasswordResetForm):
@@ -99,4 +101,47 @@ def email_change_confirm(request, token: str):
         request,
         "registration/email_change_confirm.html",
         {"account": user, "new_email": new_email},
+    )
+
+
+class DistrictSigninLinkForm(forms.Form):
+    email = forms.EmailField(label="Their email", max_length=254)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def district_signin_link(request, district_slug: str):
+    """District IT: email one of the district's people a sign-in link (an activation link if they
+    never signed in, a reset link otherwise) at their own address. Never sets a password."""
+    district = District.objects.filter(slug=district_slug, memberships__user=request.user).first()
+    if district is None:
+        raise Http404("No such district, or not one you administer.")
+    form = DistrictSigninLinkForm(request.POST or None)
+    sent = None
+    if request.method == "POST" and form.is_valid():
+        person = accounts.district_person(district=district, email=form.cleaned_data["email"])
+        if person is None:
+            form.add_error("email", "No one in this district's schools uses that address.")
+        else:
+            sent = accounts.signin_link_send(
+                user=person,
+                base_url=request.build_absolute_uri("/"),
+                actor=request.user,
+                source="district",
+            )
+            if not sent:
+                form.add_error(
+                    "email",
+                    "No link was sent: the account is switched off, or it is a family account "
+                    "that has never been used (families get in with their school's printed "
+                    "letter, since the address on file may be mistyped).",
+                )
+            else:
+                sent = person.email
+                form = DistrictSigninLinkForm()
+    return render(
+        request,
+        "mastery/district_signin_link.html",
+        {"district": district, "form": form, "sent": sent},
+        status=422 if form.errors else 200,
     )

@@ -220,6 +220,32 @@ def letter_may_activate(*, user: User, school: School) -> bool:
     return user.pk not in link_refusals(school=school, user_ids=[user.pk])
 
 
+def district_person(*, district, email: str) -> User | None:
+    """The account with this address if it is one of the district's people: a member of one of
+    its schools, or one of its district admins; else None."""
+    user = User.objects.filter(email=User.objects.normalize_address(email)).first()
+    if user is None:
+        return None
+    if DistrictMembership.objects.filter(district=district, user=user).exists():
+        return user
+    with all_schools():
+        if Membership.objects.filter(user=user, school__district=district).exists():
+            return user
+    return None
+
+
+def shared_beyond(*, user: User, school_ids: Iterable[int]) -> bool:
+    """Whether the account is also someone elsewhere: a member of a school outside `school_ids`,
+    a district admin, or a site administrator. Its name and language are then not any one
+    school's to edit (an import does not rename it either)."""
+    if user.is_superuser or user.is_staff:
+        return True
+    if DistrictMembership.objects.filter(user=user).exists():
+        return True
+    with all_schools():
+        return Membership.objects.filter(user=user).exclude(school_id__in=list(school_ids)).exists()
+
+
 def signin_link(user: User, base_url: str) -> str:
     """A one-time link (Django's password-reset token: it stops working once the password
     changes, and after PASSWORD_RESET_TIMEOUT) to choose a password."""

@@ -380,8 +380,14 @@ class UserAdmin(SchoolScopedMixin, DjangoUserAdmin):
         return super().user_change_password(request, id, form_url)
 
     def has_change_permission(self, request, obj=None):
-        # School admins never edit a superuser.
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        # A school admin edits the name and language of their own schools' people only: never a
+        # superuser's, and never an account that is also someone elsewhere (another school, a
+        # district): that account is viewed, not changed (as the import does not rename it).
+        if (
+            obj is not None
+            and not request.user.is_superuser
+            and accounts.shared_beyond(user=obj, school_ids=administered_school_ids(request))
+        ):
             return False
         return super().has_change_permission(request, obj)
 

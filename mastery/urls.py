@@ -55,6 +55,11 @@ urlpatterns = [
     path("s/<slug:school_slug>/", include("reports.urls")),
     # A district's schools side by side (its district admins only).
     path("d/<slug:district_slug>/dashboard/", dashboards.district_view, name="district_dashboard"),
+    path(
+        "d/<slug:district_slug>/signin-links/",
+        account_views.district_signin_link,
+        name="district_signin_link",
+    ),
     path("family/", reports_views.family_home, name="family_home"),
     path("invite/", reports_views.invitation_code, name="invitation_code"),
     path("invite/continue/", reports_views.invitation_accept_view, name="invitation_accept_code"),

@@ -519,3 +519,68 @@ def test_an_imported_teacher_activates_from_an_email_sent_over_smtp(client, high
     form_url = client.get(link, follow=True).redirect_chain[-1][0]
     client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert can_log_in(client, teacher.email, NEW_PASSWORD)
+
+
+# --- District IT sends a sign-in link; a school admin edits only their own people -------------------
+
+
+def test_a_district_admin_emails_a_sign_in_link_but_sets_nothing(client, high, other, one_district):
+    dana = make_user("dana@district.test", "Dana District")
+    DistrictMembership.objects.create(district=one_district, user=dana)
+    teacher = imported("waiting.teacher@lakeside.example", other.school, Role.TEACHER)
+    url = reverse("district_signin_link", args=[one_district.slug])
+    client.force_login(dana)
+    assert client.get(url).status_code == 200
+
+    response = client.post(url, {"email": "Waiting.Teacher@lakeside.example"})
+    assert response.status_code == 200
+    (message,) = mail.outbox
+    assert message.to == [teacher.email] and "Activate" in message.subject
+    teacher.refresh_from_db()
+    assert not teacher.has_usable_password()
+    (event,) = account_events(other.school, teacher)
+    assert event.action == "signin_link" and event.actor_id == dana.pk
+
+    # Someone outside the district's schools, and a family account never used: nothing is sent.
+    outsider = make_user("outside@else.test")
+    parent = imported("parent@example.com", high.school, Role.GUARDIAN)
+    for address in (outsider.email, parent.email, "nobody@nowhere.test", "not an address"):
+        assert client.post(url, {"email": address}).status_code == 422
+    assert len(mail.outbox) == 1
+
+
+def test_only_the_districts_own_admins_reach_its_sign_in_links(
+    client, high, one_district, district_c
+):
+    url = reverse("district_signin_link", args=[one_district.slug])
+    for person in (high.admin, high.counselor, district_c):
+        client.force_login(person)
+        assert client.post(url, {"email": high.teacher.email}).status_code == 404
+    assert mail.outbox == []
+
+
+def test_a_school_admin_only_views_a_person_who_is_also_someone_elsewhere(
+    client, high, other, one_district
+):
+    shared = other.teacher
+    with scopes_disabled():
+        Membership.objects.create(school=high.school, user=shared, role=Role.TEACHER)
+    client.force_login(high.admin)
+    url = reverse("admin:mastery_user_change", args=[shared.pk])
+    assert client.get(url).status_code == 200  # a view-only page
+    client.post(url, {"email": shared.email, "full_name": "Renamed", "preferred_language": "es"})
+    shared.refresh_from_db()
+    assert (shared.full_name, shared.preferred_language) == ("Tess Teacher", "en")
+    # Their own school's teacher: the name and language are theirs to correct.
+    own = high.other_teacher
+    response = client.post(
+        reverse("admin:mastery_user_change", args=[own.pk]),
+        {"full_name": "Otto Corrected", "preferred_language": "es"},
+    )
+    assert response.status_code == 302
+    own.refresh_from_db()
+    assert (own.full_name, own.preferred_language, own.email) == (
+        "Otto Corrected",
+        "es",
+        "teacher2@lakeside-high.test",
+    )
