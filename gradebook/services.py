@@ -759,11 +759,17 @@ def evidence_fill(
     }
 
 
+@audit.sourced("grid")
 @transaction.atomic
 def feedback_save(
     *, school: School, written_by, assessment, student_id: int, text: str
 ) -> AssessmentFeedback | None:
-    """The teacher's comment to a student on an assessment; empty text removes it."""
+    """The teacher's comment to a student on an assessment; empty text removes it.
+
+    Audited like a score (DESIGN.md section 7): every change records who, when, the old text and
+    the new one, so a comment edited or removed is still in the school's audit trail. Saving the
+    text the comment already holds writes nothing and records nothing.
+    """
     text = (text or "").strip()
     if len(text) > MAX_FEEDBACK:
         raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
@@ -773,19 +779,75 @@ def feedback_save(
         school=school, student_id=student_id, section__course_id=assessment.course_id
     ).exists():
         raise EvidenceError({"student": ["That student does not take this course."]})
-    pagecache.students_changed(school.id, [student_id])
+    mine = {"school": school, "assessment": assessment, "student_id": student_id}
+    current = AssessmentFeedback.objects.select_for_update().filter(**mine).first()
+    if current is None and text:
+        try:
+            with transaction.atomic():
+                saved = AssessmentFeedback.objects.create(
+                    **mine, text=text, updated_by=written_by, updated_at=timezone.now()
+                )
+        except IntegrityError:  # written at the same moment by another request: change that one
+            current = AssessmentFeedback.objects.select_for_update().filter(**mine).first()
+        else:
+            return _comment_audit(written_by, assessment, student_id, None, saved)
+    if (current.text if current is not None else "") == text:
+        return current  # unchanged: nothing written, nothing recorded
+    before = _comment_state(current)
     if not text:
-        AssessmentFeedback.objects.filter(
-            school=school, assessment=assessment, student_id=student_id
-        ).delete()
-        return None
-    feedback, _ = AssessmentFeedback.objects.update_or_create(
-        school=school,
-        assessment=assessment,
-        student_id=student_id,
-        defaults={"text": text, "updated_by": written_by, "updated_at": timezone.now()},
+        row_id = current.pk
+        current.delete()
+        return _comment_audit(written_by, assessment, student_id, before, None, row_id=row_id)
+    current.text, current.updated_by, current.updated_at = text, written_by, timezone.now()
+    current.save(update_fields=["text", "updated_by", "updated_at"])
+    return _comment_audit(written_by, assessment, student_id, before, current)
+
+
+def _comment_audit(
+    actor,
+    assessment,
+    student_id: int,
+    before: dict | None,
+    saved: AssessmentFeedback | None,
+    *,
+    row_id: int | None = None,
+) -> AssessmentFeedback | None:
+    """Record a comment's change (one INSERT) and tell the family pages; returns the comment."""
+    after = _comment_state(saved)
+    action = (
+        AuditEvent.Action.RECORD
+        if before is None
+        else AuditEvent.Action.CLEAR
+        if after is None
+        else AuditEvent.Action.REPLACE
     )
-    return feedback
+    audit.record(
+        school=assessment.school_id,
+        action=action,
+        # A comment is part of the assessment's evidence: listed with it on the audit page.
+        object_type=AuditEvent.ObjectType.EVIDENCE,
+        object_id=saved.pk if saved is not None else row_id,
+        student_id=student_id,
+        before=before,
+        after=after,
+        actor=actor,
+        summary=f"Comment on “{assessment.title}”: "
+        f"{_comment_excerpt(before)} → {_comment_excerpt(after)}",
+    )
+    pagecache.students_changed(assessment.school_id, [student_id])
+    return saved
+
+
+def _comment_state(row: AssessmentFeedback | None) -> dict | None:
+    return None if row is None else {"comment": row.text, "assessment": row.assessment_id}
+
+
+def _comment_excerpt(state: dict | None) -> str:
+    """The comment in a summary line (the whole text is in the event's before/after)."""
+    if state is None:
+        return "—"
+    text = " ".join(state["comment"].split())
+    return f"“{text if len(text) <= 80 else text[:79] + '…'}”"
 
 
 # --- Reassessment ----------------------------------------------------------------------------------

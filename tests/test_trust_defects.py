@@ -22,6 +22,7 @@ from django_scopes import scopes_disabled
 
 from gradebook.models import (
     Assessment,
+    AssessmentFeedback,
     Evidence,
     Habit,
     HabitScore,
@@ -245,3 +246,106 @@ def test_the_mastery_export_level_filter_reads_levels_by_the_same_rule(client, w
         assert response.status_code == 400, (value, response.status_code)
     for value in ("3", "3.00", "３"):
         assert client.get(export, {"level": value}).status_code == 200, value
+
+
+# --- 2. Assessment comments are audited like scores --------------------------------------------
+
+
+def _comment(client, w, student, text):
+    return client.post(score_url(w, "score_feedback"), {f"fb-{student.id}": text}, **HTMX)
+
+
+def _comment_events(w, student) -> list[AuditEvent]:
+    return [
+        e
+        for e in audit(w, student_id=student.id)
+        if "comment" in (e.before or {}) or "comment" in (e.after or {})
+    ]
+
+
+def test_every_change_of_a_comment_is_in_the_audit_trail_with_the_old_text(client, world_a):
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    assert _comment(client, w, s, "Show your steps.").status_code == 200
+    assert _comment(client, w, s, "Show every step, then check.").status_code == 200
+    assert _comment(client, w, s, "").status_code == 200  # removes the comment
+    with scopes_disabled():
+        assert not AssessmentFeedback.objects.filter(school=w.school, student=s).exists()
+    events = _comment_events(w, s)
+    assert [(e.before, e.after) for e in events] == [
+        (None, {"comment": "Show your steps.", "assessment": w.assessment.id}),
+        (
+            {"comment": "Show your steps.", "assessment": w.assessment.id},
+            {"comment": "Show every step, then check.", "assessment": w.assessment.id},
+        ),
+        ({"comment": "Show every step, then check.", "assessment": w.assessment.id}, None),
+    ]
+    assert all(e.actor == w.teacher and e.student_id == s.id for e in events)
+    assert [e.action for e in events] == ["record", "replace", "clear"]
+    # The school's audit page shows them, old and new text, under Evidence.
+    client.force_login(w.admin)
+    page = text_of(client.get(reverse("audit_log", args=[w.school.slug]), {"type": "evidence"}))
+    assert "Show your steps. → Show every step, then check." in page
+    assert "Show every step, then check. → —" in page
+    assert w.assessment.title in page
+
+
+def test_an_unchanged_comment_records_nothing(client, world_a):
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    _comment(client, w, s, "Good start.")
+    _comment(client, w, s, "  Good start. ")  # the same text, saved again
+    _comment(client, w, s, "")
+    _comment(client, w, s, "")  # nothing to remove
+    assert [e.action for e in _comment_events(w, s)] == ["record", "clear"]
+
+
+def test_a_comment_changed_from_the_no_javascript_grid_is_audited(client, world_a):
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    response = client.post(score_url(w, "score"), {f"fb-{s.id}": "Check the units."})
+    assert response.status_code == 302
+    events = _comment_events(w, s)
+    assert len(events) == 1 and events[0].after["comment"] == "Check the units."
+    assert events[0].source == "grid"
+
+
+def test_a_comment_refused_records_nothing(client, world_a):
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    assert _comment(client, w, s, "x" * 4001).status_code == 422
+    assert _comment_events(w, s) == []
+
+
+def test_changing_only_the_feedback_of_a_score_keeps_the_old_feedback_and_audits_it(
+    client, world_a
+):
+    """Evidence feedback (the reassessment form's, the API's) is part of the attempt: a new text
+    voids the row holding the old one, which stays, and the change is in the trail."""
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    retake = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": "First note."}
+    client.post(cell_url(w, s, t, "cell_reassess"), retake)
+    with scopes_disabled():
+        made = Assessment.objects.get(school=w.school, kind="reassessment")
+    client.post(
+        cell_url(w, s, t, "cell_reassess"),
+        {**retake, "feedback": "Second note.", "assessment": made.id},
+    )
+    with scopes_disabled():
+        rows = list(
+            Evidence.objects.filter(school=w.school, assessment=made)
+            .order_by("id")
+            .values_list("feedback", "voided_at")
+        )
+    assert [f for f, _ in rows] == ["First note.", "Second note."]
+    assert rows[0][1] is not None and rows[1][1] is None
+    events = audit(w, student_id=s.id, target_id=t.id)
+    assert events[-1].before["feedback"] == "First note."
+    assert events[-1].after["feedback"] == "Second note."
+    assert "feedback changed" in events[-1].summary
