@@ -4,67 +4,25 @@ rule), which records each credential event in the account's schools."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from mastery import accounts
-from mastery.models import District, User
-
-
-class SigninLinkForm(PasswordResetForm):
-    """The reset form, which also activates: it emails a link to any account that may receive
-    one (Django's form skips accounts without a usable password, so imported people could never
-    get in). The page says the same whatever the address, so it reveals no account."""
-
-    def get_users(self, email):
-        user = User.objects.filter(
-            email=User.objects.normalize_address(email), is_active=True
-        ).first()
-        return [user] if user is not None and accounts.may_receive_signin_link(user) else []
-
-    def save(self, *, request=None, **kwargs):
-        for user in self.get_users(self.cleaned_data["email"]):
-            accounts.signin_link_send(
-                user=user, base_url=request.build_absolute_uri("/"), source="reset form"
-            )
-
-
-class OwnerSetPasswordForm(SetPasswordForm):
-    """The password chosen through the emailed link (reset or activation)."""
-
-    def save(self, commit=True):
-        return accounts.password_set(
-            user=self.user,
-            password=self.cleaned_data["new_password1"],
-            actor=self.user,
-            source="emailed link",
-        )
-
-
-class OwnerPasswordChangeForm(PasswordChangeForm):
-    def save(self, commit=True):
-        return accounts.password_set(
-            user=self.user,
-            password=self.cleaned_data["new_password1"],
-            actor=self.user,
-            source="account page",
-        )
+from mastery import account_forms, accounts
+from mastery.models import District
 
 
 class SigninLinkView(auth_views.PasswordResetView):
-    form_class = SigninLinkForm
+    form_class = account_forms.SigninLinkForm
 
 
 class ChoosePasswordView(auth_views.PasswordResetConfirmView):
-    form_class = OwnerSetPasswordForm
+    form_class = account_forms.OwnerSetPasswordForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -73,11 +31,7 @@ class ChoosePasswordView(auth_views.PasswordResetConfirmView):
 
 
 class OwnerPasswordChangeView(auth_views.PasswordChangeView):
-    form_class = OwnerPasswordChangeForm
-
-
-class _Confirm(forms.Form):
-    pass
+    form_class = account_forms.OwnerPasswordChangeForm
 
 
 @require_http_methods(["GET", "POST"])
@@ -88,7 +42,7 @@ def email_change_confirm(request, token: str):
     if pending is None:
         return render(request, "registration/email_change_invalid.html", status=404)
     user, new_email = pending
-    if request.method == "POST" and _Confirm(request.POST).is_valid():
+    if request.method == "POST" and account_forms.EmailChangeConfirmForm(request.POST).is_valid():
         try:
             accounts.email_change_confirm(token=token)
         except ValidationError:
@@ -104,10 +58,6 @@ def email_change_confirm(request, token: str):
     )
 
 
-class DistrictSigninLinkForm(forms.Form):
-    email = forms.EmailField(label="Their email", max_length=254)
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def district_signin_link(request, district_slug: str):
@@ -116,7 +66,7 @@ def district_signin_link(request, district_slug: str):
     district = District.objects.filter(slug=district_slug, memberships__user=request.user).first()
     if district is None:
         raise Http404("No such district, or not one you administer.")
-    form = DistrictSigninLinkForm(request.POST or None)
+    form = account_forms.DistrictSigninLinkForm(request.POST or None)
     sent = None
     if request.method == "POST" and form.is_valid():
         person = accounts.district_person(district=district, email=form.cleaned_data["email"])
@@ -138,7 +88,7 @@ def district_signin_link(request, district_slug: str):
                 )
             else:
                 sent = person.email
-                form = DistrictSigninLinkForm()
+                form = account_forms.DistrictSigninLinkForm()
     return render(
         request,
         "mastery/district_signin_link.html",

@@ -24,6 +24,7 @@ from django.db import models, transaction
 from django.http import Http404
 
 from mastery import accounts, audit
+from mastery.account_forms import OwnerPasswordChangeForm
 from mastery.models import (
     AuditEvent,
     Competency,
@@ -64,6 +65,8 @@ class MasteryAdminSite(admin.AdminSite):
     site_header = "Mastery gradebook administration"
     site_title = "Mastery gradebook admin"
     index_title = "Set up your school"
+    # One's own password, changed in the admin: recorded like any other credential event.
+    password_change_form = OwnerPasswordChangeForm
 
     def has_permission(self, request) -> bool:
         user = request.user

@@ -584,3 +584,25 @@ def test_a_school_admin_only_views_a_person_who_is_also_someone_elsewhere(
         "es",
         "teacher2@lakeside-high.test",
     )
+
+
+@pytest.mark.parametrize("page", ["password_change", "admin:password_change"])
+def test_the_owner_changes_their_own_password_and_it_is_recorded(client, high, page):
+    client.force_login(high.admin)
+    response = client.post(
+        reverse(page),
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert can_log_in(client, high.admin.email, NEW_PASSWORD)
+    (event,) = account_events(high.school, high.admin)
+    assert (event.action, event.actor_id) == ("password_set", high.admin.pk)
+
+
+def test_the_api_has_no_way_to_reach_an_account(client, high):
+    # Tokens act for staff on a school's records; accounts, passwords and memberships are not
+    # among them (so no token can take over a login).
+    schema = client.get(reverse("api:schema"), HTTP_ACCEPT="application/json").json()
+    paths = " ".join(schema["paths"]).lower()
+    for word in ("user", "password", "membership", "account", "email"):
+        assert word not in paths
