@@ -263,6 +263,9 @@ class Assessment(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The one-time token of the form that made it (the cell detail's "Record the reassessment"):
+    # the same form sent twice (a double click) finds the attempt it already made.
+    submission_token = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-assessed_on", "title"]
@@ -270,6 +273,11 @@ class Assessment(TenantModel):
             models.CheckConstraint(
                 condition=Q(original__isnull=True) | Q(kind="reassessment"),
                 name="assessment_original_only_for_reassessment",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "submission_token"],
+                condition=Q(submission_token__isnull=False),
+                name="assessment_submission_token_unique",
             ),
         ]
         indexes = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -853,6 +854,58 @@ def _comment_excerpt(state: dict | None) -> str:
 # --- Reassessment ----------------------------------------------------------------------------------
 
 
+def submission_token() -> str:
+    """A new one-time token for a form that records a reassessment (see `reassessment_record`)."""
+    return uuid.uuid4().hex
+
+
+def _token(value) -> uuid.UUID | None:
+    """The form's token, or None when it sent none or something that is not one (no error:
+    a form from before tokens, or a made-up value, records as a form without a token does)."""
+    if not value or not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _resubmitted(
+    *, school: School, token: uuid.UUID, student_id: int, target_id: int, attempt: dict
+) -> RecordResult | None:
+    """The attempt the form with this token already recorded, if it is this very attempt.
+
+    The same student, target, score or status, date and feedback: the same form sent again.
+    Anything else (the form reused, say through the browser's back button, for another score)
+    is a new attempt, which is recorded: a token never makes a real attempt disappear.
+    """
+    made = Assessment.objects.filter(school=school, submission_token=token).first()
+    if made is None:
+        return None
+    evidence = (
+        Evidence.objects.filter(
+            school=school,
+            assessment=made,
+            student_id=student_id,
+            target_id=target_id,
+            voided_at__isnull=True,
+        )
+        .select_related("assessment")
+        .first()
+    )
+    if evidence is None or attempt != {
+        "score": evidence.score,
+        "status": evidence.status,
+        "assessed_on": evidence.assessed_on,
+        "feedback": evidence.feedback,
+    }:
+        return None
+    mastery = Mastery.objects.filter(
+        school=school, student_id=student_id, target_id=target_id
+    ).first() or pair_recompute(school=school, student_id=student_id, target_id=target_id)
+    return RecordResult(evidence=evidence, mastery=mastery, replaced=None, changed=False)
+
+
 @audit.sourced("reassessment")
 @transaction.atomic
 def reassessment_record(
@@ -867,15 +920,30 @@ def reassessment_record(
     feedback: str = "",
     assessment_id: int | None = None,
     title: str = "",
+    token: str = "",
 ) -> RecordResult:
     """Record a reassessment of one student on one target, creating its assessment when needed.
 
     A new reassessment is linked to the latest other assessment the student was scored on for that
     target (its original) and given in this section. Open requests for the pair are completed.
+
+    The same form sent twice (a double click on "Record the reassessment", a resent POST) records
+    one attempt. The form carries a one-time `token` (`submission_token()`), kept on the
+    assessment it creates under a unique constraint: a second POST with that token and the same
+    values finds the first attempt and records nothing. A token rather than "an identical attempt
+    by the same person within N seconds": two real retakes with the same score on the same day
+    are common and must both count, which no time window can tell from a double click, while a
+    token tells exactly "this form, again"; and the unique constraint makes it hold for two POSTs
+    arriving at once (the second INSERT waits for the first to commit, then fails and reads it),
+    where a look-then-write window check would let both through. Choosing an existing
+    reassessment needs no token: the cell holds one live value, and the same value recorded
+    again changes nothing.
     """
     score, status = parse_entry(text)
     if status is None:
         raise EvidenceError({"score": ["Enter the reassessment's score or status."]})
+    # Refused before anything is written (the assessment below included).
+    score = parse_score(score, status=status, levels=achievement_levels(school))
     target = LearningTarget.objects.filter(school=school, id=target_id).first()
     if (
         target is None
@@ -900,6 +968,21 @@ def reassessment_record(
             raise EvidenceError(
                 {"assessed_on": [f"{assessed_on:%b %-d, %Y} is outside {section.term.name}."]}
             )
+        once = _token(token)
+        attempt = {
+            "score": score,
+            "status": status,
+            "assessed_on": assessed_on,
+            "feedback": (feedback or "").strip(),
+        }
+        twin = {
+            "school": school,
+            "student_id": student_id,
+            "target_id": target_id,
+            "attempt": attempt,
+        }
+        if once is not None and (done := _resubmitted(token=once, **twin)) is not None:
+            return done
         original = (
             Evidence.objects.filter(
                 school=school,
@@ -913,17 +996,33 @@ def reassessment_record(
             .values_list("assessment_id", flat=True)
             .first()
         )
-        assessment = Assessment.objects.create(
-            school=school,
-            title=(title or f"Reassessment: {target.code}").strip()[:200],
-            kind=AssessmentKind.REASSESSMENT,
-            assessed_on=assessed_on,
-            course_id=section.course_id,
-            section=section,
-            original_id=original,
-            created_by=recorded_by,
-            description="Created from the cell detail after re-teaching.",
-        )
+        fields = {
+            "school": school,
+            "title": (title or f"Reassessment: {target.code}").strip()[:200],
+            "kind": AssessmentKind.REASSESSMENT,
+            "assessed_on": assessed_on,
+            "course_id": section.course_id,
+            "section": section,
+            "original_id": original,
+            "created_by": recorded_by,
+            "description": "Created from the cell detail after re-teaching.",
+        }
+        try:
+            with transaction.atomic():
+                taken = (
+                    once is not None
+                    and Assessment.objects.filter(school=school, submission_token=once).exists()
+                )  # by another attempt of this form (values differ): record without
+                assessment = Assessment.objects.create(
+                    **fields, submission_token=None if taken else once
+                )
+        except IntegrityError:
+            if once is None:
+                raise
+            # The same form, sent at the same moment, committed first: that is this attempt.
+            if (done := _resubmitted(token=once, **twin)) is not None:
+                return done
+            assessment = Assessment.objects.create(**fields)
         AssessmentTarget.objects.create(school=school, assessment=assessment, target=target)
     result = evidence_record(
         school=school,

@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import html
+import re
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django_scopes import scopes_disabled
@@ -29,6 +32,7 @@ from gradebook.models import (
 )
 from mastery.models import ApiToken, AuditEvent, ProficiencyScale
 from mastery.services import api_token_create
+from tests.factories import make_world
 
 ROOT = Path(__file__).resolve().parent.parent
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -349,3 +353,127 @@ def test_changing_only_the_feedback_of_a_score_keeps_the_old_feedback_and_audits
     assert events[-1].before["feedback"] == "First note."
     assert events[-1].after["feedback"] == "Second note."
     assert "feedback changed" in events[-1].summary
+
+
+# --- 3. A reassessment submitted twice records one attempt ---------------------------------------
+
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def _reassess_form(client, w, student, target) -> tuple[str, dict]:
+    """The reassessment form of the cell detail as the browser holds it: action and hidden fields."""
+    page = client.get(cell_url(w, student, target)).content.decode()
+    form = re.search(r'<form method="post" action="([^"]*reassess/)"(.*?)</form>', page, re.S)
+    assert form, "the cell detail shows a reassessment form"
+    return html.unescape(form[1]), {k: html.unescape(v) for k, v in HIDDEN.findall(form[2])}
+
+
+def _attempts(w, student, target) -> list[tuple]:
+    with scopes_disabled():
+        return list(
+            Evidence.objects.filter(
+                school=w.school, student=student, target=target, kind="reassessment"
+            ).values_list("assessment_id", "score", "voided_at")
+        )
+
+
+def test_a_double_clicked_reassessment_records_one_attempt(client, world_a):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    action, hidden = _reassess_form(client, w, s, t)
+    typed = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": "Solid."}
+    first = client.post(action, {**hidden, **typed})
+    second = client.post(action, {**hidden, **typed})  # the same form, sent again
+    assert first.status_code == 302 and second.status_code == 302
+    assert len(_attempts(w, s, t)) == 1
+    with scopes_disabled():
+        assert Assessment.objects.filter(school=w.school, kind="reassessment").count() == 1
+    assert len(audit(w, student_id=s.id, target_id=t.id)) == 1
+    # The same double click with htmx (the dialog) is the same one attempt.
+    action, hidden = _reassess_form(client, w, s, t)
+    typed["assessed_on"] = (date.today() - timedelta(days=1)).isoformat()
+    for _ in range(2):
+        assert client.post(action, {**hidden, **typed}, **HTMX).status_code == 200
+    assert len(_attempts(w, s, t)) == 2
+
+
+def test_two_real_reassessments_on_the_same_day_are_both_recorded(client, world_a):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    typed = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": ""}
+    for _ in range(2):  # the same values, from two forms: two retakes of the day
+        action, hidden = _reassess_form(client, w, s, t)
+        assert client.post(action, {**hidden, **typed}).status_code == 302
+    assert len(_attempts(w, s, t)) == 2
+
+
+def test_a_refused_reassessment_can_be_corrected_and_sent_with_the_same_form(client, world_a):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    action, hidden = _reassess_form(client, w, s, t)
+    typed = {"value": "2.996", "assessed_on": date.today().isoformat(), "feedback": ""}
+    assert client.post(action, {**hidden, **typed}).status_code == 422
+    assert client.post(action, {**hidden, **typed, "value": "3"}).status_code == 302
+    assert len(_attempts(w, s, t)) == 1
+
+
+def test_a_form_reused_for_another_score_or_cell_records_that_attempt(client, world_a):
+    """The token only recognises the same attempt sent again: a form reused (the browser's back
+    button) for another score, or (tampered with) for another student, records what it says."""
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    action, hidden = _reassess_form(client, w, s, t)
+    typed = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": ""}
+    assert client.post(action, {**hidden, **typed}).status_code == 302
+    assert client.post(action, {**hidden, **typed, "value": "4"}).status_code == 302
+    assert sorted(score for _, score, _ in _attempts(w, s, t)) == [Decimal(3), Decimal(4)]
+    other = cell_url(w, w.students[2], t, "cell_reassess")
+    assert client.post(other, {**hidden, **typed}).status_code == 302
+    assert len(_attempts(w, w.students[2], t)) == 1
+
+
+def test_a_made_up_or_missing_token_is_no_error(client, world_a):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    action = cell_url(w, s, t, "cell_reassess")
+    typed = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": ""}
+    for token in ("not-a-token", "", "x" * 5000):
+        assert client.post(action, {**typed, "submission": token}).status_code == 302
+    assert len(_attempts(w, s, t)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_posts_of_the_same_reassessment_record_one_attempt():
+    w = make_world("doubleclick", students=3)
+    s, t = w.students[1], w.targets[0]
+    clients = [Client(), Client()]
+    for c in clients:
+        c.force_login(w.teacher)
+    action, hidden = _reassess_form(clients[0], w, s, t)
+    typed = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": "Solid."}
+    barrier, statuses, errors = threading.Barrier(2), [], []
+
+    def post(c):
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(c.post(action, {**hidden, **typed}).status_code)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert statuses == [302, 302]
+    assert len(_attempts(w, s, t)) == 1
+    with scopes_disabled():
+        assert Assessment.objects.filter(school=w.school, kind="reassessment").count() == 1

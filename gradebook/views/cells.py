@@ -21,6 +21,7 @@ from gradebook.services import (
     evidence_void,
     reassessment_record,
     reassessment_request_resolve,
+    submission_token,
 )
 from gradebook.views.common import section_for, student_in_section
 from mastery.models import LearningTarget
@@ -45,6 +46,7 @@ def _render_detail(request, section, student, target, *, form_errors=None, statu
         "can_score": can_score_section(request.access, request.user, section),
         "form_errors": form_errors or {},
         "today": timezone.localdate(),
+        "submission_token": submission_token(),  # the reassessment form's: one attempt per form
         "ctx": request.GET.get("ctx") or request.POST.get("ctx") or "",
     }
     if request.htmx:
@@ -101,6 +103,7 @@ def cell_reassess(request, school_slug: str, section_id: int, student_id: int, t
             feedback=request.POST.get("feedback", ""),
             assessment_id=int(assessment_id) if assessment_id and assessment_id.isdigit() else None,
             title=request.POST.get("title", ""),
+            token=request.POST.get("submission", ""),
         )
     except EvidenceError as exc:
         return _render_detail(
