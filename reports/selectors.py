@@ -37,7 +37,7 @@ from mastery.selectors import achievement_levels, current_policies
 from reports import explain
 from reports.models import StudentGoal
 
-TEMPLATE_VERSION = "2"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "3"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass
@@ -117,6 +117,7 @@ class StudentReport:
             "v": TEMPLATE_VERSION,
             "lang": self.language,
             "on": str(self.generated_on),  # the report prints its date
+            "school": self.school.name,  # in the heading and the footer of every page
             "student": [
                 self.student.id,
                 self.student.display_name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test import Client
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django_scopes import scopes_disabled
 
 from gradebook.models import (
@@ -477,3 +478,127 @@ def test_two_concurrent_posts_of_the_same_reassessment_record_one_attempt():
     assert len(_attempts(w, s, t)) == 1
     with scopes_disabled():
         assert Assessment.objects.filter(school=w.school, kind="reassessment").count() == 1
+
+
+# --- 4. The report PDF's footer shows names as they are spelled ----------------------------------
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(content)
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "school_name"),
+    [
+        ("Anne-Marie", "O'Brien", "St. Mary's High"),
+        ('Zoë "Zo" \\', "Núñez", 'Escuela "La Paz" \\ Norte'),
+        ("Line\nBreak", "Tab\tName", "A;B}C{ /* not a comment */"),
+    ],
+)
+def test_the_report_pdf_footer_shows_the_names_exactly(
+    client, world_a, tmp_path, settings, first, last, school_name
+):
+    w = world_a
+    settings.MEDIA_ROOT = tmp_path  # rendered here, not a PDF kept from an earlier run
+    with scopes_disabled():
+        w.school.name = school_name
+        w.school.save(update_fields=["name"])
+        w.student.first_name, w.student.last_name = first, last
+        w.student.save(update_fields=["first_name", "last_name"])
+    client.force_login(w.guardian)
+    response = client.get(
+        reverse("reports:child_report", args=[w.school.slug, w.student.id]),
+        {"format": "pdf", "lang": "en"},
+    )
+    pdf = response.getvalue()
+    assert pdf.startswith(b"%PDF")
+    text = _pdf_text(pdf, tmp_path)
+    name = " ".join(f"{first} {last}".split())
+    school = " ".join(school_name.split())
+    assert f"{school} · {name} · generated" in text, text[-400:]
+    assert "u002D" not in text and "u0027" not in text and "u0022" not in text
+
+
+def test_a_name_cannot_break_out_of_the_report_pages_style(client, world_a):
+    w = world_a
+    with scopes_disabled():
+        w.student.first_name = "</style><script>alert(1)</script>"
+        w.student.save(update_fields=["first_name"])
+    client.force_login(w.guardian)
+    response = client.get(reverse("reports:child_report", args=[w.school.slug, w.student.id]))
+    assert response.status_code == 200
+    assert b"<script>alert(1)" not in response.content
+    style = re.search(rb"<style[^>]*>(.*?)</style>", response.content, re.S)[1]
+    assert b"<" not in style
+
+
+def test_css_string_escapes_by_css_syntax():
+    from reports.templatetags.report_css import css_string
+
+    assert css_string("Anne-Marie O'Brien") == "Anne-Marie O'Brien"
+    assert css_string('Zoë "Zo" \\ Núñez') == 'Zoë \\"Zo\\" \\\\ Núñez'
+    assert css_string("a\nb") == "a\\00000Ab"
+    assert css_string("</style>") == "\\00003C/style\\00003E"
+
+
+# --- 5. The README's API paths are routes of the API ---------------------------------------------
+
+
+def _readme_api_paths() -> list[str]:
+    """Every API path the README names: the absolute /api/… ones, and those of the REST API
+    section's resource list, which are relative to /api/v1/schools/<slug>/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"(/api/[^\s`\"'?)]*)", readme)) - {"/api/v1/"}  # "under /api/v1/"
+    section = readme.split("## The REST API", 1)[1].split("\n## ", 1)[0]
+    resources = section.split("- **Resources.**", 1)[1].split("\n- **", 1)[0]
+    for code in re.findall(r"`([^`]+)`", resources):
+        code = code.removeprefix("POST ").removeprefix("GET ").removeprefix("…/")
+        if "/" in code:
+            paths.add(f"/api/v1/schools/<school-slug>/{code}")
+    csv_exports = readme.split("## CSV exports", 1)[1].split("\n## ", 1)[0]
+    for code in re.findall(r"`(?:GET )?(…/[^`]+)`", csv_exports):
+        paths.add("/api/v1/schools/<school-slug>/" + code.removeprefix("…/"))
+    return sorted(paths)
+
+
+def _concrete(path: str) -> str:
+    path = re.sub(r"<(school-slug|slug|school)>", "lincoln-high", path)
+    return re.sub(r"<[^>]+>", "12", path)
+
+
+def test_the_readme_names_its_csv_paths():
+    paths = _readme_api_paths()
+    assert any(p.endswith("gradebook.csv/") or "gradebook.csv" in p for p in paths)
+    assert any("export.csv" in p for p in paths)
+    assert len(paths) >= 8, paths
+
+
+@pytest.mark.parametrize("path", _readme_api_paths())
+def test_every_api_path_in_the_readme_resolves_to_an_api_view(path):
+    concrete = _concrete(path)
+    try:
+        match = resolve(concrete)
+    except Resolver404:  # pragma: no cover - the API's catch-all answers every path
+        pytest.fail(f"README names {path}: not a route")
+    assert match.url_name is not None and match.func.__name__ != "api_not_found", (
+        f"README names {path} ({concrete}), which only the API's not-found handler answers"
+    )
+
+
+def test_the_readmes_csv_paths_download_the_csv(world_a):
+    w = world_a
+    token = _api_token(w)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    csv_paths = [p for p in _readme_api_paths() if ".csv" in p]
+    assert len(csv_paths) >= 2
+    for path in csv_paths:
+        concrete = path.replace("<school-slug>", w.school.slug).replace("<slug>", w.school.slug)
+        concrete = re.sub(r"<[^>]+>", str(w.section.id), concrete)
+        response = api.get(concrete)
+        assert response.status_code == 200, (path, response.status_code)
+        assert response["Content-Type"].startswith("text/csv")
