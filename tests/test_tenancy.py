@@ -288,7 +288,7 @@ def test_a_wrong_password_gets_a_clear_message(client, world_a):
 
 
 def test_login_is_throttled_after_repeated_failures(client, world_a, settings):
-    settings.LOGIN_THROTTLE_ATTEMPTS = 3
+    settings.AXES_FAILURE_LIMIT = 3
     for _ in range(3):
         client.post(reverse("login"), {"username": "teacher@alpha.test", "password": "nope"})
     response = client.post(
