@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
+from django.core.cache import cache
 
 from mastery import accounts
 from mastery.models import User
@@ -23,9 +24,26 @@ class SigninLinkForm(PasswordResetForm):
 
     def save(self, *, request=None, **kwargs):
         for user in self.get_users(self.cleaned_data["email"]):
+            if _links_this_hour(user) > LINKS_PER_HOUR:
+                continue  # someone is filling the person's mailbox: the page still says "sent"
             accounts.signin_link_send(
                 user=user, base_url=request.build_absolute_uri("/"), source="reset form"
             )
+
+
+# The reset form is public: a few links an hour per account is plenty for its owner, and keeps a
+# stranger from flooding their mailbox (and their schools' audit trail).
+LINKS_PER_HOUR = 5
+
+
+def _links_this_hour(user: User) -> int:
+    key = f"signin-links:{user.pk}"
+    cache.add(key, 0, 3600)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the entry expired in between: this is the first again
+        cache.set(key, 1, 3600)
+        return 1
 
 
 class OwnerSetPasswordForm(SetPasswordForm):

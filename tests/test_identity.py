@@ -606,3 +606,11 @@ def test_the_api_has_no_way_to_reach_an_account(client, high):
     paths = " ".join(schema["paths"]).lower()
     for word in ("user", "password", "membership", "account", "email"):
         assert word not in paths
+
+
+def test_the_reset_form_sends_a_few_links_an_hour_at_most(client, high):
+    for _ in range(8):
+        response = client.post(reverse("password_reset"), {"email": high.teacher.email})
+        assert response.status_code == 302  # the same answer every time
+    assert len(mail.outbox) == 5
+    assert len(account_events(high.school, high.teacher)) == 5
