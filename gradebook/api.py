@@ -36,7 +36,7 @@ from gradebook.recompute import MASTERY_FIELDS
 from gradebook.selectors import section_cells_q, section_student_ids
 from gradebook.services import evidence_record, evidence_void
 from mastery.models import Role
-from mastery.rest import FirstRendererNegotiation, SchoolViewSet, filter_ids
+from mastery.rest import FirstRendererNegotiation, IdField, SchoolViewSet, filter_ids
 from mastery.selectors import achievement_levels
 
 # --- Terms and courses -------------------------------------------------------------------------------
@@ -340,9 +340,9 @@ class EvidenceSerializer(serializers.ModelSerializer):
 
 
 class EvidenceCreateSerializer(serializers.Serializer):
-    student = serializers.IntegerField(min_value=1)
-    target = serializers.IntegerField(min_value=1)
-    assessment = serializers.IntegerField(min_value=1)
+    student = IdField()
+    target = IdField()
+    assessment = IdField()
     score = serializers.DecimalField(
         max_digits=4,
         decimal_places=2,

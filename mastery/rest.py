@@ -4,6 +4,10 @@ Every resource lives under /api/v1/schools/<school-slug>/ and is served by a `Sc
 view resolves the school exactly as the page middleware does (`school_access`), answers 404 for a
 school the caller cannot enter (or that the token was not made for), 403 for a role the resource
 does not serve, and runs the handler inside the school's django-scopes scope.
+
+Input the database cannot hold is refused here for every resource, before any query: each number a
+filter takes fits a 64-bit integer (`BoundedFilterBackend`), ids in a body are `IdField`s, and a
+JSON body nested beyond the parser's recursion limit is a 400 (`JSONParser`).
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django_filters import NumberFilter
+from django_filters.rest_framework import DjangoFilterBackend
 from django_scopes import scope
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, parsers, serializers, viewsets
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import exception_handler
 
 from mastery import audit, rls
+from mastery.fields import ID_MAX, ID_MIN, INT64_MAX, INT64_MIN, parse_id
 from mastery.models import ApiToken
 from mastery.tenancy import API_ROLES, school_access
 
@@ -40,6 +47,48 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+# --- Input the database can hold --------------------------------------------------------------------
+
+
+class IdField(serializers.IntegerField):
+    """The id of a row in a request body: a whole number from 1 to 2**63 - 1."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)
+
+
+class BoundedFilterBackend(DjangoFilterBackend):
+    """django-filter, with every number a filter takes bounded to a 64-bit integer.
+
+    A NumberFilter reads a Decimal of any size ("1e400", 2**64): compared with an id column, that is
+    an OverflowError on SQLite and a number no row can hold anywhere; refused as a 400 instead,
+    with the filter's name.
+    """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            for number in filterset.filters.values():
+                if isinstance(number, NumberFilter):
+                    number.extra.setdefault("min_value", INT64_MIN)
+                    number.extra.setdefault("max_value", INT64_MAX)
+        return filterset
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a body nested deeper than Python's recursion limit is a 400 too."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(
+                "JSON parse error - the body is nested too deeply."
+            ) from None
+
+
 # --- The school scope ---------------------------------------------------------------------------------
 
 
@@ -52,6 +101,8 @@ class SchoolViewSet(viewsets.GenericViewSet):
     # The resource's model: the OpenAPI generator asks for a queryset without a request (no
     # school), so it gets an empty one of this model instead of the real, scoped query.
     model = None
+    filter_backends = [BoundedFilterBackend]
+    parser_classes = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -120,12 +171,9 @@ class FirstRendererNegotiation(BaseContentNegotiation):
 
 def filter_ids(value: str, label: str) -> list[int]:
     """`?student=1,2,3` → [1, 2, 3], or a 400 that says what was wrong."""
-    try:
-        ids = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError as exc:
-        raise exceptions.ValidationError(
-            {label: ["Give one id or ids separated by commas."]}
-        ) from exc
+    ids = [parse_id(part.strip()) for part in value.split(",") if part.strip()]
+    if None in ids:
+        raise exceptions.ValidationError({label: ["Give one id or ids separated by commas."]})
     if len(ids) > 500:
         raise exceptions.ValidationError({label: ["At most 500 ids at a time."]})
     return ids

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from gradebook.models import Student
 from gradebook.permissions import visible_sections, visible_students
-from mastery.rest import FirstRendererNegotiation, SchoolViewSet
+from mastery.rest import FirstRendererNegotiation, IdField, SchoolViewSet
 from reports.models import ReportBatch
 from reports.rendering import report_language
 from reports.services import batch_start, report_pdf_file
@@ -58,7 +58,7 @@ class BatchSerializer(serializers.ModelSerializer):
 
 
 class BatchStartSerializer(serializers.Serializer):
-    section = serializers.IntegerField(
+    section = IdField(
         required=False, allow_null=True, help_text="A section's students (teachers: their own)."
     )
     grade_level = serializers.IntegerField(

@@ -567,3 +567,45 @@ def test_a_client_over_its_rate_gets_429_json_with_retry_after(world_a, monkeypa
         api(token_for(world_a, world_a.counselor)).get(url(world_a, "departments")).status_code
         == 200
     )
+
+
+# --- Input no row can hold (issue 21 item 6) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "query"),
+    [
+        ("evidence", {"student": str(2**63)}),
+        ("evidence", {"assessment": str(2**63)}),
+        ("students", {"section": str(2**64)}),
+        ("courses", {"department": "1e400"}),
+        ("roster-entries", {"student": str(2**63)}),
+        ("mastery", {"target": "1,²"}),
+    ],
+)
+def test_a_filter_id_no_row_can_hold_is_a_400_naming_the_filter(world_a, resource, query):
+    response = api(token_for(world_a)).get(url(world_a, resource), query)
+    body = assert_error(response, 400, "invalid")
+    assert set(body["errors"]) == set(query)
+
+
+def test_evidence_with_an_id_beyond_64_bits_is_a_400_and_writes_nothing(world_a):
+    w = world_a
+    body = {"student": w.students[0].id, "target": w.targets[0].id, "assessment": w.assessment.id}
+    for field in ("student", "target", "assessment"):
+        response = api(token_for(w)).post(
+            url(w, "evidence"),
+            {**body, field: 2**63, "score": "3"},
+            content_type="application/json",
+        )
+        assert set(assert_error(response, 400, "invalid")["errors"]) == {field}
+    assert evidence_rows(w) == []
+
+
+@pytest.mark.parametrize("nested", [b"[" * 10_000, b'{"a":' * 10_000])
+def test_a_json_body_nested_too_deeply_is_a_400(world_a, nested):
+    response = api(token_for(world_a)).post(
+        url(world_a, "evidence"), nested, content_type="application/json"
+    )
+    assert "nested too deeply" in assert_error(response, 400, "parse_error")["detail"]
+    assert evidence_rows(world_a) == []
