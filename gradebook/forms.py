@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from gradebook.models import Assessment, AssessmentKind
+from mastery import calculation
+from mastery.fields import BoundedDateField, IdField
 from mastery.models import LearningTarget
 
 
@@ -50,3 +54,50 @@ class AssessmentForm(forms.Form):
         self.fields["original"].label_from_instance = lambda a: (
             f"{a.title} ({a.assessed_on:%b %-d})"
         )
+
+
+class GridQueryForm(forms.Form):
+    """The section grid's query string: how to sort, which rows to show, at which level."""
+
+    SORTS = ("name", "grade", "target")
+    SHOWS = ("all", "below", "level")
+
+    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
+    show = forms.ChoiceField(choices=[(s, s) for s in SHOWS], required=False)
+    target = IdField(required=False)
+    level = forms.CharField(required=False)
+
+    def __init__(self, *args, levels=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.levels = [lv.value for lv in levels]
+
+    def clean_level(self) -> Decimal | None:
+        """One of the scale's level values ("3", "2.5", "3.0"), else an error naming them."""
+        raw = self.cleaned_data["level"].strip()
+        if not raw:
+            return None
+        try:
+            number = Decimal(raw)
+        except ArithmeticError:
+            number = None
+        # sNaN and NaN compare with nothing (sNaN raises); only a finite number can be a level.
+        if number is not None and number.is_finite():
+            for value in self.levels:
+                if value == number:
+                    return value
+        raise forms.ValidationError(
+            _("Choose a level of the scale: %(levels)s."),
+            params={"levels": ", ".join(calculation.fmt(v) for v in self.levels)},
+            code="invalid_choice",
+        )
+
+
+class ReassessForm(forms.Form):
+    """The shape of a reassessment from the cell dialog; reassessment_record checks the meaning
+    (the score against the scale, the date against the term, the assessment's course)."""
+
+    value = forms.CharField(required=False, strip=False)
+    assessed_on = BoundedDateField(error_messages={"required": _("Enter the date as YYYY-MM-DD.")})
+    assessment = IdField(required=False)
+    feedback = forms.CharField(required=False, strip=False, max_length=4000)
+    title = forms.CharField(required=False, max_length=200)

@@ -1393,3 +1393,87 @@ def test_home_lists_open_reassessment_requests_of_ones_sections(client, world_a)
     client.force_login(w.teacher)
     box = section_of(page(client.get(home)), "Reassessment requests", "</section>")
     assert "No open requests." in box
+
+
+# --- Input no row or scale can hold (issue 21 item 6) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "wrong"),
+    [
+        ({"show": "level", "target": "1", "level": "sNaN"}, "level"),
+        ({"show": "level", "level": "NaN"}, "level"),
+        ({"level": "2.7"}, "level"),  # not a level of the scale
+        ({"target": str(2**63)}, "target"),
+        ({"target": "²"}, "target"),
+        ({"sort": "sideways"}, "sort"),
+    ],
+)
+def test_a_grid_query_its_controls_never_send_is_a_400_with_the_grid(client, world_a, query, wrong):
+    w = world_a
+    client.force_login(w.teacher)
+    response = client.get(grid_url(w), query)
+    assert response.status_code == 400
+    content = page(response)
+    assert w.students[0].display_name in content  # the grid as it opens, and what was wrong
+    assert f"{wrong}: " in content
+
+
+def test_a_grid_query_at_a_level_of_the_scale_still_filters(client, world_a):
+    w = world_a
+    record(w, w.students[0], w.targets[0], "3")
+    client.force_login(w.teacher)
+    query = {"show": "level", "target": w.targets[0].id, "level": "3.0"}
+    response = client.get(grid_url(w), query)
+    assert response.status_code == 200
+    assert w.students[0].display_name in page(response)
+    assert w.students[1].display_name not in page(response)
+
+
+@pytest.mark.parametrize("target", ["²", str(2**63), "abc"])
+def test_fill_with_a_target_no_row_can_have_is_refused_not_a_fill_of_every_target(
+    client, world_a, target
+):
+    w = world_a
+    client.force_login(w.teacher)
+    response = client.post(score_url(w, "score_fill"), {"target": target, "value": "3"})
+    assert response.status_code == 422
+    assert "Choose a learning target of this assessment." in page(response)
+    assert evidence_count(w) == 0
+
+
+def test_fill_with_a_value_off_the_scale_answers_422(client, world_a):
+    w = world_a
+    client.force_login(w.teacher)
+    response = client.post(score_url(w, "score_fill"), {"value": "7"}, **HTMX)
+    assert response.status_code == 422 and "7 is not on the scale" in page(response)
+    assert evidence_count(w) == 0
+
+
+def test_the_grid_forms_refused_comment_answers_422(client, world_a):
+    w = world_a
+    client.force_login(w.teacher)
+    response = client.post(score_url(w), {f"fb-{w.students[0].id}": "x" * 4001})
+    assert response.status_code == 422
+    assert "Feedback is limited to 4000 characters." in page(response)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("assessed_on", "9999-12-31", "Enter a date between 1900-01-01 and 9998-12-31."),
+        ("assessment", "²", "Choose one from the list."),
+        ("assessment", str(2**63), "Choose one from the list."),
+        ("feedback", "nul\x00", "Feedback: Null characters are not allowed."),
+        ("title", "x" * 201, "Title: Ensure this value has at most 200 characters"),
+    ],
+)
+def test_a_reassessment_with_malformed_fields_answers_422_and_writes_nothing(
+    client, world_a, field, value, message
+):
+    w = world_a
+    client.force_login(w.teacher)
+    data = {"value": "3", "assessed_on": date.today().isoformat(), field: value}
+    response = client.post(cell_url(w, w.students[1], w.targets[0], "cell_reassess"), data)
+    assert response.status_code == 422 and message in page(response)
+    assert evidence_count(w) == 0

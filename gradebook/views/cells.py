@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404
@@ -14,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from gradebook import selectors
+from gradebook.forms import ReassessForm
 from gradebook.models import Evidence, ReassessmentRequest
 from gradebook.permissions import can_score_section
 from gradebook.services import (
@@ -66,6 +65,20 @@ def _oob_context(request, section, student, ctx: str):
     return None
 
 
+# Where the dialog shows a field's error: the score and the date at their inputs, the rest (the
+# assessment list's, the feedback's, the title's) above the button.
+SHOWN_AT = {"value": "score", "assessed_on": "assessed_on", "assessment": "assessment"}
+
+
+def _shown(errors) -> dict:
+    shown: dict[str, list] = {}
+    for field, messages_ in errors.items():
+        at = SHOWN_AT.get(field, "target")
+        label = "" if field in SHOWN_AT else f"{field.capitalize()}: "
+        shown.setdefault(at, []).extend(f"{label}{m}" for m in messages_)
+    return shown
+
+
 def cell_detail(request, school_slug: str, section_id: int, student_id: int, target_id: int):
     section = section_for(request, section_id)
     student = student_in_section(request, section, student_id)
@@ -79,18 +92,12 @@ def cell_reassess(request, school_slug: str, section_id: int, student_id: int, t
     section = section_for(request, section_id, scoring=True)
     student = student_in_section(request, section, student_id)
     target = _target_in_course(request, section, target_id)
-    try:
-        day = date.fromisoformat(request.POST.get("assessed_on", ""))
-    except ValueError:
+    form = ReassessForm(request.POST)
+    if not form.is_valid():
         return _render_detail(
-            request,
-            section,
-            student,
-            target,
-            form_errors={"assessed_on": ["Enter the date as YYYY-MM-DD."]},
-            status=422,
+            request, section, student, target, form_errors=_shown(form.errors), status=422
         )
-    assessment_id = request.POST.get("assessment")
+    data = form.cleaned_data
     try:
         reassessment_record(
             school=request.school,
@@ -98,11 +105,11 @@ def cell_reassess(request, school_slug: str, section_id: int, student_id: int, t
             section=section,
             student_id=student.id,
             target_id=target.id,
-            text=request.POST.get("value", ""),
-            assessed_on=day,
-            feedback=request.POST.get("feedback", ""),
-            assessment_id=int(assessment_id) if assessment_id and assessment_id.isdigit() else None,
-            title=request.POST.get("title", ""),
+            text=data["value"],
+            assessed_on=data["assessed_on"],
+            feedback=data["feedback"],
+            assessment_id=data["assessment"],
+            title=data["title"],
             token=request.POST.get("submission", ""),
         )
     except EvidenceError as exc:

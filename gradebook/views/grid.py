@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
+from django.contrib import messages
 from django.shortcuts import render
 
 from gradebook import selectors
+from gradebook.forms import GridQueryForm
 from gradebook.views.common import section_for
-
-SORTS = {"name", "grade", "target"}
-SHOWS = {"all", "below", "level"}
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+from mastery.selectors import achievement_levels
 
 
 def section_grid(request, school_slug: str, section_id: int):
     section = section_for(request, section_id)
-    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "name"
-    show = request.GET.get("show") if request.GET.get("show") in SHOWS else "all"
-    try:
-        level = Decimal(request.GET["level"]) if request.GET.get("level") else None
-    except InvalidOperation:
-        level = None
+    query = GridQueryForm(request.GET, levels=achievement_levels(request.school))
+    status = 200
+    if query.is_valid():
+        chosen = query.cleaned_data
+    else:
+        # A query the page's own controls never send (a level off the scale, "sNaN", an id no
+        # row can have): the grid as it opens, and what was wrong, with a 400.
+        for field, errors in query.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        chosen, status = {}, 400
     grid = selectors.section_grid(
         school=request.school,
         section=section,
-        sort=sort,
-        focus_id=_int(request.GET.get("target")),
-        show=show,
-        level=level,
+        sort=chosen.get("sort") or "name",
+        focus_id=chosen.get("target"),
+        show=chosen.get("show") or "all",
+        level=chosen.get("level"),
     )
     template = "gradebook/grid.html"
     if request.htmx and request.htmx.target == "grid":
         template += "#grid"
-    return render(request, template, {"section": section, "grid": grid})
+    return render(request, template, {"section": section, "grid": grid}, status=status)

@@ -18,10 +18,11 @@ from gradebook.permissions import can_score_section
 from gradebook.services import EvidenceError, habit_score_record
 from gradebook.views.common import section_for
 from mastery import calculation
+from mastery.fields import parse_id
 from mastery.models import ProficiencyScale, ScaleLevel
 from mastery.selectors import allowed_scores
 
-CELL = re.compile(r"^h-(\d+)-(\d+)$")
+CELL = re.compile(r"^h-([0-9]+)-([0-9]+)$")  # student and habit ids, read by parse_id
 
 
 def _day(request, section) -> date:
@@ -97,19 +98,22 @@ def habit_grid(request, school_slug: str, section_id: int):
             )
         day = posted
         for key, value in request.POST.items():
-            if match := CELL.match(key):
-                try:
-                    habit_score_record(
-                        school=request.school,
-                        recorded_by=request.user,
-                        section=section,
-                        student_id=int(match[1]),
-                        habit_id=int(match[2]),
-                        assessed_on=day,
-                        text=value,
-                    )
-                except EvidenceError as exc:
-                    errors[(int(match[1]), int(match[2]))] = " ".join(exc.messages)
+            match = CELL.match(key)
+            pair = (parse_id(match[1]), parse_id(match[2])) if match else (None, None)
+            if None in pair:  # not a cell of any grid
+                continue
+            try:
+                habit_score_record(
+                    school=request.school,
+                    recorded_by=request.user,
+                    section=section,
+                    student_id=pair[0],
+                    habit_id=pair[1],
+                    assessed_on=day,
+                    text=value,
+                )
+            except EvidenceError as exc:
+                errors[pair] = " ".join(exc.messages)
         if not errors:
             messages.success(request, "Habits of work saved.")
             return redirect(
@@ -134,7 +138,9 @@ def habit_cell(request, school_slug: str, section_id: int):
     if len(cells) != 1:
         return HttpResponseBadRequest("Post exactly one cell.")
     match, value = cells[0]
-    student_id, habit_id = int(match[1]), int(match[2])
+    student_id, habit_id = parse_id(match[1]), parse_id(match[2])
+    if student_id is None or habit_id is None:
+        raise Http404("No such student or habit")
     student = selectors.Student.objects.filter(
         school=request.school, id=student_id, enrollments__section=section
     ).first()

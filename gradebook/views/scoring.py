@@ -26,9 +26,12 @@ from gradebook.services import (
     feedback_save,
 )
 from gradebook.views.common import section_for
+from mastery.fields import parse_id
 
-CELL = re.compile(r"^c-(\d+)-(\d+)$")
-FEEDBACK = re.compile(r"^fb-(\d+)$")
+# A cell's key names its student and target ids, a comment's its student id: ASCII digits, read
+# by parse_id (None for a number no row can have).
+CELL = re.compile(r"^c-([0-9]+)-([0-9]+)$")
+FEEDBACK = re.compile(r"^fb-([0-9]+)$")
 UNDO_DEPTH = 25
 
 
@@ -107,10 +110,10 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
         for t, e, _ in r.cells
     }
     comments = {r.student.id: r.feedback for r in grid.rows}
-    errors, entered, changed = {}, {}, 0
+    errors, entered, changed, refused = {}, {}, 0, 0
     for key, value in request.POST.items():
         if match := CELL.match(key):
-            pair = (int(match[1]), int(match[2]))
+            pair = (parse_id(match[1]), parse_id(match[2]))
             if pair not in current or value.strip().upper() == current[pair]:
                 continue
             try:
@@ -130,7 +133,7 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
                 request, assessment, result.undo, f"{value or 'clear'} for student {pair[0]}"
             )
         elif match := FEEDBACK.match(key):
-            student_id = int(match[1])
+            student_id = parse_id(match[1])
             if student_id in comments and value.strip() != comments[student_id]:
                 try:
                     feedback_save(
@@ -143,11 +146,13 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
                     changed += 1
                 except EvidenceError as exc:
                     messages.error(request, _messages(exc))
+                    refused += 1
     if errors:
         messages.error(
             request,
             f"{len(errors)} cell{'s' if len(errors) != 1 else ''} could not be saved; see the marked cells.",
         )
+    if errors or refused:
         return _page(request, section, assessment, errors=errors, entered=entered, status=422)
     messages.success(request, f"Saved {changed} change{'s' if changed != 1 else ''}.")
     return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))
@@ -162,7 +167,9 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
     if len(cells) != 1:
         return HttpResponseBadRequest("Post exactly one cell.")
     match, value = cells[0]
-    student_id, target_id = int(match[1]), int(match[2])
+    student_id, target_id = parse_id(match[1]), parse_id(match[2])
+    if student_id is None or target_id is None:
+        raise Http404("No such student or target")
     student = Student.objects.filter(
         school=request.school,
         id=student_id,
@@ -230,7 +237,7 @@ def score_feedback(request, school_slug: str, section_id: int, assessment_id: in
         return HttpResponseBadRequest("Post exactly one comment.")
     match, text = fields[0]
     student = Student.objects.filter(
-        school=request.school, id=int(match[1]), enrollments__section=section
+        school=request.school, id=parse_id(match[1]) or 0, enrollments__section=section
     ).first()
     if student is None:
         raise Http404("No such student in this section")
@@ -262,22 +269,26 @@ def score_feedback(request, school_slug: str, section_id: int, assessment_id: in
 
 @require_POST
 def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
-    """Fill every empty cell (of one target, or all) with one value."""
+    """Fill every empty cell (of one target, or all) with one value; a refusal fills nothing and
+    answers 422 with the page and the reason."""
     section = section_for(request, section_id, scoring=True)
     assessment = assessment_for(request, section, assessment_id)
-    target_ids = [int(request.POST["target"])] if request.POST.get("target", "").isdigit() else None
+    target = request.POST.get("target", "").strip()
     value = request.POST.get("value", "")
     try:
+        if target and parse_id(target) is None:
+            raise EvidenceError({"target": ["Choose a learning target of this assessment."]})
         undo = evidence_fill(
             school=request.school,
             filled_by=request.user,
             section=section,
             assessment=assessment,
             text=value,
-            target_ids=target_ids,
+            target_ids=[parse_id(target)] if target else None,
         )
     except EvidenceError as exc:
         messages.error(request, _messages(exc))
+        return _page(request, section, assessment, status=422)
     else:
         filled, shown = len(undo["steps"]), value.strip().upper()
         _push_undo(
