@@ -1,4 +1,4 @@
-"""Forms of the core: learning targets, competencies, the grading policy."""
+"""Forms of the core: learning targets, competencies, the grading policy, the audit filters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from mastery import calculation
-from mastery.models import Competency, GradingPolicy
+from mastery.fields import BoundedDateField, parse_id
+from mastery.models import AuditEvent, Competency, GradingPolicy
 
 
 class CompetencyForm(forms.Form):
@@ -244,3 +245,23 @@ def add_service_errors(form: forms.Form, exc) -> None:
     errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
     for field, messages in errors.items():
         form.add_error(field if field in form.fields else None, messages)
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters: what, who (a staff member's id, or "system"), from and to."""
+
+    type = forms.ChoiceField(
+        choices=[("", "")] + list(AuditEvent.ObjectType.choices), required=False
+    )
+    actor = forms.CharField(required=False)
+    since = BoundedDateField(required=False)
+    until = BoundedDateField(required=False)
+
+    def clean_actor(self) -> str | int:
+        raw = self.cleaned_data["actor"].strip()
+        if raw in ("", "system"):
+            return raw
+        actor = parse_id(raw)
+        if actor is None:
+            raise forms.ValidationError(_("Choose a person from the list."), code="invalid")
+        return actor

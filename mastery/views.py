@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,7 +23,8 @@ from gradebook.recompute import policy_preview
 from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
-from mastery.forms import PolicyForm, add_service_errors
+from mastery.fields import parse_id
+from mastery.forms import AuditFilterForm, PolicyForm, add_service_errors
 from mastery.models import (
     STAFF_ROLES,
     AuditEvent,
@@ -159,8 +160,8 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
         if not form.is_valid():
             status = 422
     run = None
-    if request.GET.get("run", "").isdigit():
-        run = RecomputeRun.objects.filter(school=school, id=int(request.GET["run"])).first()
+    if run_id := parse_id(request.GET.get("run", "")):
+        run = RecomputeRun.objects.filter(school=school, id=run_id).first()
     versions = (
         GradingPolicy.objects.filter(school=school, course=course)
         .select_related("created_by")
@@ -283,31 +284,35 @@ def api_tokens(request, school_slug: str):
 AUDIT_PAGE_SIZE = 50
 
 
-def _day(value: str):
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 @roles_required(Role.SCHOOL_ADMIN, DISTRICT_ADMIN)
 def audit_log(request, school_slug: str):
-    """Every recorded change of the school, newest first, filtered by kind, person and dates."""
+    """Every recorded change of the school, newest first, filtered by kind, person and dates.
+
+    A filter the page's own form never sends (a day past 9998, an id no row can have) answers 400
+    with what was wrong, and lists nothing rather than more than was asked for."""
     school = request.school
     events = AuditEvent.objects.filter(school=school).select_related("actor")
     chosen = {key: request.GET.get(key, "").strip() for key in ("type", "actor", "since", "until")}
-    if chosen["type"] in AuditEvent.ObjectType.values:
-        events = events.filter(object_type=chosen["type"])
-    if chosen["actor"] == "system":
-        events = events.filter(actor__isnull=True)
-    elif chosen["actor"].isdigit():
-        events = events.filter(actor_id=int(chosen["actor"]))
-    zone = timezone.get_current_timezone()
-    if since := _day(chosen["since"]):
-        events = events.filter(at__gte=datetime.combine(since, time.min, tzinfo=zone))
-    if until := _day(chosen["until"]):
-        next_day = until + timedelta(days=1)
-        events = events.filter(at__lt=datetime.combine(next_day, time.min, tzinfo=zone))
+    filters = AuditFilterForm(request.GET)
+    status = 200
+    if not filters.is_valid():
+        for field, errors in filters.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        events, status = events.none(), 400
+    else:
+        wanted = filters.cleaned_data
+        if wanted["type"]:
+            events = events.filter(object_type=wanted["type"])
+        if wanted["actor"] == "system":
+            events = events.filter(actor__isnull=True)
+        elif wanted["actor"]:
+            events = events.filter(actor_id=wanted["actor"])
+        zone = timezone.get_current_timezone()
+        if since := wanted["since"]:
+            events = events.filter(at__gte=datetime.combine(since, time.min, tzinfo=zone))
+        if until := wanted["until"]:
+            next_day = until + timedelta(days=1)
+            events = events.filter(at__lt=datetime.combine(next_day, time.min, tzinfo=zone))
     page = Paginator(events.order_by("-at", "-id"), AUDIT_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -340,4 +345,5 @@ def audit_log(request, school_slug: str):
             "types": AuditEvent.ObjectType.choices,
             "people": people,
         },
+        status=status,
     )

@@ -905,3 +905,26 @@ def test_events_recorded_in_bulk_read_back_as_written(world_a, count):
     assert last.after == {"Wednesday": f"T{count - 1} re-teach", "score": "2.5"}
     assert written[1].before is None
     assert written[0].before == {"Wednesday": "enrichment (wait list)"}
+
+
+@pytest.mark.parametrize(
+    ("query", "wrong"),
+    [
+        ({"until": "9999-12-31"}, "until"),  # the day after overflowed (500)
+        ({"since": "0001-01-01"}, "since"),
+        ({"since": "2026-02-30"}, "since"),
+        ({"actor": str(2**63)}, "actor"),  # OverflowError on SQLite
+        ({"actor": "²"}, "actor"),  # "²".isdigit(), int("²") raised
+        ({"type": "nothing-of-the-kind"}, "type"),
+    ],
+)
+def test_an_audit_filter_its_form_never_sends_is_a_400_listing_nothing(
+    client, world_a, query, wrong
+):
+    w = world_a
+    record(w, "3")
+    client.force_login(w.admin)
+    response = client.get(audit_url(w, **query))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert f"{wrong}: " in body and "No changes match." in body
