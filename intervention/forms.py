@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from intervention.models import WEEKDAYS, InterventionSettings
+from mastery.fields import BoundedDateField, BoundedModelMultipleChoiceField
 from mastery.models import Department
 
 
@@ -14,7 +15,7 @@ class SettingsForm(forms.ModelForm):
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
     )
-    focus = forms.ModelMultipleChoiceField(
+    focus = BoundedModelMultipleChoiceField(
         label=_("Focus subjects (their targets feed the rosters)"),
         queryset=Department.objects.none(),
         widget=forms.CheckboxSelectMultiple,
@@ -52,3 +53,7 @@ class SlotForm(forms.Form):
         self.fields["teacher"].queryset = User.objects.filter(
             pk__in=[t.pk for t in teachers]
         ).order_by("full_name")
+
+
+class CycleOpenForm(forms.Form):
+    starts_on = BoundedDateField(required=False)

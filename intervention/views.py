@@ -7,6 +7,7 @@ from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 from gradebook.permissions import visible_students
 from intervention import selectors
 from intervention.builder import settings_for
-from intervention.forms import SettingsForm, SlotForm
+from intervention.forms import CycleOpenForm, SettingsForm, SlotForm
 from intervention.models import (
     WEEKDAY_NAMES,
     InterventionCycle,
@@ -35,6 +36,7 @@ from intervention.services import (
 )
 from mastery import audit
 from mastery.decorators import roles_required
+from mastery.fields import parse_id
 from mastery.models import Department, Membership, Role
 from mastery.selectors import achievement_levels
 from mastery.tenancy import DISTRICT_ADMIN
@@ -93,13 +95,13 @@ def intervention_home(request, school_slug: str):
 @roles_required(*MANAGERS)
 @audit.acting_user
 def cycle_open_view(request, school_slug: str):
+    form = CycleOpenForm(request.POST)
     try:
-        starts_on = (
-            date.fromisoformat(request.POST["starts_on"]) if request.POST.get("starts_on") else None
-        )
-        cycle = cycle_open(school=request.school, starts_on=starts_on)
-    except (ValidationError, ValueError) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        if not form.is_valid():
+            raise ValidationError(form.errors["starts_on"])
+        cycle = cycle_open(school=request.school, starts_on=form.cleaned_data["starts_on"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"Cycle {cycle.number} is open and its rosters are built.")
     return redirect("intervention:home", school_slug=school_slug)
@@ -259,12 +261,15 @@ def entry_move_view(request, school_slug: str, entry_id: int):
     )
     if entry is None:
         raise Http404("No such roster entry")
-    raw = request.POST.get("group", "")
+    raw = request.POST.get("group", "").strip()
     try:
+        # Empty is the wait list; anything else must be a group's id (never the wait list).
+        if raw and parse_id(raw) is None:
+            raise ValidationError("Choose a group of the same cycle and day.")
         moved = entry_move(
             school=request.school,
             entry_id=entry.id,
-            group_id=int(raw) if raw.isdigit() else None,
+            group_id=parse_id(raw) if raw else None,
             moved_by=request.user,
         )
     except ValidationError as exc:
@@ -298,23 +303,32 @@ def attendance(request, school_slug: str, group_id: int):
         raise Http404("That date is not a session of this group")
     errors = []
     if request.method == "POST":
-        for key, value in request.POST.items():
-            if key.startswith("a-") and key[2:].isdigit() and value:
-                entry_id = int(key[2:])
-                if not RosterEntry.objects.filter(
-                    school=request.school, pk=entry_id, group=group
-                ).exists():
-                    raise Http404("No such student in this group")
+        marks = {
+            key[2:]: value for key, value in request.POST.items() if key.startswith("a-") and value
+        }
+        ids = {parse_id(raw) for raw in marks}
+        members = set(
+            RosterEntry.objects.filter(
+                school=request.school, pk__in=ids - {None}, group=group
+            ).values_list("pk", flat=True)
+        )
+        if None in ids or ids - members:  # checked before anything is written
+            raise Http404("No such student in this group")
+        # The sheet is saved whole or not at all: a refused mark takes back the others.
+        with transaction.atomic():
+            for raw, value in marks.items():
                 try:
                     attendance_record(
                         school=request.school,
-                        entry_id=entry_id,
+                        entry_id=parse_id(raw),
                         session_date=session,
                         status=value,
                         recorded_by=request.user,
                     )
                 except ValidationError as exc:
                     errors.extend(exc.messages)
+            if errors:
+                transaction.set_rollback(True)
         if not errors and not request.htmx:
             messages.success(request, f"Attendance saved for {session:%A %b %-d}.")
             return redirect(
@@ -422,9 +436,10 @@ def settings_view(request, school_slug: str):
             messages.success(request, "Availability saved.")
             return redirect("intervention:settings", school_slug=school_slug)
         if action == "remove_slot":
-            InterventionSlot.objects.filter(
-                school=school, pk=request.POST.get("slot") or 0
-            ).delete()
+            slot = parse_id(request.POST.get("slot", "").strip())
+            if slot is None:
+                raise Http404("No such availability")
+            InterventionSlot.objects.filter(school=school, pk=slot).delete()
             messages.success(request, "Availability removed.")
             return redirect("intervention:settings", school_slug=school_slug)
     slots = (

@@ -638,3 +638,87 @@ def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
             assert RosterEntry.objects.filter(cycle=opened, student=w.students[0]).exists()
     assert "intervention.dispatch_cycles" in worker.output
     assert "intervention.advance_school_cycle" in worker.output
+
+
+# --- Input no row can hold (issue 21 item 6) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("group", ["abc", "²", str(2**63)])
+def test_a_move_to_a_group_that_is_no_id_is_refused_not_a_move_to_the_wait_list(
+    client, cycle_w, group
+):
+    w, cycle = cycle_w
+    with scopes_disabled():
+        placed = RosterEntry.objects.filter(school=w.school, cycle=cycle, group__isnull=False)
+        entry = placed.first()
+    client.force_login(w.counselor)
+    url = reverse("intervention:entry_move", args=[w.school.slug, entry.id])
+    response = client.post(url, {"group": group}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert b"Choose a group of the same cycle and day." in response.content
+    before = entry.group_id
+    entry.refresh_from_db()
+    assert entry.group_id == before and not entry.locked
+
+
+def test_an_attendance_sheet_is_saved_whole_or_not_at_all(client, cycle_w):
+    w, cycle = cycle_w
+    with scopes_disabled():
+        group = InterventionGroup.objects.get(
+            school=w.school, cycle=cycle, weekday=2, kind="reteach"
+        )
+        entry = group.entries.first()
+    client.force_login(group.teacher)
+    url = reverse("intervention:attendance", args=[w.school.slug, group.id])
+    session = cycle.session_dates(2)[0].isoformat()
+    for other in (str(2**63), "²", "9" * 40):  # an id no student of the group has: 404
+        response = client.post(url, {"date": session, f"a-{entry.id}": "absent", f"a-{other}": "x"})
+        assert response.status_code == 404
+    refused = client.post(url, {"date": session, f"a-{entry.id}": "late"})
+    assert refused.status_code == 422
+    with scopes_disabled():
+        assert not SessionAttendance.objects.filter(entry__group=group).exists()
+
+
+@pytest.mark.parametrize("slot", ["abc", "²", str(2**63)])
+def test_removing_an_availability_that_is_no_id_is_a_404(client, cycle_w, slot):
+    w, _ = cycle_w
+    client.force_login(w.counselor)
+    with scopes_disabled():
+        slots = InterventionSlot.objects.filter(school=w.school).count()
+    response = client.post(
+        reverse("intervention:settings", args=[w.school.slug]),
+        {"action": "remove_slot", "slot": slot},
+    )
+    assert response.status_code == 404
+    with scopes_disabled():
+        assert InterventionSlot.objects.filter(school=w.school).count() == slots
+
+
+def test_settings_with_a_focus_subject_beyond_64_bits_answer_422(client, cycle_w):
+    w, _ = cycle_w
+    client.force_login(w.counselor)
+    data = {
+        "action": "settings",
+        "s-cycle_weeks": "4",
+        "s-weekdays": ["2"],
+        "s-group_capacity": "10",
+        "s-enrichment_capacity": "10",
+        "s-focus": [str(2**63)],
+    }
+    response = client.post(reverse("intervention:settings", args=[w.school.slug]), data)
+    assert response.status_code == 422 and b"is not a valid value" in response.content
+
+
+@pytest.mark.parametrize("starts_on", ["9999-12-27", "0001-01-01", "2026-02-30"])
+def test_opening_a_cycle_on_a_day_out_of_range_says_so(client, w, starts_on):
+    client.force_login(w.counselor)
+    response = client.post(
+        reverse("intervention:cycle_open", args=[w.school.slug]),
+        {"starts_on": starts_on},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"Enter a date between" in response.content or b"YYYY-MM-DD" in response.content
+    with scopes_disabled():
+        assert not InterventionCycle.objects.filter(school=w.school).exists()
