@@ -101,3 +101,10 @@ class ReassessForm(forms.Form):
     assessment = IdField(required=False)
     feedback = forms.CharField(required=False, strip=False, max_length=4000)
     title = forms.CharField(required=False, max_length=200)
+
+
+class VoidForm(forms.Form):
+    """The shape of a void's reason (no NUL, which PostgreSQL refuses); evidence_void says
+    whether it is a reason."""
+
+    reason = forms.CharField(required=False, strip=False)

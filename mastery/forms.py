@@ -265,3 +265,9 @@ class AuditFilterForm(forms.Form):
         if actor is None:
             raise forms.ValidationError(_("Choose a person from the list."), code="invalid")
         return actor
+
+
+class ApiTokenForm(forms.Form):
+    """The shape of a new token's name (no NUL); api_token_create says whether it is a name."""
+
+    name = forms.CharField(required=False)

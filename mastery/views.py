@@ -24,7 +24,7 @@ from intervention.selectors import teacher_groups_this_week
 from mastery import calculation
 from mastery.decorators import roles_required
 from mastery.fields import parse_id
-from mastery.forms import AuditFilterForm, PolicyForm, add_service_errors
+from mastery.forms import ApiTokenForm, AuditFilterForm, PolicyForm, add_service_errors
 from mastery.models import (
     STAFF_ROLES,
     AuditEvent,
@@ -251,9 +251,12 @@ def api_tokens(request, school_slug: str):
                 raise Http404("No such token") from exc
             messages.success(request, f"Revoked “{token.name}”: it no longer opens the API.")
             return redirect("api_tokens", school_slug=school_slug)
+        form = ApiTokenForm(request.POST)
         try:
+            if not form.is_valid():
+                raise ValidationError(form.errors["name"])
             _, secret = api_token_create(
-                school=request.school, user=request.user, name=request.POST.get("name", "")
+                school=request.school, user=request.user, name=form.cleaned_data["name"]
             )
         except ValidationError as exc:
             errors = exc.messages

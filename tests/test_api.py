@@ -609,3 +609,11 @@ def test_a_json_body_nested_too_deeply_is_a_400(world_a, nested):
     )
     assert "nested too deeply" in assert_error(response, 400, "parse_error")["detail"]
     assert evidence_rows(world_a) == []
+
+
+def test_a_token_name_with_a_nul_character_answers_422(world_a, login):
+    page = reverse("api_tokens", args=[world_a.school.slug])
+    response = login(world_a.teacher).post(page, {"name": "ci\x00"})
+    assert response.status_code == 422 and b"Null characters are not allowed." in response.content
+    with scopes_disabled():
+        assert not ApiToken.objects.filter(user=world_a.teacher).exists()

@@ -1477,3 +1477,14 @@ def test_a_reassessment_with_malformed_fields_answers_422_and_writes_nothing(
     response = client.post(cell_url(w, w.students[1], w.targets[0], "cell_reassess"), data)
     assert response.status_code == 422 and message in page(response)
     assert evidence_count(w) == 0
+
+
+def test_a_void_reason_with_a_nul_character_answers_422(client, world_a):
+    w = world_a
+    s, t = w.students[1], w.targets[0]
+    evidence = record(w, s, t, "3")
+    client.force_login(w.teacher)
+    response = client.post(void_url(w, evidence), {"reason": "typo\x00"})
+    assert response.status_code == 422 and "Null characters are not allowed." in page(response)
+    evidence.refresh_from_db()
+    assert evidence.voided_at is None

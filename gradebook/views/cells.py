@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from gradebook import selectors
-from gradebook.forms import ReassessForm
+from gradebook.forms import ReassessForm, VoidForm
 from gradebook.models import Evidence, ReassessmentRequest
 from gradebook.permissions import can_score_section
 from gradebook.services import (
@@ -141,12 +141,15 @@ def evidence_void_view(request, school_slug: str, section_id: int, evidence_id: 
     if evidence is None:
         raise Http404("No such evidence in this section")
     student, target = evidence.student, evidence.target
+    form = VoidForm(request.POST)
     try:
+        if not form.is_valid():
+            raise EvidenceError(form.errors["reason"])
         evidence_void(
             school=request.school,
             evidence_id=evidence.id,
             voided_by=request.user,
-            reason=request.POST.get("reason", ""),
+            reason=form.cleaned_data["reason"],
         )
     except EvidenceError as exc:
         return _render_detail(
