@@ -28,6 +28,7 @@ from gradebook import selectors
 from gradebook.models import Mastery, Section
 from gradebook.services import score_number
 from mastery import calculation
+from mastery.fields import parse_id
 from mastery.models import LearningTarget, School
 from mastery.selectors import achievement_levels
 
@@ -231,19 +232,23 @@ def parse_mastery_filters(
 
 
 def _section_filter(school: School, raw: str) -> Section:
-    if not raw.isdigit():
+    section_id = parse_id(raw)
+    if section_id is None:
         raise ExportFilterError(f"section must be a section id (a number), not {raw!r}.")
-    section = Section.objects.filter(school=school, id=int(raw)).select_related("course").first()
+    section = Section.objects.filter(school=school, id=section_id).select_related("course").first()
     if section is None:
         raise ExportFilterError(f"There is no section {raw} in this school.")
     return section
 
 
 def _target_filter(school: School, raw: str) -> LearningTarget:
+    if "\x00" in raw:  # PostgreSQL refuses NUL in text: no code holds one
+        raise ExportFilterError(f"There is no learning target {raw!r} in this school.")
     targets = LearningTarget.objects.filter(school=school)
     target = targets.filter(code=raw).first()
-    if target is None and raw.isdigit():
-        target = targets.filter(id=int(raw)).first()
+    target_id = parse_id(raw)
+    if target is None and target_id is not None:
+        target = targets.filter(id=target_id).first()
     if target is None:
         raise ExportFilterError(f"There is no learning target {raw!r} in this school.")
     return target

@@ -722,3 +722,17 @@ def test_opening_a_cycle_on_a_day_out_of_range_says_so(client, w, starts_on):
     assert b"Enter a date between" in response.content or b"YYYY-MM-DD" in response.content
     with scopes_disabled():
         assert not InterventionCycle.objects.filter(school=w.school).exists()
+
+
+def test_the_roster_pdf_footer_prints_the_schools_name_as_it_is_spelled(client, cycle_w, tmp_path):
+    w, cycle = cycle_w
+    w.school.name = 'St. Mary\'s "Anne-Marie" Academy'
+    w.school.save()
+    client.force_login(w.counselor)
+    url = reverse("intervention:day", args=[w.school.slug, cycle.id, 2])
+    path = tmp_path / "roster.pdf"
+    path.write_bytes(client.get(url, {"format": "pdf"}).content)
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'St. Mary\'s "Anne-Marie" Academy · Cycle 1 · Wednesday' in text

@@ -538,7 +538,7 @@ def test_a_name_cannot_break_out_of_the_report_pages_style(client, world_a):
 
 
 def test_css_string_escapes_by_css_syntax():
-    from reports.templatetags.report_css import css_string
+    from mastery.templatetags.css_strings import css_string
 
     assert css_string("Anne-Marie O'Brien") == "Anne-Marie O'Brien"
     assert css_string('Zoë "Zo" \\ Núñez') == 'Zoë \\"Zo\\" \\\\ Núñez'

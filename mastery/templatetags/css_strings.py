@@ -1,4 +1,4 @@
-"""Text put into a stylesheet: the report's page footer (`@bottom-left { content: "…" }`).
+"""Text put into a stylesheet: the PDFs' page footers (`@bottom-left { content: "…" }`).
 
 `escapejs` is no CSS escape: it writes `\\u002D`, and CSS reads a backslash followed by a
 non-hex letter as that letter, so "Anne-Marie" printed as "Anneu002DMarie" in every PDF footer.
