@@ -15,12 +15,15 @@ from gradebook.models import (
     Course,
     CourseTarget,
     Enrollment,
+    Evidence,
     Guardianship,
+    Mastery,
     Section,
     SectionTeacher,
     Student,
     Term,
 )
+from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from mastery.models import (
     Competency,
     Department,
@@ -297,3 +300,26 @@ def make_intervention(w: World, *, weekdays=(2, 3)):
                 )
         today = date.today()
         return cycle_open(school=w.school, starts_on=today - _td(days=today.weekday()))
+
+
+def api_objects(w: World) -> dict[str, int]:
+    """The id of one object of each REST API resource of the world's school (a path parameter for
+    every operation), after make_evidence and make_intervention."""
+    with scopes_disabled():
+        return {
+            "students": w.students[1].id,
+            "reports": w.students[1].id,
+            "sections": w.section.id,
+            "courses": w.course.id,
+            "targets": w.targets[0].id,
+            "competencies": w.competency.id,
+            "departments": w.department.id,
+            "assessments": w.assessment.id,
+            "terms": w.term.id,
+            "enrollments": w.students[1].enrollments.get().id,
+            "evidence": Evidence.objects.filter(school=w.school).first().id,
+            "mastery": Mastery.objects.filter(school=w.school).first().id,
+            "cycles": InterventionCycle.objects.filter(school=w.school).first().id,
+            "groups": InterventionGroup.objects.filter(school=w.school).first().id,
+            "roster-entries": RosterEntry.objects.filter(school=w.school).first().id,
+        }

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from mastery.services import api_token_create
-from tests.factories import make_evidence, make_intervention
+from tests.factories import api_objects, make_evidence, make_intervention
 
 document = json.loads(
     json.dumps(SchemaGenerator().get_schema(request=None, public=True), cls=DjangoJSONEncoder)
@@ -63,27 +63,7 @@ def api_world(world_a, world_b, settings, _keep_the_test_connection):
     make_intervention(world_a)
     with scopes_disabled():
         _, raw = api_token_create(school=world_a.school, user=world_a.admin, name="schemathesis")
-    from gradebook.models import Evidence, Mastery
-    from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
-
-    with scopes_disabled():
-        known = {
-            "students": world_a.students[1].id,
-            "reports": world_a.students[1].id,
-            "sections": world_a.section.id,
-            "courses": world_a.course.id,
-            "targets": world_a.targets[0].id,
-            "competencies": world_a.competency.id,
-            "departments": world_a.department.id,
-            "assessments": world_a.assessment.id,
-            "terms": world_a.term.id,
-            "enrollments": world_a.students[1].enrollments.get().id,
-            "evidence": Evidence.objects.filter(school=world_a.school).first().id,
-            "mastery": Mastery.objects.filter(school=world_a.school).first().id,
-            "cycles": InterventionCycle.objects.filter(school=world_a.school).first().id,
-            "groups": InterventionGroup.objects.filter(school=world_a.school).first().id,
-            "roster-entries": RosterEntry.objects.filter(school=world_a.school).first().id,
-        }
+    known = api_objects(world_a)
     return raw, known
 
 

@@ -61,7 +61,7 @@ from intervention.models import (
 from mastery.models import AuditEvent, Department
 from mastery.services import api_token_create
 from reports.models import ReportBatch
-from tests.factories import make_evidence, make_intervention
+from tests.factories import api_objects, make_evidence, make_intervention
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -558,24 +558,7 @@ def api_world(world_a, world_b, settings):
     make_intervention(world_a)
     with scopes_disabled():
         _, raw = api_token_create(school=world_a.school, user=world_a.admin, name="fuzz")
-        evidence = Evidence.objects.filter(school=world_a.school).first()
-        known = {
-            "students": world_a.students[1].id,
-            "reports": world_a.students[1].id,
-            "sections": world_a.section.id,
-            "courses": world_a.course.id,
-            "targets": world_a.targets[0].id,
-            "competencies": world_a.competency.id,
-            "departments": world_a.department.id,
-            "assessments": world_a.assessment.id,
-            "terms": world_a.term.id,
-            "enrollments": world_a.students[1].enrollments.get().id,
-            "evidence": evidence.id,
-            "mastery": Mastery.objects.filter(school=world_a.school).first().id,
-            "groups": InterventionGroup.objects.filter(school=world_a.school).first().id,
-            "roster-entries": RosterEntry.objects.filter(school=world_a.school).first().id,
-            "cycles": RosterEntry.objects.filter(school=world_a.school).first().cycle_id,
-        }
+    known = api_objects(world_a)
     bodies = {
         ("POST", "evidence"): {
             "student": world_a.students[0].id,
