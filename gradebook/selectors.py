@@ -561,8 +561,8 @@ def scoring_grid(
 
 @dataclass
 class ChartPoint:
-    x: float
-    y: float
+    x: str  # SVG coordinates, written for markup (see attempt_chart)
+    y: str
     label: str
     voided: bool
     counted: bool
@@ -597,20 +597,22 @@ def attempt_chart(
     """Coordinates for a small SVG of the attempts (scored, unvoided) and the mastery line.
 
     Without labels (the report's sparklines) the points carry no date and assessment title.
+    Coordinates are strings in SVG's syntax: a float handed to a template is localized ("6,7" in
+    Spanish), which no SVG parser reads, so a Spanish page drew the mastery line at the top.
     """
     scored = [e for e in history if e.voided_at is None and e.status == EvidenceStatus.SCORED]
     lo, hi = engine.scale_min, engine.scale_max
     n = len(scored)
 
-    def y_of(value: Decimal) -> float:
-        return round(pad / 2 + (height - pad) * float((hi - value) / (hi - lo)), 1)
+    def y_of(value: Decimal) -> str:
+        return _svg_number(pad / 2 + (height - pad) * float((hi - value) / (hi - lo)))
 
     points = []
     for i, e in enumerate(scored):
         x = pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5)
         points.append(
             ChartPoint(
-                round(x, 1),
+                _svg_number(x),
                 y_of(e.score),
                 f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} ({e.assessment.title})"
                 if labels
@@ -638,6 +640,11 @@ def attempt_chart(
         "gridlines": gridlines,
         "pad": pad,
     }
+
+
+def _svg_number(value: float) -> str:
+    """A coordinate for an SVG attribute: one decimal, a point, whatever the reader's language."""
+    return f"{value:.1f}"
 
 
 def _dots_path(points: Iterable[ChartPoint]) -> str:

@@ -37,7 +37,7 @@ from mastery.selectors import achievement_levels, current_policies
 from reports import explain
 from reports.models import StudentGoal
 
-TEMPLATE_VERSION = "3"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "4"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass

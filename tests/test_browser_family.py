@@ -1,0 +1,166 @@
+"""End to end in Debian's Chromium: what a Spanish-speaking family reads (issue 22).
+
+The portal, the child page, the progress report as a page and as a PDF, on a phone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+from django_scopes import scope, scopes_disabled
+from playwright.sync_api import Page, expect
+
+import reports.pdf
+from gradebook.services import evidence_record
+from tests.factories import make_assessment, make_world
+from tests.test_browser import log_in, shoot
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def record(w, student, target, value: str, *, days_ago: int, feedback: str = "") -> None:
+    """A score on an assessment of its own, given `days_ago` days before the world's assessment."""
+    a = make_assessment(
+        w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
+    )
+    with scope(school=w.school):
+        evidence_record(
+            school=w.school,
+            recorded_by=w.teacher,
+            student_id=student.id,
+            target_id=target.id,
+            assessment_id=a.id,
+            score=value,
+            feedback=feedback,
+        )
+
+
+@pytest.fixture
+def family(transactional_db):
+    """A Spanish-speaking family whose child has a few attempts on two targets."""
+    w = make_world("familia", students=3)
+    child = w.student
+    record(w, child, w.targets[0], "2", days_ago=30)
+    record(w, child, w.targets[0], "3", days_ago=20)
+    record(w, child, w.targets[0], "4", days_ago=10, feedback="Show every step next time.")
+    record(w, child, w.targets[1], "1", days_ago=25)
+    record(w, child, w.targets[1], "2", days_ago=5)
+    with scopes_disabled():
+        w.guardian.preferred_language = "es"
+        w.guardian.save()
+        child.preferred_language = "es"
+        child.save()
+    return w
+
+
+def open_child_page(page: Page, live_server, w) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server, w.guardian.email)
+    page.get_by_role("link", name="Ver el progreso").click()
+    expect(page.get_by_role("heading", name=w.student.display_name)).to_be_visible()
+
+
+# --- Item 6: numbers in SVG attributes are never localized -----------------------------------
+
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+NUMERIC_ATTRIBUTES = ("x1", "x2", "y1", "y2", "cx", "cy", "r", "x", "y", "width", "height")
+
+
+def coordinates(tag: str, attrs: dict[str, str]) -> list[str]:
+    """Every number an SVG element's geometry attributes hold, as written."""
+    numbers = [attrs[name] for name in NUMERIC_ATTRIBUTES if name in attrs]
+    if "viewBox" in attrs or "viewbox" in attrs:
+        numbers += (attrs.get("viewBox") or attrs["viewbox"]).split()
+    if tag == "polyline":
+        numbers += [n for pair in attrs["points"].split() for n in pair.split(",")]
+    if tag == "path":
+        numbers += re.findall(r"[^MmHhLlVvZz\s]+", attrs["d"])
+    return numbers
+
+
+class _Svgs(HTMLParser):
+    """The report's trend charts: [(tag, attributes), ...] per chart, from HTML text."""
+
+    def __init__(self):
+        super().__init__()
+        self.charts: list[list[tuple[str, dict]]] = []
+        self._inside = False
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "svg" and "trend" in (attributes.get("class") or ""):
+            self._inside = True
+            self.charts.append([])
+        if self._inside:
+            attributes.pop("aria-label", None)  # words, in the reader's language
+            self.charts[-1].append((tag, attributes))
+
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._inside = False
+
+
+def charts_in(html: str) -> list[list[tuple[str, dict]]]:
+    parser = _Svgs()
+    parser.feed(html)
+    return parser.charts
+
+
+def assert_charts_are_drawn_alike(spanish, english) -> None:
+    assert spanish and len(spanish) == len(english)
+    for chart in spanish:
+        for tag, attrs in chart:
+            for number in coordinates(tag, attrs):
+                assert NUMBER.match(number), f"{tag}: {number!r} is not an SVG number"
+    # The same picture in both languages: the mastery line (level 3 on 1..4) at y 6.7, not 6.
+    assert spanish == english
+    lines = [attrs for chart in spanish for tag, attrs in chart if tag == "line"]
+    assert lines and all(attrs["y1"] == attrs["y2"] == "6.7" for attrs in lines)
+
+
+BROWSER_CHARTS = """() => [...document.querySelectorAll('svg.trend')].map(svg =>
+  [...svg.querySelectorAll('line')].map(l => [l.y1.baseVal.value, l.y2.baseVal.value]))"""
+
+
+def test_the_spanish_report_draws_the_mastery_line_where_the_english_one_does(
+    page: Page, live_server, family, monkeypatch
+):
+    w = family
+    given_to_weasyprint: list[str] = []
+    render = reports.pdf.render_to_string
+
+    def keep(*args, **kwargs):
+        html = render(*args, **kwargs)
+        given_to_weasyprint.append(html)
+        return html
+
+    monkeypatch.setattr(reports.pdf, "render_to_string", keep)
+
+    open_child_page(page, live_server, w)
+    page.get_by_role("link", name="Leerlo aquí").click()
+    expect(page.get_by_role("heading", name="Informe de progreso")).to_be_visible()
+    spanish = charts_in(page.content())
+    # As Chromium reads it: an unparsable y1 ("6,7") is drawn at 0, the top of the chart.
+    spanish_lines = page.evaluate(BROWSER_CHARTS)
+    shoot(page, "family-report-es", 390)
+    page.goto(page.url + "?lang=en")
+    expect(page.get_by_role("heading", name="Progress report")).to_be_visible()
+    english = charts_in(page.content())
+    assert_charts_are_drawn_alike(spanish, english)
+    assert spanish_lines == page.evaluate(BROWSER_CHARTS)
+    assert all(abs(y - 6.7) < 0.01 for chart in spanish_lines for pair in chart for y in pair)
+
+    # The PDF: the family downloads it in each language; WeasyPrint drew what it was given.
+    report_url = page.url.split("?")[0]
+    for lang in ("es", "en"):
+        response = page.request.get(f"{report_url}?format=pdf&lang={lang}")
+        assert response.ok and response.body().startswith(b"%PDF")
+    assert len(given_to_weasyprint) == 2
+    pdf_spanish, pdf_english = map(charts_in, given_to_weasyprint)
+    assert_charts_are_drawn_alike(pdf_spanish, pdf_english)
+    assert pdf_spanish == spanish
