@@ -1014,6 +1014,12 @@ def test_voiding_from_the_grid_redraws_the_grid_cell_out_of_band(client, world_a
     )
     assert oob and "no evidence yet" in oob[1]
     assert f'<td id="gg-{s.id}" class="grid__grade" hx-swap-oob="true">' in content
+    column = re.search(
+        rf'<td id="gd-{t.id}" class="grid__dist" hx-swap-oob="true">(.*?)</td>', content, re.S
+    )
+    assert column and "0 Proficient" in column[1]
+    # Table cells outside a table are dropped by the HTML parser: they travel in a <template>.
+    assert content.index("<template>") < oob.start() < content.index("</template>")
     # Without the grid context no grid cell is sent.
     other = record(w, w.students[2], t, "3")
     response = client.post(void_url(w, other), {"reason": "Typo"}, **HTMX)

@@ -49,19 +49,22 @@ def _render_detail(request, section, student, target, *, form_errors=None, statu
         "ctx": request.GET.get("ctx") or request.POST.get("ctx") or "",
     }
     if request.htmx:
-        context["oob"] = _oob_context(request, section, student, context["ctx"])
+        context["oob"] = _oob_context(request, section, student, target, context["ctx"])
         return render(request, "gradebook/cell_detail.html#detail", context, status=status)
     return render(request, "gradebook/cell_detail.html", context, status=status)
 
 
-def _oob_context(request, section, student, ctx: str):
-    """After a change made in the dialog, what else on the page underneath must be redrawn."""
+def _oob_context(request, section, student, target, ctx: str):
+    """After a change made in the dialog, what else on the page underneath must be redrawn: on
+    the grid, the student's cell on the target, the row's course grade and the target's column
+    summary, drawn by the grid's own partials (gradebook/_grid_*.html, the grid_cell tag)."""
     if request.method != "POST":
         return None
     if ctx == "grid":
         grid = selectors.section_grid(school=request.school, section=section)
         row = next((r for r in grid.rows if r.student.id == student.id), None)
-        return {"kind": "grid", "grid": grid, "row": row}
+        column = next((c for c in grid.columns if c.target.id == target.id), None)
+        return {"kind": "grid", "grid": grid, "row": row, "column": column}
     return None
 
 

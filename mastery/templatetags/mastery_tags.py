@@ -138,20 +138,45 @@ def grid_cells(row, grid, section_url: str):
 
     Each cell links to its detail: `section_url` + students/<id>/targets/<id>/ (the cell_detail URL).
     """
-    student = row.student
-    name = student.display_name
+    name = row.student.display_name
     cells = [
-        f'<td id="g-{student.id}-{target.id}" class="grid__cell">'
+        _grid_cell(row.student.id, name, target, record, grid.levels, section_url)
+        for record, target in zip(row.cells, grid.targets, strict=True)
+    ]
+    return mark_safe("".join(cells))  # every value in them is escaped by _e
+
+
+@register.simple_tag
+def grid_cell(row, grid, target_id: int, section_url: str, oob: bool = False):
+    """One level cell of a grid row, the same markup as grid_cells gives it; `oob` marks it for
+    an out-of-band swap, so a change made in the cell dialog redraws the grid behind it."""
+    for record, target in zip(row.cells, grid.targets, strict=True):
+        if target.id == target_id:
+            cell = _grid_cell(
+                row.student.id,
+                row.student.display_name,
+                target,
+                record,
+                grid.levels,
+                section_url,
+                oob=oob,
+            )
+            return mark_safe(cell)  # every value in it is escaped by _e
+    return ""
+
+
+def _grid_cell(student_id, name, target, record, levels, section_url, *, oob=False) -> str:
+    swap = ' hx-swap-oob="true"' if oob else ""
+    return (
+        f'<td id="g-{student_id}-{target.id}" class="grid__cell"{swap}>'
         + _grid_chip(
             record,
-            grid.levels,
-            f"{section_url}students/{student.id}/targets/{target.id}/",
+            levels,
+            f"{section_url}students/{student_id}/targets/{target.id}/",
             f"{name}, {target.code}",
         )
         + "</td>"
-        for record, target in zip(row.cells, grid.targets, strict=True)
-    ]
-    return mark_safe("".join(cells))  # every value above is escaped by _e
+    )
 
 
 @register.filter

@@ -1,0 +1,104 @@
+"""The section grid in Debian's Chromium: what the teacher sees is current, and readable.
+
+Issue [10] items 3 (a change in the cell dialog redraws the grid behind it), 4 (Back never shows
+a page from before a save) and 8 (a level's marker is never one of the course grades' letters).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django_scopes import scope
+from playwright.sync_api import Page, expect
+
+from gradebook.services import evidence_record
+from tests.factories import make_assessment, make_world
+from tests.test_browser import log_in, shoot
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def world(transactional_db):
+    return make_world("browser", students=3)
+
+
+def score(world, student, target, value, assessment=None, status="scored"):
+    with scope(school=world.school):
+        evidence_record(
+            school=world.school,
+            recorded_by=world.teacher,
+            student_id=student.id,
+            target_id=target.id,
+            assessment_id=(assessment or world.assessment).id,
+            score=value if status == "scored" else None,
+            status=status,
+        )
+
+
+def grid_url(live_server, world) -> str:
+    return f"{live_server.url}/s/{world.school.slug}/sections/{world.section.id}/"
+
+
+def column_summary(page: Page, target):
+    return page.locator(f"#gd-{target.id} svg")
+
+
+def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
+    page: Page, live_server, world
+):
+    s1 = world.students[0]
+    t1, t2 = world.targets[:2]
+    later = make_assessment(
+        world.school, world.course, [t1], on=world.assessment.assessed_on + timedelta(days=3)
+    )
+    # t1: 2 then 4 → decaying average 3.3 (Proficient); t2: 3. Course grade: mean 3.15 → A.
+    score(world, s1, t1, "2")
+    score(world, s1, t1, "4", assessment=later)
+    score(world, s1, t2, "3")
+    log_in(page, live_server, world.teacher.email)
+    page.goto(grid_url(live_server, world))
+
+    cell, grade = page.locator(f"#g-{s1.id}-{t1.id}"), page.locator(f"#gg-{s1.id}")
+    expect(cell).to_contain_text("3.3")
+    expect(grade.locator("summary")).to_have_text(re.compile(r"^A\s+3\.15$"))
+    expect(column_summary(page, t1)).to_have_attribute("aria-label", re.compile("1 Proficient"))
+
+    # Void the 4 in the dialog: the level falls to 2, and the grid behind says so at once.
+    cell.get_by_role("link").click()
+    dialog = page.locator("#cell-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("details.void summary").last.click()
+    dialog.get_by_label("Why?").last.fill("Scored the wrong paper")
+    dialog.get_by_role("button", name="Void this evidence").last.click()
+    expect(dialog.locator("del").first).to_be_visible()
+    expect(cell).to_contain_text("2")
+    expect(cell).not_to_contain_text("3.3")
+    expect(grade.locator("summary")).to_have_text(re.compile(r"^B\s+2\.5$"))
+    summary = column_summary(page, t1)
+    expect(summary).to_have_attribute("aria-label", re.compile("1 Developing"))
+    expect(summary).to_have_attribute("aria-label", re.compile("0 Proficient"))
+    shoot(page, "grid-dialog-void", 1366)
+    shoot(page, "grid-dialog-void", 390)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    # A reassessment of 4 in the same dialog: back to 3.3, A, one Proficient.
+    dialog.get_by_role("textbox", name="Score").fill("4")
+    dialog.get_by_role("button", name="Record the reassessment").click()
+    expect(dialog).to_contain_text("Reassessment recorded")
+    expect(cell).to_contain_text("3.3")
+    expect(grade.locator("summary")).to_have_text(re.compile(r"^A\s+3\.15$"))
+    summary = column_summary(page, t1)
+    expect(summary).to_have_attribute("aria-label", re.compile("1 Proficient"))
+    expect(summary).to_have_attribute("aria-label", re.compile("0 Developing"))
+    # The redrawn cell still opens its dialog, and the grid still has one cell per target.
+    dialog.get_by_role("button", name="Close").click()
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_have_count(1)
+    expect(page.locator(f"#gd-{t1.id}")).to_have_count(1)
+    expect(page.locator(f"#g-{s1.id}-{t1.id} a")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("3.3")
+
