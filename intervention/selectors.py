@@ -99,6 +99,16 @@ def day_roster(
     return DayRoster(cycle, weekday, rosters, by_group[None], cycle.session_dates(weekday))
 
 
+def roster_row(*, school: School, entry: RosterEntry) -> RosterRow:
+    """One entry as the roster shows it (its level now on its target), to redraw a row alone."""
+    record = None
+    if entry.target_id:
+        record = Mastery.objects.filter(
+            school=school, student_id=entry.student_id, target_id=entry.target_id
+        ).first()
+    return RosterRow(entry, record)
+
+
 @dataclass
 class AttendanceSheet:
     group: InterventionGroup

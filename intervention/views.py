@@ -6,13 +6,14 @@ import csv
 from datetime import date
 
 from django.contrib import messages
+from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from gradebook.permissions import visible_students
 from intervention import selectors
@@ -169,12 +170,23 @@ def day_roster(request, school_slug: str, cycle_id: int, weekday: int):
     fmt = request.GET.get("format")
     if fmt == "csv":
         return _roster_csv(roster, day_name)
+    # A message about one entry (a move made without JavaScript) shows beside that entry, where the
+    # redirect's #e-<id> scrolls to; the others at the top of the page.
+    entry_notes, page_messages = {}, []
+    for message in get_messages(request):
+        tag = next((t for t in message.extra_tags.split() if t.startswith("entry-")), None)
+        entry_id = parse_id(tag.removeprefix("entry-")) if tag else None
+        if entry_id is None:
+            page_messages.append(message)
+        else:
+            entry_notes[entry_id] = message
     context = {
         "roster": roster,
         "day_name": day_name,
         "levels": achievement_levels(request.school),
         "can_manage": _can_manage(request),
-        "all_groups": [g.group for g in roster.groups],
+        "entry_notes": entry_notes,
+        "page_messages": page_messages,
         "printed_at": timezone.localtime(),
     }
     if fmt == "pdf":
@@ -251,17 +263,26 @@ def _csv_row(roster, day_name, what, teacher, room, row):
     ]
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @roles_required(*MANAGERS)
 def entry_move_view(request, school_slug: str, entry_id: int):
+    """Move one student: GET is the form (in the roster's row with htmx, a page without JS); the
+    POST answers in place, so a counselor far down a long roster keeps their place and reads the
+    outcome beside the entry (a full page redrawn from the top hid it)."""
     entry = (
         RosterEntry.objects.filter(school=request.school, pk=entry_id)
-        .select_related("cycle")
+        .select_related("cycle", "student", "group__target", "group__teacher", "target")
         .first()
     )
     if entry is None:
         raise Http404("No such roster entry")
+    day_url = reverse("intervention:day", args=[school_slug, entry.cycle_id, entry.weekday])
+    context = {"entry": entry, "all_groups": _day_groups(request, entry), "day_url": day_url}
+    if request.method == "GET":
+        template = "intervention/move.html#form" if request.htmx else "intervention/move.html"
+        return render(request, template, context)
     raw = request.POST.get("group", "").strip()
+    was_in = entry.group_id
     try:
         # Empty is the wait list; anything else must be a group's id (never the wait list).
         if raw and parse_id(raw) is None:
@@ -273,22 +294,61 @@ def entry_move_view(request, school_slug: str, entry_id: int):
             moved_by=request.user,
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        status = 422
-    else:
-        where = str(moved.group) if moved.group_id else "the wait list"
-        messages.success(
-            request, f"{moved.student.display_name} moved to {where}; the placement is locked."
+        # Said where the move was asked for: in the entry's row (htmx) or on the move page.
+        context["error"] = " ".join(exc.messages)
+        context["chosen"] = parse_id(raw) if raw else None  # the choice stays shown, not saved
+        template = (
+            "intervention/move.html#refused_row" if request.htmx else "intervention/move.html"
         )
-        status = 200
-    url = reverse("intervention:day", args=[school_slug, entry.cycle_id, entry.weekday])
-    if request.htmx:
-        response = day_roster(
-            request, school_slug=school_slug, cycle_id=entry.cycle_id, weekday=entry.weekday
-        )
-        response.status_code = status
-        return response
-    return redirect(url)
+        if request.htmx:
+            context.update(_row_context(request, entry))
+        return render(request, template, context, status=422)
+    where = str(moved.group) if moved.group_id else "the wait list"
+    note = f"{moved.student.display_name} moved to {where}; the placement is locked."
+    if not request.htmx:
+        # Back to the roster at the entry's new place, the message beside it.
+        messages.success(request, note, extra_tags=f"entry-{moved.id}")
+        return redirect(f"{day_url}#e-{moved.id}")
+    # The row where the move was asked becomes the notice; the groups it left and joined (their
+    # counts, the joined group's rows) are swapped out of band, nothing else moves on the page.
+    roster = selectors.day_roster(school=request.school, cycle=entry.cycle, weekday=entry.weekday)
+    touched = {was_in, moved.group_id}
+    stayed = was_in == moved.group_id  # the same group: the row stays, locked, the note in it
+    row_context = _row_context(request, moved)
+    if stayed:
+        row_context["entry_notes"] = {moved.id: note}
+    return render(
+        request,
+        "intervention/move.html#moved",
+        {
+            **row_context,
+            "stayed": stayed,
+            "note": note,
+            "moved": moved,
+            "roster": roster,
+            "joined": moved.group_id,
+            "touched_groups": [g for g in roster.groups if g.group.id in touched],
+            "waitlist_touched": None in touched,
+        },
+    )
+
+
+def _day_groups(request, entry: RosterEntry) -> list[InterventionGroup]:
+    return list(
+        InterventionGroup.objects.filter(
+            school=request.school, cycle_id=entry.cycle_id, weekday=entry.weekday
+        ).select_related("target", "teacher")
+    )
+
+
+def _row_context(request, entry: RosterEntry) -> dict:
+    """What a roster row needs when rendered alone (its level now, the school's levels)."""
+    return {
+        "row": selectors.roster_row(school=request.school, entry=entry),
+        "levels": achievement_levels(request.school),
+        "can_manage": True,
+        "entry_notes": {},
+    }
 
 
 @roles_required(*READERS)

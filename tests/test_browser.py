@@ -239,8 +239,9 @@ def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
     shoot(page, "roster", 1280)
 
     # Move student 1 to the wait list: the roster redraws, the entry is locked.
+    row.get_by_role("link", name=re.compile("Move")).click()
     row.get_by_label(re.compile("Move .* to")).select_option(label="Wait list")
-    row.get_by_role("button", name="Move").click()
+    row.get_by_role("button", name="Move", exact=True).click()
     expect(page.locator(".message--success")).to_contain_text("moved to the wait list")
     expect(page.get_by_role("heading", name="Wait list")).to_be_visible()
     with scopes_disabled():

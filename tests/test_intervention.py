@@ -534,6 +534,78 @@ def test_moving_a_student_locks_the_entry_and_a_full_group_refuses(client, cycle
     assert waiting.group_id == enrichment.id and waiting.locked and waiting.kind == "enrichment"
 
 
+def test_a_move_without_javascript_comes_back_to_the_entry_with_the_message_beside_it(
+    client, cycle_w
+):
+    """Issue 10 item 9: the move page is a plain form; a move returns to the roster at the entry
+    (#e-<id>) and says what happened in its row; a refused one stays on the form with the reason."""
+    w, cycle = cycle_w
+    client.force_login(w.counselor)
+    with scopes_disabled():
+        waiting = RosterEntry.objects.filter(
+            school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
+        ).first()
+        enrichment = InterventionGroup.objects.get(
+            school=w.school, cycle=cycle, weekday=2, kind="enrichment"
+        )
+        full = InterventionGroup.objects.get(
+            school=w.school, cycle=cycle, weekday=2, kind="reteach"
+        )
+    url = reverse("intervention:entry_move", args=[w.school.slug, waiting.id])
+    form = client.get(url)
+    assert form.status_code == 200 and f'<option value="{full.id}"'.encode() in form.content
+    refused = client.post(url, {"group": full.id})
+    assert refused.status_code == 422 and b"That group is full" in refused.content
+    assert f'<option value="{full.id}" selected'.encode() in refused.content  # the choice shown
+    waiting.refresh_from_db()
+    assert waiting.group_id is None and not waiting.locked
+    moved = client.post(url, {"group": enrichment.id})
+    day = reverse("intervention:day", args=[w.school.slug, cycle.id, 2])
+    assert moved.status_code == 302 and moved["Location"] == f"{day}#e-{waiting.id}"
+    page = client.get(day).content.decode()
+    row = page[page.index(f'<tr id="e-{waiting.id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "moved to Enrichment" in row and 'role="status"' in row
+
+
+def test_a_move_with_htmx_answers_the_row_and_the_two_groups_not_the_page(client, cycle_w):
+    w, cycle = cycle_w
+    client.force_login(w.counselor)
+    with scopes_disabled():
+        waiting = RosterEntry.objects.filter(
+            school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
+        ).first()
+        enrichment = InterventionGroup.objects.get(
+            school=w.school, cycle=cycle, weekday=2, kind="enrichment"
+        )
+    url = reverse("intervention:entry_move", args=[w.school.slug, waiting.id])
+    inline = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in inline and 'hx-target="closest tr"' in inline
+    answer = client.post(url, {"group": enrichment.id}, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in answer and "<style" not in answer  # nothing the page's CSP refuses
+    assert answer.lstrip().startswith(f'<tr id="moved-{waiting.id}"')
+    assert f'<tbody id="gb-{enrichment.id}" hx-swap-oob="true">' in answer
+    assert f'<tr id="e-{waiting.id}">' in answer  # the student in the joined group
+    assert 'id="nc-wait" hx-swap-oob="true">' in answer  # the wait list's count
+
+
+def test_a_room_reads_once_whether_it_was_typed_with_the_word_or_without(client, cycle_w):
+    """Issue 10 item 12: "Room 216" typed as the room showed as "Room Room 216"."""
+    w, cycle = cycle_w
+    with scopes_disabled():
+        named, numbered = InterventionGroup.objects.filter(school=w.school, cycle=cycle, weekday=2)[
+            :2
+        ]
+        named.room, numbered.room = "Room 216", "108"
+        named.save(), numbered.save()
+    client.force_login(w.counselor)
+    roster = client.get(reverse("intervention:day", args=[w.school.slug, cycle.id, 2]))
+    sheet = client.get(reverse("intervention:attendance", args=[w.school.slug, named.id]))
+    for page in (roster.content.decode(), sheet.content.decode()):
+        assert "Room 216" in page and "Room Room" not in page
+    assert "Room 108" in roster.content.decode()
+
+
 def test_attendance_is_taken_per_session_and_only_on_session_dates(client, cycle_w):
     w, cycle = cycle_w
     with scopes_disabled():

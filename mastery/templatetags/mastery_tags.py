@@ -30,6 +30,16 @@ def _localized(plain: str, language: str | None) -> str:
     return formats.number_format(Decimal(plain))
 
 
+@register.filter
+def room_label(room) -> str:
+    """A room as people say it: a number takes the word ("Room 216"); a name is shown as typed, so
+    "Room 216" or "Library" never reads "Room Room 216" or "Room Library"."""
+    room = (room or "").strip()
+    if room[:1].isdigit():
+        return translation.gettext("Room %(room)s") % {"room": room}
+    return room
+
+
 def level_css(value) -> str:
     if value is None:
         return "level--none"

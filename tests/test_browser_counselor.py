@@ -1,0 +1,165 @@
+"""End to end in Debian's Chromium: the counselor's and the admin's flows (issue 10, items 9, 10, 12)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django_scopes import scopes_disabled
+from playwright.sync_api import Page, expect
+
+from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
+from mastery.models import Role
+from tests.factories import make_member, make_student, make_world
+from tests.test_browser import ARTIFACTS, log_in, shoot
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def world(transactional_db):
+    return make_world("counsel", students=3)
+
+
+def watch_console(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def long_roster(world, *, groups: int = 16, per_group: int = 20) -> InterventionCycle:
+    """A Wednesday with `groups` re-teaching groups of `per_group` students each, every group full
+    (capacity = per_group), as a big school's roster looks in the fourth week of term."""
+    today = date.today()
+    monday = today - timedelta(days=today.weekday())
+    with scopes_disabled():
+        cycle = InterventionCycle.objects.create(
+            school=world.school,
+            number=1,
+            starts_on=monday,
+            ends_on=monday + timedelta(days=27),
+            status=InterventionCycle.Status.OPEN,
+        )
+        target = world.targets[0]
+        n = 0
+        for g in range(groups):
+            teacher = make_member(
+                world.school, Role.TEACHER, f"t{g}@{world.school.slug}.test", f"Teacher {g:02d}"
+            )
+            group = InterventionGroup.objects.create(
+                school=world.school,
+                cycle=cycle,
+                target=target,
+                weekday=2,
+                teacher=teacher,
+                room=f"R{g:02d}",
+                capacity=per_group,
+            )
+            for _ in range(per_group):
+                n += 1
+                student = make_student(
+                    world.school, f"L{n:04d}", first=f"Kid{n:04d}", last=f"Family{n:04d}"
+                )
+                RosterEntry.objects.create(
+                    school=world.school,
+                    cycle=cycle,
+                    group=group,
+                    student=student,
+                    weekday=2,
+                    target=target,
+                    reason="Below proficient",
+                )
+    return cycle
+
+
+def roster_url(live_server, world, cycle) -> str:
+    return f"{live_server.url}/s/{world.school.slug}/intervention/cycles/{cycle.id}/days/2/"
+
+
+def test_a_move_far_down_a_long_roster_keeps_the_counselors_place(page: Page, live_server, world):
+    """Item 9: moving a student near the bottom of a 320-student roster leaves the page where it
+    was, with the outcome announced next to the entry; a refused move (full group) says so there."""
+    errors = watch_console(page)
+    cycle = long_roster(world)
+    with scopes_disabled():
+        groups = list(InterventionGroup.objects.filter(school=world.school, cycle=cycle))
+        # A seat in the first group, so one move succeeds; every other group stays full.
+        freed = RosterEntry.objects.filter(school=world.school, group=groups[0]).first()
+        freed.group = None
+        freed.save()
+        mover = (
+            RosterEntry.objects.filter(school=world.school, group=groups[-2])
+            .select_related("student")
+            .order_by("student__last_name")
+            .last()
+        )
+        refused = (
+            RosterEntry.objects.filter(school=world.school, group=groups[-1])
+            .select_related("student")
+            .order_by("student__last_name")
+            .last()
+        )
+    log_in(page, live_server, world.counselor.email)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    response = page.goto(roster_url(live_server, world, cycle))
+    assert len(response.body()) < 300_000, f"the roster page weighs {len(response.body())} bytes"
+
+    # The groups can be reached without scrolling past the others.
+    page.get_by_role("navigation", name="Groups").get_by_role(
+        "link", name=re.compile("Teacher 14")
+    ).click()
+    row = page.locator(f"#e-{mover.id}")
+    row.scroll_into_view_if_needed()
+    before = page.evaluate("window.scrollY")
+    assert before > 5000
+    row.get_by_role("link", name=re.compile("Move")).click()
+    row.get_by_label(re.compile("Move .* to")).select_option(
+        label=f"{world.targets[0].code} · Teacher 00 · R00"
+    )
+    row.get_by_role("button", name="Move", exact=True).click()
+    notice = page.locator(f"#moved-{mover.id}")
+    expect(notice.get_by_role("status")).to_contain_text(f"{mover.student.display_name} moved to")
+    expect(notice).to_be_in_viewport()
+    assert abs(page.evaluate("window.scrollY") - before) < 100
+    with scopes_disabled():
+        mover.refresh_from_db()
+    assert mover.group_id == groups[0].id and mover.locked
+
+    # A refused move: the group is full, said next to the entry, nothing changes.
+    row = page.locator(f"#e-{refused.id}")
+    row.scroll_into_view_if_needed()
+    before = page.evaluate("window.scrollY")
+    row.get_by_role("link", name=re.compile("Move")).click()
+    row.get_by_label(re.compile("Move .* to")).select_option(
+        label=f"{world.targets[0].code} · Teacher 00 · R00"
+    )
+    row.get_by_role("button", name="Move", exact=True).click()
+    alert = page.locator(f"#e-{refused.id}").get_by_role("alert")
+    expect(alert).to_contain_text("That group is full (20 of 20)")
+    expect(alert).to_be_in_viewport()
+    assert abs(page.evaluate("window.scrollY") - before) < 100
+    with scopes_disabled():
+        refused.refresh_from_db()
+    assert refused.group_id == groups[-1].id and not refused.locked
+    page.screenshot(path=str(ARTIFACTS / "roster-refused-move-1366.png"))  # the viewport, as seen
+    # The refused move answered 422 (the browser logs every 4xx); nothing else may appear.
+    assert [e for e in errors if "status of 422" not in e] == []
+
+
+def test_the_roster_and_attendance_fit_a_phone(page: Page, live_server, world):
+    """Item 12: at 390 px neither the roster's table nor the attendance sheet scrolls sideways."""
+    cycle = long_roster(world, groups=2, per_group=3)
+    with scopes_disabled():
+        group = InterventionGroup.objects.filter(school=world.school, cycle=cycle).first()
+    log_in(page, live_server, world.counselor.email)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(roster_url(live_server, world, cycle))
+    expect(page.get_by_role("heading", name=re.compile("Wednesday roster"))).to_be_visible()
+    shoot(page, "roster-phone", 390)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{live_server.url}/s/{world.school.slug}/intervention/groups/{group.id}/attendance/")
+    expect(page.get_by_role("heading", name=re.compile("Attendance"))).to_be_visible()
+    shoot(page, "attendance-phone", 390)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
