@@ -51,6 +51,35 @@ def record_sentence(record: Mastery | None, policy: GradingPolicy) -> str:
     ) % {"count": record.scores_counted, "method": method_words(policy), "score": fmt(record.score)}
 
 
+def _family_how(policy: GradingPolicy) -> str:
+    return {
+        "latest": _("the most recent one counts"),
+        "highest": _("the best one counts"),
+        "mean": _("they all count the same"),
+        "decaying_average": _("the most recent ones count the most"),
+        "weighted_average": _("the most recent ones count the most"),
+        "n_times": _("the level counts once the skill has been shown %(n)s times")
+        % {"n": policy.n},
+        "power_law": _("the level follows where they are heading"),
+        "mode": _("the one reached most often counts"),
+        "median": _("the middle one counts"),
+    }[policy.method]
+
+
+def family_sentence(record: Mastery | None, policy: GradingPolicy) -> str:
+    """How the level was reached, in a parent's words: no method's name, no arithmetic.
+
+    Families read this under every target; `record_sentence` (the method, the weight, the
+    score) is one tap away on the page, for whoever wants the calculation.
+    """
+    if record is None or record.evidence_count == 0 or record.score is None:
+        return record_sentence(record, policy)  # already plain: no evidence, not enough yet
+    basis = ngettext(
+        "Based on %(count)s score", "Based on %(count)s scores", record.scores_counted
+    ) % {"count": record.scores_counted}
+    return _("%(basis)s: %(how)s.") % {"basis": basis, "how": _family_how(policy)}
+
+
 def grade_sentence(grade: calculation.CourseGrade, policy: GradingPolicy) -> str:
     """The course grade and how it was computed, in one plain sentence."""
     if grade.letter is None:

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext_noop
 
 from gradebook.models import (
     Assessment,
     AssessmentFeedback,
+    AssessmentTarget,
     CourseTarget,
     Enrollment,
     Evidence,
@@ -37,6 +40,15 @@ from mastery.selectors import achievement_levels, current_policies
 from reports import explain
 from reports.models import StudentGoal
 
+# The habits of work every school starts with (effort, participation, practice): families read a
+# habit's name through the catalogue, so these read in their language; names a school gives its
+# own habits show as written.
+DEFAULT_HABIT_NAMES = (
+    gettext_noop("Effort"),
+    gettext_noop("Participation"),
+    gettext_noop("Practice"),
+)
+
 TEMPLATE_VERSION = "4"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
@@ -49,7 +61,8 @@ class TargetLine:
     descriptor_now: str
     next_label: str
     descriptor_next: str
-    sentence: str
+    sentence: str  # how the level was computed, the method named (one tap away for families)
+    family_sentence: str  # the same in a parent's words
     chart: dict
     feedback: str
     feedback_on: date | None
@@ -294,6 +307,7 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     next_label=nxt.display_label if nxt else "",
                     descriptor_next=next_text,
                     sentence=explain.record_sentence(record, policy),
+                    family_sentence=explain.family_sentence(record, policy),
                     chart=attempt_chart(
                         live[target.id], engine, width=72, height=18, pad=4, labels=False
                     ),
@@ -349,11 +363,15 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
             status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
         ).select_related("target")
     )
-    terms = {e.section.term.name for e in enrollments}
+    # The term by its months, in the reader's language: its name is the school's, in one language.
+    terms = sorted({(e.section.term.starts_on, e.section.term.ends_on) for e in enrollments})
     return StudentReport(
         school=school,
         student=student,
-        term_name=", ".join(sorted(terms)),
+        term_name=", ".join(
+            f"{date_format(start, 'YEAR_MONTH_FORMAT')} – {date_format(end, 'YEAR_MONTH_FORMAT')}"
+            for start, end in terms
+        ),
         generated_on=timezone.localdate(),
         language=language,
         courses=courses,
@@ -410,16 +428,53 @@ def guardian_children(user) -> list[tuple[School, Student, dict]]:
     ]
 
 
-def upcoming_reassessments(*, school: School, student: Student) -> list[Assessment]:
-    """Reassessments scheduled from today in the student's sections."""
-    sections = Enrollment.objects.filter(
-        school=school, student=student, withdrawn_on__isnull=True
-    ).values("section_id")
-    return list(
+@dataclass
+class UpcomingReassessment:
+    assessed_on: date
+    statements: list[str]  # what it is about, in the reader's language
+
+
+def upcoming_reassessments(*, school: School, student: Student) -> list[UpcomingReassessment]:
+    """Reassessments scheduled from today that concern the student (at most 5).
+
+    A reassessment concerns a student when it is given in one of their sections (or common to one
+    of their courses), nobody has been scored on it yet, and the student has not mastered one of
+    its targets. One recorded for particular students (the cell detail makes an assessment for
+    each retake it records) has been given to them: it is in their latest work, and it is never
+    shown to a classmate's family as scheduled.
+    """
+    enrolled = Enrollment.objects.filter(school=school, student=student, withdrawn_on__isnull=True)
+    mastered = Mastery.objects.filter(school=school, student=student, mastered=True).values(
+        "target_id"
+    )
+    given = Evidence.objects.filter(
+        school=school, assessment=OuterRef("pk"), voided_at__isnull=True
+    )
+    still_to_master = AssessmentTarget.objects.filter(
+        school=school, assessment=OuterRef("pk")
+    ).exclude(target_id__in=mastered)
+    assessments = (
         Assessment.objects.filter(
             school=school, kind="reassessment", assessed_on__gte=timezone.localdate()
         )
-        .filter(Q(section_id__in=sections) | Q(section__isnull=True, course__sections__in=sections))
-        .distinct()
-        .order_by("assessed_on")[:5]
+        .filter(
+            Q(section_id__in=enrolled.values("section_id"))
+            | Q(section__isnull=True, course_id__in=enrolled.values("section__course_id"))
+        )
+        .filter(~Exists(given), Exists(still_to_master))
+        .prefetch_related(
+            Prefetch(
+                "alignments",
+                queryset=AssessmentTarget.objects.filter(school=school)
+                .select_related("target")
+                .order_by("target__position", "target__code"),
+            )
+        )
+        .order_by("assessed_on", "id")[:5]
     )
+    return [
+        UpcomingReassessment(
+            a.assessed_on, [at.target.display_statement for at in a.alignments.all()]
+        )
+        for a in assessments
+    ]

@@ -10,13 +10,15 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
 
 import reports.pdf
-from gradebook.services import evidence_record
+from gradebook.models import Guardianship
+from gradebook.services import assessment_save, evidence_record, reassessment_record
 from tests.factories import make_assessment, make_world
-from tests.test_browser import log_in, shoot
+from tests.test_browser import log_in, no_horizontal_scroll, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -39,8 +41,9 @@ def record(w, student, target, value: str, *, days_ago: int, feedback: str = "")
 
 
 @pytest.fixture
-def family(transactional_db):
+def family(transactional_db, settings, tmp_path):
     """A Spanish-speaking family whose child has a few attempts on two targets."""
+    settings.MEDIA_ROOT = tmp_path / "media"  # PDFs of an earlier run are never served again
     w = make_world("familia", students=3)
     child = w.student
     record(w, child, w.targets[0], "2", days_ago=30)
@@ -164,3 +167,57 @@ def test_the_spanish_report_draws_the_mastery_line_where_the_english_one_does(
     pdf_spanish, pdf_english = map(charts_in, given_to_weasyprint)
     assert_charts_are_drawn_alike(pdf_spanish, pdf_english)
     assert pdf_spanish == spanish
+
+
+# --- Item 5: a family sees only the reassessments that concern their child ----------------------
+
+
+def test_a_family_sees_only_the_reassessments_that_concern_their_child(
+    page: Page, live_server, family
+):
+    w = family
+    today = timezone.localdate()
+    with scope(school=w.school):
+        # The teacher records a retake for two classmates from the cell detail, today.
+        for classmate in w.students[1:]:
+            reassessment_record(
+                school=w.school,
+                recorded_by=w.teacher,
+                section=w.section,
+                student_id=classmate.id,
+                target_id=w.targets[1].id,
+                text="2",
+                assessed_on=today,
+            )
+        # And schedules two for the whole section next week: one on a target the child has not
+        # mastered yet (thing 2, at 1.65), one on a target the child has mastered (thing 1).
+        for title, target in (("Retake, part A", w.targets[1]), ("Retake, part B", w.targets[0])):
+            assessment_save(
+                school=w.school,
+                saved_by=w.teacher,
+                title=title,
+                kind="reassessment",
+                assessed_on=today + timedelta(days=7),
+                course=w.course,
+                section=w.section,
+                target_ids=[target.id],
+            )
+
+    open_child_page(page, live_server, w)
+    again = page.locator("section", has=page.get_by_role("heading", name="Oportunidades"))
+    scheduled = again.locator(".upcoming li")
+    expect(scheduled).to_have_count(1)  # not the classmates' retakes, not the mastered target
+    expect(scheduled).to_contain_text("I can do thing 2.")  # what it is about, not its code
+    text = again.inner_text()
+    assert "Reassessment" not in text and w.targets[1].code not in text
+    shoot(page, "family-child-es", 390)
+    assert no_horizontal_scroll(page)
+
+    # A classmate's family sees the retake their child took in the latest work, not as scheduled.
+    with scopes_disabled():
+        Guardianship.objects.create(school=w.school, guardian=w.guardian, student=w.students[1])
+    page.goto(page.url.replace(f"/{w.student.id}/", f"/{w.students[1].id}/"))
+    again = page.locator("section", has=page.get_by_role("heading", name="Oportunidades"))
+    # Parts A and B (no level on thing 1 yet, 2 on thing 2), not the retake of today.
+    expect(again.locator(".upcoming li")).to_have_count(2)
+    expect(page.locator(".recent")).to_contain_text("Nueva evaluación")

@@ -146,6 +146,17 @@ SINGLE = {
     "the trend of the scores (power law)": "la tendencia de los puntajes (ley de potencia)",
     "the most frequent score": "el puntaje más frecuente",
     "the median score": "la mediana de los puntajes",
+    # How a level was reached, in a parent's words (the method's name is one tap away)
+    "How is it calculated?": "¿Cómo se calcula?",
+    "%(basis)s: %(how)s.": "%(basis)s: %(how)s.",
+    "the most recent one counts": "cuenta el más reciente",
+    "the best one counts": "cuenta el mejor",
+    "they all count the same": "todos cuentan igual",
+    "the most recent ones count the most": "los más recientes cuentan más",
+    "the level counts once the skill has been shown %(n)s times": "el nivel cuenta cuando la habilidad se ha demostrado %(n)s veces",
+    "the level follows where they are heading": "el nivel sigue hacia dónde van",
+    "the one reached most often counts": "cuenta el que más se repite",
+    "the middle one counts": "cuenta el del medio",
     # Model choices families see
     "Monday": "Lunes",
     "Tuesday": "Martes",
@@ -210,6 +221,7 @@ SINGLE = {
 }
 
 PLURAL = {
+    "Based on %(count)s score": ("Según %(count)s puntaje", "Según %(count)s puntajes"),
     "Not enough evidence yet (%(count)s score counted).": (
         "Todavía no hay suficiente evidencia (%(count)s puntaje contado).",
         "Todavía no hay suficiente evidencia (%(count)s puntajes contados).",
@@ -265,6 +277,22 @@ def _header(entry: str) -> str:
     return entry
 
 
+def _unfuzzy(head: str) -> str:
+    """An entry's comments without makemessages' fuzzy guess: the flag (it may share its line,
+    "#, fuzzy, python-format") and the previous msgid it kept ("#| msgid ...")."""
+    lines = []
+    for line in head.splitlines(keepends=True):
+        if line.startswith("#|"):
+            continue
+        if line.startswith("#,"):
+            flags = [f.strip() for f in line[2:].split(",") if f.strip() not in ("", "fuzzy")]
+            if not flags:
+                continue
+            line = "#, " + ", ".join(flags) + "\n"
+        lines.append(line)
+    return "".join(lines)
+
+
 def fill() -> tuple[int, int]:
     entries = PO.read_text(encoding="utf-8").split("\n\n")
     filled = missing = 0
@@ -280,7 +308,8 @@ def fill() -> tuple[int, int]:
         english = _unquote(msgid.group(1))
         plural = re.search(r"^msgid_plural ", entry, re.M)
         head = entry[: entry.index("msgstr")]
-        head = re.sub(r"^#, fuzzy\n", "", head, flags=re.M)
+        if plural and english in PLURAL or not plural and english in SINGLE:
+            head = _unfuzzy(head)
         if plural and english in PLURAL:
             one, many = PLURAL[english]
             # Spanish (CLDR) has three forms: one, "many" (millions) and other.
