@@ -26,6 +26,7 @@ from gradebook.models import (
     EvidenceStatus,
     Mastery,
     ReassessmentRequest,
+    ScoringUndo,
     Section,
     SectionTeacher,
     Student,
@@ -60,6 +61,34 @@ def evidence_display(evidence: Evidence | None) -> str:
     if evidence.status == EvidenceStatus.SCORED:
         return calculation.fmt(evidence.score)
     return STATUS_CODES.get(evidence.status, evidence.status)
+
+
+def cell_state_display(state: dict | None) -> str:
+    """A cell's values as kept by undo (gradebook.services.cell_state), shown as in the cell."""
+    if state is None:
+        return ""
+    if state["status"] == EvidenceStatus.SCORED:
+        return calculation.fmt(Decimal(state["score"]))
+    return STATUS_CODES.get(state["status"], state["status"])
+
+
+def scoring_undo_stack(
+    *, school: School, user, section: Section, assessment: Assessment
+) -> QuerySet[ScoringUndo]:
+    """One user's undo stack in one grid: a section's scoring page of one assessment.
+
+    A common assessment is scored in every section of the course: keyed by the assessment alone,
+    Period 2's page offered (and reverted) a Period 1 change. Each entry keeps its section.
+    """
+    return ScoringUndo.objects.filter(
+        school=school, user=user, assessment=assessment, action__section=section.id
+    )
+
+
+def scoring_undo_label(*, school: School, user, section: Section, assessment: Assessment):
+    """What the scoring page's Undo button will take back (the top of the stack), or None."""
+    stack = scoring_undo_stack(school=school, user=user, section=section, assessment=assessment)
+    return stack.order_by("-id").values_list("description", flat=True).first()
 
 
 # --- Levels ------------------------------------------------------------------------------------

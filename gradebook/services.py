@@ -34,6 +34,7 @@ from gradebook.models import (
     HabitScore,
     Mastery,
     ReassessmentRequest,
+    ScoringUndo,
     Section,
 )
 from gradebook.recompute import (
@@ -42,6 +43,7 @@ from gradebook.recompute import (
     school_recompute_parts,
     school_recompute_python,
 )
+from gradebook.selectors import scoring_undo_stack
 from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, LearningTarget, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, allowed_scores
@@ -630,6 +632,71 @@ def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
     audit.record_many(events)
     pairs_recompute(school=school, pairs=pairs)
     return len(cells)
+
+
+# --- The scoring grid's undo stack ---------------------------------------------------------------
+
+UNDO_DEPTH = 25
+
+
+@dataclass
+class UndoResult:
+    label: str | None  # the change taken back (or dropped); None when there was nothing to undo
+    refused: str | None  # why nothing was undone, when the cell changed again since
+
+
+@transaction.atomic
+def scoring_undo_push(
+    *,
+    school: School,
+    user,
+    section: Section,
+    assessment: Assessment,
+    undo: dict | None,
+    label: str,
+) -> str | None:
+    """Keep a grid change on the user's undo stack of this section and assessment; returns its
+    label (now the top of the stack), or None when there was nothing to keep."""
+    if not undo:
+        return None
+    top = ScoringUndo.objects.create(
+        school=school,
+        user=user,
+        assessment=assessment,
+        action={**undo, "section": section.id},
+        description=label[:200],
+    )
+    stack = scoring_undo_stack(school=school, user=user, section=section, assessment=assessment)
+    stale = stack.order_by("-id")[UNDO_DEPTH:]
+    # One DELETE … WHERE id IN (SELECT … OFFSET 25): the stack keeps its last UNDO_DEPTH changes.
+    ScoringUndo.objects.filter(school=school, id__in=stale.values("id")).delete()
+    return top.description
+
+
+@transaction.atomic
+def scoring_undo_pop(
+    *, school: School, user, section: Section, assessment: Assessment
+) -> UndoResult:
+    """Take back the user's last change in this section's grid of this assessment.
+
+    The entry leaves the stack either way: a cell changed again since is not undone (the result
+    says why), and the next undo offers the change before it.
+    """
+    top = (
+        scoring_undo_stack(school=school, user=user, section=section, assessment=assessment)
+        .select_for_update()
+        .order_by("-id")
+        .first()
+    )
+    if top is None:
+        return UndoResult(None, None)
+    top.delete()
+    try:
+        with transaction.atomic():
+            evidence_undo(school=school, undone_by=user, undo=top.action)
+    except EvidenceError as exc:
+        return UndoResult(top.description, " ".join(exc.messages))
+    return UndoResult(top.description, None)
 
 
 def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
-from gradebook.models import AssessmentFeedback
+from gradebook.models import AssessmentFeedback, SectionTeacher
 from tests.factories import make_world
 from tests.test_browser import live_scores, log_in, shoot
 
@@ -132,11 +132,57 @@ def test_a_failed_save_stays_visibly_failed_until_retried(page: Page, live_serve
     shoot(page, "scoring-saved", 1366)
 
 
+# --- Item 2: undo acts on this section's grid only ------------------------------------------------
+
+
+@pytest.fixture
+def two_periods(transactional_db):
+    w = make_world("undo", students=3)
+    with scopes_disabled():
+        # The same teacher teaches Period 1 and Period 2 of the course; the assessment is common.
+        SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
+    return w
+
+
+def test_undo_offers_only_this_sections_changes_and_names_them(
+    page: Page, live_server, two_periods
+):
+    w = two_periods
+    t = w.targets[0]
+    p1, p2 = w.students[0], w.other_students[0]
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    page.get_by_label(f"{p1.display_name}, {t.code}").click()
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#sc-{p1.id}-{t.id}")).to_contain_text("Saved")
+
+    page.goto(scoring_url(live_server, w, section=w.other_section))
+    undo = page.locator("#undo-slot")
+    expect(undo).to_contain_text("Nothing to undo")
+    expect(undo.get_by_role("button")).to_be_disabled()
+
+    page.get_by_label(f"{p2.display_name}, {t.code}").click()
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#sc-{p2.id}-{t.id}")).to_contain_text("Saved")
+    # The label says what will be undone: who, which target, which value.
+    button = undo.get_by_role("button")
+    expect(button).to_contain_text(p2.display_name)
+    expect(button).to_contain_text(t.code)
+    expect(button).to_contain_text("4")
+    button.click()
+    expect(page.locator(f"#sc-{p2.id}-{t.id} input")).to_have_value("")
+    expect(undo).to_contain_text("Nothing to undo")
+    # Period 1's score is untouched.
+    assert {k: int(v) for k, v in live_scores(w).items()} == {(p1.id, t.id): 2}
+
+
 # --- Item 11: a long comment says its limit and is refused, not cut -------------------------------
 
 
-def test_a_comment_over_the_limit_is_refused_whole_not_cut(page: Page, live_server, big_class):
-    w = big_class
+def test_a_comment_over_the_limit_is_refused_whole_not_cut(page: Page, live_server, two_periods):
+    w = two_periods
     s = w.students[0]
     log_in(page, live_server, w.teacher.email)
     page.goto(scoring_url(live_server, w))

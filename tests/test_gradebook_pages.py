@@ -730,7 +730,7 @@ def test_undo_takes_back_the_last_change_and_restores_the_previous_value(client,
     assert first.voided_at is not None and first.void_reason == "Replaced by a new score"
     assert second.voided_at is not None and second.void_reason == "Undone"
     assert mastery(w, s, t).score == Decimal(2)
-    assert f"Undone: {s.display_name}: 3." in page(response)
+    assert f"Undone: {s.display_name}: 3 on {t.code} (was 2)." in page(response)
 
 
 def test_undoing_twice_walks_back_to_the_empty_cell(client, world_a):
@@ -794,6 +794,37 @@ def test_each_teacher_has_their_own_undo_stack(client, world_a):
     client.force_login(w.admin)
     client.post(score_url(w, "score_undo"))
     assert live(w, s, t) is None
+
+
+def test_the_undo_stack_belongs_to_one_section_of_a_common_assessment(client, world_a):
+    # Issue [10] item 2: Period 2's page offered, and reverted, a Period 1 change.
+    w = world_a
+    t = w.targets[0]
+    with scopes_disabled():
+        SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
+    client.force_login(w.teacher)
+    post_cell(client, w, w.students[1], t, "2")
+    period_2 = score_url(w, section=w.other_section)
+    assert "Nothing to undo" in page(client.get(period_2))
+    response = client.post(score_url(w, "score_undo", section=w.other_section), follow=True)
+    assert "There is nothing to undo." in page(response)
+    assert live(w, w.students[1], t).score == Decimal(2)
+    other = w.other_students[0]
+    client.post(
+        score_url(w, "score_cell", section=w.other_section),
+        {key(other, t): "4"},
+        HTTP_HX_REQUEST="true",
+    )
+    label = f"{other.display_name}: 4 on {t.code} (was empty)"
+    assert label in page(client.get(period_2))
+    response = client.post(score_url(w, "score_undo", section=w.other_section), follow=True)
+    assert f"Undone: {label}." in page(response)
+    assert live(w, other, t) is None
+    assert live(w, w.students[1], t).score == Decimal(2)
+    # Period 1's stack still holds its own change.
+    assert f"{w.students[1].display_name}: 2 on {t.code} (was empty)" in page(
+        client.get(score_url(w))
+    )
 
 
 def test_the_undo_stack_belongs_to_one_assessment(client, world_a):

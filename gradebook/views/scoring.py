@@ -17,13 +17,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gradebook import selectors
-from gradebook.models import Assessment, ScoringUndo, Student
+from gradebook.models import Assessment, Student
 from gradebook.services import (
     EvidenceError,
     evidence_enter,
     evidence_fill,
-    evidence_undo,
     feedback_save,
+    scoring_undo_pop,
+    scoring_undo_push,
 )
 from gradebook.views.common import section_for
 from mastery.fields import parse_id
@@ -32,7 +33,6 @@ from mastery.fields import parse_id
 # by parse_id (None for a number no row can have).
 CELL = re.compile(r"^c-([0-9]+)-([0-9]+)$")
 FEEDBACK = re.compile(r"^fb-([0-9]+)$")
-UNDO_DEPTH = 25
 
 
 def assessment_for(request, section, assessment_id: int) -> Assessment:
@@ -46,33 +46,29 @@ def assessment_for(request, section, assessment_id: int) -> Assessment:
     return assessment
 
 
-def _push_undo(request, assessment: Assessment, entry: dict | None, description: str) -> str | None:
-    """Keep a change for this user's undo; returns its label (now the top of the stack)."""
-    if not entry:
-        return None
-    top = ScoringUndo.objects.create(
+def _change_label(name: str, code: str, undo: dict) -> str:
+    """What Undo will take back, in words: 'Ana Diaz: 3 on ALG.1 (was 2)'."""
+    step = undo["steps"][0]
+    now = selectors.cell_state_display(step["after"]) or "empty"
+    was = selectors.cell_state_display(step["before"]) or "empty"
+    return f"{name}: {now} on {code} (was {was})"
+
+
+def _push_undo(request, section, assessment, undo: dict | None, label: str) -> str | None:
+    return scoring_undo_push(
         school=request.school,
         user=request.user,
+        section=section,
         assessment=assessment,
-        action=entry,
-        description=description[:200],
+        undo=undo,
+        label=label,
     )
-    stale = ScoringUndo.objects.filter(
-        school=request.school, user=request.user, assessment=assessment
-    ).order_by("-id")[UNDO_DEPTH:]
-    # One DELETE … WHERE id IN (SELECT … OFFSET 25): the stack keeps its last UNDO_DEPTH changes.
-    ScoringUndo.objects.filter(school=request.school, id__in=stale.values("id")).delete()
-    return top.description
 
 
-def _undo_label(request, assessment: Assessment) -> str | None:
-    top = (
-        ScoringUndo.objects.filter(school=request.school, user=request.user, assessment=assessment)
-        .order_by("-id")
-        .values_list("description", flat=True)
-        .first()
+def _undo_label(request, section, assessment) -> str | None:
+    return selectors.scoring_undo_label(
+        school=request.school, user=request.user, section=section, assessment=assessment
     )
-    return top
 
 
 def _messages(error: EvidenceError) -> str:
@@ -88,7 +84,7 @@ def _page(request, section, assessment, *, errors=None, entered=None, saved=(), 
         "errors": errors or {},
         "entered": entered or {},
         "saved_cells": set(saved),
-        "undo_label": _undo_label(request, assessment),
+        "undo_label": _undo_label(request, section, assessment),
     }
     template = "gradebook/scoring.html"
     if request.htmx and request.htmx.target == "score-grid":
@@ -110,6 +106,8 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
         for t, e, _ in r.cells
     }
     comments = {r.student.id: r.feedback for r in grid.rows}
+    names = {r.student.id: r.student.display_name for r in grid.rows}
+    codes = {t.id: t.code for t in grid.targets}
     errors, entered, changed, refused = {}, {}, 0, 0
     for key, value in request.POST.items():
         if match := CELL.match(key):
@@ -129,9 +127,9 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
                 errors[pair], entered[pair] = _messages(exc), value
                 continue
             changed += result.changed
-            _push_undo(
-                request, assessment, result.undo, f"{value or 'clear'} for student {pair[0]}"
-            )
+            if result.undo:
+                label = _change_label(names[pair[0]], codes[pair[1]], result.undo)
+                _push_undo(request, section, assessment, result.undo, label)
         elif match := FEEDBACK.match(key):
             student_id = parse_id(match[1])
             if student_id in comments and value.strip() != comments[student_id]:
@@ -191,11 +189,11 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
                 text=value,
                 loaded_assessment=assessment,
             )
-            if result.changed:
-                shown = value.strip().upper() or "empty"
-                undo_label = _push_undo(
-                    request, assessment, result.undo, f"{student.display_name}: {shown}"
-                )
+            if result.changed and result.undo:
+                # The assessment came with its targets (section_assessments): no query.
+                code = next((t.code for t in assessment.targets.all() if t.id == target_id), "")
+                label = _change_label(student.display_name, code, result.undo)
+                undo_label = _push_undo(request, section, assessment, result.undo, label)
     except EvidenceError as exc:
         error = _messages(exc)
     grid = selectors.scoring_grid(
@@ -218,7 +216,7 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
         "value": value if error else selectors.evidence_display(evidence),
         "saved": error is None and result is not None and result.changed,
         # The change just kept is the top of the undo stack; otherwise ask.
-        "undo_label": undo_label or _undo_label(request, assessment),
+        "undo_label": undo_label or _undo_label(request, section, assessment),
         "errors": {},
         "entered": {},
         "saved_cells": set(),
@@ -292,7 +290,11 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
     else:
         filled, shown = len(undo["steps"]), value.strip().upper()
         _push_undo(
-            request, assessment, undo if filled else None, f"fill {filled} cells with {shown}"
+            request,
+            section,
+            assessment,
+            undo if filled else None,
+            f"fill {filled} cells with {shown}",
         )
         messages.success(
             request, f"Filled {filled} empty cell{'s' if filled != 1 else ''} with {shown}."
@@ -304,26 +306,18 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
 
 @require_POST
 def score_undo(request, school_slug: str, section_id: int, assessment_id: int):
-    """Undo the last change this user made in this grid."""
+    """Undo the last change this user made in this grid (this section, this assessment)."""
     section = section_for(request, section_id, scoring=True)
     assessment = assessment_for(request, section, assessment_id)
-    with transaction.atomic():
-        top = (
-            ScoringUndo.objects.select_for_update()
-            .filter(school=request.school, user=request.user, assessment=assessment)
-            .order_by("-id")
-            .first()
-        )
-        if top is None:
-            messages.info(request, "There is nothing to undo.")
-        else:
-            top.delete()
-            try:
-                with transaction.atomic():
-                    evidence_undo(school=request.school, undone_by=request.user, undo=top.action)
-                messages.success(request, f"Undone: {top.description}.")
-            except EvidenceError as exc:
-                messages.error(request, _messages(exc))
+    result = scoring_undo_pop(
+        school=request.school, user=request.user, section=section, assessment=assessment
+    )
+    if result.label is None:
+        messages.info(request, "There is nothing to undo.")
+    elif result.refused:
+        messages.error(request, result.refused)
+    else:
+        messages.success(request, f"Undone: {result.label}.")
     if request.htmx:
         return _page(request, section, assessment)
     return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))
