@@ -576,6 +576,9 @@ class RecomputeRun(TenantModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     pairs = models.PositiveIntegerField(default=0)
     written = models.PositiveIntegerField(default=0)
+    # Results whose level changed, told apart from `written` (every record names the new version):
+    # the count a policy preview predicts. Empty for runs recorded before it was counted.
+    level_changes = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -58,9 +58,10 @@ class PolicyMissing(Exception):
 @dataclass
 class RecomputeResult:
     pairs: int
-    written: int
+    written: int  # records rewritten: any field, the computing policy version included
     method: str  # "sql" or "python"
     parts: int = 1  # connections that computed it side by side (school_recompute_parts)
+    level_changes: int = 0  # records whose level changed (what a policy preview predicts)
 
     def as_dict(self) -> dict:
         return {
@@ -68,6 +69,7 @@ class RecomputeResult:
             "written": self.written,
             "method": self.method,
             "parts": self.parts,
+            "level_changes": self.level_changes,
         }
 
 
@@ -249,7 +251,7 @@ def school_recompute_python(school: School) -> RecomputeResult:
         for m in Mastery.objects.filter(school=school).only(*MASTERY_FIELDS, "student", "target")
     }
     pending: list[Mastery] = []
-    pairs = written = 0
+    pairs = written = level_changes = 0
     for student_id, target_id, rows in _pairs_in_order(school):
         pairs += 1
         policy_id = assigned.get((student_id, target_id), default.id)
@@ -267,7 +269,10 @@ def school_recompute_python(school: School) -> RecomputeResult:
             outcome=outcome,
             policy_id=policy_id,
         )
-        if _unchanged(existing.get((student_id, target_id)), record):
+        old = existing.get((student_id, target_id))
+        if (old.level if old else None) != record.level:
+            level_changes += 1
+        if _unchanged(old, record):
             continue
         pending.append(record)
         if len(pending) >= BATCH:
@@ -278,7 +283,9 @@ def school_recompute_python(school: School) -> RecomputeResult:
         mastery_upsert(pending, announce=False)
         written += len(pending)
     pagecache.school_changed(school.id)
-    return RecomputeResult(pairs=pairs, written=written, method="python")
+    return RecomputeResult(
+        pairs=pairs, written=written, method="python", level_changes=level_changes
+    )
 
 
 def _unchanged(old: Mastery | None, new: Mastery) -> bool:
@@ -554,7 +561,7 @@ x AS (
 
 def _policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: bool = False) -> str:
     """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`;
-    it answers one row: (pairs computed, records written).
+    it answers one row: (pairs computed, records written, records whose level changed).
 
     With select_only, just the SELECT of the computed rows (student_id, target_id, score, level,
     mastered), for a preview that writes nothing.
@@ -627,7 +634,12 @@ written AS (
            EXCLUDED.policy_id)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM final), (SELECT count(*) FROM written)
+SELECT (SELECT count(*) FROM final), (SELECT count(*) FROM written),
+       -- Every part of the statement reads the records as they were before it: old level vs new.
+       (SELECT count(*) FROM final f
+        LEFT JOIN gradebook_mastery old ON old.school_id = %(school_id)s
+             AND old.student_id = f.student_id AND old.target_id = f.target_id
+        WHERE old.level IS DISTINCT FROM (CASE WHEN f.score IS NULL THEN NULL ELSE f.level END))
 """
     )
 
@@ -671,7 +683,7 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
     default = next((p for p in policies if p.course_id is None), None)
     if default is None:
         raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
-    pairs = written = 0
+    pairs = written = level_changes = 0
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
             cursor.execute(f"SET LOCAL work_mem = '{RECOMPUTE_WORK_MEM}'")
@@ -684,12 +696,13 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
                 _policy_statement(policy.to_engine(levels), scope_sql=scope_sql),
                 {"school_id": school.id, "policy_id": policy.id},
             )
-            computed, changed = cursor.fetchone()
+            computed, changed, leveled = cursor.fetchone()
             pairs += computed
             written += changed
+            level_changes += leveled
     if written:
         pagecache.school_changed(school.id)
-    return RecomputeResult(pairs=pairs, written=written, method="sql")
+    return RecomputeResult(pairs=pairs, written=written, method="sql", level_changes=level_changes)
 
 
 def school_recompute_parts(school: School, *, parts: int | None = None) -> RecomputeResult:
@@ -745,6 +758,7 @@ def school_recompute_parts(school: School, *, parts: int | None = None) -> Recom
         pairs=sum(r.pairs for r in results),
         written=sum(r.written for r in results),
         method="sql",
+        level_changes=sum(r.level_changes for r in results),
         parts=parts,
     )
 

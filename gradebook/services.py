@@ -838,9 +838,18 @@ def feedback_save(
     the new one, so a comment edited or removed is still in the school's audit trail. Saving the
     text the comment already holds writes nothing and records nothing.
     """
-    text = (text or "").strip()
+    # A browser sends a line break as CRLF: counted as one character, as the page counts it.
+    text = (text or "").replace("\r\n", "\n").strip()
     if len(text) > MAX_FEEDBACK:
-        raise EvidenceError({"feedback": [f"Feedback is limited to {MAX_FEEDBACK} characters."]})
+        # Refused whole, never cut: the teacher sees the count and shortens it.
+        raise EvidenceError(
+            {
+                "feedback": [
+                    f"Feedback is limited to {MAX_FEEDBACK} characters. This comment has "
+                    f"{len(text):,}: shorten it by {len(text) - MAX_FEEDBACK:,}. Nothing was saved."
+                ]
+            }
+        )
     if "\x00" in text:
         raise EvidenceError({"feedback": ["Feedback cannot hold a NUL character."]})
     if not Enrollment.objects.filter(

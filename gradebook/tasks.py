@@ -44,6 +44,7 @@ def recompute_school_mastery(self, *, school_id: int, run_id: int | None = None)
             status=RecomputeRun.Status.DONE,
             pairs=result.pairs,
             written=result.written,
+            level_changes=result.level_changes,
             finished_at=timezone.now(),
         )
     logger.info("Recomputed mastery of school %s: %s", school_id, result.as_dict())

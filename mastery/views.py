@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_scopes import scopes_disabled
@@ -100,6 +102,25 @@ def healthz(request):
 POLICY_READERS = (Role.SCHOOL_ADMIN, Role.TEACHER, Role.COUNSELOR, "district_admin")
 
 
+# Fields that matter to one choice only, hidden by policy.js for the others (all shown without JS).
+# The power law falls back to the decaying average below three scores, so it uses the weight too.
+POLICY_FIELDS_SHOWN_WHEN = {
+    "weight": ("method", "decaying_average weighted_average power_law"),
+    "n": ("method", "n_times"),
+    "recent": ("method", "mean mode median"),
+    "power_law_at": ("method", "power_law"),
+    "mode_ties": ("method", "mode"),
+    "grade_bands": ("course_grade_rule", "mean_band"),
+    "threshold_bands": ("course_grade_rule", "threshold_count"),
+}
+
+
+def _policy_fingerprint(candidate: GradingPolicy, changes: dict) -> str:
+    """What a confirmation confirms: these settings as the next version of this policy."""
+    text = repr((candidate.course_id, candidate.version, sorted(changes.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 @roles_required(*POLICY_READERS)
 def policy_page(request, school_slug: str, course_id: int | None = None):
     """The school's grading policy (or a course's override): the rule in words, preview, save."""
@@ -115,7 +136,7 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
     can_edit = request.access.has(Role.SCHOOL_ADMIN)
     levels = achievement_levels(school)
     form = PolicyForm(request.POST or None, initial=PolicyForm.initial_from(shown))
-    preview = candidate = None
+    preview = candidate = confirm = None
     status = 200
     if request.method == "POST":
         if not can_edit:
@@ -130,10 +151,18 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
             return redirect(
                 f"{reverse('policy_course', args=[school_slug, course.id])}?run={run.id}"
             )
+        saving = action in ("save", "confirm")
+        if form.is_valid() and saving and not form.cleaned_data["note"].strip():
+            # A change of everyone's levels says why: the reason is kept with the version.
+            form.add_error("note", _("Say why the policy changes: it is kept with the version."))
         if form.is_valid():
             changes = {k: v for k, v in form.cleaned_data.items() if k != "note"}
             try:
-                if action == "save":
+                candidate = policy_candidate(
+                    school=school, changed_by=request.user, course=course, **changes
+                )
+                fingerprint = _policy_fingerprint(candidate, changes)
+                if action == "confirm" and request.POST.get("confirm_of") == fingerprint:
                     new = policy_change(
                         school=school,
                         changed_by=request.user,
@@ -151,10 +180,11 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
                         else reverse("policy", args=[school_slug])
                     )
                     return redirect(f"{target}?run={run.id}" if run else target)
-                candidate = policy_candidate(
-                    school=school, changed_by=request.user, course=course, **changes
-                )
                 preview = policy_preview(school=school, candidate=candidate)
+                if saving:
+                    # Saving asks once more, with the preview's numbers for exactly these settings
+                    # (changed settings, or a version saved meanwhile, ask again).
+                    confirm = {"fingerprint": fingerprint, "again": action == "confirm"}
             except ValidationError as exc:
                 add_service_errors(form, exc)
         if not form.is_valid():
@@ -181,6 +211,8 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
         if candidate
         else None,
         "preview": preview,
+        "confirm": confirm,
+        "shows_when": POLICY_FIELDS_SHOWN_WHEN,
         "versions": versions,
         "overrides": overrides,
         "courses": Course.objects.filter(school=school).order_by("code"),

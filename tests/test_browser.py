@@ -187,7 +187,7 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
     page.get_by_label("How evidence becomes a level").select_option("highest")
     page.get_by_role("button", name="Preview the effect").click()
     preview = page.locator(".preview")
-    expect(preview).to_contain_text("1 student changes level")
+    expect(preview).to_contain_text("level (1 student, 1 target)")
     expect(page.locator("body")).to_contain_text("Highest score.")  # the new rule in words
     with scopes_disabled():
         assert (
@@ -196,6 +196,7 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
     shoot(page, "policy-preview", 1280)
     page.get_by_label("Why this change").fill("Count the best evidence")
     page.get_by_role("button", name="Save as a new version").click()
+    page.get_by_role("button", name="Yes, save and recompute").click()
     expect(page.locator("#policy-run")).to_contain_text("Levels recomputed")
     with scopes_disabled():
         current = GradingPolicy.objects.get(

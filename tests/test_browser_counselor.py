@@ -9,9 +9,10 @@ import pytest
 from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
+from gradebook.services import evidence_record
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
-from mastery.models import Role
-from tests.factories import make_member, make_student, make_world
+from mastery.models import GradingPolicy, Role
+from tests.factories import make_assessment, make_member, make_student, make_world
 from tests.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -163,3 +164,84 @@ def test_the_roster_and_attendance_fit_a_phone(page: Page, live_server, world):
     expect(page.get_by_role("heading", name=re.compile("Attendance"))).to_be_visible()
     shoot(page, "attendance-phone", 390)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_numbers(
+    page: Page, live_server, world
+):
+    """Item 10: the form shows the chosen method's fields; a save without a reason is refused and
+    changes nothing; the save is confirmed with the preview's numbers; the result says the same."""
+    errors = watch_console(page)
+    with scopes_disabled():
+        for score, days in (("1", 20), ("4", 10)):
+            earlier = make_assessment(
+                world.school,
+                world.course,
+                world.targets[:1],
+                on=world.assessment.assessed_on - timedelta(days=days),
+            )
+            evidence_record(
+                school=world.school,
+                recorded_by=world.teacher,
+                student_id=world.student.id,
+                target_id=world.targets[0].id,
+                assessment_id=earlier.id,
+                score=score,
+            )
+            evidence_record(
+                school=world.school,
+                recorded_by=world.teacher,
+                student_id=world.students[1].id,
+                target_id=world.targets[0].id,
+                assessment_id=earlier.id,
+                score="3",
+            )
+    log_in(page, live_server, world.admin.email)
+    page.get_by_role("link", name="Grading policy").click()
+    method = page.get_by_label("How evidence becomes a level")
+    weight = page.get_by_label("Weight on the newest score (%)")
+    expect(weight).to_be_visible()  # the decaying average's weight
+    expect(page.get_by_label("Times mastery must be shown")).to_be_hidden()
+    method.select_option("latest")
+    expect(weight).to_be_hidden()
+    method.select_option("n_times")
+    expect(page.get_by_label("Times mastery must be shown")).to_be_visible()
+    method.select_option("highest")
+    expect(weight).to_be_hidden()
+
+    # Saving without a reason: refused beside the field, nothing saved.
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.get_by_role("alert")).to_contain_text("Say why the policy changes")
+    expect(page.get_by_label(re.compile("Why this change"))).to_be_visible()
+    expect(page.get_by_role("button", name="Yes, save and recompute")).to_have_count(0)
+    with scopes_disabled():
+        assert GradingPolicy.objects.filter(school=world.school).count() == 1
+
+    page.get_by_role("button", name="Preview the effect").click()
+    headline = page.locator(".preview__headline").inner_text()
+    predicted = re.search(r"(\d+) of (\d+) results? changes? level", headline)
+    assert predicted, headline
+
+    page.get_by_label(re.compile("Why this change")).fill("Count the best evidence")
+    page.get_by_role("button", name="Save as a new version").click()
+    confirm = page.locator("#confirm")
+    expect(confirm).to_contain_text("Save this policy for the whole school?")
+    expect(confirm).to_contain_text(headline)
+    expect(confirm).to_be_in_viewport()
+    shoot(page, "policy-confirm", 1366)
+    shoot(page, "policy-confirm", 390)
+    with scopes_disabled():
+        assert GradingPolicy.objects.filter(school=world.school).count() == 1
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.get_by_role("button", name="Yes, save and recompute").click()
+    run = page.locator("#policy-run")
+    expect(run).to_contain_text(
+        f"Levels recomputed: {predicted.group(1)} of {predicted.group(2)} results changed level."
+    )
+    with scopes_disabled():
+        current = GradingPolicy.objects.get(
+            school=world.school, is_current=True, course__isnull=True
+        )
+    assert current.version == 2 and current.note == "Count the best evidence"
+    # The refused save answered 422 (the browser logs every 4xx); nothing else may appear.
+    assert [e for e in errors if "status of 422" not in e] == []

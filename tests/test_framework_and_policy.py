@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
@@ -21,7 +23,7 @@ from gradebook.models import (
     RecomputeRun,
     Section,
 )
-from gradebook.recompute import policy_preview
+from gradebook.recompute import policy_preview, school_recompute_python, school_recompute_sql
 from gradebook.services import evidence_record
 from mastery.forms import PolicyForm
 from mastery.models import (
@@ -33,7 +35,7 @@ from mastery.models import (
     LevelDescriptor,
     Role,
 )
-from mastery.services import policy_candidate, targets_import_csv
+from mastery.services import policy_candidate, policy_change, targets_import_csv
 from tests.factories import make_assessment, make_member, make_student
 
 # --- Helpers ---------------------------------------------------------------------------------------
@@ -692,6 +694,14 @@ def policy_data(policy: GradingPolicy, action: str, **changes) -> dict:
     return data
 
 
+def policy_save(client, url: str, data: dict):
+    """Save as an admin does: Save, then confirm with the preview's numbers."""
+    asked = client.post(url, data)
+    assert asked.status_code == 200, page(asked)
+    fingerprint = re.search(r'name="confirm_of" value="(\w+)"', page(asked)).group(1)
+    return client.post(url, {**data, "action": "confirm", "confirm_of": fingerprint})
+
+
 def policy_url(w, course=None) -> str:
     if course is not None:
         return reverse(
@@ -777,7 +787,7 @@ def test_a_preview_shows_what_would_change_and_saves_nothing(client, spread):
     assert response.status_code == 200
     content = page(response)
     preview = content[content.index("Preview on today's data") :]
-    assert "2 students change level (2 results on 1 targets)" in preview
+    assert "2 of 3 results change level (2 students, 1 target)" in preview
     assert "2 results become mastered, 0 stop being mastered, out of 3 computed." in preview
     assert "Student0 Student, ALPHA.F1: 2.7 Developing → 4 Advanced" in preview
     assert "Highest score." in content  # the rule with the changes, in words
@@ -793,7 +803,8 @@ def test_saving_writes_a_new_version_and_recomputes_every_level(
     old = school_policy(w)
     client.force_login(w.admin)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client.post(
+        response = policy_save(
+            client,
             policy_url(w),
             policy_data(old, "save", method="highest", note="Latest learning counts most"),
         )
@@ -809,7 +820,8 @@ def test_saving_writes_a_new_version_and_recomputes_every_level(
         run = RecomputeRun.objects.get(school=w.school)
     assert response["Location"] == policy_url(w) + f"?run={run.id}"
     assert run.status == "done" and run.policy == new and run.requested_by == w.admin
-    assert run.pairs == 3 and run.written == 3
+    # Every record names the new version (written), two changed level, as the preview said.
+    assert run.pairs == 3 and run.written == 3 and run.level_changes == 2
     s0, s1, s2 = w.students
     t0 = w.targets[0]
     assert score_of(w, s0, t0).score == Decimal(4) and score_of(w, s0, t0).level == Decimal(4)
@@ -820,8 +832,55 @@ def test_saving_writes_a_new_version_and_recomputes_every_level(
         }
     content = page(client.get(response["Location"]))
     assert "Saved as version 2." in content
-    assert "Levels recomputed: 3 of 3 results changed." in content
+    assert "Levels recomputed: 2 of 3 results changed level." in content
     assert "v2" in content and "v1" in content
+
+
+def test_saving_without_a_reason_is_refused_and_changes_nothing(client, spread):
+    """Issue 10 item 10: a school-wide change says why (the reason was optional)."""
+    w = spread
+    before, levels = policy_counts(w), masteries(w)
+    client.force_login(w.admin)
+    for action in ("save", "confirm"):
+        data = policy_data(school_policy(w), action, method="highest", note="   ")
+        response = client.post(policy_url(w), data)
+        assert response.status_code == 422
+        assert "Say why the policy changes" in page(response)
+        assert 'name="confirm_of"' not in page(response)
+    assert policy_counts(w) == before and masteries(w) == levels
+
+
+def test_saving_asks_to_confirm_with_the_previews_numbers_and_settings_changed_since_ask_again(
+    client, spread
+):
+    w = spread
+    before, levels = policy_counts(w), masteries(w)
+    client.force_login(w.admin)
+    data = policy_data(school_policy(w), "save", method="highest", note="Best evidence")
+    asked = page(client.post(policy_url(w), data))
+    confirm = asked[asked.index('id="confirm"') :]
+    assert "Save this policy for the whole school?" in confirm
+    assert "2 of 3 results change level (2 students, 1 target)" in confirm
+    assert policy_counts(w) == before  # asking saves nothing
+    fingerprint = re.search(r'name="confirm_of" value="(\w+)"', asked).group(1)
+    # Confirming other settings than the ones shown asks again, with their numbers.
+    other = {**data, "method": "latest", "action": "confirm", "confirm_of": fingerprint}
+    again = client.post(policy_url(w), other)
+    assert again.status_code == 200 and "The settings changed since you confirmed" in page(again)
+    assert policy_counts(w) == before and masteries(w) == levels
+    saved = client.post(policy_url(w), {**data, "action": "confirm", "confirm_of": fingerprint})
+    assert saved.status_code == 302 and school_policy(w).method == "highest"
+
+
+@pytest.mark.parametrize("path", ["python", "sql"])
+def test_both_recomputes_count_level_changes_as_the_preview_does(spread, in_school, path):
+    w = spread
+    with in_school(w):
+        policy_change(school=w.school, changed_by=w.admin, note="x", method="highest")
+        run = school_recompute_python if path == "python" else school_recompute_sql
+        with transaction.atomic():
+            result = run(w.school)
+    assert (result.pairs, result.written, result.level_changes) == (3, 3, 2)
 
 
 @pytest.mark.parametrize(
@@ -853,8 +912,10 @@ def test_a_course_override_is_saved_then_removed_and_its_history_kept(
     client.force_login(w.admin)
     assert "This course follows the school policy." in page(client.get(policy_url(w, w.course)))
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            policy_url(w, w.course), policy_data(default, "save", method="latest")
+        response = policy_save(
+            client,
+            policy_url(w, w.course),
+            policy_data(default, "save", method="latest", note="Algebra counts the latest"),
         )
     assert response.status_code == 302
     with scopes_disabled():

@@ -617,6 +617,45 @@ def test_feedback_over_4000_characters_is_refused_with_422(client, world_a):
     assert post_feedback(client, w, s, "y" * 4000).status_code == 200
 
 
+def test_a_comment_of_4100_characters_is_refused_whole_with_its_count(client, world_a):
+    # Issue [10] item 11: long comments were cut at 4,000 and still showed "Saved".
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    text = "word " * 798 + "x" * 110
+    response = post_feedback(client, w, s, text)
+    assert response.status_code == 422
+    content = page(response)
+    assert "This comment has 4,100: shorten it by 100. Nothing was saved." in content
+    assert "✓ Saved" not in content
+    assert text.strip() in content  # the box keeps every character typed
+    assert feedback_of(w, s) is None
+
+
+def test_a_line_break_counts_as_one_character_as_the_page_counts_it(client, world_a):
+    # Browsers send a textarea's line breaks as CRLF; the page's counter counts one character.
+    w = world_a
+    s = w.students[1]
+    client.force_login(w.teacher)
+    text = "\r\n".join(["x" * 99] * 40)  # 3,999 characters as typed, 4,038 bytes as sent
+    assert post_feedback(client, w, s, text).status_code == 200
+    assert feedback_of(w, s) == text.replace("\r\n", "\n")
+
+
+def test_the_grid_form_keeps_a_refused_comment_in_its_box(client, world_a):
+    w = world_a
+    s = w.students[0]
+    client.force_login(w.teacher)
+    text = "y" * 4100
+    response = client.post(
+        score_url(w), {f"fb-{s.id}": text, key(w.students[1], w.targets[0]): "3"}
+    )
+    assert response.status_code == 422
+    box = section_of(page(response), f'<td id="sf-{s.id}"', "</td>")
+    assert text in box and "is-error" in box and "Nothing was saved" in box
+    assert feedback_of(w, s) is None
+
+
 def test_feedback_for_a_student_outside_the_section_answers_404(client, world_a):
     w = world_a
     client.force_login(w.teacher)

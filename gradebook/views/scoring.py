@@ -75,7 +75,18 @@ def _messages(error: EvidenceError) -> str:
     return " ".join(m for msgs in error.message_dict.values() for m in msgs)
 
 
-def _page(request, section, assessment, *, errors=None, entered=None, saved=(), status=200):
+def _page(
+    request,
+    section,
+    assessment,
+    *,
+    errors=None,
+    entered=None,
+    comment_errors=None,
+    comment_entered=None,
+    saved=(),
+    status=200,
+):
     grid = selectors.scoring_grid(school=request.school, section=section, assessment=assessment)
     context = {
         "section": section,
@@ -83,6 +94,8 @@ def _page(request, section, assessment, *, errors=None, entered=None, saved=(), 
         "grid": grid,
         "errors": errors or {},
         "entered": entered or {},
+        "comment_errors": comment_errors or {},
+        "comment_entered": comment_entered or {},
         "saved_cells": set(saved),
         "undo_label": _undo_label(request, section, assessment),
     }
@@ -108,7 +121,8 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
     comments = {r.student.id: r.feedback for r in grid.rows}
     names = {r.student.id: r.student.display_name for r in grid.rows}
     codes = {t.id: t.code for t in grid.targets}
-    errors, entered, changed, refused = {}, {}, 0, 0
+    errors, entered, changed = {}, {}, 0
+    comment_errors, comment_entered = {}, {}
     for key, value in request.POST.items():
         if match := CELL.match(key):
             pair = (parse_id(match[1]), parse_id(match[2]))
@@ -132,7 +146,8 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
                 _push_undo(request, section, assessment, result.undo, label)
         elif match := FEEDBACK.match(key):
             student_id = parse_id(match[1])
-            if student_id in comments and value.strip() != comments[student_id]:
+            typed = value.replace("\r\n", "\n").strip()  # as feedback_save keeps it
+            if student_id in comments and typed != comments[student_id]:
                 try:
                     feedback_save(
                         school=request.school,
@@ -143,15 +158,30 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
                     )
                     changed += 1
                 except EvidenceError as exc:
-                    messages.error(request, _messages(exc))
-                    refused += 1
+                    # Shown in its box with the text as typed: a refused comment is never lost.
+                    comment_errors[student_id], comment_entered[student_id] = _messages(exc), value
     if errors:
         messages.error(
             request,
             f"{len(errors)} cell{'s' if len(errors) != 1 else ''} could not be saved; see the marked cells.",
         )
-    if errors or refused:
-        return _page(request, section, assessment, errors=errors, entered=entered, status=422)
+    if comment_errors:
+        messages.error(
+            request,
+            f"{len(comment_errors)} comment{'s' if len(comment_errors) != 1 else ''} could not be "
+            "saved; see the marked boxes.",
+        )
+    if errors or comment_errors:
+        return _page(
+            request,
+            section,
+            assessment,
+            errors=errors,
+            entered=entered,
+            comment_errors=comment_errors,
+            comment_entered=comment_entered,
+            status=422,
+        )
     messages.success(request, f"Saved {changed} change{'s' if changed != 1 else ''}.")
     return redirect(reverse("gradebook:score", args=[school_slug, section.id, assessment.id]))
 
