@@ -5,19 +5,34 @@ The portal, the child page, the progress report as a page and as a PDF, on a pho
 
 from __future__ import annotations
 
+import gettext
 import re
+import subprocess
 from datetime import timedelta
 from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
 
 import reports.pdf
-from gradebook.models import Guardianship
-from gradebook.services import assessment_save, evidence_record, reassessment_record
-from tests.factories import make_assessment, make_world
+from gradebook.models import Assessment, Guardianship, Habit
+from gradebook.services import (
+    assessment_save,
+    evidence_record,
+    habit_score_record,
+    reassessment_record,
+)
+from intervention.models import InterventionGroup
+from mastery import calculation
+from mastery.models import LevelDescriptor
+from reports import explain
+from reports.selectors import DEFAULT_HABIT_NAMES
+from tests.factories import make_assessment, make_intervention, make_world
 from tests.test_browser import log_in, no_horizontal_scroll, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -221,3 +236,147 @@ def test_a_family_sees_only_the_reassessments_that_concern_their_child(
     # Parts A and B (no level on thing 1 yet, 2 on thing 2), not the retake of today.
     expect(again.locator(".upcoming li")).to_have_count(2)
     expect(page.locator(".recent")).to_contain_text("Nueva evaluación")
+
+
+# --- Item 7: no English leftovers, bare codes or method names for a Spanish family -------------
+
+CATALOGUE = Path(settings.BASE_DIR) / "mastery/locale/es/LC_MESSAGES/django.mo"
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd%]")
+
+
+def english_fragments() -> list[str]:
+    """The English of every catalogue entry whose Spanish differs, cut at its placeholders."""
+    with CATALOGUE.open("rb") as f:
+        catalogue = gettext.GNUTranslations(f)._catalog
+    fragments = set()
+    for key, spanish in catalogue.items():
+        english = key[0] if isinstance(key, tuple) else key
+        english = english.split("\x04")[-1]  # without a context
+        if not english or english == spanish:
+            continue
+        for piece in PLACEHOLDER.split(english):
+            piece = " ".join(piece.split()).strip(" :;,.()·")
+            if re.search(r"[A-Za-z]{2}", piece):
+                fragments.add(piece)
+    return sorted(fragments)
+
+
+def method_names() -> list[str]:
+    """The calculation methods as the Spanish page names them (without their numbers)."""
+    with translation.override("es"):
+        return [
+            explain.method_words(SimpleNamespace(method=m, weight=65, n=3)).split(" (")[0]
+            for m in calculation.METHODS
+        ]
+
+
+def leftovers(text: str, w) -> list[str]:
+    """English catalogue strings, bare target codes and method names left in a Spanish text,
+    once the school's own words (names, titles, English statements and descriptors, typed as the
+    school wrote them) are set aside."""
+    with scopes_disabled():
+        codes_statements = [(t.code, t.statement) for t in w.targets]
+        school_words = [
+            w.school.name,
+            w.course.name,
+            w.section.name,
+            w.student.display_name,
+            w.teacher.full_name,
+            w.other_teacher.full_name,
+            w.guardian.full_name,
+            *[d.text for d in LevelDescriptor.objects.filter(school=w.school)],
+            # Titles teachers gave (a reassessment's is made up by the cell detail, in English).
+            *Assessment.objects.filter(school=w.school)
+            .exclude(kind="reassessment")
+            .values_list("title", flat=True),
+            *InterventionGroup.objects.filter(school=w.school).values_list("room", flat=True),
+        ]
+    text = " ".join(text.split())
+    for code, statement in codes_statements:  # a code beside its statement is a reference
+        text = text.replace(f"{statement} {code}", statement)
+    for words in sorted(school_words + [s for _, s in codes_statements], key=len, reverse=True):
+        text = text.replace(words, " ")
+    found = [f"code {code}" for code, _ in codes_statements if code in text]
+    found += [f"term {w.term.name!r}" for _ in [1] if w.term.name in text]
+    found += [f"method {name!r}" for name in method_names() if name.lower() in text.lower()]
+    found += [
+        f"English {piece!r}"
+        for piece in english_fragments()
+        if re.search(rf"(?<![\w-]){re.escape(piece)}(?![\w-])", text)
+    ]
+    return found
+
+
+VISIBLE_SPANISH = """() => {
+  // What a person reads: the words in the page's language, not the teacher's own words (shown as
+  // written) nor what is marked as another language (the English PDF's link).
+  document.querySelectorAll('.teacher-words, [lang]:not([lang=es]):not(html)').forEach(e => e.remove());
+  return document.body.innerText;
+}"""
+
+
+def test_a_spanish_family_reads_no_english_codes_or_jargon(
+    page: Page, live_server, family, tmp_path
+):
+    w = family
+    comment = "Show every step next time."  # the teacher wrote it in English
+    with scope(school=w.school):
+        w.term.name = "2026-27 school year"
+        w.term.save()
+        for i, name in enumerate(DEFAULT_HABIT_NAMES):
+            habit = Habit.objects.create(school=w.school, name=name, position=i)
+            habit_score_record(
+                school=w.school,
+                recorded_by=w.teacher,
+                section=w.section,
+                student_id=w.student.id,
+                habit_id=habit.id,
+                assessed_on=timezone.localdate(),
+                text="3",
+            )
+        reassessment_record(  # a retake from the cell detail: "Reassessment: FAMILIA.F2"
+            school=w.school,
+            recorded_by=w.teacher,
+            section=w.section,
+            student_id=w.student.id,
+            target_id=w.targets[1].id,
+            text="2",
+            assessed_on=timezone.localdate(),
+        )
+    make_intervention(w)
+
+    open_child_page(page, live_server, w)
+    child_url = page.url
+    # The teacher's comment, as written, labelled as the teacher's.
+    words = page.locator(".portal-target .teacher-words")
+    expect(words).to_have_text(comment)
+    labelled = page.locator(".portal-target p", has=page.locator(".teacher-words"))
+    expect(labelled).to_contain_text("Comentario del docente")
+    # The calculation is one tap away, in the method's own words.
+    how = page.locator("details.how").first
+    expect(how).not_to_contain_text("promedio ponderado", use_inner_text=True)
+    how.locator("summary").click()
+    expect(how).to_contain_text("promedio ponderado decreciente")
+    how.locator("summary").click()
+    shoot(page, "family-child-es-all", 390)
+    body = page.inner_text("body")
+    assert "Esfuerzo 3" in body and "Nueva evaluación" in body
+    assert leftovers(page.evaluate(VISIBLE_SPANISH), w) == []
+
+    page.goto(f"{live_server.url}/family/")
+    assert leftovers(page.evaluate(VISIBLE_SPANISH), w) == []
+
+    page.goto(child_url)
+    page.get_by_role("link", name="Leerlo aquí").click()
+    expect(page.get_by_role("heading", name="Informe de progreso")).to_be_visible()
+    assert page.locator(".teacher-words").first.inner_text() == comment
+    assert leftovers(page.evaluate(VISIBLE_SPANISH), w) == []
+
+    response = page.request.get(page.url.split("?")[0] + "?format=pdf&lang=es")
+    (tmp_path / "es.pdf").write_bytes(response.body())
+    text = subprocess.run(
+        ["pdftotext", str(tmp_path / "es.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    text = " ".join(text.split())
+    assert f"“{comment}”" in text and "Esfuerzo" in text
+    assert leftovers(text.replace(comment, " "), w) == []
