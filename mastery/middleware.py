@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.urls import Resolver404, resolve
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
 from django_scopes import scope
 
 from mastery import rls
@@ -97,3 +98,30 @@ class UserLanguageMiddleware:
             translation.activate(user.preferred_language)
             request.LANGUAGE_CODE = user.preferred_language
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """A signed-in person's pages are never kept by the browser: `Cache-Control: no-store`.
+
+    The grid, the scoring page, rosters, attendance, the policy page change in place (htmx saves
+    without a reload). A response without Cache-Control may be reused from the browser's cache
+    when the person presses Back, showing the page as it first came: a score saved since then
+    shows its old value, a saved comment is blank. So every response to a signed-in person says
+    no-store, unless its view decided otherwise (Django's `cache_control` decorator or
+    `patch_cache_control`): a response that already has Cache-Control is left as it is. Pages
+    restored from the back/forward cache anyway reload themselves (static/js/fresh.js), and htmx
+    keeps no snapshots of its own for Back (historyCacheSize 0 in templates/base.html).
+
+    This is the browser's copy only: the family portal keeps its server-side page cache
+    (mastery.pagecache), which is invalidated by the writes themselves.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -102,3 +102,118 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("3.3")
 
+
+def test_back_after_saving_shows_the_saved_score_and_comment(page: Page, live_server, world):
+    s1 = world.students[0]
+    t1 = world.targets[0]
+    score(world, s1, t1, None, status="excused")
+    log_in(page, live_server, world.teacher.email)
+    scoring = (
+        f"{live_server.url}/s/{world.school.slug}/sections/{world.section.id}"
+        f"/assessments/{world.assessment.id}/score/"
+    )
+    page.goto(scoring)
+    cell = page.get_by_label(f"{s1.display_name}, {t1.code}")
+    expect(cell).to_have_value("EX")
+    cell.fill("2")
+    cell.press("Tab")
+    expect(page.locator(f"#sc-{s1.id}-{t1.id}")).to_contain_text("Saved")
+    comment = page.get_by_label(f"Comment to {s1.display_name}")
+    comment.fill("Check the units on question 3.")
+    comment.press("Tab")
+    expect(page.locator(f"#sf-{s1.id}")).to_contain_text("Saved")
+
+    # Away to the grid, then the browser's Back button.
+    page.get_by_role("link", name=f"{world.course.name} · {world.section.name}").click()
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("2")
+    page.go_back()
+    expect(page).to_have_url(scoring)
+    expect(page.get_by_label(f"{s1.display_name}, {t1.code}")).to_have_value("2")
+    expect(page.get_by_label(f"Comment to {s1.display_name}")).to_have_value(
+        "Check the units on question 3."
+    )
+
+    # The grid, left and come back to after a change in its dialog, is current too.
+    page.go_forward()
+    grid_cell = page.locator(f"#g-{s1.id}-{t1.id}")
+    expect(grid_cell).to_contain_text("2")
+    page.goto(scoring)
+    page.get_by_label(f"{s1.display_name}, {t1.code}").fill("4")
+    page.get_by_label(f"{s1.display_name}, {t1.code}").press("Tab")
+    expect(page.locator(f"#sc-{s1.id}-{t1.id}")).to_contain_text("Saved")
+    page.go_back()
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("4")
+
+
+def test_back_through_the_grids_filters_shows_the_levels_as_they_are_now(
+    page: Page, live_server, world
+):
+    s1 = world.students[0]
+    t1 = world.targets[0]
+    score(world, s1, t1, "3")
+    log_in(page, live_server, world.teacher.email)
+    page.goto(grid_url(live_server, world))
+    # A filter changes the address (htmx pushes it): Back returns to the grid as first opened.
+    page.get_by_label("Sort by").select_option("grade")
+    expect(page).to_have_url(re.compile(r"sort=grade"))
+    cell = page.locator(f"#g-{s1.id}-{t1.id}")
+    cell.get_by_role("link").click()
+    dialog = page.locator("#cell-dialog")
+    dialog.locator("details.void summary").last.click()
+    dialog.get_by_label("Why?").last.fill("Wrong student")
+    dialog.get_by_role("button", name="Void this evidence").last.click()
+    expect(cell).to_contain_text("–")
+    dialog.get_by_role("button", name="Close").click()
+
+    page.go_back()
+    expect(page).to_have_url(grid_url(live_server, world))
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("–")
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).not_to_contain_text("3")
+    # Nothing of the class is kept in the browser's storage (classroom laptops are shared).
+    assert page.evaluate("Object.keys(window.localStorage)") == []
+
+
+@pytest.fixture
+def bfcache_page(playwright, browser_type_launch_args):
+    """A page of a Chromium with its back/forward cache on (Playwright turns it off by default)."""
+    browser = playwright.chromium.launch(
+        **browser_type_launch_args, ignore_default_args=["--disable-back-forward-cache"]
+    )
+    yield browser.new_page()
+    browser.close()
+
+
+def strip_cache_control(route):
+    response = route.fetch()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "cache-control"}
+    route.fulfill(response=response, headers=headers)
+
+
+@pytest.mark.parametrize("keeps_no_store_pages", [False, True])
+def test_a_page_kept_in_the_back_forward_cache_comes_back_current(
+    bfcache_page, live_server, world, keeps_no_store_pages
+):
+    page = bfcache_page
+    if keeps_no_store_pages:
+        # As a browser that keeps even no-store pages in its back/forward cache (Chrome is
+        # trying it): the page itself must notice it was restored, and load again.
+        page.route(re.compile(r"/sections/\d+/$"), strip_cache_control)
+    s1 = world.students[0]
+    t1 = world.targets[0]
+    score(world, s1, t1, "3")
+    log_in(page, live_server, world.teacher.email)
+    page.goto(grid_url(live_server, world))
+    page.evaluate("window.sameDocument = true")
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("3")
+    # Away to the scoring page, where the 3 becomes a 1; then Back to the grid.
+    page.goto(
+        f"{live_server.url}/s/{world.school.slug}/sections/{world.section.id}"
+        f"/assessments/{world.assessment.id}/score/"
+    )
+    page.get_by_label(f"{s1.display_name}, {t1.code}").fill("1")
+    page.get_by_label(f"{s1.display_name}, {t1.code}").press("Tab")
+    expect(page.locator(f"#sc-{s1.id}-{t1.id}")).to_contain_text("Saved")
+    page.go_back(wait_until="commit")
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("1")
+    page.wait_for_load_state()
+    assert page.evaluate("window.sameDocument") is None

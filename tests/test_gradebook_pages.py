@@ -8,7 +8,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import (
@@ -25,6 +28,7 @@ from gradebook.models import (
     SectionTeacher,
 )
 from gradebook.services import evidence_fill, evidence_record, evidence_void
+from mastery.middleware import NoStoreMiddleware
 from mastery.models import Competency, Department, LearningTarget
 from tests.factories import make_assessment, make_request, make_student
 
@@ -1564,3 +1568,33 @@ def test_a_void_reason_with_a_nul_character_answers_422(client, world_a):
     assert response.status_code == 422 and "Null characters are not allowed." in page(response)
     evidence.refresh_from_db()
     assert evidence.voided_at is None
+
+
+def test_a_signed_in_persons_pages_are_never_kept_by_the_browser(client, world_a):
+    # Pages change in place: a copy kept by the browser comes back stale on Back (issue [10] item 4).
+    client.force_login(world_a.teacher)
+    for response in (
+        client.get(grid_url(world_a)),
+        client.get(score_url(world_a, "score")),
+        client.get(grid_url(world_a), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="grid"),
+    ):
+        assert response.status_code == 200
+        assert "no-store" in response["Cache-Control"]
+    # A family's child page too (its server-side page cache, mastery.pagecache, is another matter).
+    client.force_login(world_a.guardian)
+    child = reverse("reports:child", args=[world_a.school.slug, world_a.students[0].id])
+    for _ in range(2):
+        response = client.get(child)
+        assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+
+
+def test_a_view_that_decides_its_own_caching_keeps_it(rf, world_a):
+    cached = HttpResponse("a page that may be kept")
+    patch_cache_control(cached, private=True, max_age=60)
+    request = rf.get("/")
+    request.user = world_a.teacher
+    assert NoStoreMiddleware(lambda r: cached)(request)["Cache-Control"] == "private, max-age=60"
+    request.user = AnonymousUser()
+    assert not NoStoreMiddleware(lambda r: HttpResponse("a login page"))(request).has_header(
+        "Cache-Control"
+    )
