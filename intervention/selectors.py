@@ -116,6 +116,11 @@ class AttendanceSheet:
     rows: list[tuple[RosterEntry, str | None]]
     sessions: list[date]
 
+    @property
+    def marked(self) -> int:
+        """Students marked for this session; the others are "not taken yet", never presumed present."""
+        return sum(1 for _, status in self.rows if status)
+
 
 def attendance_sheet(*, school: School, group: InterventionGroup, session: date) -> AttendanceSheet:
     entries = list(

@@ -10,7 +10,12 @@ from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.services import evidence_record
-from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
+from intervention.models import (
+    InterventionCycle,
+    InterventionGroup,
+    RosterEntry,
+    SessionAttendance,
+)
 from mastery.models import GradingPolicy, Role
 from tests.factories import make_assessment, make_member, make_student, make_world
 from tests.test_browser import ARTIFACTS, log_in, shoot
@@ -245,3 +250,45 @@ def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_num
     assert current.version == 2 and current.note == "Count the best evidence"
     # The refused save answered 422 (the browser logs every 4xx); nothing else may appear.
     assert [e for e in errors if "status of 422" not in e] == []
+
+
+def test_attendance_starts_not_taken_yet_and_presumes_no_one_present(
+    page: Page, live_server, world
+):
+    """Item 12: a session no one has marked says "Not taken yet" for each student; marking one
+    leaves the others not taken (nobody is presumed present)."""
+    cycle = long_roster(world, groups=1, per_group=3)
+    with scopes_disabled():
+        group = InterventionGroup.objects.get(school=world.school, cycle=cycle)
+        first, *others = (
+            RosterEntry.objects.filter(school=world.school, group=group)
+            .select_related("student")
+            .order_by("student__last_name")
+        )
+    log_in(page, live_server, world.counselor.email)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/s/{world.school.slug}/intervention/groups/{group.id}/attendance/")
+    sheet = page.locator("#sheet")
+    expect(sheet.locator("#taken")).to_contain_text("Not taken yet")
+    for entry in (first, *others):
+        row = page.get_by_role("group", name=re.compile(entry.student.sortable_name))
+        expect(row).to_contain_text("Not taken yet")
+        expect(row.locator("input:checked")).to_have_count(0)
+    page.get_by_role("group", name=re.compile(first.student.sortable_name)).get_by_label(
+        "Present"
+    ).check()
+    expect(sheet).to_contain_text("Saved")
+    expect(sheet.locator("#taken")).to_contain_text("1 of 3 marked")
+    expect(
+        page.get_by_role("group", name=re.compile(first.student.sortable_name))
+    ).not_to_contain_text("Not taken yet")
+    for entry in others:
+        expect(
+            page.get_by_role("group", name=re.compile(entry.student.sortable_name))
+        ).to_contain_text("Not taken yet")
+    shoot(page, "attendance-not-taken", 390)
+    with scopes_disabled():
+        marks = list(
+            SessionAttendance.objects.filter(school=world.school).values_list("entry_id", "status")
+        )
+    assert marks == [(first.id, "present")]
