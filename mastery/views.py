@@ -51,6 +51,9 @@ def home(request):
     if roles == {Role.STUDENT} and len(schools) == 1:
         return redirect("reports:me", school_slug=schools[0][0].slug)
     districts = list(District.objects.filter(memberships__user=request.user).order_by("name"))
+    if len(districts) == 1 and roles <= {DISTRICT_ADMIN}:
+        # A district admin and nothing else: their work is the district's dashboard.
+        return redirect("district_dashboard", district_slug=districts[0].slug)
     if len(schools) == 1 and not districts:
         return redirect("school_home", school_slug=schools[0][0].slug)
     return render(request, "mastery/home.html", {"schools": schools, "districts": districts})

@@ -16,8 +16,15 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
-from mastery.models import GradingPolicy, Role
-from tests.factories import make_assessment, make_member, make_student, make_world
+from mastery.models import District, DistrictMembership, GradingPolicy, Membership, Role, School
+from tests.factories import (
+    PASSWORD,
+    make_assessment,
+    make_member,
+    make_student,
+    make_user,
+    make_world,
+)
 from tests.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -292,3 +299,45 @@ def test_attendance_starts_not_taken_yet_and_presumes_no_one_present(
             SessionAttendance.objects.filter(school=world.school).values_list("entry_id", "status")
         )
     assert marks == [(first.id, "present")]
+
+
+def sign_in(page: Page, live_server, email: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def district_of(world) -> District:
+    with scopes_disabled():
+        district = District.objects.create(name="North", slug="north")
+        world.school.district = district
+        world.school.save(update_fields=["district"])
+    return district
+
+
+def test_a_district_admin_lands_on_the_district_dashboard(page: Page, live_server, world):
+    """Item 12: a district admin (and nothing else) landed on `/`, a list of schools."""
+    district = district_of(world)
+    chief = make_user("chief@north.test", "Chief District")
+    with scopes_disabled():
+        DistrictMembership.objects.create(district=district, user=chief)
+    sign_in(page, live_server, chief.email)
+    expect(page).to_have_url(re.compile(r"/d/north/dashboard/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("North")
+
+
+def test_roles_read_as_words_on_the_home_page(page: Page, live_server, world):
+    """Item 12: "Districtadmin" and "Schooladmin" as role labels."""
+    district = district_of(world)
+    with scopes_disabled():
+        DistrictMembership.objects.create(district=district, user=world.admin)
+        other = School.objects.create(name="School OMEGA", slug="omega")
+        Membership.objects.create(school=other, user=world.admin, role=Role.TEACHER)
+    sign_in(page, live_server, world.admin.email)
+    expect(page.get_by_role("heading", name="Your schools")).to_be_visible()
+    card = page.locator(".card", has=page.get_by_role("link", name=world.school.name))
+    expect(card).to_contain_text("School admin")
+    expect(card).to_contain_text("District admin")
+    expect(page.locator("body")).not_to_contain_text("Districtadmin")
+    expect(page.locator("body")).not_to_contain_text("Schooladmin")

@@ -12,6 +12,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from mastery import calculation
+from mastery.models import Role
+from mastery.tenancy import DISTRICT_ADMIN
 
 register = template.Library()
 
@@ -38,6 +40,17 @@ def room_label(room) -> str:
     if room[:1].isdigit():
         return translation.gettext("Room %(room)s") % {"room": room}
     return room
+
+
+@register.filter
+def role_label(role) -> str:
+    """A role as people say it ("District admin", "School admin"), in the page's language."""
+    if role == DISTRICT_ADMIN:
+        return translation.gettext("District admin")
+    try:
+        return str(Role(role).label)
+    except ValueError:
+        return str(role)
 
 
 def level_css(value) -> str:
