@@ -380,3 +380,38 @@ def test_a_spanish_family_reads_no_english_codes_or_jargon(
     text = " ".join(text.split())
     assert f"“{comment}”" in text and "Esfuerzo" in text
     assert leftovers(text.replace(comment, " "), w) == []
+
+
+# --- Item 11: nothing runs off the PDF's page ---------------------------------------------------
+
+LETTER_WIDTH_PT = 612
+RIGHT_MARGIN_PT = 14 / 25.4 * 72  # report.css: @page margin 15mm 14mm 17mm
+
+
+def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
+    page: Page, live_server, family, tmp_path
+):
+    w = family
+    unbroken = "".join(f"{i % 10}" if i % 7 else "W" for i in range(300))
+    record(w, w.student, w.targets[1], "3", days_ago=1, feedback=unbroken)
+
+    open_child_page(page, live_server, w)
+    # The child page wraps it too, on the phone.
+    expect(page.locator(".teacher-words").filter(has_text=unbroken[:40])).to_have_count(2)
+    assert no_horizontal_scroll(page)
+    link = page.get_by_role("link", name="Descargar el PDF")
+    response = page.request.get(live_server.url + link.get_attribute("href"))
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(response.body())
+    words = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    boxes = re.findall(r'xMax="([\d.]+)"[^>]*>([^<]*)</word>', words)
+    assert boxes
+    beyond = [text for x_max, text in boxes if float(x_max) > LETTER_WIDTH_PT - RIGHT_MARGIN_PT + 1]
+    assert beyond == []
+    # Every character is there, across lines.
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert unbroken in "".join(text.split())
