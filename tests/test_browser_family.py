@@ -394,6 +394,10 @@ def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
     w = family
     unbroken = "".join(f"{i % 10}" if i % 7 else "W" for i in range(300))
     record(w, w.student, w.targets[1], "3", days_ago=1, feedback=unbroken)
+    long_name = "Wolfeschlegelsteinhausenbergerdorff" * 2  # 70 letters: the header and footer
+    with scopes_disabled():
+        w.student.last_name = long_name
+        w.student.save()
 
     open_child_page(page, live_server, w)
     # The child page wraps it too, on the phone.
@@ -415,3 +419,4 @@ def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert unbroken in "".join(text.split())
+    assert text.count(long_name[:20]) >= 2  # the heading and the footer (the page's end)
