@@ -145,6 +145,50 @@ def test_back_after_saving_shows_the_saved_score_and_comment(page: Page, live_se
     expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("4")
 
 
+def test_a_level_marker_never_uses_a_course_grade_letter(page: Page, live_server, world):
+    s1, s2 = world.students[:2]
+    t1, t2 = world.targets[:2]
+    later = make_assessment(
+        world.school, world.course, [t1], on=world.assessment.assessed_on + timedelta(days=3)
+    )
+    # s1, t1: 2.5 then 1.5 → 1.85 (level 1, Beginning); t2: 4 → course grade B (mean 2.93).
+    score(world, s1, t1, "2.5")
+    score(world, s1, t1, "1.5", assessment=later)
+    score(world, s1, t2, "4")
+    # s2: every level of the scale somewhere, and a D course grade (mean 1.75).
+    score(world, s2, t1, "2")
+    score(world, s2, t2, "1.5")
+    log_in(page, live_server, world.teacher.email)
+    page.goto(grid_url(live_server, world))
+
+    expect(page.locator(f"#g-{s1.id}-{t1.id}")).to_contain_text("1.85")
+    grades = page.locator(".grid__grade summary strong").all_inner_texts()
+    letters = {c for text in grades for c in text if c.isalpha()}
+    assert {"B", "D"} <= letters, grades
+
+    # Every level marker a sighted reader sees: the chips, the legend, the column summaries.
+    markers = (
+        page.locator(".grid__cell").all_inner_texts()
+        + page.locator(".legend .level").all_inner_texts()
+        + page.locator(".grid__dist").all_inner_texts()
+    )
+    clashing = [m for m in markers if letters & set(m)]
+    assert not clashing, (letters, clashing)
+    # The level is still there without colour: each level has its own marker, the same in the
+    # legend and in the chip, and a screen reader hears the label.
+    legend = page.locator(".legend .level")
+    expect(legend).to_have_count(4)
+    marks = [legend.nth(i).locator(".level__mark").inner_text() for i in range(4)]
+    assert len(set(marks)) == 4, marks
+    chip = page.locator(f"#g-{s1.id}-{t1.id} a")
+    expect(chip.locator(".level__mark")).to_have_text(marks[0])
+    expect(chip).to_have_attribute("aria-label", re.compile("1.85 Beginning"))
+    shoot(page, "grid-levels", 1366)
+    shoot(page, "grid-levels", 390)
+    page.emulate_media(media="print")
+    shoot(page, "grid-levels-print", 1366)
+
+
 def test_back_through_the_grids_filters_shows_the_levels_as_they_are_now(
     page: Page, live_server, world
 ):

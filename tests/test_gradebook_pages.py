@@ -212,8 +212,20 @@ def test_the_grid_shows_every_student_every_target_and_the_course_grades(client,
     grade = section_of(content, f'id="gg-{w.students[2].id}"', "</td>")
     assert "<strong>B</strong>" in grade and "is 2.5, which is a B" in grade
     # The column distribution: F1 has one each of 2, 3 and 4; F2 one 2 and one 4; F3 none.
-    dist = re.findall(r'<span class="small muted">([^<]*)</span>\s*</td>', content)
-    assert dist == ["0B 1D 1P 1A", "0B 1D 0P 1A", "0B 0D 0P 0A"]
+    # Each count follows its level's marker (the level's number in a ring, never a letter).
+    columns = re.findall(r'class="grid__counts[^>]*>(.*?)</span>\s*</td>', content, re.S)
+    dist = [
+        " ".join(
+            f"{n} at {lv}"
+            for lv, n in re.findall(r'class="level__mark" aria-hidden="true">(\d)</span>(\d+)', c)
+        )
+        for c in columns
+    ]
+    assert dist == [
+        "0 at 1 1 at 2 1 at 3 1 at 4",
+        "0 at 1 1 at 2 0 at 3 1 at 4",
+        "0 at 1 0 at 2 0 at 3 0 at 4",
+    ]
     assert "<title>1 without a level</title>" in content  # F2: Student1 has no evidence
 
 

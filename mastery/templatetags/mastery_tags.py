@@ -146,9 +146,23 @@ def _grid_chip(record, levels, url: str, label: str) -> str:
         f'<a class="gchip level {level_css(record.level)}" href="{_e(url)}" data-cell '
         f'aria-label="{_e(label)}: {score} {_e(info.label if info else "")}" '
         f'title="{_e(record.explanation)}"><span class="level__num">{score}</span>'
-        f'<span class="level__abbr" aria-hidden="true">{_e(info.abbreviation if info else "")}'
-        "</span></a>"
+        f"{_level_mark(record.level)}</a>"
     )
+
+
+@register.simple_tag
+def level_mark(value):
+    """A level's marker beside a score: its number in a ring. Never a letter: "1.85 B" read as a
+    B grade next to the course grades' letters (A-D), and the first letters of the labels
+    (Beginning, Developing, Proficient, Advanced) are those letters. Drawn with a border, so it
+    stays in black and white print, where the level's colour is gone."""
+    return mark_safe(_level_mark(value))
+
+
+def _level_mark(value) -> str:
+    if value is None:
+        return ""
+    return f'<span class="level__mark" aria-hidden="true">{_e(fmt(value))}</span>'
 
 
 def _e(text) -> str:
