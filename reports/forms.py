@@ -38,10 +38,13 @@ class InvitationForm(forms.Form):
     relationship = forms.CharField(
         label=_("Relationship (optional)"), max_length=40, required=False
     )
+    # Checkboxes, not a multi-select: a school has hundreds of students, and picking two in a
+    # 300-name <select multiple> took Ctrl-click and scrolling. families.js adds a filter above
+    # them; without JavaScript the list scrolls in its box.
     students = forms.ModelMultipleChoiceField(
-        label=_("Children (student numbers or names)"),
+        label=_("Children"),
         queryset=Student.objects.none(),
-        widget=forms.SelectMultiple(attrs={"size": 8}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "child-picker__box"}),
     )
 
     def __init__(self, *args, school, **kwargs):

@@ -9,6 +9,7 @@ import pytest
 from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
+from gradebook.models import Student
 from gradebook.services import evidence_record
 from intervention.models import (
     InterventionCycle,
@@ -17,6 +18,7 @@ from intervention.models import (
     SessionAttendance,
 )
 from mastery.models import District, DistrictMembership, GradingPolicy, Membership, Role, School
+from reports.models import GuardianInvitation
 from tests.factories import (
     PASSWORD,
     make_assessment,
@@ -341,3 +343,37 @@ def test_roles_read_as_words_on_the_home_page(page: Page, live_server, world):
     expect(card).to_contain_text("District admin")
     expect(page.locator("body")).not_to_contain_text("Districtadmin")
     expect(page.locator("body")).not_to_contain_text("Schooladmin")
+
+
+def test_the_invitation_form_finds_two_children_among_300_by_typing(page: Page, live_server, world):
+    """Item 12: the child picker was a 300-name multi-select; now a filter finds a child by name
+    or student number, Enter picks the one found, and the chosen children stay named and checked."""
+    with scopes_disabled():
+        for n in range(300):
+            make_student(world.school, f"N{n:04d}", first=f"Kid{n:04d}", last=f"Núñez{n:04d}")
+    errors = watch_console(page)
+    log_in(page, live_server, world.counselor.email)
+    page.goto(f"{live_server.url}/s/{world.school.slug}/families/")
+    find = page.get_by_role("searchbox", name="Find a child by name or student number")
+    find.fill("nunez0123")  # without the accent, in lower case
+    picker = page.locator("[data-child-picker]")
+    expect(picker.locator("input[type=checkbox]:visible")).to_have_count(1)
+    find.press("Enter")  # picks the one found; the form is not sent
+    expect(find).to_have_value("")
+    expect(picker).to_contain_text("Chosen: Núñez0123, Kid0123 (N0123)")
+    find.fill("N0042")
+    page.get_by_label("Núñez0042, Kid0042 (N0042)").check()
+    find.fill("")
+    expect(picker.locator("input:checked")).to_have_count(2)
+    shoot(page, "families-picker", 390)
+    page.get_by_label("Guardian's name").fill("Rosa Núñez")
+    page.get_by_label("Guardian's email").fill("rosa@example.test")
+    page.get_by_role("button", name="Create the invitation").click()
+    expect(page.get_by_role("heading", name=re.compile("Invitation ready"))).to_be_visible()
+    with scopes_disabled():
+        invitation = GuardianInvitation.objects.get(school=world.school)
+        chosen = set(
+            Student.objects.filter(pk__in=invitation.students).values_list("local_id", flat=True)
+        )
+    assert chosen == {"N0123", "N0042"}
+    assert errors == []
