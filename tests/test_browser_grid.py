@@ -58,6 +58,8 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
     score(world, s1, t1, "2")
     score(world, s1, t1, "4", assessment=later)
     score(world, s1, t2, "3")
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, live_server, world.teacher.email)
     page.goto(grid_url(live_server, world))
 
@@ -101,6 +103,7 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
     page.keyboard.press("Enter")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("3.3")
+    assert not errors, errors  # no CSP refusal, no out-of-band cell without its target
 
 
 def test_back_after_saving_shows_the_saved_score_and_comment(page: Page, live_server, world):

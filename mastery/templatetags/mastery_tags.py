@@ -217,15 +217,6 @@ def _grid_cell(student_id, name, target, record, levels, section_url, *, oob=Fal
 
 
 @register.filter
-def index(sequence, i):
-    """sequence[i] in a template."""
-    try:
-        return sequence[i]
-    except (IndexError, TypeError, KeyError):
-        return None
-
-
-@register.filter
 def pair(a, b):
     """(a, b): a dictionary key for a student × target cell."""
     return (a, b)
