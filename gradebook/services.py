@@ -645,7 +645,9 @@ class UndoResult:
     refused: str | None  # why nothing was undone, when the cell changed again since
 
 
-@transaction.atomic
+# Joins the caller's transaction without a savepoint: the scoring cell's save keeps its pinned
+# number of queries, and a failed push still rolls back with the score it belongs to.
+@transaction.atomic(savepoint=False)
 def scoring_undo_push(
     *,
     school: School,

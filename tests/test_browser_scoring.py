@@ -13,9 +13,9 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
-from gradebook.models import AssessmentFeedback, SectionTeacher
+from gradebook.models import AssessmentFeedback, Evidence, SectionTeacher
 from tests.factories import make_world
-from tests.test_browser import live_scores, log_in, shoot
+from tests.test_browser import ARTIFACTS, live_scores, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -205,3 +205,62 @@ def test_a_comment_over_the_limit_is_refused_whole_not_cut(page: Page, live_serv
         assert not AssessmentFeedback.objects.filter(school=w.school).exists()
     assert len(box.input_value()) == 4100
     shoot(page, "scoring-long-comment", 1366)
+
+
+# --- Item 12: a class on one screen, the first cell ready, the comment one key away ----------------
+
+
+@pytest.fixture
+def class_of_30(transactional_db):
+    return make_world("rows", students=30)
+
+
+def test_twenty_students_fit_on_a_laptop_screen(page: Page, live_server, class_of_30):
+    w = class_of_30
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    visible = page.locator("#score-grid tbody tr").evaluate_all(
+        "rows => rows.filter(r => { const b = r.getBoundingClientRect();"
+        " return b.top >= 0 && b.bottom <= window.innerHeight; }).length"
+    )
+    page.screenshot(path=str(ARTIFACTS / "scoring-class-1366x768.png"))
+    assert visible >= 20, f"{visible} rows visible"
+    shoot(page, "scoring-class", 1366)
+    shoot(page, "scoring-class", 390)
+
+
+def test_the_first_cell_has_focus_when_the_page_opens(page: Page, live_server, class_of_30):
+    w = class_of_30
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    first = rows_in_page_order(page, w)[0]
+    name = page.evaluate("document.activeElement.name")
+    assert name == f"c-{first.id}-{w.targets[0].id}"
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#sc-{first.id}-{w.targets[0].id}")).to_contain_text("Saved")
+
+
+def test_the_comment_box_is_one_key_away(page: Page, live_server, class_of_30):
+    w = class_of_30
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    student = rows_in_page_order(page, w)[0]
+    box = page.get_by_label(f"Comment to {student.display_name}")
+    closed = box.bounding_box()["height"]
+    page.get_by_label(f"{student.display_name}, {w.targets[1].code}").focus()
+    page.keyboard.press("End")
+    expect(box).to_be_focused()
+    assert box.bounding_box()["height"] > 2 * closed  # open to write in
+    page.keyboard.type("Show your steps.")
+    shoot(page, "scoring-comment-open", 1366)
+    shoot(page, "scoring-comment-open", 390)
+    page.keyboard.press("Escape")  # back to the scores, the comment saved
+    expect(page.get_by_label(f"{student.display_name}, {w.targets[1].code}")).to_be_focused()
+    expect(page.locator(f"#sf-{student.id}")).to_contain_text("Saved")
+    with scopes_disabled():
+        assert AssessmentFeedback.objects.get(school=w.school, student=student).text == (
+            "Show your steps."
+        )
+        assert not Evidence.objects.filter(school=w.school).exists()

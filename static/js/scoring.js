@@ -250,6 +250,35 @@
     if (isField(event.target)) save(event.target, false);
   });
 
+  // --- Keys: the first cell ready, the comment one key away ---------------------------------------
+
+  // The page opens ready to type into the first cell (unless the teacher is already elsewhere).
+  if (document.activeElement === document.body || !document.activeElement) {
+    var first = document.querySelector("#score-grid input.score-input");
+    if (first) first.focus({ preventScroll: true });
+  }
+
+  var commentOpener = null;
+  document.addEventListener("keydown", function (event) {
+    var t = event.target;
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (event.key === "End" && t.matches && t.matches("#score-grid input.score-input")) {
+      // End: this student's comment, opened (it opens on focus), to write in.
+      var box = t.closest("tr").querySelector("textarea.feedback-input");
+      if (!box) return;
+      event.preventDefault();
+      commentOpener = t.name;
+      box.focus();
+      box.setSelectionRange(box.value.length, box.value.length);
+    } else if (event.key === "Escape" && t.matches && t.matches("#score-grid textarea.feedback-input")) {
+      // Esc: back to the score the teacher came from (the comment saves as it closes).
+      event.preventDefault();
+      var back = (commentOpener && field(commentOpener)) || t.closest("tr").querySelector("input.score-input");
+      commentOpener = null;
+      if (back) back.focus();
+    }
+  });
+
   // --- Leaving the page ---------------------------------------------------------------------------
 
   document.addEventListener("click", function (event) {
@@ -280,7 +309,8 @@
     var form = event.detail.elt.closest && event.detail.elt.closest(".toolbar__form");
     if (form && counts().saving) event.preventDefault();
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After settling: htmx settles the class attributes of the new grid after the swap.
+  document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail.target.id !== "score-grid" && !grid().contains(event.detail.target)) return;
     entries.forEach(function (entry, name) {
       var input = field(name);
