@@ -132,6 +132,34 @@ def test_a_failed_save_stays_visibly_failed_until_retried(page: Page, live_serve
     shoot(page, "scoring-saved", 1366)
 
 
+def test_closing_the_page_while_saves_travel_asks_first(page: Page, live_server, big_class):
+    w = big_class
+    target = w.targets[0]
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    students = rows_in_page_order(page, w)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    page.get_by_label(f"{students[0].display_name}, {target.code}").click()
+    for value in "234":
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+    state = page.locator("#save-state")
+    expect(state).to_contain_text(re.compile(r"Saving [1-3]…"))
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+    # Reload, the address bar, closing the tab: the browser asks first; the teacher stays.
+    page.evaluate("window.location.assign('/')")
+    page.wait_for_timeout(300)
+    assert dialogs == ["beforeunload"]
+    expect(state).to_have_text("All saved", timeout=20_000)
+    expected = {(s.id, target.id): int(v) for s, v in zip(students, "234", strict=False)}
+    assert {k: int(v) for k, v in live_scores(w).items()} == expected
+
+
 # --- Item 2: undo acts on this section's grid only ------------------------------------------------
 
 
