@@ -252,12 +252,11 @@ def batch_start(
 
 def _enqueue_batch(school_id: int, batch_id: int) -> None:
     from reports.models import ReportFile
-    from reports.tasks import render_report_file
+    from reports.tasks import report_files_queue
 
     with enter_school(school_id):
         file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
-    for file_id in file_ids:
-        render_report_file.delay(school_id=school_id, file_id=file_id)
+    report_files_queue(school_id=school_id, file_ids=file_ids)
 
 
 def report_pdf_file(*, school: School, student: Student, language: str) -> tuple[Path, str, bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from intervention.models import (
     SessionAttendance,
 )
 from mastery.models import District, DistrictMembership, GradingPolicy, Membership, Role, School
+from reports import services as reports_services
 from reports.models import GuardianInvitation
 from tests.factories import (
     PASSWORD,
@@ -377,3 +379,28 @@ def test_the_invitation_form_finds_two_children_among_300_by_typing(page: Page, 
         )
     assert chosen == {"N0123", "N0042"}
     assert errors == []
+
+
+def test_in_the_demo_a_report_batch_shows_its_progress_instead_of_blocking(
+    page: Page, live_server, world, settings, monkeypatch
+):
+    """Item 12: with eager tasks (the demo) the batch rendered inside the request that started it:
+    the page answered after every PDF was drawn. Now the batch page opens at once and fills in."""
+    settings.DEBUG = True  # the demo: DEBUG and eager tasks, no worker
+    gate = threading.Event()
+    original = reports_services.report_pdf_file
+
+    def held(**kwargs):
+        gate.wait(timeout=60)  # the PDFs wait until the test has seen the page
+        return original(**kwargs)
+
+    monkeypatch.setattr(reports_services, "report_pdf_file", held)
+    log_in(page, live_server, world.teacher.email)
+    page.goto(f"{live_server.url}/s/{world.school.slug}/reports/")
+    page.get_by_label("Reports for").select_option(index=0)
+    page.get_by_role("button", name="Start").click()
+    progress = page.locator("#batch-progress")
+    expect(progress).to_contain_text("0 of 3 reports ready", timeout=10_000)
+    gate.set()
+    expect(progress).to_contain_text("3 of 3 reports ready", timeout=60_000)
+    expect(progress.get_by_role("link", name="Download the zip")).to_be_visible()
