@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from gradebook.services import evidence_record
 from tests.factories import make_assessment, make_world
-from tests.test_browser import log_in, shoot
+from tests.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -83,7 +83,11 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
     expect(summary).to_have_attribute("aria-label", re.compile("1 Developing"))
     expect(summary).to_have_attribute("aria-label", re.compile("0 Proficient"))
     shoot(page, "grid-dialog-void", 1366)
-    shoot(page, "grid-dialog-void", 390)
+    # On a phone the evidence reads without scrolling sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    history = dialog.locator(".table-wrap").first
+    assert history.evaluate("e => e.scrollWidth <= e.clientWidth")
+    dialog.screenshot(path=str(ARTIFACTS / "grid-dialog-void-dialog-390.png"))
     page.set_viewport_size({"width": 1366, "height": 900})
 
     # A reassessment of 4 in the same dialog: back to 3.3, A, one Proficient.
