@@ -160,6 +160,37 @@ def test_closing_the_page_while_saves_travel_asks_first(page: Page, live_server,
     assert {k: int(v) for k, v in live_scores(w).items()} == expected
 
 
+def test_a_cell_corrected_while_its_first_save_travels_keeps_the_correction(
+    page: Page, live_server, big_class
+):
+    w = big_class
+    target = w.targets[0]
+    log_in(page, live_server, w.teacher.email)
+    page.goto(scoring_url(live_server, w))
+    first, second = rows_in_page_order(page, w)[:2]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 800, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    cell = page.get_by_label(f"{first.display_name}, {target.code}")
+    cell.click()
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    # A typo: straight back up, 3 instead, and on down, before the 2 has even arrived.
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    expect(page.locator("#save-state")).to_have_text("All saved", timeout=20_000)
+    expect(cell).to_have_value("3")
+    assert {k: int(v) for k, v in live_scores(w).items()} == {
+        (first.id, target.id): 3,
+        (second.id, target.id): 4,
+    }
+
+
 # --- Item 2: undo acts on this section's grid only ------------------------------------------------
 
 

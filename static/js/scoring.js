@@ -142,6 +142,8 @@
     var entry = entries.get(name);
     var sent = entry.want;
     entry.again = false;
+    entry.failed = null;
+    entry.invalid = false; // this answer decides, not the one before
     var body = new URLSearchParams();
     body.set(name, sent);
     return fetch(url, {
@@ -191,6 +193,7 @@
     var before = field(name);
     var typedSince = before && before.value !== sent ? before.value : null;
     var focused = before && document.activeElement === before;
+    var caret = focused ? [before.selectionStart, before.selectionEnd] : null;
     var template = document.createElement("template");
     template.innerHTML = html;
     var cell = before && before.closest("td");
@@ -207,10 +210,16 @@
     if (!after) return true;
     if (typedSince !== null) {
       after.value = typedSince;
-      entries.get(name).again = true;
-      entries.get(name).want = typedSince;
+      if (!focused) {
+        // Typed and left while the save travelled: send the newer value too.
+        entries.get(name).again = true;
+        entries.get(name).want = typedSince;
+      } // still typing in it: it saves when the teacher leaves it (it differs from the saved value)
     }
-    if (focused) after.focus();
+    if (focused) {
+      after.focus(); // (gradebook.js selects a score cell's text on focus: put the caret back)
+      after.setSelectionRange(caret[0], caret[1]);
+    }
     if (after.matches("textarea")) count(after);
     return true;
   }
