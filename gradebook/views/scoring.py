@@ -1,8 +1,9 @@
 """Scoring an assessment: a keyboard-first grid of students × the assessment's targets.
 
-With htmx each cell saves on change (score_cell) and answers with the re-rendered cell plus the
-student's course grade (an out-of-band swap). Without JavaScript the whole grid is one form that
-saves every changed cell (score, POST). Both go through the services of gradebook.services.
+With JavaScript (static/js/scoring.js) each cell saves as the teacher leaves it (score_cell) and
+the answer is the re-rendered cell plus the student's course grade and the undo button (marked
+hx-swap-oob); the script tracks every save until it is answered. Without JavaScript the whole grid
+is one form that saves every changed cell (score, POST). Both go through gradebook.services.
 """
 
 from __future__ import annotations
