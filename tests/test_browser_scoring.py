@@ -291,6 +291,8 @@ def test_twenty_students_fit_on_a_laptop_screen(page: Page, live_server, class_o
 
 def test_the_first_cell_has_focus_when_the_page_opens(page: Page, live_server, class_of_30):
     w = class_of_30
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, live_server, w.teacher.email)
     page.goto(scoring_url(live_server, w))
     first = rows_in_page_order(page, w)[0]
@@ -299,6 +301,7 @@ def test_the_first_cell_has_focus_when_the_page_opens(page: Page, live_server, c
     page.keyboard.type("3")
     page.keyboard.press("Enter")
     expect(page.locator(f"#sc-{first.id}-{w.targets[0].id}")).to_contain_text("Saved")
+    assert errors == []  # a Content-Security-Policy refusal, a script error
 
 
 def test_the_comment_box_is_one_key_away(page: Page, live_server, class_of_30):
