@@ -185,7 +185,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:docs":                             (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "api/^.*$":                             (404,  404,  404,  404,  404,  404,  404,  404,  404),
     # Outside any school
-    "home":                                 (302,  302,  302,  302,  302,  302,  200,  302,  302),
+    # (the district admin, and nothing else, is sent on to the district's dashboard)
+    "home":                                 (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "healthz":                              (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "language_switch":                      (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "family_home":                          (200,  200,  200,  200,  200,  200,  200,  200,  302),
