@@ -56,10 +56,10 @@ def _stylesheet(path: str):
     return sheets[path]
 
 
-def render_pdf(
+def render_document(
     template: str, context: dict, *, request=None, stylesheets: tuple[str, ...] = ("css/print.css",)
-) -> bytes:
-    """Render a template to PDF bytes; stylesheets are static paths (fonts embedded by WeasyPrint)."""
+):
+    """Lay a template out as pages (WeasyPrint's Document), to look at before writing the PDF."""
     # Imported here: loading WeasyPrint costs about 1.5 s, which no other request should pay.
     from weasyprint import HTML
 
@@ -68,4 +68,32 @@ def render_pdf(
         fonts, _ = _shared()
         sheets = [sheet for sheet in map(_stylesheet, stylesheets) if sheet is not None]
         document = HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=_fetcher())
-        return document.write_pdf(stylesheets=sheets, font_config=fonts)
+        return document.render(stylesheets=sheets, font_config=fonts)
+
+
+def render_pdf(
+    template: str, context: dict, *, request=None, stylesheets: tuple[str, ...] = ("css/print.css",)
+) -> bytes:
+    """Render a template to PDF bytes; stylesheets are static paths (fonts embedded by WeasyPrint)."""
+    with gc_paused():
+        document = render_document(template, context, request=request, stylesheets=stylesheets)
+        return document.write_pdf()
+
+
+def last_page_filled(document) -> float:
+    """How much of the last page's height its content takes, 0 to 1 (the footer's margin aside)."""
+    from weasyprint.formatting_structure.boxes import MarginBox
+
+    page = document.pages[-1]._page_box
+    top = page.content_box_y()
+    bottom = max(
+        (
+            box.position_y + box.margin_height()
+            for root in page.children
+            if not isinstance(root, MarginBox)
+            for box in root.descendants()
+            if box is not root and box.element_tag != "body"
+        ),
+        default=top,
+    )
+    return (bottom - top) / page.height

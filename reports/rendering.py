@@ -6,8 +6,9 @@ from django.conf import settings
 from django.utils import translation
 
 from gradebook.models import Student
+from mastery.gcpause import gc_paused
 from mastery.models import School
-from reports.pdf import render_pdf
+from reports.pdf import last_page_filled, render_document
 from reports.selectors import StudentReport, student_report
 
 
@@ -28,13 +29,25 @@ def build_report(*, school: School, student: Student, language: str) -> StudentR
         return student_report(school=school, student=student)
 
 
+# A last page holding less than this is nearly empty: a short final section (the intervention
+# table, say) that did not fit at the foot of the page before.
+NEARLY_EMPTY = 0.3
+TEMPLATE, STYLE = "reports/progress_report.html", ("css/report.css",)
+
+
 def report_pdf(
     *, school: School, student: Student, language: str, report: StudentReport | None = None
 ) -> bytes:
-    with translation.override(language):
+    """The report as a PDF. When its last page would be nearly empty, it is laid out once more a
+    little tighter (less space between targets), which pulls that page's content back onto the
+    page before; kept only if it saves the page."""
+    with translation.override(language), gc_paused():
         report = report or student_report(school=school, student=student)
-        return render_pdf(
-            "reports/progress_report.html",
-            {"report": report, "pdf": True},
-            stylesheets=("css/report.css",),
-        )
+        document = render_document(TEMPLATE, {"report": report, "pdf": True}, stylesheets=STYLE)
+        if len(document.pages) > 1 and last_page_filled(document) < NEARLY_EMPTY:
+            tighter = render_document(
+                TEMPLATE, {"report": report, "pdf": True, "compact": True}, stylesheets=STYLE
+            )
+            if len(tighter.pages) < len(document.pages):
+                document = tighter
+        return document.write_pdf()

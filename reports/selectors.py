@@ -49,7 +49,7 @@ DEFAULT_HABIT_NAMES = (
     gettext_noop("Practice"),
 )
 
-TEMPLATE_VERSION = "4"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "5"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass

@@ -6,6 +6,7 @@ The portal, the child page, the progress report as a page and as a PDF, on a pho
 from __future__ import annotations
 
 import gettext
+import io
 import re
 import subprocess
 from datetime import timedelta
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone, translation
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
@@ -420,3 +422,49 @@ def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
     ).stdout
     assert unbroken in "".join(text.split())
     assert text.count(long_name[:20]) >= 2  # the heading and the footer (the page's end)
+
+
+# --- Item 12: the family report's last page is not nearly empty ---------------------------------
+
+PAGE_BODY = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
+TOP_MARGIN_PT, BOTTOM_MARGIN_PT = 15 / 25.4 * 72, 17 / 25.4 * 72  # report.css's @page margins
+
+
+def pages_filled(pdf: Path) -> list[float]:
+    """How much of each page's body (between the margins) holds text, 0 to 1."""
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    filled = []
+    for _, height, words in PAGE_BODY.findall(boxes):
+        bottom = float(height) - BOTTOM_MARGIN_PT
+        ends = [float(y) for y in re.findall(r'yMax="([\d.]+)"', words) if float(y) < bottom]
+        filled.append((max(ends, default=TOP_MARGIN_PT) - TOP_MARGIN_PT) / (bottom - TOP_MARGIN_PT))
+    return filled
+
+
+def test_the_demo_familys_reports_end_on_a_page_worth_printing(
+    page: Page, live_server, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path / "media"  # PDFs of an earlier run are never served again
+    call_command("seed_demo", stdout=io.StringIO())
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill("guardian@riverside.example")
+    page.get_by_label("Password").fill("mastery-demo")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Mis hijos")).to_be_visible()
+    children = page.get_by_role("link", name="Ver el progreso")
+    reports = []
+    for i in range(children.count()):
+        page.goto(f"{live_server.url}/family/")
+        page.get_by_role("link", name="Ver el progreso").nth(i).click()
+        for name in ("Descargar el PDF", "English (PDF)"):
+            href = page.get_by_role("link", name=name).get_attribute("href")
+            pdf = tmp_path / f"{i}-{len(reports)}.pdf"
+            pdf.write_bytes(page.request.get(live_server.url + href).body())
+            reports.append((page.url, name, pages_filled(pdf)))
+    assert len(reports) == 4
+    for url, name, filled in reports:
+        # More than a heading and a table of two rows: a last page worth printing.
+        assert len(filled) == 1 or filled[-1] >= 0.3, (url, name, filled)
+        assert all(f > 0.6 for f in filled[:-1]), (url, name, filled)
