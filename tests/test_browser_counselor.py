@@ -122,6 +122,7 @@ def test_a_move_far_down_a_long_roster_keeps_the_counselors_place(page: Page, li
     page.set_viewport_size({"width": 1366, "height": 768})
     response = page.goto(roster_url(live_server, world, cycle))
     assert len(response.body()) < 300_000, f"the roster page weighs {len(response.body())} bytes"
+    page.screenshot(path=str(ARTIFACTS / "roster-top-1366.png"))
 
     # The groups can be reached without scrolling past the others.
     page.get_by_role("navigation", name="Groups").get_by_role(
@@ -143,6 +144,9 @@ def test_a_move_far_down_a_long_roster_keeps_the_counselors_place(page: Page, li
     with scopes_disabled():
         mover.refresh_from_db()
     assert mover.group_id == groups[0].id and mover.locked
+    page.screenshot(path=str(ARTIFACTS / "roster-moved-1366.png"))
+    expect(page.locator(f"#nc-{groups[0].id}")).to_contain_text("20/20")  # the counts follow
+    expect(page.locator(f"#gc-{groups[-2].id}")).to_contain_text("19/20")
 
     # A refused move: the group is full, said next to the entry, nothing changes.
     row = page.locator(f"#e-{refused.id}")
