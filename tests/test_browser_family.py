@@ -361,6 +361,8 @@ def test_a_spanish_family_reads_no_english_codes_or_jargon(
     expect(how).to_contain_text("promedio ponderado decreciente")
     how.locator("summary").click()
     shoot(page, "family-child-es-all", 390)
+    shoot(page, "family-child-es-all", 1366)
+    page.set_viewport_size({"width": 390, "height": 844})
     body = page.inner_text("body")
     assert "Esfuerzo 3" in body and "Nueva evaluación" in body
     assert leftovers(page.evaluate(VISIBLE_SPANISH), w) == []
@@ -372,6 +374,9 @@ def test_a_spanish_family_reads_no_english_codes_or_jargon(
     page.get_by_role("link", name="Leerlo aquí").click()
     expect(page.get_by_role("heading", name="Informe de progreso")).to_be_visible()
     assert page.locator(".teacher-words").first.inner_text() == comment
+    shoot(page, "family-report-es-all", 390)
+    assert no_horizontal_scroll(page)
+    shoot(page, "family-report-es-all", 1366)
     assert leftovers(page.evaluate(VISIBLE_SPANISH), w) == []
 
     response = page.request.get(page.url.split("?")[0] + "?format=pdf&lang=es")
