@@ -16,7 +16,9 @@ LOCALE = Path(__file__).resolve().parent.parent / "mastery" / "locale" / "es" / 
 # (Staff pages stay in English for now; the invitation letter is bilingual by hand.)
 FAMILY_FACING = (
     "reports/explain.py",
+    "reports/selectors.py",  # the default habits' names
     "reports/views.py",
+    "reports/templates/reports/_child_body.html",
     "reports/templates/reports/family_home.html",
     "reports/templates/reports/child.html",
     "reports/templates/reports/progress_report.html",
