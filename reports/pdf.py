@@ -84,6 +84,8 @@ def last_page_filled(document) -> float:
     """How much of the last page's height its content takes, 0 to 1 (the footer's margin aside)."""
     from weasyprint.formatting_structure.boxes import MarginBox
 
+    # WeasyPrint's Page keeps its laid-out boxes in _page_box (there is no public accessor); the
+    # footer is in the page's margin boxes, which are not content.
     page = document.pages[-1]._page_box
     top = page.content_box_y()
     bottom = max(
