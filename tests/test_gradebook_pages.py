@@ -29,7 +29,7 @@ from gradebook.models import (
 )
 from gradebook.services import evidence_fill, evidence_record, evidence_void
 from mastery.middleware import NoStoreMiddleware
-from mastery.models import Competency, Department, LearningTarget
+from mastery.models import Competency, Department, LearningTarget, ProficiencyScale, ScaleLevel
 from tests.factories import make_assessment, make_request, make_student
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -1610,3 +1610,26 @@ def test_a_view_that_decides_its_own_caching_keeps_it(rf, world_a):
     assert not NoStoreMiddleware(lambda r: HttpResponse("a login page"))(request).has_header(
         "Cache-Control"
     )
+
+
+def test_the_grids_level_filter_sends_numbers_as_markup_reads_them_in_spanish(client, world_a):
+    # A Spanish-speaking teacher: the labels say "2,5", the option values stay "2.5" (a value is
+    # read by the form, not by a person), and choosing one filters the grid.
+    world_a.teacher.preferred_language = "es"
+    world_a.teacher.save()
+    with scopes_disabled():
+        ScaleLevel.objects.create(
+            school=world_a.school,
+            scale=ProficiencyScale.objects.get(school=world_a.school, kind="achievement"),
+            value=Decimal("2.5"),
+            label="Casi",
+            cutoff=Decimal("2.5"),
+        )
+    client.force_login(world_a.teacher)
+    url = grid_url(world_a)
+    page = client.get(url).content.decode()
+    values = re.findall(r'<option value="([^"]*)"', page)
+    levels = [v for v in values if v and v[0].isdigit()]
+    assert "2.5" in levels and all("," not in v for v in levels)
+    assert ">2,5 Casi<" in page
+    assert client.get(url, {"show": "level", "level": "2.5"}).status_code == 200

@@ -26,6 +26,15 @@ def fmt(value) -> str:
     return _localized(calculation.fmt(value), translation.get_language())
 
 
+@register.filter
+def plain_number(value) -> str:
+    """3, 2.5, 2.65 as markup, forms and CSS read a number: a point, never localized (a value="2,5"
+    or y1="6,7" is another number, or none, to a parser)."""
+    if value is None or value == "":
+        return ""
+    return calculation.fmt(value)
+
+
 @lru_cache(maxsize=4096)
 def _localized(plain: str, language: str | None) -> str:
     # A grid shows a few hundred scores drawn from a few dozen values: format each value once.
