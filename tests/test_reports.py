@@ -465,6 +465,10 @@ def test_a_student_sees_their_own_progress_and_sets_goals_their_teacher_sees(cli
     with scopes_disabled():
         goal = StudentGoal.objects.get(student=w.student)
     assert goal.note == "Practice set 3 by Friday"
+    # "My goals" names the target as the student reads it, not by its code.
+    page = client.get(reverse("reports:me", args=[w.school.slug])).content.decode()
+    (listed,) = re.findall(r"<li>[^<]*<strong>[^<]*</strong> Practice set 3 by Friday", page)
+    assert "I can do thing 2." in listed and w.targets[1].code not in listed
     client.post(reverse("reports:goal_done", args=[w.school.slug, goal.id]))
     goal.refresh_from_db()
     assert goal.achieved_at is not None
