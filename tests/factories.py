@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from gradebook.models import (
     Assessment,
@@ -23,6 +23,7 @@ from gradebook.models import (
     Student,
     Term,
 )
+from gradebook.services import evidence_record
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from mastery.models import (
     Competency,
@@ -323,3 +324,21 @@ def api_objects(w: World) -> dict[str, int]:
             "groups": InterventionGroup.objects.filter(school=w.school).first().id,
             "roster-entries": RosterEntry.objects.filter(school=w.school).first().id,
         }
+
+
+def make_attempt(w: World, student, target, value: str, *, days_ago: int = 7, feedback: str = ""):
+    """A score recorded on an assessment of its own, `days_ago` days before the world's assessment
+    (so several attempts of one target have an order)."""
+    a = make_assessment(
+        w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
+    )
+    with scope(school=w.school):
+        return evidence_record(
+            school=w.school,
+            recorded_by=w.teacher,
+            student_id=student.id,
+            target_id=target.id,
+            assessment_id=a.id,
+            score=value,
+            feedback=feedback,
+        )

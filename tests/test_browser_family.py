@@ -25,7 +25,6 @@ import reports.pdf
 from gradebook.models import Assessment, Guardianship, Habit
 from gradebook.services import (
     assessment_save,
-    evidence_record,
     habit_score_record,
     reassessment_record,
 )
@@ -34,27 +33,10 @@ from mastery import calculation
 from mastery.models import LevelDescriptor
 from reports import explain
 from reports.selectors import DEFAULT_HABIT_NAMES
-from tests.factories import make_assessment, make_intervention, make_world
+from tests.factories import make_attempt, make_intervention, make_world
 from tests.test_browser import log_in, no_horizontal_scroll, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def record(w, student, target, value: str, *, days_ago: int, feedback: str = "") -> None:
-    """A score on an assessment of its own, given `days_ago` days before the world's assessment."""
-    a = make_assessment(
-        w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
-    )
-    with scope(school=w.school):
-        evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=a.id,
-            score=value,
-            feedback=feedback,
-        )
 
 
 @pytest.fixture
@@ -63,11 +45,11 @@ def family(transactional_db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"  # PDFs of an earlier run are never served again
     w = make_world("familia", students=3)
     child = w.student
-    record(w, child, w.targets[0], "2", days_ago=30)
-    record(w, child, w.targets[0], "3", days_ago=20)
-    record(w, child, w.targets[0], "4", days_ago=10, feedback="Show every step next time.")
-    record(w, child, w.targets[1], "1", days_ago=25)
-    record(w, child, w.targets[1], "2", days_ago=5)
+    make_attempt(w, child, w.targets[0], "2", days_ago=30)
+    make_attempt(w, child, w.targets[0], "3", days_ago=20)
+    make_attempt(w, child, w.targets[0], "4", days_ago=10, feedback="Show every step next time.")
+    make_attempt(w, child, w.targets[1], "1", days_ago=25)
+    make_attempt(w, child, w.targets[1], "2", days_ago=5)
     with scopes_disabled():
         w.guardian.preferred_language = "es"
         w.guardian.save()
@@ -400,7 +382,7 @@ def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
 ):
     w = family
     unbroken = "".join(f"{i % 10}" if i % 7 else "W" for i in range(300))
-    record(w, w.student, w.targets[1], "3", days_ago=1, feedback=unbroken)
+    make_attempt(w, w.student, w.targets[1], "3", days_ago=1, feedback=unbroken)
     long_name = "Wolfeschlegelsteinhausenbergerdorff" * 2  # 70 letters: the header and footer
     with scopes_disabled():
         w.student.last_name = long_name

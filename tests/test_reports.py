@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 import zipfile
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,13 +23,13 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Guardianship
 from gradebook.selectors import attempt_chart
-from gradebook.services import evidence_record, feedback_save
+from gradebook.services import feedback_save
 from mastery import calculation
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
 from mastery.services import policy_change
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
 from reports.services import batch_start, invitation_create
-from tests.factories import PASSWORD, make_assessment, make_world
+from tests.factories import PASSWORD, make_attempt, make_world
 from tests.workers import celery_worker
 
 
@@ -45,30 +45,14 @@ def pdf_text(content: bytes, tmp_path: Path, name="r.pdf") -> tuple[str, int]:
     return text, pages
 
 
-def score(w, student, target, value, *, days_ago=7, feedback=""):
-    a = make_assessment(
-        w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
-    )
-    with scope(school=w.school):
-        evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=a.id,
-            score=value,
-            feedback=feedback,
-        )
-
-
 @pytest.fixture
 def rich(world_a):
     """Student 0 with two attempts on targets 0 and 1, Spanish texts for the scale and descriptors."""
     w = world_a
     s0 = w.students[0]
-    score(w, s0, w.targets[0], "2", days_ago=20)
-    score(w, s0, w.targets[0], "3", days_ago=10, feedback="Show every step next time.")
-    score(w, s0, w.targets[1], "1", days_ago=15)
+    make_attempt(w, s0, w.targets[0], "2", days_ago=20)
+    make_attempt(w, s0, w.targets[0], "3", days_ago=10, feedback="Show every step next time.")
+    make_attempt(w, s0, w.targets[1], "1", days_ago=15)
     with scopes_disabled():
         for value, label in (
             (1, "Inicial"),
@@ -164,7 +148,7 @@ def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path):
                 for v in (1, 2, 3, 4)
             )
             if i % 2 == 0:
-                score(w, w.student, target, "2", days_ago=5)
+                make_attempt(w, w.student, target, "2", days_ago=5)
     with scope(school=w.school):
         pdf = report_pdf(school=w.school, student=w.student, language="en")
     text, pages = pdf_text(pdf, tmp_path)
@@ -328,7 +312,7 @@ def test_a_new_score_shows_on_the_cached_child_page_at_once(client, rich):
     with scopes_disabled():
         cached = set(cache._cache.get_client().keys("*portal:*:family:*"))
     assert cached, "the child page's body is cached"
-    score(w, w.student, w.targets[0], "4", days_ago=1, feedback="Excellent work.")
+    make_attempt(w, w.student, w.targets[0], "4", days_ago=1, feedback="Excellent work.")
     page = child_page(client, w)
     assert "Excellent work." in page and "2.65" not in page
 
@@ -401,7 +385,7 @@ def test_the_portal_works_when_the_cache_is_down(client, rich, monkeypatch):
     monkeypatch.setattr(pagecache, "cache", Down())
     client.force_login(rich.guardian)
     assert "2.65" in child_page(client, rich)
-    score(rich, rich.student, rich.targets[0], "4", days_ago=1)  # writes go on
+    make_attempt(rich, rich.student, rich.targets[0], "4", days_ago=1)  # writes go on
     assert "2.65" not in child_page(client, rich)
 
 
@@ -699,7 +683,9 @@ def test_rerunning_a_batch_on_unchanged_data_reuses_every_pdf(
         rich, django_capture_on_commit_callbacks, section=rich.section, language="en"
     )
     assert first.reused == 0 and second.reused == second.total == 3 and calls == []
-    score(rich, rich.students[1], rich.targets[0], "4", days_ago=1)  # one student's data changes
+    make_attempt(
+        rich, rich.students[1], rich.targets[0], "4", days_ago=1
+    )  # one student's data changes
     third = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
     assert third.reused == 2 and len(calls) == 1
 
@@ -754,7 +740,7 @@ def test_teachers_start_batches_for_their_sections_and_see_only_their_own(
 def test_a_batch_runs_through_a_real_celery_worker(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     w = make_world("batchworker", students=3)
-    score(w, w.students[0], w.targets[0], "3")
+    make_attempt(w, w.students[0], w.targets[0], "3")
     import os
 
     os.environ["MEDIA_ROOT"] = str(tmp_path)
