@@ -1,4 +1,4 @@
-"""Who may see or score what inside a school (DESIGN.md section 4, "Roles decide…").
+"""Who may see or score what inside a school (docs/design.md section 4, "Roles decide…").
 
 - school admins, counselors and district admins see every student and section;
 - a teacher sees and scores the sections they teach (and the students in them);

@@ -15,7 +15,7 @@ so they agree to the cent; tests/test_recompute.py checks that for every method.
 The SQL reads a school's evidence once, sorted by pair and newest first, and computes every method
 but mode and power law in the same GROUP BY that counts the pair's evidence (_one_pass_sql): on
 the 2,000-student benchmark school that pass is most of the statement, next to a bare
-"latest score per pair" floor over the same rows (make bench, README "Performance").
+"latest score per pair" floor over the same rows (make bench, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -714,7 +714,7 @@ def school_recompute_parts(school: School, *, parts: int | None = None) -> Recom
     Why: PostgreSQL runs no data-modifying statement in parallel, so one INSERT … SELECT uses one
     core however many the server has, while a bare aggregate over the same rows gets parallel
     workers. On the 2-core benchmark machine two shares took the school's recompute from 2.65 s
-    to 1.5 s (README, "Performance").
+    to 1.5 s (docs/performance.md).
 
     Call it inside the transaction that holds the school's exclusive recompute lock
     (mastery_recompute_school): score writes wait on that lock, so every share computes from the

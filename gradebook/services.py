@@ -125,7 +125,7 @@ def _typed(value) -> str:
 def parse_score(value, *, status: str, levels) -> Decimal | None:
     """Check a score against the school's scale; returns the scale's value (or None).
 
-    A score must equal a value of the scale exactly: 2.996 is refused, not rounded to 3 (DESIGN.md
+    A score must equal a value of the scale exactly: 2.996 is refused, not rounded to 3 (docs/design.md
     section 7: no silent rounding). Every entry path (the scoring cell, the grid form, fill,
     reassessment, undo, habits, the API) comes through here, so each refuses with this message.
     """
@@ -836,7 +836,7 @@ def feedback_save(
 ) -> AssessmentFeedback | None:
     """The teacher's comment to a student on an assessment; empty text removes it.
 
-    Audited like a score (DESIGN.md section 7): every change records who, when, the old text and
+    Audited like a score (docs/design.md section 7): every change records who, when, the old text and
     the new one, so a comment edited or removed is still in the school's audit trail. Saving the
     text the comment already holds writes nothing and records nothing.
     """
@@ -1418,7 +1418,7 @@ def _audit_habit(
     before: HabitScore | None,
     after: HabitScore | None = None,
 ) -> None:
-    """A habit score is a score too: who changed it, when, from what to what (DESIGN.md § 7)."""
+    """A habit score is a score too: who changed it, when, from what to what (docs/design.md § 7)."""
 
     def state(score: HabitScore | None) -> dict | None:
         return None if score is None else {"score": calculation.fmt(score.score)}

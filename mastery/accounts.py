@@ -1,4 +1,4 @@
-"""The identity rule: an account is a person, not a school's record (DESIGN.md section 7).
+"""The identity rule: an account is a person, not a school's record (docs/design.md section 7).
 
 Every path that attaches an existing login to a school or touches its credentials comes here:
 the OneRoster import, the Django admin, guardian invitations, the password reset and activation

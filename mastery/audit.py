@@ -1,4 +1,4 @@
-"""The audit trail: who changed what, when, and the values before and after (DESIGN.md section 7).
+"""The audit trail: who changed what, when, and the values before and after (docs/design.md section 7).
 
 Our own, rather than django-simple-history or django-pghistory:
 - pghistory records with PostgreSQL triggers, so the demo's SQLite would have no history, and a

@@ -5,7 +5,7 @@ walks the whole heap of the process (Django, the templates, the fonts: hundreds 
 objects). WeasyPrint laying out a report and the roster builder placing a school allocate
 millions of objects in a few hundred milliseconds, so the collector ran dozens of times per job
 and took a quarter of it. Measured in one process on 2026-11-24: a full report 1.14 s with it,
-0.83 s paused; a school's rosters 0.53 s and 0.47 s (make bench: README, "Performance").
+0.83 s paused; a school's rosters 0.53 s and 0.47 s (make bench: docs/performance.md).
 
 Reference counting still frees everything that is not in a cycle at once. What is in a cycle (a
 WeasyPrint box and its parent, say) waits for the next collection after the job; one job's worth

@@ -1,4 +1,4 @@
-"""The one place where a request enters a school (DESIGN.md section 4)."""
+"""The one place where a request enters a school (docs/design.md section 4)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every tenant table inherits `TenantModel`: a non-null `school`, a django-scopes manager that
 refuses to run a query outside a school scope, unique constraints and indexes that lead with
-`school` (DESIGN.md section 4).
+`school` (docs/design.md section 4).
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ def default_counted_kinds() -> list[str]:
 
 
 class GradingPolicy(TenantModel):
-    """How evidence becomes mastery and mastery a course grade (DESIGN.md section 5).
+    """How evidence becomes mastery and mastery a course grade (docs/design.md section 5).
 
     Versioned: a change never edits a row; `policy_change` writes a new version and marks it
     current. The school default has no course; a course may have its own override.
@@ -613,7 +613,7 @@ class AuditQuerySet(models.QuerySet):
 
 
 class AuditEvent(TenantModel):
-    """One change, kept for good: who, when, what, the values before and after (DESIGN.md §7).
+    """One change, kept for good: who, when, what, the values before and after (docs/design.md §7).
 
     Written by the services (`mastery.audit.record`) in the same transaction as the change, so a
     change that is refused or rolled back leaves no event, and one that commits always has one.

@@ -1,4 +1,4 @@
-"""The second tenant wall: PostgreSQL row-level security keyed on `school_id` (DESIGN.md section 4).
+"""The second tenant wall: PostgreSQL row-level security keyed on `school_id` (docs/design.md section 4).
 
 django-scopes is the first wall: an ORM query on a tenant model outside a school scope raises.
 This one lives in the database, so it also holds for raw SQL, a join that forgot its `school=`

@@ -1,7 +1,7 @@
 """Backups and data rights: a pg_dump restores every row; one student's records as one JSON file;
 a withdrawn student keeps their evidence.
 
-The dump and restore use the commands of README "Backups and records requests" (without docker).
+The dump and restore use the commands of docs/backups.md (without docker).
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def test_a_withdrawn_student_keeps_every_evidence_row_and_mastery_record(client,
 # --- pg_dump and pg_restore -----------------------------------------------------------------------
 
 # The wall of row-level security binds the tables' owner too (FORCE): the dump and the restore
-# open it for every school, as README says; a superuser passes it anyway.
+# open it for every school, as docs/backups.md says; a superuser passes it anyway.
 OPEN_WALL = "-c app.all_schools=on"
 
 

@@ -2,7 +2,7 @@
 
 It runs the real command in a subprocess on its own database (mastery_bench_test) and Redis
 database, with a real gunicorn + wrk load and a real Celery worker for the batch. Nothing here
-asserts a time: speed is what the benchmark reports, not what a test decides (DESIGN.md § 6).
+asserts a time: speed is what the benchmark reports, not what a test decides (docs/design.md § 6).
 """
 
 from __future__ import annotations

@@ -44,10 +44,10 @@ def score_of(scores, **policy):
 # --- Worked examples from public documentation ------------------------------------------------------
 
 WORKED_EXAMPLES = [
-    # DESIGN.md section 5, the contract's own examples.
-    ("DESIGN.md §5", (2, 3, 4), {"method": "decaying_average", "weight": 65}, "3.53"),
-    ("DESIGN.md §5", (2, 3, 4), {"method": "weighted_average", "weight": 65}, "3.48"),
-    ("DESIGN.md §5", (1, 3, 2, 4), {"method": "power_law"}, "3.66"),
+    # docs/design.md section 5, the contract's own examples.
+    ("docs/design.md §5", (2, 3, 4), {"method": "decaying_average", "weight": 65}, "3.53"),
+    ("docs/design.md §5", (2, 3, 4), {"method": "weighted_average", "weight": 65}, "3.48"),
+    ("docs/design.md §5", (1, 3, 2, 4), {"method": "power_law"}, "3.66"),
     # PowerSchool Learning, "What is a Decaying Average in Standards-Based Grading?"
     # https://help.powerschool.com/t5/Learning-Applications/What-is-a-Decaying-Average-in-Standards-Based-Grading/ta-p/404
     # ".35(2) + .65(3) = 2.65" / ".35(2.65) + .65(4) = 3.53"; the same page: Average 3, Most Recent 4.

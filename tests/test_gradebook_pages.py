@@ -34,7 +34,7 @@ from tests.factories import make_assessment, make_request, make_student
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
-# Pinned query counts of the hot pages (DESIGN.md section 6): the same for 3 students and 33.
+# Pinned query counts of the hot pages (docs/design.md section 6): the same for 3 students and 33.
 # Each includes the user and the school-with-membership lookups of the request (the session is
 # read from the cache); the cell POST also counts, inside the test transaction, the savepoint of
 # the view's atomic block and the one guarding the INSERT against a concurrent save of the same

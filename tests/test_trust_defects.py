@@ -550,9 +550,11 @@ def test_css_string_escapes_by_css_syntax():
 
 
 def _readme_api_paths() -> list[str]:
-    """Every API path the README names: the absolute /api/… ones, and those of the REST API
-    section's resource list, which are relative to /api/v1/schools/<slug>/."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """Every API path the docs name (the README and docs/*.md): the absolute /api/… ones, and
+    those of the REST API page's resource list, which are relative to /api/v1/schools/<slug>/."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    # A page ends its last section: each page is read as if a new section followed it.
+    readme = "\n## \n".join(page.read_text(encoding="utf-8") for page in docs)
     paths = set(re.findall(r"(/api/[^\s`\"'?)]*)", readme)) - {"/api/v1/"}  # "under /api/v1/"
     section = readme.split("## The REST API", 1)[1].split("\n## ", 1)[0]
     resources = section.split("- **Resources.**", 1)[1].split("\n- **", 1)[0]

@@ -1,6 +1,6 @@
 """A synthetic school or district for the benchmark, loaded with set-based SQL.
 
-The shape follows DESIGN.md section 6: each student takes six courses (one per department) of 15
+The shape follows docs/design.md section 6: each student takes six courses (one per department) of 15
 learning targets, with 2-6 pieces of evidence per student × target (4 on average), so the district
 preset (50,000 students over 25 schools) holds about 18 million Evidence rows and 4.5 million
 Mastery records. Small things (schools, the framework, sections, assessments) go through the ORM;

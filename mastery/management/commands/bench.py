@@ -1,4 +1,4 @@
-"""`python manage.py bench`: the benchmark behind `make bench` (see README, Performance)."""
+"""`python manage.py bench`: the benchmark behind `make bench` (see docs/performance.md)."""
 
 from __future__ import annotations
 
