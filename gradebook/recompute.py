@@ -2,7 +2,7 @@
 
 Two implementations of one contract (mastery/calculation.py):
 
-- `pair_outcome` runs the Python engine over one student × target; `evidence_record` uses it, in
+- `pair_recompute` runs the Python engine over one student × target; `evidence_record` uses it, in
   the same transaction as the write.
 - `school_recompute_sql` computes every pair of a school in a few SQL statements on PostgreSQL
   (one per current policy), and writes the results with one INSERT … ON CONFLICT that skips rows
