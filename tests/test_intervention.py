@@ -512,9 +512,9 @@ def test_the_roster_downloads_as_csv_and_as_a_real_pdf(client, cycle_w, tmp_path
     assert w.targets[0].code in text and w.students[0].sortable_name in text and "Page 1 of" in text
 
 
-def test_moving_a_student_locks_the_entry_and_a_full_group_refuses(client, cycle_w):
-    w, cycle = cycle_w
-    client.force_login(w.counselor)
+def wednesday_move(w, cycle):
+    """Wednesday's first wait-listed re-teach entry, the enrichment group and the (full) re-teach
+    group: what the move tests move between."""
     with scopes_disabled():
         waiting = RosterEntry.objects.filter(
             school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
@@ -525,6 +525,13 @@ def test_moving_a_student_locks_the_entry_and_a_full_group_refuses(client, cycle
         full = InterventionGroup.objects.get(
             school=w.school, cycle=cycle, weekday=2, kind="reteach"
         )
+    return waiting, enrichment, full
+
+
+def test_moving_a_student_locks_the_entry_and_a_full_group_refuses(client, cycle_w):
+    w, cycle = cycle_w
+    client.force_login(w.counselor)
+    waiting, enrichment, full = wednesday_move(w, cycle)
     url = reverse("intervention:entry_move", args=[w.school.slug, waiting.id])
     refused = client.post(url, {"group": full.id}, HTTP_HX_REQUEST="true")
     assert refused.status_code == 422 and b"That group is full" in refused.content
@@ -541,16 +548,7 @@ def test_a_move_without_javascript_comes_back_to_the_entry_with_the_message_besi
     (#e-<id>) and says what happened in its row; a refused one stays on the form with the reason."""
     w, cycle = cycle_w
     client.force_login(w.counselor)
-    with scopes_disabled():
-        waiting = RosterEntry.objects.filter(
-            school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
-        ).first()
-        enrichment = InterventionGroup.objects.get(
-            school=w.school, cycle=cycle, weekday=2, kind="enrichment"
-        )
-        full = InterventionGroup.objects.get(
-            school=w.school, cycle=cycle, weekday=2, kind="reteach"
-        )
+    waiting, enrichment, full = wednesday_move(w, cycle)
     url = reverse("intervention:entry_move", args=[w.school.slug, waiting.id])
     form = client.get(url)
     assert form.status_code == 200 and f'<option value="{full.id}"'.encode() in form.content
@@ -571,13 +569,7 @@ def test_a_move_without_javascript_comes_back_to_the_entry_with_the_message_besi
 def test_a_move_with_htmx_answers_the_row_and_the_two_groups_not_the_page(client, cycle_w):
     w, cycle = cycle_w
     client.force_login(w.counselor)
-    with scopes_disabled():
-        waiting = RosterEntry.objects.filter(
-            school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
-        ).first()
-        enrichment = InterventionGroup.objects.get(
-            school=w.school, cycle=cycle, weekday=2, kind="enrichment"
-        )
+    waiting, enrichment, _ = wednesday_move(w, cycle)
     url = reverse("intervention:entry_move", args=[w.school.slug, waiting.id])
     inline = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in inline and 'hx-target="closest tr"' in inline
