@@ -40,7 +40,7 @@ test: sync
 	  $(UV) run pytest $(PYTEST_ARGS)
 
 worker:
-	@eval "$$(.ci/services)" && DEBUG=1 $(UV) run celery -A mastery worker -l info
+	@eval "$$(.ci/services)" && DEBUG=1 $(UV) run celery -A config worker -l info
 
 bench: sync
 	@eval "$$(.ci/services)" && $(BENCH_ENV) $(UV) run python manage.py bench $(BENCH_ARGS)

@@ -32,9 +32,9 @@ from gradebook.models import (
     Term,
 )
 from gradebook.permissions import SCHOOL_WIDE, visible_sections, visible_students
-from gradebook.recompute import MASTERY_FIELDS
 from gradebook.selectors import section_cells_q, section_student_ids
 from gradebook.services import evidence_record, evidence_void
+from grading.pair import MASTERY_FIELDS
 from mastery.models import Role
 from mastery.rest import FirstRendererNegotiation, IdField, SchoolViewSet, filter_ids
 from mastery.selectors import achievement_levels

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import dateformat
 
+from gradebook.extensions import student_target_goals
 from gradebook.models import (
     Assessment,
     AssessmentFeedback,
@@ -31,6 +32,7 @@ from gradebook.models import (
     SectionTeacher,
     Student,
 )
+from grading.policies import policy_for_course, policy_for_pair
 from mastery import calculation
 from mastery.models import (
     AuditEvent,
@@ -42,7 +44,6 @@ from mastery.models import (
     School,
 )
 from mastery.selectors import achievement_levels, allowed_scores, current_policies
-from reports.models import StudentGoal
 
 # What a teacher types for a status, and back.
 STATUS_CODES = {
@@ -275,12 +276,6 @@ def section_cells_q(section: Section) -> Q:
             school=section.school_id, course_id=section.course_id
         ).values("target_id"),
     )
-
-
-def policy_for_course(*, school: School, course_id: int, policies=None) -> GradingPolicy:
-    policies = policies if policies is not None else current_policies(school)
-    by_course = {p.course_id: p for p in policies}
-    return by_course.get(course_id) or by_course[None]
 
 
 @dataclass
@@ -684,8 +679,6 @@ def _dots_path(points: Iterable[ChartPoint]) -> str:
 def cell_detail(
     *, school: School, section: Section, student: Student, target: LearningTarget
 ) -> CellDetail:
-    from gradebook.recompute import policy_for_pair
-
     history = list(
         Evidence.objects.filter(school=school, student=student, target=target)
         .select_related("assessment", "recorded_by", "voided_by")
@@ -725,7 +718,7 @@ def cell_detail(
         .filter(Q(section__isnull=True) | Q(section=section))
         .order_by("-assessed_on")[:10]
     )
-    goals = list(StudentGoal.objects.filter(school=school, student=student, target=target)[:5])
+    goals = student_target_goals(school=school, student=student, target=target)
     audit = list(
         AuditEvent.objects.filter(
             school=school,

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -37,13 +37,10 @@ from gradebook.models import (
     ScoringUndo,
     Section,
 )
-from gradebook.recompute import (
-    RecomputeResult,
-    pair_recompute,
-    school_recompute_parts,
-    school_recompute_python,
-)
 from gradebook.selectors import scoring_undo_stack
+from grading.locks import school_lock
+from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
+from grading.policies import override_assignments
 from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, LearningTarget, ProficiencyScale, ScaleLevel, School
 from mastery.selectors import achievement_levels, allowed_scores
@@ -61,19 +58,6 @@ class RecordResult:
     mastery: Mastery
     replaced: Evidence | None  # the earlier live score on the same cell, now voided
     changed: bool  # False when the same value was recorded again (nothing written)
-
-
-def _school_lock(school: School, *, shared: bool) -> None:
-    """Serialize a school's bulk recompute against single-score writes (PostgreSQL only).
-
-    Scores take the lock shared (they never wait on each other); the bulk recompute takes it
-    exclusively, so it never overwrites a score committed while it was computing.
-    """
-    if connection.vendor != "postgresql":
-        return
-    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {fn}(%s, %s)", [7301, school.id])
 
 
 # A score as people type it: digits, with a decimal point or comma (3, 2.5, 3,5, 03, 3.00).
@@ -292,7 +276,7 @@ def _evidence_write(
     levels,
 ) -> RecordResult:
     """evidence_record's write, once validated: void the cell's old value, insert, recompute."""
-    _school_lock(school, shared=True)
+    school_lock(school, shared=True)
     now = timezone.now()
     for attempt in range(2):
         try:
@@ -375,7 +359,7 @@ def evidence_void(
         raise EvidenceError({"reason": ["Say why this evidence is voided."]})
     if len(reason) > 300:
         raise EvidenceError({"reason": ["Keep the reason under 300 characters."]})
-    _school_lock(school, shared=True)
+    school_lock(school, shared=True)
     evidence = Evidence.objects.select_for_update().filter(school=school, id=evidence_id).first()
     if evidence is None:
         raise EvidenceError({"evidence": ["That evidence does not exist in this school."]})
@@ -396,23 +380,6 @@ def evidence_void(
     return pair_recompute(
         school=school, student_id=evidence.student_id, target_id=evidence.target_id
     )
-
-
-@transaction.atomic
-def mastery_recompute_school(*, school: School) -> RecomputeResult:
-    """Recompute every Mastery record of the school under its current policies.
-
-    Set-based SQL on PostgreSQL, batches through the engine elsewhere. Idempotent: a second run
-    over unchanged data writes nothing.
-    """
-    _school_lock(school, shared=False)
-    # Past levels are computed under the current policy too: a new one makes them stale.
-    from reports.baselines import baselines_invalidate
-
-    baselines_invalidate(school=school)
-    if connection.vendor != "postgresql":
-        return school_recompute_python(school)
-    return school_recompute_parts(school)
 
 
 # --- The scoring grid ------------------------------------------------------------------------------
@@ -569,7 +536,7 @@ def evidence_undo(*, school: School, undone_by, undo: dict) -> int:
     steps = undo.get("steps") or []
     if not steps:
         raise EvidenceError({"undo": ["There is nothing to undo."]})
-    _school_lock(school, shared=True)
+    school_lock(school, shared=True)
     cells = {tuple(step["cell"]): step for step in steps}
     live = {
         (e.student_id, e.target_id, e.assessment_id): e
@@ -703,7 +670,6 @@ def scoring_undo_pop(
 
 def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
     """Recompute many Mastery records through the engine in a constant number of queries."""
-    from gradebook.recompute import mastery_from_outcome, mastery_upsert, override_assignments
     from mastery.selectors import current_policies
 
     if not pairs:
@@ -782,7 +748,7 @@ def evidence_fill(
             school=school, section=section, withdrawn_on__isnull=True
         ).values_list("student_id", flat=True)
     )
-    _school_lock(school, shared=True)
+    school_lock(school, shared=True)
     taken = set(
         Evidence.objects.filter(
             school=school, assessment=assessment, student_id__in=students, voided_at__isnull=True

@@ -1,4 +1,2 @@
-# The Celery app is loaded with Django so that @shared_task binds to it.
-from mastery.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The core app: tenancy (districts, schools, memberships), people, the framework of targets,
+grading policies, the audit trail and the calculation engine. It imports no other app."""

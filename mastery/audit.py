@@ -29,7 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from mastery import calculation
-from mastery.models import AuditEvent, ScaleLevel, School
+from mastery.models import POLICY_FIELDS, AuditEvent, GradingPolicy, ScaleLevel, School
 
 Action = AuditEvent.Action
 ObjectType = AuditEvent.ObjectType
@@ -264,9 +264,7 @@ def record_evidence(**kwargs: Any) -> AuditEvent:
     return found
 
 
-def policy_state(policy) -> dict | None:
-    from mastery.services import POLICY_FIELDS
-
+def policy_state(policy: GradingPolicy | None) -> dict | None:
     if policy is None:
         return None
     return {"version": policy.version, **{f: plain(getattr(policy, f)) for f in POLICY_FIELDS}}

@@ -384,6 +384,25 @@ class LevelDescriptor(TenantModel):
 # --- Grading policy --------------------------------------------------------------------------------
 
 
+# The GradingPolicy fields a school admin may set; everything else is bookkeeping.
+POLICY_FIELDS = (
+    "method",
+    "weight",
+    "n",
+    "recent",
+    "power_law_at",
+    "mode_ties",
+    "counted_kinds",
+    "min_evidence",
+    "mastery_threshold",
+    "missing_counts_as_minimum",
+    "course_grade_rule",
+    "grade_bands",
+    "threshold_bands",
+    "fallback_letter",
+)
+
+
 def default_counted_kinds() -> list[str]:
     return list(calculation.DEFAULT_COUNTED_KINDS)
 
@@ -391,7 +410,7 @@ def default_counted_kinds() -> list[str]:
 class GradingPolicy(TenantModel):
     """How evidence becomes mastery and mastery a course grade (docs/design.md section 5).
 
-    Versioned: a change never edits a row; `policy_change` writes a new version and marks it
+    Versioned: a change never edits a row; `grading.services.policy_change` writes a new version and marks it
     current. The school default has no course; a course may have its own override.
     """
 

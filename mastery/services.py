@@ -1,19 +1,19 @@
-"""Writes of the core: provisioning a school, changing its grading policy."""
+"""Writes of the core: provisioning a school, the learning framework, API tokens.
+
+The grading policy's own writes (a new version, a course override, its recompute) are in
+grading/services.py."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from mastery import audit, calculation, pagecache
+from mastery import audit, pagecache
 from mastery.models import (
     ApiToken,
     AuditEvent,
@@ -22,9 +22,6 @@ from mastery.models import (
     ScaleLevel,
     School,
 )
-from mastery.selectors import achievement_levels, forget_request_memo
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_LEVELS = (
     # value, label, Spanish label, cut-off, colour (chosen for contrast with black text)
@@ -38,24 +35,6 @@ DEFAULT_HABIT_LEVELS = (
     ("2", "Sometimes", "A veces", "2", "#f6dd8b"),
     ("3", "Usually", "Casi siempre", "3", "#a8d5a2"),
     ("4", "Consistently", "Siempre", "3.5", "#8fc1e8"),
-)
-
-# The GradingPolicy fields a school admin may set; everything else is bookkeeping.
-POLICY_FIELDS = (
-    "method",
-    "weight",
-    "n",
-    "recent",
-    "power_law_at",
-    "mode_ties",
-    "counted_kinds",
-    "min_evidence",
-    "mastery_threshold",
-    "missing_counts_as_minimum",
-    "course_grade_rule",
-    "grade_bands",
-    "threshold_bands",
-    "fallback_letter",
 )
 
 
@@ -111,131 +90,6 @@ def school_provision(*, school: School, allows_half_points: bool = True) -> None
             after=audit.policy_state(policy),
             summary="School policy v1 (the defaults)",
         )
-
-
-def _validate_policy(policy: GradingPolicy, levels) -> None:
-    try:
-        policy.full_clean(exclude=["school", "course", "created_by"], validate_unique=False)
-    except ValidationError as exc:
-        raise ValidationError(exc.message_dict) from exc
-    try:
-        policy.to_engine(levels)
-    except (calculation.CalculationError, KeyError, TypeError, ValueError) as exc:
-        raise ValidationError({"method": [str(exc)]}) from exc
-
-
-def policy_candidate(
-    *, school: School, changed_by, course=None, note: str = "", lock: bool = False, **changes: Any
-):
-    """The next version of the school's (or a course's) policy with `changes`, validated, unsaved."""
-    unknown = set(changes) - set(POLICY_FIELDS)
-    if unknown:
-        raise ValidationError(f"Not policy settings: {', '.join(sorted(unknown))}")
-    if course is not None and course.school_id != school.id:
-        raise ValidationError({"course": ["That course is not in this school."]})
-    lineage = GradingPolicy.objects.filter(school=school, course=course)
-    if lock:
-        lineage = lineage.select_for_update()
-    current = lineage.filter(is_current=True).first()
-    if current is None and course is not None:
-        # A course's first override starts from the school default.
-        current = GradingPolicy.objects.filter(
-            school=school, course__isnull=True, is_current=True
-        ).first()
-    base = {f: getattr(current, f) for f in POLICY_FIELDS} if current else {}
-    base.update(changes)
-    candidate = GradingPolicy(
-        school=school,
-        course=course,
-        version=(lineage.aggregate(v=Max("version"))["v"] or 0) + 1,
-        is_current=True,
-        note=note,
-        created_by=changed_by,
-        **base,
-    )
-    _validate_policy(candidate, achievement_levels(school))
-    return candidate
-
-
-@transaction.atomic
-def policy_change(
-    *, school: School, changed_by, course=None, note: str = "", **changes: Any
-) -> GradingPolicy:
-    """Write a new version of the school's (or a course's) grading policy and recompute.
-
-    The previous version stays, marked not current, so every Mastery record can say which version
-    computed it. The recompute of the school's Mastery records runs in a Celery task after commit;
-    if the broker is unreachable the change still stands and `recompute_stale_schools` catches up.
-    """
-    new = policy_candidate(
-        school=school, changed_by=changed_by, course=course, note=note, lock=True, **changes
-    )
-    # What applied before: the lineage's current version, or (a first override) the default.
-    previous = (
-        GradingPolicy.objects.filter(school=school, course=course, is_current=True).first()
-        or GradingPolicy.objects.filter(school=school, course__isnull=True, is_current=True).first()
-    )
-    GradingPolicy.objects.filter(school=school, course=course, is_current=True).update(
-        is_current=False
-    )
-    new.save()
-    scope_name = f"{course.code}'s own policy" if course is not None else "School policy"
-    audit.record(
-        school=school,
-        action=AuditEvent.Action.UPDATE if previous is not None else AuditEvent.Action.CREATE,
-        object_type=AuditEvent.ObjectType.POLICY,
-        object_id=new.id,
-        actor=changed_by,
-        before=audit.policy_state(previous),
-        after=audit.policy_state(new),
-        summary=f"{scope_name} v{new.version}" + (f": {note}" if note else ""),
-    )
-    forget_request_memo(school)
-    _queue_recompute(school=school, policy=new, requested_by=changed_by)
-    return new
-
-
-@transaction.atomic
-def policy_remove_override(*, school: School, course, changed_by):
-    """Drop a course's override: its targets fall back to the school default (history is kept)."""
-    current = GradingPolicy.objects.filter(school=school, course=course, is_current=True).first()
-    if current is None:
-        raise ValidationError("That course has no policy of its own.")
-    GradingPolicy.objects.filter(pk=current.pk).update(is_current=False)
-    forget_request_memo(school)
-    default = GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
-    audit.record(
-        school=school,
-        action=AuditEvent.Action.DELETE,
-        object_type=AuditEvent.ObjectType.POLICY,
-        object_id=current.id,
-        actor=changed_by,
-        before=audit.policy_state(current),
-        after=audit.policy_state(default),
-        summary=f"{course.code} follows the school policy (v{default.version}) again",
-    )
-    return _queue_recompute(school=school, policy=default, requested_by=changed_by)
-
-
-def _queue_recompute(*, school: School, policy: GradingPolicy, requested_by):
-    """Record a RecomputeRun (what the policy page polls) and queue its task after commit."""
-    from gradebook.models import RecomputeRun
-
-    run = RecomputeRun.objects.create(school=school, policy=policy, requested_by=requested_by)
-    transaction.on_commit(lambda: enqueue_school_recompute(school_id=school.id, run_id=run.id))
-    return run
-
-
-def enqueue_school_recompute(*, school_id: int, run_id: int | None = None) -> bool:
-    """Queue the school's recompute; never let a dead broker break the request that asked."""
-    from gradebook.tasks import recompute_school_mastery
-
-    try:
-        recompute_school_mastery.delay(school_id=school_id, run_id=run_id)
-    except Exception:  # the broker is down: the periodic catch-up will find the stale records
-        logger.exception("Could not queue the mastery recompute of school %s", school_id)
-        return False
-    return True
 
 
 # --- The learning framework ------------------------------------------------------------------------

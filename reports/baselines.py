@@ -5,6 +5,10 @@ PostgreSQL, the engine on SQLite) by a Celery task; the dashboards read it with 
 queries they run on today's Mastery table. Which dates: the day before the term began (what the
 students carried into it) and, for every intervention cycle of the term, the day before it began
 and its last day once it has ended.
+
+A baseline is computed under the policies current at the time; it notices a newer version itself
+(`policy_versions`): a run computed under versions that are no longer current counts as missing and
+is computed again, so a policy change needs nothing from the apps below.
 """
 
 from __future__ import annotations
@@ -13,14 +17,17 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import CharField, OuterRef, Q, QuerySet, StringAgg, Subquery, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from gradebook.models import Evidence, Term
-from gradebook.recompute import outcomes_as_of_python, outcomes_as_of_sql
+from grading.as_of import outcomes_as_of_python, outcomes_as_of_sql
 from intervention.models import InterventionCycle
-from mastery.models import School
+from mastery.models import GradingPolicy, School
+from mastery.selectors import current_policies
 from reports.models import BaselineRun, MasterySnapshot
+from reports.tasks import compute_baselines
 
 
 def term_start_date(term: Term) -> date:
@@ -54,29 +61,61 @@ def baseline_dates(term: Term, cycles: Iterable[InterventionCycle], today: date)
     return sorted(dates)
 
 
+def policy_versions(school: School) -> str:
+    """The school's current policy versions as a run records them: ids ascending, "3,17"."""
+    return ",".join(str(p.id) for p in sorted(current_policies(school), key=lambda p: p.id))
+
+
+def runs_with_versions_now(school: School) -> QuerySet[BaselineRun]:
+    """The school's runs, each with `versions_now`: the current policy versions, in the run's own
+    query (a dashboard that shows no grade reads no policy for it)."""
+    now = (
+        GradingPolicy.objects.filter(school=OuterRef("school"), is_current=True)
+        .values("school")
+        .annotate(v=StringAgg(Cast("id", CharField()), Value(","), order_by="id"))
+        .values("v")
+    )
+    return BaselineRun.objects.filter(school=school).annotate(versions_now=Subquery(now))
+
+
 def baselines_ready(*, school: School, dates: Iterable[date]) -> tuple[set[date], bool]:
-    """The dates among `dates` whose baseline is computed, and whether any were missing (those are
-    queued now, once: a run row per date makes a second request or a redelivery a no-op)."""
+    """The dates among `dates` whose baseline is computed under the current policies, and whether
+    any were missing or computed under an older version (those are queued now, once: a run row
+    per date, set back to queued, makes a second request or a redelivery a no-op)."""
     dates = set(dates)
-    runs = {r.as_of: r.status for r in BaselineRun.objects.filter(school=school, as_of__in=dates)}
+    runs = {r.as_of: r for r in runs_with_versions_now(school).filter(as_of__in=dates)}
+    outdated = [
+        d
+        for d, r in runs.items()
+        if r.status == BaselineRun.Status.DONE and r.policy_versions != r.versions_now
+    ]
     missing = sorted(d for d in dates if d not in runs)
+    requeued = 0
+    if outdated:
+        requeued = (
+            BaselineRun.objects.filter(school=school, as_of__in=outdated)
+            .exclude(status=BaselineRun.Status.QUEUED)
+            .update(status=BaselineRun.Status.QUEUED, queued_at=timezone.now())
+        )
     if missing:
         BaselineRun.objects.bulk_create(
             [BaselineRun(school=school, as_of=d) for d in missing], ignore_conflicts=True
         )
-        from reports.tasks import compute_baselines
-
+    if missing or requeued:
         school_id = school.id
+        wanted = sorted(set(missing) | set(outdated))
         transaction.on_commit(
             lambda: compute_baselines.delay(
-                school_id=school_id, dates=[d.isoformat() for d in missing]
+                school_id=school_id, dates=[d.isoformat() for d in wanted]
             )
         )
         # Outside a transaction the task was queued at once, and run if Celery is eager (the demo).
-        runs = {
-            r.as_of: r.status for r in BaselineRun.objects.filter(school=school, as_of__in=dates)
-        }
-    done = {d for d, status in runs.items() if status == BaselineRun.Status.DONE}
+        runs = {r.as_of: r for r in runs_with_versions_now(school).filter(as_of__in=dates)}
+    done = {
+        d
+        for d, r in runs.items()
+        if r.status == BaselineRun.Status.DONE and r.policy_versions == r.versions_now
+    }
     return done, len(done) < len(dates)
 
 
@@ -119,22 +158,19 @@ def baseline_compute(*, school: School, as_of: date) -> int:
     run.status = BaselineRun.Status.DONE
     run.computed_at = timezone.now()
     run.pairs = pairs
-    run.save(update_fields=["status", "computed_at", "pairs"])
+    run.policy_versions = policy_versions(school)
+    run.save(update_fields=["status", "computed_at", "pairs", "policy_versions"])
     return pairs
 
 
-def baselines_invalidate(*, school: School) -> int:
-    """A new policy changes every past level too: drop the school's baselines (recomputed when a
-    dashboard next asks)."""
-    MasterySnapshot.objects.filter(school=school).delete()
-    deleted, _ = BaselineRun.objects.filter(school=school).delete()
-    return deleted
-
-
 def stale_baseline_dates(*, school: School) -> list[date]:
-    """Computed baselines whose evidence changed since (recorded or voided later, dated before)."""
+    """Computed baselines computed under an older policy, or whose evidence changed since
+    (recorded or voided later, dated before)."""
     stale = []
-    for run in BaselineRun.objects.filter(school=school, status=BaselineRun.Status.DONE):
+    for run in runs_with_versions_now(school).filter(status=BaselineRun.Status.DONE):
+        if run.policy_versions != run.versions_now:
+            stale.append(run.as_of)
+            continue
         changed = Evidence.objects.filter(school=school, assessed_on__lte=run.as_of).filter(
             Q(recorded_at__gt=run.computed_at) | Q(voided_at__gt=run.computed_at)
         )

@@ -186,8 +186,9 @@ class BaselineRun(TenantModel):
     evidence left out). The data dialogue compares today with the start of the term and the start
     of each intervention cycle; those dates never change, so each is computed once (in Celery) and
     read by set-based queries. A policy change or evidence back-dated before D makes a run stale:
-    the recompute drops the school's runs, and the nightly refresh recomputes runs whose dates
-    gained or lost evidence since they were computed.
+    a run keeps the policy versions it was computed under, and one whose versions are
+    no longer the current ones is computed again when a dashboard next asks (reports/baselines.py);
+    the nightly refresh recomputes those and the runs whose dates gained or lost evidence since.
     """
 
     class Status(models.TextChoices):
@@ -199,6 +200,8 @@ class BaselineRun(TenantModel):
     queued_at = models.DateTimeField(default=timezone.now)
     computed_at = models.DateTimeField(null=True, blank=True)
     pairs = models.PositiveIntegerField(default=0)
+    # The policy versions it was computed under: the current GradingPolicy ids, ascending, "3,17".
+    policy_versions = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [

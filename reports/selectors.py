@@ -32,7 +32,8 @@ from gradebook.models import (
     SectionTeacher,
     Student,
 )
-from gradebook.selectors import attempt_chart, level_infos, policy_for_course, student_habits
+from gradebook.selectors import attempt_chart, level_infos, student_habits
+from grading.policies import policy_for_course
 from intervention.models import WEEKDAY_NAMES, RosterEntry
 from mastery import calculation
 from mastery.models import LearningTarget, LevelDescriptor, School
@@ -382,6 +383,11 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         requests=requests,
         levels=infos,
     )
+
+
+def target_goals(school: School, student: Student, target: LearningTarget) -> list[StudentGoal]:
+    """The student's latest goals on one target (the gradebook's cell page shows them)."""
+    return list(StudentGoal.objects.filter(school=school, student=student, target=target)[:5])
 
 
 def student_targets(school: School, student: Student) -> list[LearningTarget]:

@@ -19,6 +19,7 @@ from mastery import accounts, audit, pagecache
 from mastery.models import AuditEvent, LearningTarget, Membership, Role, School
 from mastery.tenancy import all_schools, enter_school
 from reports.models import GuardianInvitation, StudentGoal, digest
+from reports.tasks import report_files_queue, zip_report_batch
 
 INVITATION_DAYS = 30
 
@@ -252,7 +253,6 @@ def batch_start(
 
 def _enqueue_batch(school_id: int, batch_id: int) -> None:
     from reports.models import ReportFile
-    from reports.tasks import report_files_queue
 
     with enter_school(school_id):
         file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
@@ -326,7 +326,6 @@ def batch_render_file(*, school: School, file_id: int) -> None:
 
 def _finish_if_complete(school: School, batch_id: int) -> None:
     from reports.models import ReportBatch
-    from reports.tasks import zip_report_batch
 
     batch = ReportBatch.objects.get(school=school, pk=batch_id)
     if batch.done + batch.failed < batch.total:

@@ -12,6 +12,7 @@ from django_scopes import scopes_disabled
 
 from gradebook.models import Evidence
 from mastery.models import GradingPolicy
+from reports.models import BaselineRun
 from tests.factories import make_assessment
 
 
@@ -56,3 +57,20 @@ def proficient_before_term(w, student, target, score: str = "3"):
             recorded_by=w.teacher,
         )
     return before
+
+
+def baselines_done(w, dates) -> None:
+    """Mark these dates' baselines computed under the school's current policies (empty snapshots)."""
+    with scopes_disabled():
+        current = ",".join(
+            str(i)
+            for i in GradingPolicy.objects.filter(school=w.school, is_current=True)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        for as_of in dates:
+            BaselineRun.objects.update_or_create(
+                school=w.school,
+                as_of=as_of,
+                defaults={"status": BaselineRun.Status.DONE, "policy_versions": current},
+            )

@@ -26,6 +26,7 @@ from gradebook.services import (
     evidence_undo,
     evidence_void,
 )
+from grading.services import policy_change, policy_remove_override
 from intervention.models import RosterEntry
 from intervention.services import cycle_close, entry_move, roster_rebuild
 from mastery import audit
@@ -38,14 +39,7 @@ from mastery.models import (
     ProficiencyScale,
     Role,
 )
-from mastery.services import (
-    competency_save,
-    policy_change,
-    policy_remove_override,
-    target_move,
-    target_save,
-    targets_import_csv,
-)
+from mastery.services import competency_save, target_move, target_save, targets_import_csv
 from reports.services import invitation_accept, invitation_create
 from tests.factories import make_evidence, make_intervention, make_user
 

@@ -35,9 +35,9 @@ from gradebook.services import (
     evidence_void,
     feedback_save,
     habit_score_record,
-    mastery_recompute_school,
     reassessment_request_create,
 )
+from grading.school import mastery_recompute_school
 from intervention.models import RosterEntry
 from intervention.services import attendance_record
 from mastery.models import Membership, Role, School

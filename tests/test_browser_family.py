@@ -23,11 +23,7 @@ from playwright.sync_api import Page, expect
 
 import reports.pdf
 from gradebook.models import Assessment, Guardianship, Habit
-from gradebook.services import (
-    assessment_save,
-    habit_score_record,
-    reassessment_record,
-)
+from gradebook.services import assessment_save, habit_score_record, reassessment_record
 from intervention.models import InterventionGroup
 from mastery import calculation
 from mastery.models import LevelDescriptor

@@ -15,11 +15,18 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Section, SectionTeacher
 from gradebook.services import evidence_record
+from grading.services import policy_change
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
-from mastery.models import Department, LearningTarget, Role
-from reports.baselines import baseline_compute, term_start_date
-from reports.models import BaselineRun
-from tests.dashboards import latest_policy, proficient_before_term, rows_of, with_query
+from mastery.models import Department, GradingPolicy, LearningTarget, Role
+from reports.baselines import baseline_compute, baselines_ready, term_start_date
+from reports.models import BaselineRun, MasterySnapshot
+from tests.dashboards import (
+    baselines_done,
+    latest_policy,
+    proficient_before_term,
+    rows_of,
+    with_query,
+)
 from tests.factories import make_assessment, make_member, make_student
 
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
@@ -153,19 +160,38 @@ def test_change_since_term_start_uses_evidence_dated_before_it(
     )
 
 
-def test_baselines_are_computed_once_and_dropped_by_a_policy_recompute(dialogue, in_school):
+def test_a_baseline_computed_under_an_older_policy_is_computed_again(
+    dialogue, in_school, django_capture_on_commit_callbacks
+):
+    """A baseline notices a newer policy version itself: nothing below reports drops it."""
     w = dialogue
-    from gradebook.services import mastery_recompute_school
-    from reports.models import MasterySnapshot
+    _x0, x1 = w.other_students
+    f1 = w.targets[0]
+    as_of = term_start_date(w.term)
+
+    def level_at_term_start():
+        return MasterySnapshot.objects.get(
+            school=w.school, as_of=as_of, student=x1, target=f1
+        ).level
 
     with in_school(w):
-        as_of = term_start_date(w.term)
         assert baseline_compute(school=w.school, as_of=as_of) == 1
         assert baseline_compute(school=w.school, as_of=as_of) == 1  # replaces, never doubles
         assert MasterySnapshot.objects.filter(school=w.school).count() == 1
-        mastery_recompute_school(school=w.school)
-        assert not BaselineRun.objects.filter(school=w.school).exists()
-        assert not MasterySnapshot.objects.filter(school=w.school).exists()
+        assert level_at_term_start() == 3  # one score of 3 before the term, "most recent score"
+        assert baselines_ready(school=w.school, dates=[as_of]) == ({as_of}, False)
+
+        policy_change(school=w.school, changed_by=w.admin, min_evidence=2, note="two scores first")
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            done, pending = baselines_ready(school=w.school, dates=[as_of])
+        assert (done, pending) == (set(), True)  # not shown as if it were today's rule
+        assert len(callbacks) == 1  # computed again, once
+        assert level_at_term_start() is None  # one score is no longer enough for a level
+        run = BaselineRun.objects.get(school=w.school, as_of=as_of)
+        current = GradingPolicy.objects.filter(school=w.school, is_current=True).order_by("id")
+        assert run.status == BaselineRun.Status.DONE
+        assert run.policy_versions == ",".join(str(p.id) for p in current)
+        assert baselines_ready(school=w.school, dates=[as_of]) == ({as_of}, False)
 
 
 def test_common_assessments_compared_across_sections_and_tiers(client, login, dialogue):
@@ -341,10 +367,7 @@ def test_query_count_is_pinned_whatever_the_size(
     client, login, dialogue, django_assert_num_queries
 ):
     w = dialogue
-    with scopes_disabled():
-        BaselineRun.objects.create(
-            school=w.school, as_of=term_start_date(w.term), status=BaselineRun.Status.DONE
-        )
+    baselines_done(w, [term_start_date(w.term)])
     login(w.admin)
     client.get(url(w))  # warm the session
     with django_assert_num_queries(QUERIES_DEPARTMENT):

@@ -39,7 +39,13 @@ from mastery.models import (
 from reports.baselines import cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
-from tests.dashboards import latest_policy, proficient_before_term, rows_of, with_query
+from tests.dashboards import (
+    baselines_done,
+    latest_policy,
+    proficient_before_term,
+    rows_of,
+    with_query,
+)
 from tests.factories import make_assessment, make_member, make_student, make_user
 
 # The page's queries: the user (the session is in the cache), the school with the membership, the
@@ -134,14 +140,6 @@ def school_world(world_a):
     score(w, s1, b2, "3", assessment=bio_test)
     w.extra.update(bio=bio, p3=p3, b1=b1, b2=b2, science=science, scientist=scientist)
     return w
-
-
-def baselines_done(w, dates):
-    with scopes_disabled():
-        for as_of in dates:
-            BaselineRun.objects.get_or_create(
-                school=w.school, as_of=as_of, defaults={"status": BaselineRun.Status.DONE}
-            )
 
 
 def cycle_date(w) -> date:

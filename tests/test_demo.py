@@ -138,7 +138,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
         [
             sys.executable,
             "-c",
-            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mastery.settings'); django.setup()",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()",
         ],
         cwd=ROOT,
         env=env,
@@ -150,7 +150,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
 
 
 def test_production_defaults_are_safe(settings):
-    from mastery import settings as module
+    from config import settings as module
 
     assert module.env_bool("NOT_SET_ANYWHERE", False) is False
     assert settings.SESSION_COOKIE_HTTPONLY and settings.X_FRAME_OPTIONS == "DENY"

@@ -17,11 +17,12 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Mastery, RecomputeRun
-from gradebook.services import evidence_record, mastery_recompute_school
+from gradebook.services import evidence_record
+from grading.school import mastery_recompute_school
+from grading.services import policy_change
 from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
 from mastery.models import GradingPolicy
-from mastery.services import policy_change
 from tests.factories import make_intervention, make_world
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -165,7 +166,7 @@ def _snapshot(school):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
-    from mastery.celery import app as celery_app
+    from config.celery import app as celery_app
     from tests.workers import start_worker_process
 
     w = make_world("killed", students=3)

@@ -23,9 +23,11 @@ from gradebook.models import (
     RecomputeRun,
     Section,
 )
-from gradebook.recompute import policy_preview, school_recompute_python, school_recompute_sql
 from gradebook.services import evidence_record
-from mastery.forms import PolicyForm
+from grading.forms import PolicyForm
+from grading.preview import policy_preview
+from grading.school import school_recompute_python, school_recompute_sql
+from grading.services import policy_candidate, policy_change
 from mastery.models import (
     AuditEvent,
     Competency,
@@ -35,7 +37,7 @@ from mastery.models import (
     LevelDescriptor,
     Role,
 )
-from mastery.services import policy_candidate, policy_change, targets_import_csv
+from mastery.services import targets_import_csv
 from tests.factories import make_assessment, make_member, make_student
 
 # --- Helpers ---------------------------------------------------------------------------------------

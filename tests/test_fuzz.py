@@ -688,7 +688,7 @@ def _api_check(operation, school, headers, sent: list):
 # --- The id paths on a real SQLite database (the demo's) ---------------------------------------------
 
 SQLITE_SETTINGS = """
-from mastery.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 class _FromTheModels:  # no migrations: the tables straight from today's models (fast)
     def __contains__(self, app):

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
+from config.celery import app as celery_app
 from gradebook.models import (
     Course,
     CourseTarget,
@@ -37,7 +38,6 @@ from intervention.models import (
 )
 from intervention.services import cycle_advance, cycle_close, cycle_open, entry_move, roster_rebuild
 from intervention.tasks import dispatch_cycles
-from mastery.celery import app as celery_app
 from mastery.models import Competency, Department, LearningTarget, Membership, Role
 from tests.factories import make_intervention, make_user, make_world
 from tests.workers import celery_worker

@@ -19,13 +19,18 @@ from django.db.models import RestrictedError
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from config.celery import app as celery_app
 from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Evidence, Mastery
-from gradebook.recompute import school_recompute_python, school_recompute_sql, stale_school_ids
-from gradebook.services import evidence_record, mastery_recompute_school
-from gradebook.tasks import recompute_stale_schools
-from mastery.celery import app as celery_app
+from gradebook.services import evidence_record
+from grading.school import (
+    mastery_recompute_school,
+    school_recompute_python,
+    school_recompute_sql,
+    stale_school_ids,
+)
+from grading.services import enqueue_school_recompute, policy_change
+from grading.tasks import recompute_stale_schools
 from mastery.models import GradingPolicy, LearningTarget
-from mastery.services import enqueue_school_recompute, policy_change
 from tests.factories import make_assessment, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -393,7 +398,7 @@ def test_a_policy_change_made_while_the_broker_is_down_is_caught_up_later(world_
     scatter_evidence(world_a, 7)
     with scopes_disabled():
         mastery_recompute_school(school=world_a.school)
-    from gradebook import tasks
+    from grading import tasks
 
     def broker_down(**kwargs):
         raise ConnectionError("redis is down")
@@ -419,7 +424,7 @@ def test_enqueueing_with_an_unreachable_broker_returns_instead_of_raising(db):
         "DEBUG": "1",
     }
     code = (
-        "import time; from mastery.services import enqueue_school_recompute as e; "
+        "import time; from grading.services import enqueue_school_recompute as e; "
         "t = time.monotonic(); ok = e(school_id=1); print('RESULT', ok, round(time.monotonic() - t, 1))"
     )
     out = subprocess.run(
@@ -455,7 +460,7 @@ def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch):
             "-m",
             "celery",
             "-A",
-            "mastery",
+            "config",
             "worker",
             "--pool=solo",
             "--concurrency=1",
@@ -552,7 +557,7 @@ def test_a_recompute_split_over_connections_writes_what_one_connection_writes(se
 def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch):
     """An error in another connection's share reaches the task (which marks its run FAILED); a
     rerun writes every record."""
-    from gradebook import recompute
+    from grading import school as recompute
 
     w = make_world("split-fail", students=5)
     scatter_evidence(w, 13, students=5)

@@ -24,9 +24,9 @@ from django_scopes import scope, scopes_disabled
 from gradebook.models import Evidence, Guardianship
 from gradebook.selectors import attempt_chart
 from gradebook.services import feedback_save
+from grading.services import policy_change
 from mastery import calculation
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
-from mastery.services import policy_change
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
 from reports.services import batch_start, invitation_create
 from tests.factories import PASSWORD, make_attempt, make_world

@@ -229,7 +229,7 @@ def test_a_login_post_without_the_csrf_token_is_refused(world_a):
 
 
 def test_passwords_are_hashed_with_argon2(settings, db):
-    from mastery import settings as configured
+    from config import settings as configured
 
     assert configured.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     settings.PASSWORD_HASHERS = configured.PASSWORD_HASHERS  # the suite uses MD5 for speed
@@ -240,7 +240,7 @@ def test_passwords_are_hashed_with_argon2(settings, db):
 
 
 def test_an_older_hash_is_upgraded_to_argon2_at_the_next_login(settings, db):
-    from mastery import settings as configured
+    from config import settings as configured
 
     settings.PASSWORD_HASHERS = configured.PASSWORD_HASHERS
     user = make_user("old@example.test")

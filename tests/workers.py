@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from mastery.celery import app as celery_app
+from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def start_worker_process(**env_overrides: str) -> subprocess.Popen:
             "-m",
             "celery",
             "-A",
-            "mastery",
+            "config",
             "worker",
             "--pool=solo",
             "--concurrency=1",

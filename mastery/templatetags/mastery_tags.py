@@ -229,11 +229,3 @@ def _grid_cell(student_id, name, target, record, levels, section_url, *, oob=Fal
 def pair(a, b):
     """(a, b): a dictionary key for a student × target cell."""
     return (a, b)
-
-
-@register.filter
-def entry(evidence) -> str:
-    """What a scoring cell shows for a piece of evidence: 3, 2.5, M, EX, INC, IE."""
-    from gradebook.selectors import evidence_display
-
-    return evidence_display(evidence)

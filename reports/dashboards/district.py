@@ -35,6 +35,7 @@ from reports.dashboards.school import (
     proficiency_counts,
 )
 from reports.models import SchoolFigures
+from reports.tasks import compute_school_figures
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,6 @@ def school_figures_ready(*, schools: list[School], today: date) -> dict[int, Sch
     SchoolFigures.objects.filter(school_id__in=[i for i in due if i in stored]).update(
         status=SchoolFigures.Status.QUEUED, queued_at=now
     )
-    from reports.tasks import compute_school_figures
 
     def queue():
         for school_id in due:

@@ -28,6 +28,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from config.celery import app as celery_app
+from devtools.bench.measure import Measurement, interleaved, timed
 from gradebook.models import (
     Assessment,
     Evidence,
@@ -36,15 +38,13 @@ from gradebook.models import (
     SectionTeacher,
     Student,
 )
-from gradebook.recompute import RECOMPUTE_WORK_MEM, school_recompute_parts
+from grading.school import RECOMPUTE_WORK_MEM, school_recompute_parts
+from grading.services import policy_change
 from intervention.builder import CANDIDATES_SQL
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
-from mastery.bench.measure import Measurement, interleaved, timed
-from mastery.celery import app as celery_app
 from mastery.gcpause import gc_paused
 from mastery.models import Membership, Role, School
-from mastery.services import policy_change
 from mastery.tenancy import all_schools, enter_school
 from reports.models import ReportBatch
 from reports.rendering import report_pdf
@@ -428,7 +428,7 @@ def celery_worker(concurrency: int):
             "-m",
             "celery",
             "-A",
-            "mastery",
+            "config",
             "worker",
             f"--concurrency={concurrency}",
             "--without-heartbeat",

@@ -2,16 +2,20 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from mastery import account_views, views
+from config import views as site_views
+from gradebook.views import audit as audit_views
+from grading import views as grading_views
+from mastery import account_views
+from mastery import views as core_views
 from mastery.admin import admin_site
 from mastery.auth import LoginForm
 from reports import views as reports_views
 from reports.dashboards import views as dashboards
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("language/", views.language_switch, name="language_switch"),
+    path("", site_views.home, name="home"),
+    path("healthz", site_views.healthz, name="healthz"),
+    path("language/", core_views.language_switch, name="language_switch"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
@@ -38,18 +42,22 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path(settings.ADMIN_URL, admin_site.urls),
-    path("api/", include("mastery.api_urls")),
+    path("api/", include("config.api_urls")),
     # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
-    path("s/<slug:school_slug>/", views.school_home, name="school_home"),
-    path("s/<slug:school_slug>/policy/", views.policy_page, name="policy"),
+    path("s/<slug:school_slug>/", site_views.school_home, name="school_home"),
+    path("s/<slug:school_slug>/policy/", grading_views.policy_page, name="policy"),
     path(
         "s/<slug:school_slug>/policy/courses/<int:course_id>/",
-        views.policy_page,
+        grading_views.policy_page,
         name="policy_course",
     ),
-    path("s/<slug:school_slug>/policy/runs/<int:run_id>/", views.policy_run, name="policy_run"),
-    path("s/<slug:school_slug>/api-tokens/", views.api_tokens, name="api_tokens"),
-    path("s/<slug:school_slug>/audit/", views.audit_log, name="audit_log"),
+    path(
+        "s/<slug:school_slug>/policy/runs/<int:run_id>/",
+        grading_views.policy_run,
+        name="policy_run",
+    ),
+    path("s/<slug:school_slug>/api-tokens/", core_views.api_tokens, name="api_tokens"),
+    path("s/<slug:school_slug>/audit/", audit_views.audit_log, name="audit_log"),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),

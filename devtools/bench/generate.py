@@ -36,7 +36,7 @@ from gradebook.models import (
     SectionTeacher,
     Term,
 )
-from gradebook.recompute import school_recompute_parts
+from grading.school import school_recompute_parts
 from intervention.models import InterventionSettings, InterventionSlot
 from intervention.services import cycle_open
 from mastery.models import (

@@ -1,4 +1,8 @@
-"""Celery tasks of the gradebook. Each takes school_id and runs in that school's scope."""
+"""Celery tasks of grading: the school recompute and its catch-up. Each takes school_id and runs
+in that school's scope.
+
+Their names keep the "gradebook." prefix they were first queued under: names travel in queued
+messages and in the beat schedule, so a rename would strand work in flight."""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from gradebook.models import RecomputeRun
-from gradebook.recompute import stale_school_ids
-from gradebook.services import mastery_recompute_school
+from grading.school import mastery_recompute_school, stale_school_ids
 from mastery.models import School
 from mastery.tasks import SchoolTask
 from mastery.tenancy import enter_school

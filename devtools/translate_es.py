@@ -1,6 +1,6 @@
 """Fill mastery/locale/es/LC_MESSAGES/django.po from the table below, then compile it.
 
-Run after `manage.py makemessages -l es`:  python mastery/locale/translate_es.py
+Run after `manage.py makemessages -l es`:  python devtools/translate_es.py
 The table is the source of the Spanish translations of what families and students read (the
 portal, the progress report, the invitation, logging in); entries already translated in the .po
 file by hand are kept.
@@ -13,7 +13,14 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-PO = Path(__file__).parent / "es" / "LC_MESSAGES" / "django.po"
+PO = (
+    Path(__file__).resolve().parent.parent
+    / "mastery"
+    / "locale"
+    / "es"
+    / "LC_MESSAGES"
+    / "django.po"
+)
 
 SINGLE = {
     # Layout, logging in, errors

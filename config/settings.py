@@ -5,6 +5,7 @@ which defaults to an embedded SQLite file so that `make demo` needs no services.
 the test suite set DATABASE_URL to PostgreSQL.
 """
 
+import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -62,10 +63,15 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "mastery.apps.MasteryConfig",
+    "grading.apps.GradingConfig",
     "gradebook.apps.GradebookConfig",
     "intervention.apps.InterventionConfig",
     "reports.apps.ReportsConfig",
 ]
+# The benchmark and the demo data (devtools/) are not in the production image: installed where
+# the package is present (a checkout), so `manage.py bench` and `seed_demo` exist there only.
+if importlib.util.find_spec("devtools") is not None:
+    INSTALLED_APPS.append("devtools.apps.DevtoolsConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -88,8 +94,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "mastery.urls"
-WSGI_APPLICATION = "mastery.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -313,7 +319,7 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
-# How many connections a school's full recompute splits over (gradebook.recompute
+# How many connections a school's full recompute splits over (grading.school
 # school_recompute_parts): PostgreSQL runs no INSERT in parallel, so one connection uses one core.
 # Each share is a database connection and a core for a second or two; 1 turns the split off.
 RECOMPUTE_PARTS = max(1, int(os.environ.get("RECOMPUTE_PARTS", "2")))

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from devtools.demo import curriculum, curriculum_es
 from gradebook.models import (
     Assessment,
     AssessmentTarget,
@@ -37,9 +38,8 @@ from gradebook.models import (
     Student,
     Term,
 )
-from gradebook.services import mastery_recompute_school
+from grading.school import mastery_recompute_school
 from mastery import audit
-from mastery.demo import curriculum, curriculum_es
 from mastery.models import (
     Competency,
     Department,

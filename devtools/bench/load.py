@@ -27,8 +27,8 @@ from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
+from devtools.bench.measure import Measurement
 from gradebook.models import Guardianship
-from mastery.bench.measure import Measurement
 from mastery.tenancy import all_schools
 
 ROOT = Path(settings.BASE_DIR)
@@ -133,7 +133,7 @@ def gunicorn_server(workers: int = 2):
             sys.executable,
             "-m",
             "gunicorn",
-            "mastery.wsgi:application",
+            "config.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

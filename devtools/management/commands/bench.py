@@ -14,9 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from devtools.bench import generate, measure, runs
+from devtools.bench.load import mixed_load, portal_load
 from mastery import rls
-from mastery.bench import generate, measure, runs
-from mastery.bench.load import mixed_load, portal_load
 
 NAMES = (
     "evidence_record",

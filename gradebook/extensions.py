@@ -1,0 +1,30 @@
+"""What the apps above the gradebook add to its pages, without the gradebook importing them.
+
+The teacher's cell page (a student on a target) shows the goals the student set there, and goals
+belong to the reports app, which sits above the gradebook. Rather than import upward, the
+gradebook asks whatever readers were registered here; reports registers its own when Django
+starts (reports/apps.py). With reports not installed the page simply shows no goals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gradebook.models import Student
+from mastery.models import LearningTarget, School
+
+GoalReader = Callable[[School, Student, LearningTarget], Sequence[Any]]
+
+_goal_readers: list[GoalReader] = []
+
+
+def register_goal_reader(reader: GoalReader) -> None:
+    """Add a reader of a student's goals on a target (once: a second registration is ignored)."""
+    if reader not in _goal_readers:
+        _goal_readers.append(reader)
+
+
+def student_target_goals(*, school: School, student: Student, target: LearningTarget) -> list[Any]:
+    """The student's goals on the target, from every registered reader."""
+    return [goal for reader in _goal_readers for goal in reader(school, student, target)]
