@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django import forms
@@ -96,7 +97,6 @@ class PolicyForm(forms.Form):
         return bands
 
     def clean_threshold_bands(self):
-        import re
 
         text = self.cleaned_data.get("threshold_bands", "").strip()
         bands = []

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from intervention.models import WEEKDAYS, InterventionSettings
 from mastery.fields import BoundedDateField, BoundedModelMultipleChoiceField
-from mastery.models import Department
+from mastery.models import Department, User
 
 
 class SettingsForm(forms.ModelForm):
@@ -48,7 +48,6 @@ class SlotForm(forms.Form):
 
     def __init__(self, *args, teachers, **kwargs):
         super().__init__(*args, **kwargs)
-        from mastery.models import User
 
         self.fields["teacher"].queryset = User.objects.filter(
             pk__in=[t.pk for t in teachers]

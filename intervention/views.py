@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from gradebook.models import Enrollment
 from gradebook.permissions import visible_students
 from intervention import selectors
 from intervention.builder import settings_for
@@ -39,6 +40,7 @@ from mastery import audit
 from mastery.decorators import roles_required
 from mastery.fields import parse_id
 from mastery.models import Department, Membership, Role
+from mastery.pdf import render_pdf
 from mastery.selectors import achievement_levels
 from mastery.tenancy import DISTRICT_ADMIN
 
@@ -190,8 +192,6 @@ def day_roster(request, school_slug: str, cycle_id: int, weekday: int):
         "printed_at": timezone.localtime(),
     }
     if fmt == "pdf":
-        from reports.pdf import render_pdf
-
         pdf = render_pdf(
             "intervention/roster_pdf.html", {**context, "school": request.school}, request=request
         )
@@ -423,8 +423,6 @@ def mine(request, school_slug: str):
     targets = {g.target_id for g, _, _ in groups if g.target_id}
     students = {row.student.id for _, _, rows in groups for row in rows}
     if targets and students:
-        from gradebook.models import Enrollment
-
         for student_id, section_id, target_id in Enrollment.objects.filter(
             school=request.school,
             student_id__in=students,

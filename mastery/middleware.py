@@ -13,11 +13,11 @@ from django.utils.cache import add_never_cache_headers
 from django_scopes import scope
 
 from mastery import rls
+from mastery.rest import SchoolViewSet
 from mastery.tenancy import all_schools, school_access
 
 
 def _checks_school_itself(view) -> bool:
-    from mastery.rest import SchoolViewSet
 
     return isinstance(getattr(view, "cls", None), type) and issubclass(view.cls, SchoolViewSet)
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from django.apps import apps
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 POLICY = "school_isolation"
@@ -196,7 +198,6 @@ class _ClosingContent:
 def tenant_tables() -> list[str]:
     """Every table with a `school_id` column: the TenantModel tables, and any other that carries
     the school (a model added later is covered without a hand-listed migration)."""
-    from django.apps import apps
 
     tables = set()
     for model in apps.get_models(include_auto_created=True):
@@ -269,7 +270,6 @@ def grant(role: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
 
 def after_migrate(sender, using=DEFAULT_DB_ALIAS, verbosity=1, stdout=None, **kwargs) -> None:
     """`post_migrate` (sent once for the mastery app, after every app has migrated)."""
-    from django.conf import settings
 
     install(
         using=using,

@@ -8,7 +8,7 @@ from django.utils import translation
 from gradebook.models import Student
 from mastery.gcpause import gc_paused
 from mastery.models import School
-from reports.pdf import last_page_filled, render_document
+from mastery.pdf import last_page_filled, render_document
 from reports.selectors import StudentReport, student_report
 
 

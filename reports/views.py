@@ -6,31 +6,38 @@ Students may write only their own goals. A child who is not the guardian's answe
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from gradebook.models import Student
-from gradebook.permissions import visible_students
+from gradebook.permissions import visible_sections, visible_students
 from mastery import pagecache as portal_cache
+from mastery.auth import client_address
 from mastery.decorators import roles_required
 from mastery.models import Role
 from mastery.tenancy import all_schools, enter_school
 from reports import selectors
-from reports.forms import AcceptInvitationForm, CodeForm, GoalForm, InvitationForm
-from reports.models import GuardianInvitation, StudentGoal
+from reports.forms import AcceptInvitationForm, BatchForm, CodeForm, GoalForm, InvitationForm
+from reports.models import GuardianInvitation, ReportBatch, ReportFile, StudentGoal
 from reports.rendering import report_language
 from reports.services import (
+    batch_start,
     goal_achieve,
     goal_create,
     invitation_accept,
@@ -38,6 +45,7 @@ from reports.services import (
     invitation_find,
     invitation_needs,
     report_pdf_file,
+    student_records_export,
 )
 
 FAMILY_STAFF = (Role.SCHOOL_ADMIN, Role.COUNSELOR)
@@ -255,7 +263,6 @@ def families(request, school_slug: str):
 
 
 def _throttled(request) -> bool:
-    from mastery.auth import client_address  # the client as TRUSTED_PROXY_COUNT says
 
     key = f"invite-tries:{client_address(request)}"
     cache.add(key, 0, 900)
@@ -359,7 +366,6 @@ BATCH_ROLES = (Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER)
 
 
 def _batches_for(request):
-    from reports.models import ReportBatch
 
     batches = ReportBatch.objects.filter(school=request.school).select_related(
         "section__course", "requested_by"
@@ -372,9 +378,6 @@ def _batches_for(request):
 @roles_required(*BATCH_ROLES)
 def batches(request, school_slug: str):
     """Start a batch of progress reports (a teacher: their sections; admins: grade or school)."""
-    from gradebook.permissions import visible_sections
-    from reports.forms import BatchForm
-    from reports.services import batch_start
 
     school = request.school
     manager = request.access.has(*FAMILY_STAFF)
@@ -424,7 +427,6 @@ def batches(request, school_slug: str):
 
 @roles_required(*BATCH_ROLES)
 def batch_detail(request, school_slug: str, batch_id: int):
-    from reports.models import ReportFile
 
     batch = _batches_for(request).filter(pk=batch_id).first()
     if batch is None:
@@ -439,9 +441,6 @@ def batch_detail(request, school_slug: str, batch_id: int):
 @require_safe
 @roles_required(*BATCH_ROLES)
 def batch_download(request, school_slug: str, batch_id: int):
-    from pathlib import Path
-
-    from django.http import FileResponse
 
     batch = _batches_for(request).filter(pk=batch_id).first()
     if (
@@ -463,13 +462,6 @@ def batch_download(request, school_slug: str, batch_id: int):
 @roles_required(Role.SCHOOL_ADMIN)
 def student_records(request, school_slug: str, student_id: int):
     """Everything the school holds about one student, downloaded as one JSON file."""
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-    from django.http import HttpResponse
-    from django.utils.http import content_disposition_header
-
-    from reports.services import student_records_export
 
     student = (
         Student.objects.filter(school=request.school, pk=student_id).select_related("user").first()

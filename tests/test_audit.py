@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from gradebook.oneroster import oneroster_import, read_path
+from gradebook.oneroster.package import read_path
+from gradebook.oneroster.service import oneroster_import
 from gradebook.services import (
     EvidenceError,
     evidence_enter,

@@ -21,7 +21,7 @@ from django.utils import timezone, translation
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
 
-import reports.pdf
+import mastery.pdf
 from gradebook.models import Assessment, Guardianship, Habit
 from gradebook.services import assessment_save, habit_score_record, reassessment_record
 from intervention.models import InterventionGroup
@@ -130,14 +130,14 @@ def test_the_spanish_report_draws_the_mastery_line_where_the_english_one_does(
 ):
     w = family
     given_to_weasyprint: list[str] = []
-    render = reports.pdf.render_to_string
+    render = mastery.pdf.render_to_string
 
     def keep(*args, **kwargs):
         html = render(*args, **kwargs)
         given_to_weasyprint.append(html)
         return html
 
-    monkeypatch.setattr(reports.pdf, "render_to_string", keep)
+    monkeypatch.setattr(mastery.pdf, "render_to_string", keep)
 
     open_child_page(page, live_server, w)
     page.get_by_role("link", name="Leerlo aquí").click()

@@ -37,8 +37,9 @@ from gradebook.models import (
     Student,
     Term,
 )
-from gradebook.oneroster import oneroster_import, read_path
+from gradebook.oneroster.package import read_path
 from gradebook.oneroster.report import OTHER_SCHOOL
+from gradebook.oneroster.service import oneroster_import
 from gradebook.services import evidence_record
 from mastery.models import (
     AuditEvent,

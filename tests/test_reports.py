@@ -162,7 +162,7 @@ def test_a_report_pdf_is_laid_out_with_the_collector_paused(rich, monkeypatch):
     from reports.rendering import report_pdf
 
     seen = []
-    render = HTML.render  # the layout (reports/pdf.py), then the document is written
+    render = HTML.render  # the layout (mastery/pdf.py), then the document is written
 
     def watched(self, *args, **kwargs):
         seen.append(gc.isenabled())
@@ -672,12 +672,12 @@ def test_rerunning_a_batch_on_unchanged_data_reuses_every_pdf(
 ):
     settings.MEDIA_ROOT = tmp_path
     first = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
-    import reports.rendering
+    import reports.services
 
     calls = []
-    original = reports.rendering.report_pdf
+    original = reports.services.report_pdf  # what a batch renders each student's report with
     monkeypatch.setattr(
-        reports.rendering, "report_pdf", lambda *a, **k: calls.append(1) or original(*a, **k)
+        reports.services, "report_pdf", lambda *a, **k: calls.append(1) or original(*a, **k)
     )
     second = run_batch(
         rich, django_capture_on_commit_callbacks, section=rich.section, language="en"
@@ -694,16 +694,16 @@ def test_a_failing_student_is_listed_and_does_not_sink_the_batch(
     client, rich, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
 ):
     settings.MEDIA_ROOT = tmp_path
-    import reports.selectors
+    import reports.services
 
-    original = reports.selectors.student_report
+    original = reports.services.student_report  # what a batch reads each student's report with
 
     def flaky(*, school, student, **kwargs):
         if student.id == rich.students[1].id:
             raise RuntimeError("the printer caught fire")
         return original(school=school, student=student, **kwargs)
 
-    monkeypatch.setattr(reports.selectors, "student_report", flaky)
+    monkeypatch.setattr(reports.services, "student_report", flaky)
     batch = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
     assert batch.status == "done" and (batch.done, batch.failed) == (2, 1)
     client.force_login(rich.admin)

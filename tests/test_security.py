@@ -33,7 +33,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from gradebook.models import Evidence, Mastery
-from gradebook.oneroster import oneroster_import, read_path
+from gradebook.oneroster.package import read_path
+from gradebook.oneroster.service import oneroster_import
 from mastery.services import api_token_create, targets_import_csv
 from tests.factories import PASSWORD, make_user
 
@@ -617,7 +618,7 @@ def test_a_nul_in_a_oneroster_file_is_reported(db):
 
 
 def test_a_zip_bomb_or_a_broken_zip_is_refused_before_reading(world_a, client):
-    from gradebook.oneroster import PackageError, read_zip
+    from gradebook.oneroster.package import PackageError, read_zip
 
     with pytest.raises(PackageError):
         read_zip(b"PK\x03\x04 not really a zip")

@@ -28,7 +28,16 @@ from django.test import Client
 from django.urls import reverse
 
 from devtools.bench.measure import Measurement
-from gradebook.models import Guardianship
+from gradebook.models import (
+    Assessment,
+    AssessmentTarget,
+    Enrollment,
+    Evidence,
+    Guardianship,
+    SectionTeacher,
+)
+from gradebook.selectors import allowed_scores
+from mastery.selectors import achievement_levels
 from mastery.tenancy import all_schools
 
 ROOT = Path(settings.BASE_DIR)
@@ -271,7 +280,6 @@ class Family(HttpUser):
 def _teacher_targets(school, teachers: int) -> list[dict]:
     """One (section, assessment) per simulated teacher, logged in as that section's teacher; no
     two share a cell, so the last score each one saw saved is what the cell must hold."""
-    from gradebook.models import Assessment, AssessmentTarget, Enrollment, SectionTeacher
 
     with all_schools():
         links = list(
@@ -323,7 +331,6 @@ def _teacher_targets(school, teachers: int) -> list[dict]:
 
 def _lost_scores(school, log: Path) -> tuple[int, int]:
     """(cells scored, cells whose live evidence is not the last score saved to them)."""
-    from gradebook.models import Evidence
 
     last: dict[tuple[int, int, int], Decimal] = {}
     for line in log.read_text().splitlines():
@@ -351,8 +358,6 @@ def mixed_load(
 ) -> Measurement:
     """100 teachers scoring and 300 families reading at once, for a bounded time (locust headless
     against gunicorn on loopback); afterwards every score a teacher saw saved is looked up."""
-    from gradebook.selectors import allowed_scores
-    from mastery.selectors import achievement_levels
 
     with all_schools():
         scores = [f"{v:f}" for v in allowed_scores(achievement_levels(school))]

@@ -27,6 +27,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
+from weasyprint import HTML
 
 from config.celery import app as celery_app
 from devtools.bench.measure import Measurement, interleaved, timed
@@ -45,6 +46,7 @@ from intervention.models import InterventionCycle, InterventionGroup, RosterEntr
 from intervention.services import roster_rebuild
 from mastery.gcpause import gc_paused
 from mastery.models import Membership, Role, School
+from mastery.pdf import _fetcher, _shared
 from mastery.tenancy import all_schools, enter_school
 from reports.models import ReportBatch
 from reports.rendering import report_pdf
@@ -345,9 +347,6 @@ def rosters(w: World, n: int, *, district: bool) -> Measurement:
 
 def _bare_text_pdf(html: str) -> Callable[[], float]:
     """The floor of a report: its text, one paragraph per block, through WeasyPrint unstyled."""
-    from weasyprint import HTML
-
-    from reports.pdf import _fetcher, _shared
 
     body = re.sub(r"<(style|svg)\b.*?</\1>", "", html, flags=re.S)
     blocks = re.split(r"</(?:p|div|h1|h2|h3|li|tr|section|header)>", body)
@@ -356,7 +355,7 @@ def _bare_text_pdf(html: str) -> Callable[[], float]:
     fonts, _ = _shared()
 
     def render():
-        with gc_paused():  # as the report itself renders (reports/pdf.py)
+        with gc_paused():  # as the report itself renders (mastery/pdf.py)
             HTML(string=bare, url_fetcher=_fetcher()).write_pdf(font_config=fonts)
 
     return lambda: timed(render)

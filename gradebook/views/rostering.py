@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from gradebook.oneroster import oneroster_import as import_package
 from gradebook.oneroster.forms import RosterImportForm
+from gradebook.oneroster.service import oneroster_import as import_package
 from mastery import audit
 from mastery.decorators import roles_required
 from mastery.models import Role

@@ -39,6 +39,8 @@ from gradebook.models import (
     Term,
 )
 from grading.school import mastery_recompute_school
+from intervention.models import InterventionSettings, InterventionSlot, SessionAttendance
+from intervention.services import cycle_open
 from mastery import audit
 from mastery.models import (
     Competency,
@@ -629,8 +631,6 @@ class Command(BaseCommand):
 
     def make_intervention(self, school) -> None:
         """Math and English feed Wednesday/Thursday rosters; cycle 1 opened three Mondays ago."""
-        from intervention.models import InterventionSettings, InterventionSlot, SessionAttendance
-        from intervention.services import cycle_open
 
         rng = self.rng
         Department.objects.filter(school=school, name__in=["Mathematics", "English"]).update(

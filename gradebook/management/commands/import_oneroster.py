@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gradebook.oneroster import ImportReport, PackageError, oneroster_import, read_path
+from gradebook.oneroster.package import PackageError, read_path
+from gradebook.oneroster.report import ImportReport
+from gradebook.oneroster.service import oneroster_import
 from mastery.models import School
 from mastery.tenancy import all_schools, enter_school
 
