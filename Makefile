@@ -36,6 +36,7 @@ test: sync
 	@eval "$$(.ci/services)" && \
 	  $(UV) run ruff check . && \
 	  $(UV) run ruff format --check . && \
+	  DEBUG=1 $(UV) run mypy && \
 	  DEBUG=1 $(UV) run python manage.py makemigrations --check --dry-run && \
 	  $(UV) run pytest $(PYTEST_ARGS)
 

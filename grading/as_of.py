@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
+from django.db.backends.utils import CursorWrapper
+
 from grading.policies import PolicyMissing, override_assignments, policy_scopes
 from grading.school import pairs_in_order
 from grading.sql import policy_statement
@@ -18,7 +20,7 @@ from mastery.models import School
 from mastery.selectors import achievement_levels, current_policies
 
 
-def outcomes_as_of_sql(cursor, school: School) -> list[str]:
+def outcomes_as_of_sql(cursor: CursorWrapper, school: School) -> list[str]:
     """SELECTs of (student_id, target_id, score, level, mastered) as of %(as_of)s, one per policy.
 
     The recompute's own statements, over the evidence dated on or before %(as_of)s: what a

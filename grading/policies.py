@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db.backends.utils import CursorWrapper
+
 from gradebook.models import Course, CourseTarget, Enrollment
 from mastery.models import GradingPolicy, School
 from mastery.selectors import current_policies
@@ -83,7 +85,7 @@ def override_assignments(school: School) -> dict[tuple[int, int], int]:
     return assigned
 
 
-def create_pair_policy(cursor, school: School) -> None:
+def create_pair_policy(cursor: CursorWrapper, school: School) -> None:
     """Temp table of the pairs under a course override (lowest course id wins), for the statements."""
     cursor.execute("DROP TABLE IF EXISTS pg_temp.pair_policy")
     cursor.execute(
@@ -104,7 +106,9 @@ def create_pair_policy(cursor, school: School) -> None:
     cursor.execute("ANALYZE pair_policy")
 
 
-def policy_scopes(cursor, school: School, policies: list[GradingPolicy]) -> list[tuple]:
+def policy_scopes(
+    cursor: CursorWrapper, school: School, policies: list[GradingPolicy]
+) -> list[tuple[GradingPolicy, str]]:
     """(policy, scope_sql) for each current policy: which evidence rows each governs."""
     overrides = [p for p in policies if p.course_id is not None]
     if overrides:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from django.db import connection, transaction
 
@@ -36,7 +37,7 @@ class PolicyPreview:
 
 def _candidate_outcomes(
     school: School, candidate: GradingPolicy, engine: calculation.Policy
-) -> dict:
+) -> dict[tuple[int, int], tuple[Decimal | None, Decimal | None, bool]]:
     """(student, target) -> (score, level, mastered) under the candidate, for the pairs it governs."""
     course_id = candidate.course_id
     if connection.vendor == "postgresql":
@@ -102,7 +103,9 @@ def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview
         )
     }
     preview = PolicyPreview(pairs=len(new))
-    changed_students, changed_targets, samples = set(), set(), []
+    changed_students: set[int] = set()
+    changed_targets: set[int] = set()
+    samples: list[tuple[tuple[int, int], tuple, tuple]] = []
     for pair, (score, level, mastered) in new.items():
         before = old.get(pair, (None, None, False))
         if before[1] != level:
@@ -145,14 +148,14 @@ def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview
     ):
         targets = course_targets_map[course_id]
         old_engine = engines_old.get(course_id, engines_old[None])
-        before = calculation.course_grade(
+        grade_before = calculation.course_grade(
             [old.get((student_id, t), (None,))[0] for t in targets], old_engine
         )
-        after = calculation.course_grade(
+        grade_after = calculation.course_grade(
             [new.get((student_id, t), old.get((student_id, t), (None,)))[0] for t in targets],
             engine,
         )
-        if before.letter != after.letter:
+        if grade_before.letter != grade_after.letter:
             preview.grade_changes += 1
             graded_students.add(student_id)
     preview.students_with_grade_change = len(graded_students)
@@ -168,11 +171,12 @@ def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview
     )
     labels = {lv.value: lv.label for lv in levels}
 
-    def shown(score, level):
+    def shown(score: Decimal | None, level: Decimal | None) -> str:
         return (
             "no level"
             if level is None
-            else f"{calculation.fmt(score)} {labels.get(level, '')}".strip()
+            # A level comes with a score.
+            else f"{calculation.fmt(cast(Decimal, score))} {labels.get(level, '')}".strip()
         )
 
     preview.examples = [

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, connections, transaction
@@ -96,7 +97,8 @@ def pairs_in_order(
         )
         .iterator(chunk_size=10000)
     )
-    current_key, bucket = None, []
+    current_key: tuple[int, int] | None = None
+    bucket: list[tuple] = []
     for student_id, target_id, score, day, kind, status, voided_at in rows:
         key = (student_id, target_id)
         if key != current_key:
@@ -261,11 +263,12 @@ def school_recompute_parts(school: School, *, parts: int | None = None) -> Recom
             thread.join()
     if errors:
         raise errors[0]
+    done = cast(list[RecomputeResult], results)  # every share finished without an error
     return RecomputeResult(
-        pairs=sum(r.pairs for r in results),
-        written=sum(r.written for r in results),
+        pairs=sum(r.pairs for r in done),
+        written=sum(r.written for r in done),
         method="sql",
-        level_changes=sum(r.level_changes for r in results),
+        level_changes=sum(r.level_changes for r in done),
         parts=parts,
     )
 

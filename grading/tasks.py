@@ -7,8 +7,9 @@ messages and in the beat schedule, so a rename would strand work in flight."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 from gradebook.models import RecomputeRun
@@ -21,7 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(base=SchoolTask, bind=True, name="gradebook.recompute_school_mastery")
-def recompute_school_mastery(self, *, school_id: int, run_id: int | None = None) -> dict:
+def recompute_school_mastery(
+    self: Task[Any, Any], *, school_id: int, run_id: int | None = None
+) -> dict:
     """Recompute a school's Mastery records (after a policy change). Safe to run twice.
 
     With a RecomputeRun it records its progress there (the policy page polls it); a run that is

@@ -20,12 +20,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from gradebook.models import Student
 from intervention.models import (
     WEEKDAY_NAMES,
     GroupKind,
@@ -36,7 +39,7 @@ from intervention.models import (
     RosterEntry,
 )
 from mastery import audit, calculation, pagecache
-from mastery.models import AuditEvent, School
+from mastery.models import AuditEvent, LearningTarget, School, User
 from mastery.selectors import achievement_levels
 
 
@@ -189,7 +192,7 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
     """The rosters the rules give for this cycle now (nothing is written)."""
     config = settings_for(school)
     weekdays = sorted(set(config.weekdays))
-    labels = {lv.value: lv.label for lv in achievement_levels(school)}
+    labels: dict[Decimal | None, str] = {lv.value: lv.label for lv in achievement_levels(school)}
 
     needs: dict[int, list[Need]] = defaultdict(list)
     enrichment_students: list[int] = []
@@ -240,14 +243,20 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
     )
     kept_by_key = {(e.student_id, e.weekday): e for e in kept_entries}
     groups: list[PlannedGroup] = []
-    fixed: dict[int, PlannedGroup] = {}
+    fixed: dict[int | None, PlannedGroup] = {}
     for entry in kept_entries:
         if entry.group_id and entry.group_id not in fixed:
-            g = entry.group
-            fixed[g.id] = PlannedGroup(
-                g.weekday, g.kind, g.target_id, g.teacher_id, g.room, g.capacity, g.id
+            kept = cast(InterventionGroup, entry.group)  # group_id is set
+            fixed[kept.id] = PlannedGroup(
+                kept.weekday,
+                kept.kind,
+                kept.target_id,
+                kept.teacher_id,
+                kept.room,
+                kept.capacity,
+                kept.id,
             )
-            groups.append(fixed[g.id])
+            groups.append(fixed[kept.id])
     planned: list[PlannedEntry] = []
     for entry in kept_entries:
         group = fixed.get(entry.group_id)
@@ -268,11 +277,11 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
             )
         )
 
-    slots = defaultdict(list)
-    for slot in InterventionSlot.objects.filter(school=school, weekday__in=weekdays).select_related(
-        "teacher"
-    ):
-        slots[slot.weekday].append(slot)
+    slots: dict[int, list[InterventionSlot]] = defaultdict(list)
+    for offered in InterventionSlot.objects.filter(
+        school=school, weekday__in=weekdays
+    ).select_related("teacher"):
+        slots[offered.weekday].append(offered)
 
     # Targets each student still has to be placed on this cycle, and subjects already covered.
     remaining: dict[int, list[Need]] = {}
@@ -298,8 +307,12 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
         exhausted: set[int] = set()
 
         def next_slot(
-            preferred: AbstractSet[int], weekday=weekday, busy=busy, keep=0, exhausted=exhausted
-        ):
+            preferred: AbstractSet[int],
+            weekday: int = weekday,
+            busy: set[int] = busy,
+            keep: int = 0,
+            exhausted: set[int] = exhausted,
+        ) -> InterventionSlot | None:
             if keep in exhausted:
                 return None
             free = [s for s in slots[weekday] if s.teacher_id not in busy]
@@ -315,7 +328,7 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
             return choice
 
         # The day's reteach groups by target, in the order they were made (kept groups first).
-        reteach: dict[int, list[PlannedGroup]] = defaultdict(list)
+        reteach: dict[int | None, list[PlannedGroup]] = defaultdict(list)
         for g in groups:
             if g.weekday == weekday and g.kind == GroupKind.RETEACH:
                 reteach[g.target_id].append(g)
@@ -325,7 +338,11 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
         # every target they need, tens of thousands of times in a school.
         first_open: dict[int, int] = defaultdict(int)
 
-        def open_group(target_id: int, reteach=reteach, first_open=first_open):
+        def open_group(
+            target_id: int,
+            reteach: dict[int | None, list[PlannedGroup]] = reteach,
+            first_open: dict[int, int] = first_open,
+        ) -> PlannedGroup | None:
             found = reteach.get(target_id, ())
             i = first_open[target_id]
             while i < len(found) and found[i].seats <= 0:
@@ -424,13 +441,14 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
     return RosterPlan(cycle, groups, planned)
 
 
-def models_q_kept():
-    from django.db.models import Q
+def models_q_kept() -> Q:
 
     return Q(locked=True) | Q(attendance__isnull=False)
 
 
-def _fingerprint(student_id, weekday, kind, target_id, teacher_id):
+def _fingerprint(
+    student_id: int, weekday: int, kind: str, target_id: int | None, teacher_id: int | None
+) -> tuple[int, int, str, int | None, int | None]:
     return (student_id, weekday, kind, target_id, teacher_id)
 
 
@@ -438,7 +456,7 @@ def compare(plan: RosterPlan, *, school: School) -> RosterPlan:
     """Fill in how the plan differs from the rosters stored now (the dry run's report)."""
     current = {
         (e.student_id, e.weekday): _fingerprint(
-            e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group_id else None
+            e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group else None
         )
         for e in RosterEntry.objects.filter(school=school, cycle=plan.cycle).select_related("group")
     }
@@ -454,14 +472,13 @@ def compare(plan: RosterPlan, *, school: School) -> RosterPlan:
     plan.unchanged = sum(1 for k in proposed if k in current and proposed[k] == current[k])
     changed = [k for k in proposed if current.get(k) != proposed[k]][:5]
     if changed:
-        from gradebook.models import Student
-        from mastery.models import LearningTarget
-
         names = {
             s.id: s.display_name
             for s in Student.objects.filter(school=school, id__in=[k[0] for k in changed])
         }
-        codes = dict(LearningTarget.objects.filter(school=school).values_list("id", "code"))
+        codes: dict[int | None, str] = dict(
+            LearningTarget.objects.filter(school=school).values_list("id", "code")
+        )
         for key in changed:
             _, weekday, kind, target_id, teacher_id = proposed[key]
             what = codes.get(target_id, "enrichment") if kind == GroupKind.RETEACH else "enrichment"
@@ -513,7 +530,14 @@ def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
     return plan
 
 
-def _audit_build(plan: RosterPlan, replaced: list[tuple], *, school: School, cycle, now) -> None:
+def _audit_build(
+    plan: RosterPlan,
+    replaced: list[tuple],
+    *,
+    school: School,
+    cycle: InterventionCycle,
+    now: datetime,
+) -> None:
     """One event per student whose placements the build changed (none for an unchanged rebuild)."""
     new = [
         (e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group else None)
@@ -528,7 +552,6 @@ def _audit_build(plan: RosterPlan, replaced: list[tuple], *, school: School, cyc
     changed = sorted(s for s in before.keys() | after.keys() if before[s] != after[s])
     if not changed:
         return
-    from mastery.models import LearningTarget, User
 
     codes = dict(LearningTarget.objects.filter(school=school).values_list("id", "code"))
     teacher_ids = {p[2] for days in (before, after) for s in changed for p in days[s].values()}
@@ -568,7 +591,9 @@ def _audit_build(plan: RosterPlan, replaced: list[tuple], *, school: School, cyc
     audit.record_many(events)
 
 
-def _insert_entries(entries: list[PlannedEntry], *, school: School, cycle, now) -> None:
+def _insert_entries(
+    entries: list[PlannedEntry], *, school: School, cycle: InterventionCycle, now: datetime
+) -> None:
     """The new roster entries; on PostgreSQL in one INSERT of parallel arrays.
 
     A school opens a cycle with thousands of entries; building a model instance per row cost
@@ -604,6 +629,11 @@ def _insert_entries(entries: list[PlannedEntry], *, school: School, cycle, now) 
         cursor.execute(
             f"INSERT INTO intervention_rosterentry (school_id, cycle_id, outcome, locked,"
             f" placed_at, {', '.join(names)}) SELECT %s, %s, %s, FALSE, %s, * FROM unnest({arrays})",
-            [school.id, cycle.id, RosterEntry.Outcome.PENDING, now]
-            + [[row[name] for row in rows] for name in names],
+            [
+                school.id,
+                cycle.id,
+                RosterEntry.Outcome.PENDING,
+                now,
+                *([row[name] for row in rows] for name in names),
+            ],
         )

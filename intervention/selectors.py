@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, QuerySet
 
 from gradebook.models import Mastery, Student
 from intervention.models import (
@@ -16,7 +16,7 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
-from mastery.models import School
+from mastery.models import School, User
 
 
 def current_cycle(school: School) -> InterventionCycle | None:
@@ -63,15 +63,15 @@ class DayRoster:
 
 
 def day_roster(
-    *, school: School, cycle: InterventionCycle, weekday: int, teacher=None
+    *, school: School, cycle: InterventionCycle, weekday: int, teacher: User | None = None
 ) -> DayRoster:
     """Every group of the cycle on that weekday with its students and their level now (4 queries)."""
-    groups = InterventionGroup.objects.filter(
+    led = InterventionGroup.objects.filter(
         school=school, cycle=cycle, weekday=weekday
     ).select_related("target", "teacher")
     if teacher is not None:
-        groups = groups.filter(teacher=teacher)
-    groups = list(groups)
+        led = led.filter(teacher=teacher)
+    groups = list(led)
     entries = list(
         RosterEntry.objects.filter(school=school, cycle=cycle, weekday=weekday)
         .select_related("student", "target")
@@ -79,7 +79,7 @@ def day_roster(
     )
     if teacher is not None:
         entries = [e for e in entries if e.group_id in {g.id for g in groups}]
-    records = {
+    records: dict[tuple[int, int | None], Mastery] = {
         (m.student_id, m.target_id): m
         for m in Mastery.objects.filter(
             school=school,
@@ -149,7 +149,7 @@ def default_session(cycle: InterventionCycle, weekday: int, today: date) -> date
 
 
 def teacher_groups_this_week(
-    *, school: School, teacher, today: date
+    *, school: School, teacher: User, today: date
 ) -> list[tuple[InterventionGroup, date, list[RosterRow]]]:
     """The groups a teacher leads in the open cycle, with this week's session date and students."""
     cycle = InterventionCycle.objects.filter(
@@ -239,7 +239,7 @@ def student_history(
     return [(e, sorted(Counter(a.status for a in e.attendance.all()).items())) for e in entries]
 
 
-def cycles_with_counts(school: School):
+def cycles_with_counts(school: School) -> QuerySet[InterventionCycle]:
     return (
         InterventionCycle.objects.filter(school=school)
         .annotate(entry_count=Count("entries"))

@@ -25,7 +25,7 @@ from intervention.models import (
 )
 from mastery import audit, pagecache
 from mastery.gcpause import gc_paused
-from mastery.models import AuditEvent, School
+from mastery.models import AuditEvent, School, User
 
 
 def next_monday(day: date) -> date:
@@ -93,7 +93,7 @@ def cycle_close(*, school: School, cycle: InterventionCycle) -> CloseResult:
     entries = list(
         RosterEntry.objects.filter(school=school, cycle=cycle, outcome=RosterEntry.Outcome.PENDING)
     )
-    records = {
+    records: dict[tuple[int, int | None], Mastery] = {
         (m.student_id, m.target_id): m
         for m in Mastery.objects.filter(
             school=school,
@@ -171,7 +171,9 @@ def cycle_advance(*, school: School, today: date | None = None) -> AdvanceResult
 
 
 @transaction.atomic
-def entry_move(*, school: School, entry_id: int, group_id: int | None, moved_by) -> RosterEntry:
+def entry_move(
+    *, school: School, entry_id: int, group_id: int | None, moved_by: User | None
+) -> RosterEntry:
     """Move a student to another group of the same cycle and weekday (or to the wait list); locks it."""
     pagecache.school_changed(school.id)
     entry = (
@@ -235,7 +237,7 @@ def _placement(entry: RosterEntry) -> dict:
 
 @transaction.atomic
 def attendance_record(
-    *, school: School, entry_id: int, session_date: date, status: str, recorded_by
+    *, school: School, entry_id: int, session_date: date, status: str, recorded_by: User
 ) -> SessionAttendance:
     entry = RosterEntry.objects.filter(school=school, pk=entry_id).select_related("cycle").first()
     if entry is None:
@@ -253,7 +255,8 @@ def attendance_record(
             .first()
         )
         previous = current.status if current is not None else None
-        if previous == status:  # the sheet sends every row again: unchanged ones write nothing
+        # The sheet sends every row again: unchanged ones write nothing.
+        if current is not None and previous == status:
             return current
         attendance, _ = SessionAttendance.objects.update_or_create(
             school=school,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 from intervention.models import InterventionCycle
@@ -35,7 +36,7 @@ def dispatch_cycles(today: str | None = None) -> list[int]:
 
 
 @shared_task(base=SchoolTask, bind=True, name="intervention.advance_school_cycle")
-def advance_school_cycle(self, *, school_id: int, today: str | None = None) -> dict:
+def advance_school_cycle(self: Task[Any, Any], *, school_id: int, today: str | None = None) -> dict:
     """Close the school's ended cycle, open the next and build its rosters. Safe to run twice."""
     result = cycle_advance(
         school=School.objects.get(pk=school_id), today=date.fromisoformat(today) if today else None
@@ -51,7 +52,7 @@ def advance_school_cycle(self, *, school_id: int, today: str | None = None) -> d
 
 
 @shared_task(base=SchoolTask, bind=True, name="intervention.rebuild_rosters")
-def rebuild_rosters(self, *, school_id: int, cycle_id: int) -> str:
+def rebuild_rosters(self: Task[Any, Any], *, school_id: int, cycle_id: int) -> str:
     school = School.objects.get(pk=school_id)
     cycle = InterventionCycle.objects.get(school=school, pk=cycle_id)
     return roster_rebuild(school=school, cycle=cycle).summary()

@@ -48,6 +48,7 @@ from mastery import audit
 from mastery.models import (
     STAFF_ROLES,
     AuditEvent,
+    District,
     DistrictMembership,
     Membership,
     Role,
@@ -220,7 +221,7 @@ def letter_may_activate(*, user: User, school: School) -> bool:
     return user.pk not in link_refusals(school=school, user_ids=[user.pk])
 
 
-def district_person(*, district, email: str) -> User | None:
+def district_person(*, district: District, email: str) -> User | None:
     """The account with this address if it is one of the district's people: a member of one of
     its schools, or one of its district admins; else None."""
     user = User.objects.filter(email=User.objects.normalize_address(email)).first()

@@ -18,18 +18,31 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.http import HttpRequest
 
 from mastery import calculation
-from mastery.models import POLICY_FIELDS, AuditEvent, GradingPolicy, ScaleLevel, School
+from mastery.models import (
+    POLICY_FIELDS,
+    AuditEvent,
+    Competency,
+    GradingPolicy,
+    LearningTarget,
+    LevelDescriptor,
+    Membership,
+    ProficiencyScale,
+    ScaleLevel,
+    School,
+    User,
+)
 
 Action = AuditEvent.Action
 ObjectType = AuditEvent.ObjectType
@@ -40,6 +53,27 @@ _source: ContextVar[str] = ContextVar("audit_source", default="")
 
 EVIDENCE_DETAILS = (("assessed_on", "date"), ("feedback", "feedback"))
 STATUS_CODES = {"missing": "M", "excused": "EX", "incomplete": "INC", "insufficient": "IE"}
+
+
+class EvidenceRow(Protocol):
+    """What the trail reads of a gradebook Evidence row (the core imports no app)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def student_id(self) -> int: ...
+    @property
+    def target_id(self) -> int: ...
+    @property
+    def assessment_id(self) -> int: ...
+    @property
+    def score(self) -> Decimal | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def assessed_on(self) -> date: ...
+    @property
+    def feedback(self) -> str: ...
 
 
 @contextmanager
@@ -57,12 +91,12 @@ def context(*, actor: Any = CONTEXT, source: str | None = None) -> Iterator[None
             var.reset(token)
 
 
-def sourced(source: str):
+def sourced[**P, R](source: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a service whose every event comes from one place (`@audit.sourced("grid")`)."""
 
-    def decorator(fn):
+    def decorator(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             with context(source=source):
                 return fn(*args, **kwargs)
 
@@ -71,11 +105,13 @@ def sourced(source: str):
     return decorator
 
 
-def acting_user(view):
+def acting_user[**P, R](
+    view: Callable[Concatenate[HttpRequest, P], R],
+) -> Callable[Concatenate[HttpRequest, P], R]:
     """A view decorator: events its services record name the request's user unless told otherwise."""
 
     @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
+    def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> R:
         with context(actor=request.user):
             return view(request, *args, **kwargs)
 
@@ -161,7 +197,7 @@ def record_many(events: Iterable[AuditEvent]) -> int:
         AuditEvent.objects.bulk_create(events, batch_size=1000)
         return len(events)
 
-    def value(event: AuditEvent, column: str):
+    def value(event: AuditEvent, column: str) -> Any:
         found = getattr(event, column)
         if _COLUMNS[column] == "jsonb":
             return None if found is None else json.dumps(found, cls=DjangoJSONEncoder)
@@ -212,7 +248,7 @@ def entry_text(state: dict | None) -> str:
     return STATUS_CODES.get(state["status"], state["status"])
 
 
-def evidence_state(evidence) -> dict | None:
+def evidence_state(evidence: EvidenceRow | None) -> dict | None:
     if evidence is None:
         return None
     return {
@@ -229,7 +265,7 @@ def evidence_event(
     school: School,
     action: str,
     actor: Any,
-    evidence,
+    evidence: EvidenceRow,
     before: dict | None,
     after: dict | None,
     title: str,
@@ -270,7 +306,7 @@ def policy_state(policy: GradingPolicy | None) -> dict | None:
     return {"version": policy.version, **{f: plain(getattr(policy, f)) for f in POLICY_FIELDS}}
 
 
-def scale_state(scale) -> dict | None:
+def scale_state(scale: ProficiencyScale | None) -> dict | None:
     """The scale and its levels, one readable value per level (labels, cut-off, colour)."""
     if scale is None:
         return None
@@ -286,9 +322,8 @@ def scale_state(scale) -> dict | None:
     return state
 
 
-def descriptor_texts(target) -> dict[Decimal, str]:
+def descriptor_texts(target: LearningTarget) -> dict[Decimal, str]:
     """Level value → descriptor text of a learning target (one query)."""
-    from mastery.models import LevelDescriptor
 
     return dict(
         LevelDescriptor.objects.filter(school_id=target.school_id, target_id=target.pk)
@@ -297,7 +332,7 @@ def descriptor_texts(target) -> dict[Decimal, str]:
     )
 
 
-def competency_state(competency) -> dict | None:
+def competency_state(competency: Competency | None) -> dict | None:
     if competency is None:
         return None
     return {
@@ -308,7 +343,7 @@ def competency_state(competency) -> dict | None:
     }
 
 
-def target_state(target, descriptors: dict | None = None) -> dict | None:
+def target_state(target: LearningTarget | None, descriptors: dict | None = None) -> dict | None:
     """A learning target with its descriptors (read from the database unless given)."""
     if target is None:
         return None
@@ -329,13 +364,18 @@ def target_state(target, descriptors: dict | None = None) -> dict | None:
     return state
 
 
-def membership_state(membership, user=None) -> dict:
+def membership_state(membership: Membership, user: User | None = None) -> dict:
     user = user or membership.user
     return {"user": user.email, "name": user.full_name, "role": membership.role}
 
 
 def membership_event(
-    *, action: str, membership, user=None, actor: Any = CONTEXT, source: str | None = None
+    *,
+    action: str,
+    membership: Membership,
+    user: User | None = None,
+    actor: Any = CONTEXT,
+    source: str | None = None,
 ) -> AuditEvent:
     """An (unsaved) event for a membership given or taken away."""
     user = user or membership.user

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import cast, overload
 
 METHODS = (
     "latest",
@@ -127,7 +128,12 @@ class Level(Decimal):
     label: str
     cutoff: Decimal
 
-    def __new__(cls, value: Decimal | int | float | str, label: str = "", cutoff=None) -> Level:
+    def __new__(
+        cls,
+        value: Decimal | int | float | str,
+        label: str = "",
+        cutoff: Decimal | int | float | str | None = None,
+    ) -> Level:
         obj = super().__new__(cls, to_decimal(value))
         obj.label = label
         obj.cutoff = to_decimal(cutoff) if cutoff is not None else Decimal(obj)
@@ -139,7 +145,8 @@ class Level(Decimal):
     def __str__(self) -> str:
         return f"{fmt(self)} {self.label}".strip()
 
-    def __reduce__(self):
+    # Level is rebuilt from three strings; Decimal's stub types its __reduce__ with one.
+    def __reduce__(self) -> tuple[type[Level], tuple[str, str, str]]:  # type: ignore[override]
         return (Level, (str(Decimal(self)), self.label, str(self.cutoff)))
 
 
@@ -199,10 +206,12 @@ DEFAULT_GRADE_BANDS: tuple[GradeBand, ...] = (
     GradeBand("D", Decimal("1.5")),
 )
 DEFAULT_THRESHOLD_BANDS: tuple[ThresholdBand, ...] = (
-    ThresholdBand("A", at_least=((3, 90), (4, 50)), none_below=2),
-    ThresholdBand("B", at_least=((3, 80),), none_below=2),
-    ThresholdBand("C", at_least=((3, 60),)),
-    ThresholdBand("D", at_least=((3, 40),)),
+    ThresholdBand(
+        "A", at_least=((Decimal(3), Decimal(90)), (Decimal(4), Decimal(50))), none_below=Decimal(2)
+    ),
+    ThresholdBand("B", at_least=((Decimal(3), Decimal(80)),), none_below=Decimal(2)),
+    ThresholdBand("C", at_least=((Decimal(3), Decimal(60)),)),
+    ThresholdBand("D", at_least=((Decimal(3), Decimal(40)),)),
 )
 DEFAULT_FALLBACK_LETTER = "F"
 # Transcript conversions where a district needs them: piecewise linear from the 4-point mean to
@@ -323,8 +332,12 @@ class Policy:
 
     @property
     def w(self) -> Decimal:
-        return self.weight / 100
+        return cast(Decimal, self.weight) / 100  # a Decimal after __post_init__
 
+    @overload
+    def band(self, score: Decimal) -> Level: ...
+    @overload
+    def band(self, score: Decimal | None) -> Level | None: ...
     def band(self, score: Decimal | None) -> Level | None:
         """The highest level whose cut-off is at or below the score (the lowest level if none)."""
         if score is None:
@@ -370,18 +383,19 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
     skipped: Counter[str] = Counter()
     for item in items:
         if item.status == "scored":
-            if not policy.scale_min <= item.score <= policy.scale_max:
+            item_score = cast(Decimal, item.score)  # scored evidence: a Decimal after __post_init__
+            if not policy.scale_min <= item_score <= policy.scale_max:
                 raise CalculationError(
-                    f"Score {fmt(item.score)} is off the scale "
+                    f"Score {fmt(item_score)} is off the scale "
                     f"({fmt(policy.scale_min)}-{fmt(policy.scale_max)})"
                 )
             if policy.counts(item):
-                scores.append(item.score)
+                scores.append(item_score)
                 dates.append(item.assessed_on)
             else:
                 skipped[KIND_LABELS[item.kind]] += 1
         elif item.status == "missing" and policy.missing_counts_as_minimum and policy.counts(item):
-            scores.append(policy.scale_min)
+            scores.append(cast(Decimal, policy.scale_min))
             dates.append(item.assessed_on)
         else:
             skipped[STATUS_LABELS[item.status]] += 1
@@ -402,11 +416,11 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
 
     score = None
     if raw is not None:
-        raw = min(max(raw, policy.scale_min), policy.scale_max)
+        raw = min(max(raw, cast(Decimal, policy.scale_min)), cast(Decimal, policy.scale_max))
         score = round_score(raw)
     level = policy.band(score)
     mastered = score is not None and score >= policy.mastery_threshold
-    if score is not None:
+    if score is not None and level is not None:
         steps.append(
             f"{fmt(score)} is level {fmt(level)} ({level.label}); mastery is "
             f"{fmt(policy.mastery_threshold)} or above: "
@@ -580,7 +594,7 @@ def _apply(
             )
         value, a, b = power_law_fit(scores, at_next=policy.power_law_at == "next")
         at = count + 1 if policy.power_law_at == "next" else count
-        clamped = min(max(value, policy.scale_min), policy.scale_max)
+        clamped = min(max(value, cast(Decimal, policy.scale_min)), cast(Decimal, policy.scale_max))
         where = "next" if policy.power_law_at == "next" else "latest"
         steps = [
             f"Power-law trend of {listed}: score ≈ {fmt(round_score(a))} × attempt^{fmt(round_score(b))}; "
@@ -622,9 +636,9 @@ def power_law_fit(
     n = len(scores)
     lx = [Decimal(x).ln() for x in range(1, n + 1)]
     ly = [to_decimal(s).ln() for s in scores]
-    sx, sy = sum(lx), sum(ly)
-    sxx = sum(v * v for v in lx)
-    sxy = sum(x * y for x, y in zip(lx, ly, strict=True))
+    sx, sy = sum(lx, Decimal(0)), sum(ly, Decimal(0))
+    sxx = sum((v * v for v in lx), Decimal(0))
+    sxy = sum((x * y for x, y in zip(lx, ly, strict=True)), Decimal(0))
     b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
     ln_a = (sy - b * sx) / n
     at = Decimal(n + 1 if at_next else n)
@@ -689,15 +703,15 @@ def course_grade(
         total = len(levels)
         letter = policy.fallback_letter
         chosen: ThresholdBand | None = None
-        for band in policy.threshold_bands:
+        for rule in policy.threshold_bands:
             ok = all(
                 Decimal(sum(1 for lv in levels if lv >= at)) * 100 >= pct * total
-                for at, pct in band.at_least
+                for at, pct in rule.at_least
             )
-            if band.none_below is not None and any(lv < band.none_below for lv in levels):
+            if rule.none_below is not None and any(lv < rule.none_below for lv in levels):
                 ok = False
             if ok:
-                letter, chosen = band.letter, band
+                letter, chosen = rule.letter, rule
                 break
         mastered = sum(1 for lv in levels if lv >= policy.mastery_threshold)
         explanation = (

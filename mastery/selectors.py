@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from mastery import calculation
 from mastery.models import GradingPolicy, ProficiencyScale, ScaleLevel, School
 
 
-def _per_request(school: School, key: str, load):
+def _per_request[T](school: School, key: str, load: Callable[[], T]) -> T:
     """`load()`, remembered for the rest of the request when `school` is the request's own.
 
     SchoolScopeMiddleware gives each request a fresh School instance with an empty memo, so a

@@ -5,6 +5,8 @@ grading/services.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,10 +19,15 @@ from mastery import audit, pagecache
 from mastery.models import (
     ApiToken,
     AuditEvent,
+    Competency,
+    Department,
     GradingPolicy,
+    LearningTarget,
+    LevelDescriptor,
     ProficiencyScale,
     ScaleLevel,
     School,
+    User,
 )
 
 DEFAULT_LEVELS = (
@@ -101,16 +108,15 @@ DESCRIPTOR_LEVELS = (Decimal(1), Decimal(2), Decimal(3), Decimal(4))
 def competency_save(
     *,
     school: School,
-    department,
-    competency=None,
+    department: Department,
+    competency: Competency | None = None,
     code: str,
     name: str,
     kind: str = "content",
     description: str = "",
-    saved_by=None,
-):
+    saved_by: User | None = None,
+) -> Competency:
     """Create or edit a competency; a change is one audit event."""
-    from mastery.models import Competency
 
     code, name = (code or "").strip(), (name or "").strip()
     errors = {}
@@ -121,7 +127,8 @@ def competency_save(
     if kind not in Competency.Kind.values:
         errors["kind"] = ["Choose content area or cross-curricular."]
     clash = Competency.objects.filter(school=school, code=code).exclude(
-        pk=getattr(competency, "pk", None)
+        # Django reads pk=None as IS NULL; the plugin's lookup check refuses None.
+        pk=getattr(competency, "pk", None)  # type: ignore[misc]
     )
     if code and clash.exists():
         errors["code"] = [f"Another competency already uses the code {code}."]
@@ -155,20 +162,19 @@ def competency_save(
 def target_save(
     *,
     school: School,
-    department,
-    target=None,
-    competency,
+    department: Department,
+    target: LearningTarget | None = None,
+    competency: Competency | None,
     code: str,
     statement: str,
     standard_code: str = "",
     subject: str = "",
     dok_level: int | None = None,
     descriptors: dict | None = None,
-    saved_by=None,
-):
+    saved_by: User | None = None,
+) -> LearningTarget:
     """Create or edit a learning target with its "I can…" descriptor for each level."""
     pagecache.school_changed(school.id)  # statements and descriptors
-    from mastery.models import LearningTarget, LevelDescriptor
 
     code, statement = (code or "").strip(), (statement or "").strip()
     errors = {}
@@ -180,7 +186,8 @@ def target_save(
         errors["code"] = ["Keep the code to 40 characters."]
     elif (
         LearningTarget.objects.filter(school=school, code=code)
-        .exclude(pk=getattr(target, "pk", None))
+        # Django reads pk=None as IS NULL; the plugin's lookup check refuses None.
+        .exclude(pk=getattr(target, "pk", None))  # type: ignore[misc]
         .exists()
     ):
         errors["code"] = [f"Another learning target already uses the code {code}."]
@@ -192,6 +199,7 @@ def target_save(
         errors["dok_level"] = ["Depth of Knowledge is 1, 2, 3 or 4."]
     if errors:
         raise ValidationError(errors)
+    assert competency is not None  # refused above
     texts = audit.descriptor_texts(target) if target is not None else {}
     before = audit.target_state(target, descriptors=texts)
     if target is None:
@@ -233,10 +241,11 @@ def target_save(
 
 
 @transaction.atomic
-def target_move(*, school: School, target, direction: str, moved_by=None) -> None:
+def target_move(
+    *, school: School, target: LearningTarget, direction: str, moved_by: User | None = None
+) -> None:
     """Move a target up or down among its competency's targets (positions renumbered 0..n)."""
     pagecache.school_changed(school.id)  # statements and descriptors
-    from mastery.models import LearningTarget
 
     siblings = list(
         LearningTarget.objects.filter(school=school, competency_id=target.competency_id).order_by(
@@ -291,7 +300,12 @@ MAX_IMPORT_ROWS = 2000
 
 @audit.sourced("import")
 def targets_import_csv(
-    *, school: School, department, data: bytes, dry_run: bool = False, imported_by=None
+    *,
+    school: School,
+    department: Department,
+    data: bytes,
+    dry_run: bool = False,
+    imported_by: User | None = None,
 ) -> ImportReport:
     """Import a department's targets from CSV; every bad row is reported and then nothing is written.
 
@@ -299,10 +313,6 @@ def targets_import_csv(
     standard code, descriptor 1-4. A target is matched by its code (updated), otherwise created;
     a competency is matched by code or name in the department, otherwise created.
     """
-    import csv
-    import io
-
-    from mastery.models import Competency, LearningTarget
 
     report = ImportReport()
     try:
@@ -360,15 +370,15 @@ def targets_import_csv(
     parsed = []
     for line, row in numbered[1:]:
 
-        def cell(key, row=row):
+        def cell(key: str, row: list[str] = row) -> str:
             index = columns[key]
             return row[index].strip() if index < len(row) else ""
 
         problems = []
         if len(row) > len(header):
             problems.append("more cells than the header has columns")
-        competency, code, statement = cell("competency"), cell("code"), cell("statement")
-        if not competency:
+        competency_name, code, statement = cell("competency"), cell("code"), cell("statement")
+        if not competency_name:
             problems.append("the competency is empty")
         if not code:
             problems.append("the target code is empty")
@@ -393,7 +403,7 @@ def targets_import_csv(
             continue
         parsed.append(
             (
-                competency,
+                competency_name,
                 code,
                 statement,
                 cell("standard_code"),
@@ -450,7 +460,7 @@ def targets_import_csv(
 
 
 @transaction.atomic
-def api_token_create(*, school: School, user, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, school: School, user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token for the user in this school; returns it with the secret, shown only once."""
     name = (name or "").strip()
     if not name:
@@ -467,7 +477,7 @@ def api_token_create(*, school: School, user, name: str) -> tuple[ApiToken, str]
 
 
 @transaction.atomic
-def api_token_revoke(*, school: School, user, token_id: int) -> ApiToken:
+def api_token_revoke(*, school: School, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens in this school (idempotent)."""
     token = (
         ApiToken.objects.select_for_update().filter(school=school, user=user, id=token_id).first()

@@ -4,6 +4,7 @@ activation emails of new accounts."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 
@@ -23,7 +24,7 @@ class SchoolTask(Task):
 
     abstract = True
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         school_id = kwargs.get("school_id")
         if school_id is None:
             raise ValueError(f"{self.name} must be called with school_id=")
@@ -33,7 +34,7 @@ class SchoolTask(Task):
 
 
 @shared_task(bind=True, name="mastery.activations_send", max_retries=5, default_retry_delay=60)
-def activations_send(self, *, user_ids: list[int], base_url: str) -> int:
+def activations_send(self: Task[Any, Any], *, user_ids: list[int], base_url: str) -> int:
     """Activation emails for accounts an import or a school admin made (each account once: see
     mastery.accounts.activations_send). A mail server that is down is tried again later."""
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import CharField, OuterRef, Q, QuerySet, StringAgg, Subquery, Value
@@ -28,6 +29,15 @@ from mastery.models import GradingPolicy, School
 from mastery.selectors import current_policies
 from reports.models import BaselineRun, MasterySnapshot
 from reports.tasks import compute_baselines
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class VersionsNow(TypedDict):
+    """What `runs_with_versions_now` adds to a run."""
+
+    versions_now: str | None
 
 
 def term_start_date(term: Term) -> date:
@@ -66,7 +76,9 @@ def policy_versions(school: School) -> str:
     return ",".join(str(p.id) for p in sorted(current_policies(school), key=lambda p: p.id))
 
 
-def runs_with_versions_now(school: School) -> QuerySet[BaselineRun]:
+def runs_with_versions_now(
+    school: School,
+) -> QuerySet[WithAnnotations[BaselineRun, VersionsNow]]:
     """The school's runs, each with `versions_now`: the current policy versions, in the run's own
     query (a dashboard that shows no grade reads no policy for it)."""
     now = (

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext_noop
@@ -36,8 +38,9 @@ from gradebook.selectors import attempt_chart, level_infos, student_habits
 from grading.policies import policy_for_course
 from intervention.models import WEEKDAY_NAMES, RosterEntry
 from mastery import calculation
-from mastery.models import LearningTarget, LevelDescriptor, School
+from mastery.models import LearningTarget, LevelDescriptor, School, User
 from mastery.selectors import achievement_levels, current_policies
+from mastery.tenancy import all_schools
 from reports import explain
 from reports.models import StudentGoal
 
@@ -57,7 +60,7 @@ TEMPLATE_VERSION = "5"  # bump when the report's layout changes: cached PDFs are
 class TargetLine:
     target: LearningTarget
     statement: str
-    record: Mastery | None
+    record: ReportRecord | None
     level_label: str
     descriptor_now: str
     next_label: str
@@ -121,7 +124,7 @@ class StudentReport:
     habits: list
     interventions: list[InterventionLine]
     recent: list[Evidence]
-    opportunities: list[tuple[LearningTarget, Mastery | None]]
+    opportunities: list[tuple[LearningTarget, ReportRecord]]
     requests: list[ReassessmentRequest]
     levels: list
 
@@ -198,7 +201,7 @@ class ReportRecord:
 
 
 def _latest_feedback(
-    evidence: list[Evidence], comments: dict[int, tuple[str, date]]
+    evidence: list[LiveEvidence], comments: dict[int, tuple[str, date]]
 ) -> tuple[str, date | None]:
     """The most recent teacher feedback on a target: a score's feedback or the assessment comment."""
     best: tuple[str, date | None] = ("", None)
@@ -307,10 +310,24 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     descriptor_now=now_text,
                     next_label=nxt.display_label if nxt else "",
                     descriptor_next=next_text,
-                    sentence=explain.record_sentence(record, policy),
-                    family_sentence=explain.family_sentence(record, policy),
+                    # explain reads of a record only what ReportRecord holds; its annotation
+                    # names Mastery, and attempt_chart's (no labels) reads what LiveEvidence
+                    # holds of an Evidence.
+                    sentence=explain.record_sentence(
+                        record,  # type: ignore[arg-type]
+                        policy,
+                    ),
+                    family_sentence=explain.family_sentence(
+                        record,  # type: ignore[arg-type]
+                        policy,
+                    ),
                     chart=attempt_chart(
-                        live[target.id], engine, width=72, height=18, pad=4, labels=False
+                        live[target.id],  # type: ignore[arg-type]
+                        engine,
+                        width=72,
+                        height=18,
+                        pad=4,
+                        labels=False,
                     ),
                     feedback=feedback,
                     feedback_on=feedback_on,
@@ -336,9 +353,9 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
             e.cycle.starts_on,
             e.cycle.ends_on,
             str(WEEKDAY_NAMES.get(e.weekday, "")),
-            e.target.display_statement if e.target_id else translation.gettext("Enrichment"),
-            e.group.teacher.full_name if e.group_id and e.group.teacher_id else "",
-            e.group.room if e.group_id else "",
+            e.target.display_statement if e.target else translation.gettext("Enrichment"),
+            e.group.teacher.full_name if e.group and e.group.teacher else "",
+            e.group.room if e.group else "",
             e.get_outcome_display(),
             e.group_id is None,
         )
@@ -404,11 +421,8 @@ def student_targets(school: School, student: Student) -> list[LearningTarget]:
     )
 
 
-def guardian_children(user) -> list[tuple[School, Student, dict]]:
+def guardian_children(user: User) -> list[tuple[School, Student, Mapping[str, Any]]]:
     """Every child of a guardian across schools, with a count of targets mastered (2 queries)."""
-    from django.db.models import Count
-
-    from mastery.tenancy import all_schools
 
     with all_schools():  # a family's children may be in several schools
         links = list(

@@ -4,21 +4,40 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable, Iterable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone, translation
 
-from gradebook.models import CourseTarget, Guardianship, Student
+from gradebook.models import (
+    AssessmentFeedback,
+    CourseTarget,
+    Enrollment,
+    Evidence,
+    Guardianship,
+    HabitScore,
+    Mastery,
+    ReassessmentRequest,
+    RosterSource,
+    Section,
+    Student,
+)
+from intervention.models import RosterEntry, SessionAttendance
 from mastery import accounts, audit, pagecache
-from mastery.models import AuditEvent, LearningTarget, Membership, Role, School
+from mastery.models import AuditEvent, LearningTarget, Membership, Role, School, User
 from mastery.tenancy import all_schools, enter_school
-from reports.models import GuardianInvitation, StudentGoal, digest
+from reports.models import GuardianInvitation, ReportBatch, ReportFile, StudentGoal, digest
+from reports.rendering import report_language, report_pdf
+from reports.selectors import student_report
 from reports.tasks import report_files_queue, zip_report_batch
 
 INVITATION_DAYS = 30
@@ -58,7 +77,7 @@ def goal_achieve(*, school: School, student: Student, goal_id: int) -> StudentGo
 def invitation_create(
     *,
     school: School,
-    created_by,
+    created_by: User,
     email: str,
     full_name: str,
     language: str,
@@ -106,7 +125,7 @@ def invitation_find(
     return found if found is not None and found.usable else None
 
 
-def invitation_needs(invitation: GuardianInvitation, user) -> str:
+def invitation_needs(invitation: GuardianInvitation, user: User | AnonymousUser | None) -> str:
     """What accepting this invitation takes, as the identity rule (mastery.accounts) has it:
     "password" (a new account, or the school's own waiting family account: the guardian chooses
     its password), "accept" (the signed-in owner of the invited address), or "signin" (an
@@ -124,11 +143,11 @@ def invitation_needs(invitation: GuardianInvitation, user) -> str:
 def invitation_accept(
     *,
     invitation: GuardianInvitation,
-    user=None,
+    user: User | AnonymousUser | None = None,
     full_name: str,
     password: str | None,
     language: str,
-):
+) -> User:
     """Use up the invitation: the guardian's account (created for a new address and given its
     password; an existing one only when `user`, the signed-in person, owns it), a guardian role
     in the school and the children. Raises ValidationError otherwise: an invitation never sets
@@ -146,8 +165,7 @@ def invitation_accept(
     if needs == "password" and not password:
         raise ValidationError("Choose a password for your account.")
     account = User.objects.filter(email=User.objects.normalize_address(locked.email)).first()
-    created = account is None
-    if created:
+    if account is None:
         account = User.objects.create_user(
             locked.email, None, full_name=full_name, preferred_language=language
         )
@@ -182,7 +200,12 @@ def invitation_accept(
             )
     if needs == "password":
         # After the membership: the activation is recorded in the school's trail.
-        accounts.password_set(user=account, password=password, actor=account, source="invitation")
+        accounts.password_set(
+            user=account,
+            password=cast(str, password),  # refused above when empty
+            actor=account,
+            source="invitation",
+        )
     locked.accepted_at, locked.accepted_by = timezone.now(), account
     locked.save(update_fields=["accepted_at", "accepted_by"])
     return account
@@ -195,7 +218,9 @@ def report_dir(school: School) -> Path:
     return Path(settings.MEDIA_ROOT) / "reports" / str(school.id)
 
 
-def batch_students(*, school: School, section=None, grade_level: int | None = None):
+def batch_students(
+    *, school: School, section: Section | None = None, grade_level: int | None = None
+) -> QuerySet[Student]:
     students = Student.objects.filter(school=school, is_active=True)
     if section is not None:
         students = students.filter(
@@ -210,19 +235,17 @@ def batch_students(*, school: School, section=None, grade_level: int | None = No
 def batch_start(
     *,
     school: School,
-    requested_by,
-    section=None,
+    requested_by: User,
+    section: Section | None = None,
     grade_level: int | None = None,
     language: str = "family",
     students: list[Student] | None = None,
-):
+) -> ReportBatch:
     """Queue a batch of progress reports; each student's PDF renders in its own Celery task.
 
     The batch covers a section, a grade level or the whole school; `students` names them
     instead (the benchmark's batch of 100).
     """
-    from reports.models import ReportBatch, ReportFile
-    from reports.rendering import report_language
 
     if language not in ReportBatch.Language.values:
         raise ValidationError({"language": ["Choose the reports' language."]})
@@ -252,7 +275,6 @@ def batch_start(
 
 
 def _enqueue_batch(school_id: int, batch_id: int) -> None:
-    from reports.models import ReportFile
 
     with enter_school(school_id):
         file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
@@ -265,8 +287,6 @@ def report_pdf_file(*, school: School, student: Student, language: str) -> tuple
     Files are named by the fingerprint of everything the report shows (and the date it prints), so
     a report whose data has not changed is served or batched again without rendering it twice.
     """
-    from reports.rendering import report_pdf
-    from reports.selectors import student_report
 
     with translation.override(language):
         report = student_report(school=school, student=student)
@@ -284,7 +304,6 @@ def report_pdf_file(*, school: School, student: Student, language: str) -> tuple
 
 def batch_render_file(*, school: School, file_id: int) -> None:
     """Render one student's report of a batch (or reuse an identical one). Safe to run twice."""
-    from reports.models import ReportBatch, ReportFile
 
     item = (
         ReportFile.objects.filter(school=school, pk=file_id)
@@ -325,7 +344,6 @@ def batch_render_file(*, school: School, file_id: int) -> None:
 
 
 def _finish_if_complete(school: School, batch_id: int) -> None:
-    from reports.models import ReportBatch
 
     batch = ReportBatch.objects.get(school=school, pk=batch_id)
     if batch.done + batch.failed < batch.total:
@@ -343,7 +361,6 @@ def _finish_if_complete(school: School, batch_id: int) -> None:
 
 def batch_zip(*, school: School, batch_id: int) -> Path | None:
     """Pack the batch's PDFs (named after the students) into one zip."""
-    from reports.models import ReportBatch, ReportFile
 
     batch = ReportBatch.objects.filter(school=school, pk=batch_id).first()
     if batch is None or batch.status == ReportBatch.Status.DONE:
@@ -371,7 +388,11 @@ def batch_zip(*, school: School, batch_id: int) -> Path | None:
 
 
 def student_records_export(
-    *, school: School, student: Student, requested_by=None, source: str = "records request"
+    *,
+    school: School,
+    student: Student,
+    requested_by: User | None = None,
+    source: str = "records request",
 ) -> dict:
     """Everything the school holds about one student (`_records_of`), and the disclosure logged.
 
@@ -404,35 +425,21 @@ def _records_of(*, school: School, student: Student) -> dict:
     name and relationship only (their contact details are theirs, not the student's). Staff
     appear by name. Runs inside the school (its scope): every query is filtered by it.
     """
-    from decimal import Decimal
 
-    from gradebook.models import (
-        AssessmentFeedback,
-        Enrollment,
-        Evidence,
-        HabitScore,
-        Mastery,
-        ReassessmentRequest,
-        RosterSource,
-    )
-    from intervention.models import RosterEntry, SessionAttendance
-    from mastery.models import AuditEvent
-    from reports.models import ReportFile
-
-    def plain(value):
+    def plain(value: Any) -> Any:
         if isinstance(value, Decimal):
             return str(value)
         if hasattr(value, "isoformat"):
             return value.isoformat()
         return value
 
-    def name(user) -> str | None:
+    def name(user: User | None) -> str | None:
         return user.full_name if user is not None else None
 
-    def rows(queryset, **fields) -> list[dict]:
+    def rows(queryset: Iterable[Any], **fields: str | Callable[[Any], Any]) -> list[dict]:
         """Each object as {key: value}, a field given as a path ("a.b") or a function."""
 
-        def get(obj, how):
+        def get(obj: Any, how: str | Callable[[Any], Any]) -> Any:
             if callable(how):
                 return how(obj)
             for part in how.split("."):
@@ -442,7 +449,7 @@ def _records_of(*, school: School, student: Student) -> dict:
         return [{key: plain(get(obj, how)) for key, how in fields.items()} for obj in queryset]
 
     mine = {"school": school, "student": student}
-    voided = {
+    voided: dict[str, str | Callable[[Any], Any]] = {
         "voided_at": "voided_at",
         "voided_by": lambda o: name(o.voided_by),
         "void_reason": lambda o: o.void_reason or None,
@@ -489,7 +496,7 @@ def _records_of(*, school: School, student: Student) -> dict:
             "grade_level": student.grade_level,
             "family_language": student.preferred_language,
             "is_active": student.is_active,
-            "login_email": student.user.email if student.user_id else None,
+            "login_email": student.user.email if student.user else None,
         },
         "rostering_ids": list(
             RosterSource.objects.filter(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import date
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(base=SchoolTask, bind=True, name="reports.render_report_file")
-def render_report_file(self, *, school_id: int, file_id: int) -> None:
+def render_report_file(self: Task[Any, Any], *, school_id: int, file_id: int) -> None:
     from reports.services import batch_render_file
 
     batch_render_file(school=School.objects.get(pk=school_id), file_id=file_id)
@@ -64,7 +65,7 @@ def _render_in_background(*, school_id: int, file_ids: list[int]) -> None:
 
 
 @shared_task(base=SchoolTask, bind=True, name="reports.zip_report_batch")
-def zip_report_batch(self, *, school_id: int, batch_id: int) -> str | None:
+def zip_report_batch(self: Task[Any, Any], *, school_id: int, batch_id: int) -> str | None:
     from reports.services import batch_zip
 
     path = batch_zip(school=School.objects.get(pk=school_id), batch_id=batch_id)
@@ -72,7 +73,7 @@ def zip_report_batch(self, *, school_id: int, batch_id: int) -> str | None:
 
 
 @shared_task(base=SchoolTask, bind=True, name="reports.compute_baselines")
-def compute_baselines(self, *, school_id: int, dates: list[str]) -> dict:
+def compute_baselines(self: Task[Any, Any], *, school_id: int, dates: list[str]) -> dict:
     """Compute the dashboards' baselines of these dates (idempotent: each replaces its rows)."""
     from reports.baselines import baseline_compute
 
@@ -102,7 +103,9 @@ def refresh_baselines() -> dict:
 
 
 @shared_task(base=SchoolTask, bind=True, name="reports.compute_school_figures")
-def compute_school_figures(self, *, school_id: int, today: str | None = None) -> dict:
+def compute_school_figures(
+    self: Task[Any, Any], *, school_id: int, today: str | None = None
+) -> dict:
     """Count one school's row of its district's page (idempotent: it replaces the row)."""
     from reports.dashboards.district import school_figures_compute
 
