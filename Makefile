@@ -37,6 +37,7 @@ test: sync
 	  $(UV) run ruff check . && \
 	  $(UV) run ruff format --check . && \
 	  DEBUG=1 $(UV) run mypy && \
+	  $(UV) run lint-imports && \
 	  DEBUG=1 $(UV) run python manage.py makemigrations --check --dry-run && \
 	  $(UV) run pytest $(PYTEST_ARGS)
 

@@ -15,6 +15,10 @@ from functools import cache
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
+from weasyprint import CSS, HTML
+from weasyprint.formatting_structure.boxes import MarginBox
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher
 
 from mastery.gcpause import gc_paused
 
@@ -28,7 +32,6 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _fetcher():
-    from weasyprint.urls import URLFetcher
 
     return URLFetcher(allowed_protocols={"file", "data"}, ssl_context=_ssl_context())
 
@@ -37,15 +40,12 @@ def _shared() -> tuple:
     """This thread's font configuration and parsed stylesheets (WeasyPrint objects are not shared
     between threads)."""
     if not hasattr(_local, "fonts"):
-        from weasyprint.text.fonts import FontConfiguration
-
         _local.fonts = FontConfiguration()
         _local.sheets = {}
     return _local.fonts, _local.sheets
 
 
 def _stylesheet(path: str):
-    from weasyprint import CSS
 
     fonts, sheets = _shared()
     if path not in sheets or settings.DEBUG:  # in development, pick up edits to the stylesheet
@@ -61,7 +61,6 @@ def render_document(
 ):
     """Lay a template out as pages (WeasyPrint's Document), to look at before writing the PDF."""
     # Imported here: loading WeasyPrint costs about 1.5 s, which no other request should pay.
-    from weasyprint import HTML
 
     with gc_paused():  # layout allocates millions of objects (mastery/gcpause.py)
         html = render_to_string(template, context, request=request)
@@ -82,7 +81,6 @@ def render_pdf(
 
 def last_page_filled(document) -> float:
     """How much of the last page's height its content takes, 0 to 1 (the footer's margin aside)."""
-    from weasyprint.formatting_structure.boxes import MarginBox
 
     # WeasyPrint's Page keeps its laid-out boxes in _page_box (there is no public accessor); the
     # footer is in the page's margin boxes, which are not content.
