@@ -1,4 +1,5 @@
-"""Writes of intervention: open and close cycles, build rosters, move students, take attendance.
+"""Writes of intervention: its settings and teachers' availability, open and close cycles, build
+rosters, move students, take attendance.
 
 Every service is idempotent where a task may run it twice: closing claims the cycle with a
 conditional UPDATE, opening the next cycle is keyed by its number, and a rebuild is deterministic.
@@ -17,15 +18,18 @@ from django.utils import timezone
 from gradebook.models import Mastery
 from intervention.builder import RosterPlan, compare, plan_rosters, settings_for, write_plan
 from intervention.models import (
+    WEEKDAY_NAMES,
     GroupKind,
     InterventionCycle,
     InterventionGroup,
+    InterventionSettings,
+    InterventionSlot,
     RosterEntry,
     SessionAttendance,
 )
 from mastery import audit, pagecache
 from mastery.gcpause import gc_paused
-from mastery.models import AuditEvent, School, User
+from mastery.models import AuditEvent, Department, School, User
 
 
 def next_monday(day: date) -> date:
@@ -278,3 +282,144 @@ def attendance_record(
             source="intervention",
         )
     return attendance
+
+
+# --- Settings and availability -----------------------------------------------------------------
+
+
+def _settings_state(config: InterventionSettings | None, focus: list[str]) -> dict | None:
+    if config is None or config.pk is None:
+        return None
+    return {
+        "cycle_weeks": config.cycle_weeks,
+        "weekdays": sorted(config.weekdays),
+        "group_capacity": config.group_capacity,
+        "enrichment_capacity": config.enrichment_capacity,
+        "focus": focus,
+    }
+
+
+def _focus_names(school: School) -> list[str]:
+    return list(
+        Department.objects.filter(school=school, intervention_focus=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+@transaction.atomic
+def settings_save(
+    *,
+    school: School,
+    changed_by: User,
+    cycle_weeks: int,
+    weekdays: list[int],
+    group_capacity: int,
+    enrichment_capacity: int,
+    focus: list[Department],
+) -> InterventionSettings:
+    """The school's cycle settings and its focus subjects (whose targets feed the rosters)."""
+    if any(d.school_id != school.id for d in focus):
+        raise ValidationError({"focus": ["That subject is not in this school."]})
+    config = InterventionSettings.objects.select_for_update().filter(school=school).first()
+    before = _settings_state(config, _focus_names(school))
+    config = config or InterventionSettings(school=school)
+    config.cycle_weeks = cycle_weeks
+    config.weekdays = sorted(weekdays)
+    config.group_capacity = group_capacity
+    config.enrichment_capacity = enrichment_capacity
+    config.full_clean(exclude=["school"], validate_unique=False)
+    config.save()
+    Department.objects.filter(school=school).update(intervention_focus=False)
+    Department.objects.filter(school=school, id__in=[d.id for d in focus]).update(
+        intervention_focus=True
+    )
+    after = _settings_state(config, _focus_names(school))
+    if before != after:
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.UPDATE if before else AuditEvent.Action.CREATE,
+            object_type=AuditEvent.ObjectType.INTERVENTION,
+            object_id=config.id,
+            actor=changed_by,
+            before=before,
+            after=after,
+            summary="Intervention settings: "
+            + f"{config.cycle_weeks}-week cycles, groups of {config.group_capacity}, "
+            + (", ".join(after["focus"]) if after and after["focus"] else "no focus subject"),
+        )
+    return config
+
+
+def _slot_state(slot: InterventionSlot) -> dict:
+    return {
+        "teacher": slot.teacher.full_name or slot.teacher.email,
+        "weekday": str(WEEKDAY_NAMES.get(slot.weekday, slot.weekday)),
+        "room": slot.room,
+        "capacity": slot.capacity,
+    }
+
+
+@transaction.atomic
+def slot_save(
+    *,
+    school: School,
+    changed_by: User,
+    teacher: User,
+    weekday: int,
+    room: str,
+    capacity: int | None,
+) -> InterventionSlot:
+    """A teacher can lead a group on that weekday, in that room (one availability per day)."""
+    if not teacher.memberships.filter(school=school).exists():
+        raise ValidationError({"teacher": ["That teacher is not in this school."]})
+    old = (
+        InterventionSlot.objects.select_for_update()
+        .select_related("teacher")
+        .filter(school=school, teacher=teacher, weekday=weekday)
+        .first()
+    )
+    before = _slot_state(old) if old else None
+    slot, _ = InterventionSlot.objects.update_or_create(
+        school=school,
+        teacher=teacher,
+        weekday=weekday,
+        defaults={"room": room, "capacity": capacity},
+    )
+    after = _slot_state(slot)
+    if before != after:
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.UPDATE if before else AuditEvent.Action.CREATE,
+            object_type=AuditEvent.ObjectType.INTERVENTION,
+            object_id=slot.id,
+            actor=changed_by,
+            before=before,
+            after=after,
+            summary=f"{after['teacher']} can lead a group on {after['weekday']}"
+            + (f" in {room}" if room else ""),
+        )
+    return slot
+
+
+@transaction.atomic
+def slot_remove(*, school: School, changed_by: User, slot_id: int) -> InterventionSlot:
+    """A teacher no longer leads groups on that day (raises DoesNotExist for another school's)."""
+    slot = (
+        InterventionSlot.objects.select_for_update()
+        .select_related("teacher")
+        .get(school=school, pk=slot_id)
+    )
+    before = _slot_state(slot)
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.DELETE,
+        object_type=AuditEvent.ObjectType.INTERVENTION,
+        object_id=slot.id,
+        actor=changed_by,
+        before=before,
+        after=None,
+        summary=f"{before['teacher']} no longer leads groups on {before['weekday']}",
+    )
+    slot.delete()
+    return slot

@@ -35,10 +35,14 @@ from intervention.services import (
     cycle_open,
     entry_move,
     roster_rebuild,
+    settings_save,
+    slot_remove,
+    slot_save,
 )
 from mastery import audit
 from mastery.decorators import roles_required
 from mastery.fields import parse_id
+from mastery.forms import add_service_errors
 from mastery.models import Department, Membership, Role
 from mastery.pdf import render_pdf
 from mastery.selectors import achievement_levels
@@ -474,30 +478,46 @@ def settings_view(request, school_slug: str):
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "settings" and form.is_valid():
-            saved = form.save(commit=False)
-            saved.school = school
-            saved.save()
-            Department.objects.filter(school=school).update(intervention_focus=False)
-            Department.objects.filter(
-                school=school, id__in=[d.id for d in form.cleaned_data["focus"]]
-            ).update(intervention_focus=True)
-            messages.success(request, "Intervention settings saved.")
-            return redirect("intervention:settings", school_slug=school_slug)
+            data = form.cleaned_data
+            try:
+                settings_save(
+                    school=school,
+                    changed_by=request.user,
+                    cycle_weeks=data["cycle_weeks"],
+                    weekdays=data["weekdays"],
+                    group_capacity=data["group_capacity"],
+                    enrichment_capacity=data["enrichment_capacity"],
+                    focus=list(data["focus"]),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Intervention settings saved.")
+                return redirect("intervention:settings", school_slug=school_slug)
         if action == "add_slot" and slot_form.is_valid():
             data = slot_form.cleaned_data
-            InterventionSlot.objects.update_or_create(
-                school=school,
-                teacher=data["teacher"],
-                weekday=int(data["weekday"]),
-                defaults={"room": data["room"], "capacity": data["capacity"]},
-            )
-            messages.success(request, "Availability saved.")
-            return redirect("intervention:settings", school_slug=school_slug)
+            try:
+                slot_save(
+                    school=school,
+                    changed_by=request.user,
+                    teacher=data["teacher"],
+                    weekday=int(data["weekday"]),
+                    room=data["room"],
+                    capacity=data["capacity"],
+                )
+            except ValidationError as exc:
+                add_service_errors(slot_form, exc)
+            else:
+                messages.success(request, "Availability saved.")
+                return redirect("intervention:settings", school_slug=school_slug)
         if action == "remove_slot":
             slot = parse_id(request.POST.get("slot", "").strip())
-            if slot is None:
-                raise Http404("No such availability")
-            InterventionSlot.objects.filter(school=school, pk=slot).delete()
+            try:
+                if slot is None:
+                    raise InterventionSlot.DoesNotExist
+                slot_remove(school=school, changed_by=request.user, slot_id=slot)
+            except InterventionSlot.DoesNotExist as exc:
+                raise Http404("No such availability") from exc
             messages.success(request, "Availability removed.")
             return redirect("intervention:settings", school_slug=school_slug)
     slots = (

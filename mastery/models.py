@@ -674,6 +674,7 @@ class AuditEvent(TenantModel):
         ATTENDANCE = "attendance", _("Intervention attendance")
         RECORDS = "records", _("Student records")
         ACCOUNT = "account", _("Account")
+        INTERVENTION = "intervention", _("Intervention settings")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -38,7 +38,7 @@ from intervention.models import (
 )
 from intervention.services import cycle_advance, cycle_close, cycle_open, entry_move, roster_rebuild
 from intervention.tasks import dispatch_cycles
-from mastery.models import Competency, Department, LearningTarget, Membership, Role
+from mastery.models import AuditEvent, Competency, Department, LearningTarget, Membership, Role
 from tests.factories import make_intervention, make_user, make_world
 from tests.workers import celery_worker
 
@@ -800,3 +800,76 @@ def test_the_roster_pdf_footer_prints_the_schools_name_as_it_is_spelled(client, 
         ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert 'St. Mary\'s "Anne-Marie" Academy · Cycle 1 · Wednesday' in text
+
+
+def settings_post(client, w, **changes):
+    data = {
+        "action": "settings",
+        "s-cycle_weeks": "4",
+        "s-weekdays": ["2", "3"],
+        "s-group_capacity": "8",
+        "s-enrichment_capacity": "12",
+        "s-focus": [str(w.department.id)],
+        **changes,
+    }
+    return client.post(reverse("intervention:settings", args=[w.school.slug]), data)
+
+
+def intervention_events(w):
+    with scopes_disabled():
+        return list(
+            AuditEvent.objects.filter(school=w.school, object_type="intervention")
+            .select_related("actor")
+            .order_by("id")
+        )
+
+
+def test_settings_and_availability_changes_are_in_the_audit_trail(client, cycle_w):
+    """Who changed the cycle settings or a teacher's availability, from what to what."""
+    w, _ = cycle_w
+    client.force_login(w.counselor)
+    before = len(intervention_events(w))
+    assert settings_post(client, w).status_code == 302
+    assert settings_post(client, w).status_code == 302  # saved twice unchanged: one event
+    changed = intervention_events(w)[before:]
+    assert len(changed) == 1 and changed[0].actor == w.counselor
+    assert changed[0].after["group_capacity"] == 8
+    assert changed[0].after["focus"] == [w.department.name]
+    response = client.post(
+        reverse("intervention:settings", args=[w.school.slug]),
+        {
+            "action": "add_slot",
+            "slot-teacher": str(w.other_teacher.id),
+            "slot-weekday": "1",  # Tuesday: no availability yet
+            "slot-room": "B12",
+        },
+    )
+    assert response.status_code == 302
+    with scopes_disabled():
+        slot = InterventionSlot.objects.get(school=w.school, teacher=w.other_teacher, weekday=1)
+    response = client.post(
+        reverse("intervention:settings", args=[w.school.slug]),
+        {"action": "remove_slot", "slot": str(slot.id)},
+    )
+    assert response.status_code == 302
+    added, removed = intervention_events(w)[before + 1 :]
+    assert (added.action, removed.action) == ("create", "delete")
+    assert added.after["room"] == "B12" and removed.before["room"] == "B12"
+    assert "Otto Other" in removed.summary and removed.actor == w.counselor
+
+
+def test_another_schools_availability_cannot_be_removed_from_here(client, cycle_w, world_b):
+    w, _ = cycle_w
+    with scopes_disabled():
+        theirs = InterventionSlot.objects.create(
+            school=world_b.school, teacher=world_b.teacher, weekday=2, room="Theirs"
+        )
+    client.force_login(w.counselor)
+    response = client.post(
+        reverse("intervention:settings", args=[w.school.slug]),
+        {"action": "remove_slot", "slot": str(theirs.id)},
+    )
+    assert response.status_code == 404
+    with scopes_disabled():
+        assert InterventionSlot.objects.filter(pk=theirs.pk).exists()
+        assert not AuditEvent.objects.filter(object_type="intervention", object_id=theirs.id)
