@@ -20,7 +20,9 @@ from rest_framework.response import Response
 from gradebook import exports
 from gradebook.models import (
     Assessment,
+    AssessmentTarget,
     Course,
+    CourseTarget,
     Enrollment,
     Evidence,
     EvidenceStatus,
@@ -33,7 +35,7 @@ from gradebook.models import (
 )
 from gradebook.permissions import SCHOOL_WIDE, visible_sections, visible_students
 from gradebook.selectors import section_cells_q, section_student_ids
-from gradebook.services import evidence_record, evidence_void
+from gradebook.services.evidence import evidence_record, evidence_void
 from grading.pair import MASTERY_FIELDS
 from mastery.models import Role
 from mastery.rest import FirstRendererNegotiation, IdField, SchoolViewSet, filter_ids
@@ -91,8 +93,6 @@ class CourseViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
     filterset_class = CourseFilter
 
     def get_queryset(self):
-        from gradebook.models import CourseTarget
-
         ordered = CourseTarget.objects.filter(school=self.school).order_by("position", "id")
         return (
             Course.objects.filter(school=self.school)
@@ -259,8 +259,6 @@ class AssessmentFilter(django_filters.FilterSet):
 
 
 def _visible_assessments(access, user):
-    from gradebook.models import AssessmentTarget
-
     assessments = Assessment.objects.filter(school=access.school)
     if not access.has(*SCHOOL_WIDE):
         sections = visible_sections(access, user)

@@ -26,7 +26,7 @@ from django.utils.text import slugify
 
 from gradebook import selectors
 from gradebook.models import Mastery, Section
-from gradebook.services import score_number
+from gradebook.services.evidence import score_number
 from mastery import calculation
 from mastery.fields import parse_id
 from mastery.models import LearningTarget, School

@@ -25,6 +25,8 @@ from gradebook.models import (
     Enrollment,
     Evidence,
     EvidenceStatus,
+    Habit,
+    HabitScore,
     Mastery,
     ReassessmentRequest,
     ScoringUndo,
@@ -65,7 +67,7 @@ def evidence_display(evidence: Evidence | None) -> str:
 
 
 def cell_state_display(state: dict | None) -> str:
-    """A cell's values as kept by undo (gradebook.services.cell_state), shown as in the cell."""
+    """A cell's values as kept by undo (gradebook.services.grid.cell_state), shown as in the cell."""
     if state is None:
         return ""
     if state["status"] == EvidenceStatus.SCORED:
@@ -854,8 +856,6 @@ class HabitSummary:
 
 def student_habits(*, school: School, student: Student) -> list[HabitSummary]:
     """Habits of work per section: the latest score of each habit (on its own scale), never mixed in."""
-    from gradebook.models import Habit, HabitScore
-
     habits = list(Habit.objects.filter(school=school).order_by("position", "name"))
     scores = (
         HabitScore.objects.filter(school=school, student=student, voided_at__isnull=True)

@@ -23,7 +23,7 @@ from gradebook.models import (
     Student,
     Term,
 )
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from mastery.models import (
     Competency,
@@ -243,7 +243,7 @@ def make_evidence(w: World, *, score: str = "3"):
     """A recorded score for the world's second student on its first target (through the service)."""
     from django_scopes import scope
 
-    from gradebook.services import evidence_record
+    from gradebook.services.evidence import evidence_record
 
     with scope(school=w.school):
         return evidence_record(

@@ -19,14 +19,8 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.oneroster.package import read_path
 from gradebook.oneroster.service import oneroster_import
-from gradebook.services import (
-    EvidenceError,
-    evidence_enter,
-    evidence_fill,
-    evidence_record,
-    evidence_undo,
-    evidence_void,
-)
+from gradebook.services.evidence import EvidenceError, evidence_record, evidence_void
+from gradebook.services.grid import evidence_enter, evidence_fill, evidence_undo
 from grading.services import policy_change, policy_remove_override
 from intervention.models import RosterEntry
 from intervention.services import cycle_close, entry_move, roster_rebuild
@@ -267,7 +261,7 @@ def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a):
 
 
 def test_an_assessment_edit_that_moves_its_evidence_is_recorded_per_row(world_a):
-    from gradebook.services import assessment_save
+    from gradebook.services.assessments import assessment_save
 
     w = world_a
     record(w, "3")

@@ -30,13 +30,10 @@ from gradebook.models import (
     RosterSource,
     Student,
 )
-from gradebook.services import (
-    evidence_record,
-    evidence_void,
-    feedback_save,
-    habit_score_record,
-    reassessment_request_create,
-)
+from gradebook.services.evidence import evidence_record, evidence_void
+from gradebook.services.grid import feedback_save
+from gradebook.services.habits import habit_score_record
+from gradebook.services.reassessment import reassessment_request_create
 from grading.school import mastery_recompute_school
 from intervention.models import RosterEntry
 from intervention.services import attendance_record

@@ -12,7 +12,7 @@ from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Evidence, Mastery
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from mastery.models import GradingPolicy
 from tests.factories import PASSWORD, make_assessment, make_world
 

@@ -11,7 +11,7 @@ from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Student
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from intervention.models import (
     InterventionCycle,
     InterventionGroup,

@@ -23,7 +23,9 @@ from playwright.sync_api import Page, expect
 
 import mastery.pdf
 from gradebook.models import Assessment, Guardianship, Habit
-from gradebook.services import assessment_save, habit_score_record, reassessment_record
+from gradebook.services.assessments import assessment_save
+from gradebook.services.habits import habit_score_record
+from gradebook.services.reassessment import reassessment_record
 from intervention.models import InterventionGroup
 from mastery import calculation
 from mastery.models import LevelDescriptor

@@ -13,7 +13,7 @@ import pytest
 from django_scopes import scope
 from playwright.sync_api import Page, expect
 
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from tests.factories import make_assessment, make_world
 from tests.test_browser import ARTIFACTS, log_in, shoot
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Section, SectionTeacher
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from grading.services import policy_change
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import Department, GradingPolicy, LearningTarget, Role

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
 from reports.dashboards.district import FRESH_FOR
 from reports.models import SchoolFigures

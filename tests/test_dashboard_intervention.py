@@ -37,7 +37,7 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Enrollment
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import GradingPolicy
 from reports.models import BaselineRun

@@ -26,7 +26,7 @@ from gradebook.models import (
     Section,
     SectionTeacher,
 )
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from intervention.models import InterventionCycle
 from mastery.models import (
     Department,

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 
 from gradebook.models import Enrollment, Evidence, Mastery
-from gradebook.services import EvidenceError, evidence_record, evidence_void
+from gradebook.services.evidence import EvidenceError, evidence_record, evidence_void
 from mastery.models import ProficiencyScale
 from tests.factories import make_assessment, make_student
 

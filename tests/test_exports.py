@@ -16,7 +16,8 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook import exports, selectors
 from gradebook.models import Enrollment, Mastery
-from gradebook.services import evidence_fill, evidence_record
+from gradebook.services.evidence import evidence_record
+from gradebook.services.grid import evidence_fill
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
 from tests.factories import make_assessment, make_student, make_user
 

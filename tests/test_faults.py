@@ -17,7 +17,7 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Mastery, RecomputeRun
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from grading.school import mastery_recompute_school
 from grading.services import policy_change
 from intervention.models import InterventionGroup, RosterEntry

@@ -23,7 +23,7 @@ from gradebook.models import (
     RecomputeRun,
     Section,
 )
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from grading.forms import PolicyForm
 from grading.preview import policy_preview
 from grading.school import school_recompute_python, school_recompute_sql

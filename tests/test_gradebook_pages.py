@@ -27,7 +27,8 @@ from gradebook.models import (
     Section,
     SectionTeacher,
 )
-from gradebook.services import evidence_fill, evidence_record, evidence_void
+from gradebook.services.evidence import evidence_record, evidence_void
+from gradebook.services.grid import evidence_fill
 from mastery.middleware import NoStoreMiddleware
 from mastery.models import Competency, Department, LearningTarget, ProficiencyScale, ScaleLevel
 from tests.factories import make_assessment, make_request, make_student

@@ -40,7 +40,7 @@ from gradebook.models import (
 from gradebook.oneroster.package import read_path
 from gradebook.oneroster.report import OTHER_SCHOOL
 from gradebook.oneroster.service import oneroster_import
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from mastery.models import (
     AuditEvent,
     Competency,

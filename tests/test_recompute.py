@@ -21,7 +21,7 @@ from django_scopes import scope, scopes_disabled
 
 from config.celery import app as celery_app
 from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Evidence, Mastery
-from gradebook.services import evidence_record
+from gradebook.services.evidence import evidence_record
 from grading.school import (
     mastery_recompute_school,
     school_recompute_python,

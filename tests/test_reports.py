@@ -23,7 +23,7 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Guardianship
 from gradebook.selectors import attempt_chart
-from gradebook.services import feedback_save
+from gradebook.services.grid import feedback_save
 from grading.services import policy_change
 from mastery import calculation
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel

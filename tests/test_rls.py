@@ -20,7 +20,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from gradebook.models import Student
-from gradebook.services import evidence_fill
+from gradebook.services.grid import evidence_fill
 from mastery import rls
 from mastery.middleware import SchoolScopeMiddleware
 from mastery.models import Department

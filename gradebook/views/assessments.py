@@ -11,7 +11,8 @@ from gradebook import selectors
 from gradebook.forms import AssessmentForm
 from gradebook.models import Assessment, CourseTarget, Evidence
 from gradebook.permissions import can_score_section
-from gradebook.services import EvidenceError, assessment_save
+from gradebook.services.assessments import assessment_save
+from gradebook.services.evidence import EvidenceError
 from gradebook.views.common import section_for
 from gradebook.views.scoring import assessment_for
 from mastery.forms import add_service_errors

@@ -15,9 +15,8 @@ from gradebook import selectors
 from gradebook.forms import ReassessForm, VoidForm
 from gradebook.models import Evidence, ReassessmentRequest
 from gradebook.permissions import can_score_section
-from gradebook.services import (
-    EvidenceError,
-    evidence_void,
+from gradebook.services.evidence import EvidenceError, evidence_void
+from gradebook.services.reassessment import (
     reassessment_record,
     reassessment_request_resolve,
     submission_token,

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 from gradebook import selectors
 from gradebook.models import Habit, HabitScore
 from gradebook.permissions import can_score_section
-from gradebook.services import EvidenceError, habit_score_record
+from gradebook.services.evidence import EvidenceError
+from gradebook.services.habits import habit_score_record
 from gradebook.views.common import section_for
 from mastery import calculation
 from mastery.fields import parse_id

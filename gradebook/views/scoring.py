@@ -3,7 +3,8 @@
 With JavaScript (static/js/scoring.js) each cell saves as the teacher leaves it (score_cell) and
 the answer is the re-rendered cell plus the student's course grade and the undo button (marked
 hx-swap-oob); the script tracks every save until it is answered. Without JavaScript the whole grid
-is one form that saves every changed cell (score, POST). Both go through gradebook.services.
+is one form that saves every changed cell (score, POST). Both go through gradebook.services.grid,
+which keeps each change on the user's undo stack in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import re
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,14 +19,8 @@ from django.views.decorators.http import require_POST
 
 from gradebook import selectors
 from gradebook.models import Assessment, Student
-from gradebook.services import (
-    EvidenceError,
-    evidence_enter,
-    evidence_fill,
-    feedback_save,
-    scoring_undo_pop,
-    scoring_undo_push,
-)
+from gradebook.services.evidence import EvidenceError
+from gradebook.services.grid import feedback_save, fill_enter, score_enter, scoring_undo_pop
 from gradebook.views.common import section_for
 from mastery.fields import parse_id
 
@@ -45,25 +39,6 @@ def assessment_for(request, section, assessment_id: int) -> Assessment:
     if assessment is None:
         raise Http404("No such assessment in this section")
     return assessment
-
-
-def _change_label(name: str, code: str, undo: dict) -> str:
-    """What Undo will take back, in words: 'Ana Diaz: 3 on ALG.1 (was 2)'."""
-    step = undo["steps"][0]
-    now = selectors.cell_state_display(step["after"]) or "empty"
-    was = selectors.cell_state_display(step["before"]) or "empty"
-    return f"{name}: {now} on {code} (was {was})"
-
-
-def _push_undo(request, section, assessment, undo: dict | None, label: str) -> str | None:
-    return scoring_undo_push(
-        school=request.school,
-        user=request.user,
-        section=section,
-        assessment=assessment,
-        undo=undo,
-        label=label,
-    )
 
 
 def _undo_label(request, section, assessment) -> str | None:
@@ -120,8 +95,7 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
         for t, e, _ in r.cells
     }
     comments = {r.student.id: r.feedback for r in grid.rows}
-    names = {r.student.id: r.student.display_name for r in grid.rows}
-    codes = {t.id: t.code for t in grid.targets}
+    students = {r.student.id: r.student for r in grid.rows}
     errors, entered, changed = {}, {}, 0
     comment_errors, comment_entered = {}, {}
     for key, value in request.POST.items():
@@ -130,21 +104,19 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
             if pair not in current or value.strip().upper() == current[pair]:
                 continue
             try:
-                result = evidence_enter(
+                result = score_enter(
                     school=request.school,
                     entered_by=request.user,
-                    student_id=pair[0],
+                    section=section,
+                    assessment=assessment,
+                    student=students[pair[0]],
                     target_id=pair[1],
-                    assessment_id=assessment.id,
                     text=value,
                 )
             except EvidenceError as exc:
                 errors[pair], entered[pair] = _messages(exc), value
                 continue
             changed += result.changed
-            if result.undo:
-                label = _change_label(names[pair[0]], codes[pair[1]], result.undo)
-                _push_undo(request, section, assessment, result.undo, label)
         elif match := FEEDBACK.match(key):
             student_id = parse_id(match[1])
             typed = value.replace("\r\n", "\n").strip()  # as feedback_save keeps it
@@ -210,21 +182,16 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
     error, result, undo_label = None, None, None
     try:
         # The score and its undo entry commit together (one transaction, one commit).
-        with transaction.atomic():
-            result = evidence_enter(
-                school=request.school,
-                entered_by=request.user,
-                student_id=student.id,
-                target_id=target_id,
-                assessment_id=assessment.id,
-                text=value,
-                loaded_assessment=assessment,
-            )
-            if result.changed and result.undo:
-                # The assessment came with its targets (section_assessments): no query.
-                code = next((t.code for t in assessment.targets.all() if t.id == target_id), "")
-                label = _change_label(student.display_name, code, result.undo)
-                undo_label = _push_undo(request, section, assessment, result.undo, label)
+        result = score_enter(
+            school=request.school,
+            entered_by=request.user,
+            section=section,
+            assessment=assessment,
+            student=student,
+            target_id=target_id,
+            text=value,
+        )
+        undo_label = result.undo_label
     except EvidenceError as exc:
         error = _messages(exc)
     grid = selectors.scoring_grid(
@@ -307,7 +274,8 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
     try:
         if target and parse_id(target) is None:
             raise EvidenceError({"target": ["Choose a learning target of this assessment."]})
-        undo = evidence_fill(
+        # The cells and their undo entry commit together.
+        filled = fill_enter(
             school=request.school,
             filled_by=request.user,
             section=section,
@@ -319,14 +287,7 @@ def score_fill(request, school_slug: str, section_id: int, assessment_id: int):
         messages.error(request, _messages(exc))
         return _page(request, section, assessment, status=422)
     else:
-        filled, shown = len(undo["steps"]), value.strip().upper()
-        _push_undo(
-            request,
-            section,
-            assessment,
-            undo if filled else None,
-            f"fill {filled} cells with {shown}",
-        )
+        shown = value.strip().upper()
         messages.success(
             request, f"Filled {filled} empty cell{'s' if filled != 1 else ''} with {shown}."
         )
