@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_scopes import scopes_disabled
 
-from gradebook import selectors as gradebook_selectors
 from gradebook.models import Guardianship, Section, Student
+from gradebook.selectors import home as home_reads
 from intervention.selectors import teacher_groups_this_week
 from mastery.models import District, Role
 from mastery.tenancy import DISTRICT_ADMIN, schools_for_user
@@ -43,10 +43,10 @@ def school_home(request, school_slug: str):
     school, access, user = request.school, request.access, request.user
     context = {"sections": [], "children": [], "own_records": []}
     if access.has(Role.TEACHER):
-        sections = gradebook_selectors.sections_taught_by(school=school, user=user)
+        sections = home_reads.sections_taught_by(school=school, user=user)
         context["sections"] = sections
-        context["todo"] = gradebook_selectors.scoring_todo(school=school, sections=sections)
-        context["requests"] = gradebook_selectors.open_reassessment_requests(
+        context["todo"] = home_reads.scoring_todo(school=school, sections=sections)
+        context["requests"] = home_reads.open_reassessment_requests(
             school=school, sections=sections
         )
         context["intervention_groups"] = teacher_groups_this_week(

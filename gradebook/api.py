@@ -34,7 +34,7 @@ from gradebook.models import (
     Term,
 )
 from gradebook.permissions import SCHOOL_WIDE, visible_sections, visible_students
-from gradebook.selectors import section_cells_q, section_student_ids
+from gradebook.selectors.common import section_cells_q, section_student_ids
 from gradebook.services.evidence import evidence_record, evidence_void
 from grading.pair import MASTERY_FIELDS
 from mastery.models import Role

@@ -24,8 +24,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from gradebook import selectors
 from gradebook.models import Mastery, Section
+from gradebook.selectors import common as common_reads
+from gradebook.selectors import grid as grid_reads
 from gradebook.services.evidence import score_number
 from mastery import calculation
 from mastery.fields import parse_id
@@ -148,11 +149,11 @@ def section_gradebook_rows(*, school: School, section: Section) -> tuple[list[st
 
     Columns: student number, last name, first name, then `<code> level` and `<code> score` for
     each of the course's targets in the grid's order, then the course grade and its average.
-    Built from `selectors.section_grid`, so it shows exactly what the grid shows (6 queries).
+    Built from `grid_reads.section_grid`, so it shows exactly what the grid shows (6 queries).
     """
     if section.school_id != school.id:
         raise ValueError("The section belongs to another school.")
-    grid = selectors.section_grid(school=school, section=section)
+    grid = grid_reads.section_grid(school=school, section=section)
     labels = {info.value: info.label for info in grid.levels}
     header = ["student number", "last name", "first name"]
     for target in grid.targets:
@@ -298,7 +299,7 @@ def mastery_records(*, school: School, filters: MasteryFilters | None = None) ->
         target__competency__school=school,
     )
     if filters.section is not None:
-        records = records.filter(selectors.section_cells_q(filters.section))
+        records = records.filter(common_reads.section_cells_q(filters.section))
     if filters.target is not None:
         records = records.filter(target=filters.target)
     if filters.level is not None:

@@ -34,7 +34,9 @@ from gradebook.models import (
     SectionTeacher,
     Student,
 )
-from gradebook.selectors import attempt_chart, level_infos, student_habits
+from gradebook.selectors.cells import attempt_chart
+from gradebook.selectors.common import level_infos
+from gradebook.selectors.students import student_habits
 from grading.policies import policy_for_course
 from intervention.models import WEEKDAY_NAMES, RosterEntry
 from mastery import calculation

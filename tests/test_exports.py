@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from gradebook import exports, selectors
+from gradebook import exports
 from gradebook.models import Enrollment, Mastery
+from gradebook.selectors.grid import section_grid
 from gradebook.services.evidence import evidence_record
 from gradebook.services.grid import evidence_fill
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
@@ -179,7 +180,7 @@ def test_the_section_csv_matches_the_grid_cell_by_cell(client, graded):
     client.force_login(w.counselor)
     rows = as_dicts(client.get(section_export_url(w)))
     with scope(school=w.school):
-        grid = selectors.section_grid(school=w.school, section=w.section)
+        grid = section_grid(school=w.school, section=w.section)
     labels = {info.value: info.label for info in grid.levels}
     assert [r["student number"] for r in rows] == [g.student.local_id for g in grid.rows]
     for row, grid_row in zip(rows, grid.rows, strict=True):

@@ -22,13 +22,14 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Guardianship
-from gradebook.selectors import attempt_chart
+from gradebook.selectors.cells import attempt_chart
 from gradebook.services.grid import feedback_save
 from grading.services import policy_change
 from mastery import calculation
 from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
-from reports.services import batch_start, invitation_create
+from reports.services.batches import batch_start
+from reports.services.invitations import invitation_create
 from tests.factories import PASSWORD, make_attempt, make_world
 from tests.workers import celery_worker
 
@@ -672,12 +673,12 @@ def test_rerunning_a_batch_on_unchanged_data_reuses_every_pdf(
 ):
     settings.MEDIA_ROOT = tmp_path
     first = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
-    import reports.services
+    from reports.services import batches as batch_services
 
     calls = []
-    original = reports.services.report_pdf  # what a batch renders each student's report with
+    original = batch_services.report_pdf  # what a batch renders each student's report with
     monkeypatch.setattr(
-        reports.services, "report_pdf", lambda *a, **k: calls.append(1) or original(*a, **k)
+        batch_services, "report_pdf", lambda *a, **k: calls.append(1) or original(*a, **k)
     )
     second = run_batch(
         rich, django_capture_on_commit_callbacks, section=rich.section, language="en"
@@ -694,16 +695,16 @@ def test_a_failing_student_is_listed_and_does_not_sink_the_batch(
     client, rich, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
 ):
     settings.MEDIA_ROOT = tmp_path
-    import reports.services
+    from reports.services import batches as batch_services
 
-    original = reports.services.student_report  # what a batch reads each student's report with
+    original = batch_services.student_report  # what a batch reads each student's report with
 
     def flaky(*, school, student, **kwargs):
         if student.id == rich.students[1].id:
             raise RuntimeError("the printer caught fire")
         return original(school=school, student=student, **kwargs)
 
-    monkeypatch.setattr(reports.services, "student_report", flaky)
+    monkeypatch.setattr(batch_services, "student_report", flaky)
     batch = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
     assert batch.status == "done" and (batch.done, batch.failed) == (2, 1)
     client.force_login(rich.admin)

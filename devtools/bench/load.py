@@ -36,8 +36,7 @@ from gradebook.models import (
     Guardianship,
     SectionTeacher,
 )
-from gradebook.selectors import allowed_scores
-from mastery.selectors import achievement_levels
+from mastery.selectors import achievement_levels, allowed_scores
 from mastery.tenancy import all_schools
 
 ROOT = Path(settings.BASE_DIR)

@@ -26,7 +26,8 @@ from gradebook.models import (
     Section,
     Student,
 )
-from gradebook.selectors import cell_state_display, scoring_undo_stack
+from gradebook.selectors.common import cell_state_display
+from gradebook.selectors.scoring import scoring_undo_stack
 from gradebook.services.evidence import (
     MAX_FEEDBACK,
     EvidenceError,

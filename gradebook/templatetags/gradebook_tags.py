@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from gradebook.models import Evidence
-from gradebook.selectors import evidence_display
+from gradebook.selectors.common import evidence_display
 
 register = template.Library()
 

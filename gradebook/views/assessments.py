@@ -7,10 +7,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from gradebook import selectors
 from gradebook.forms import AssessmentForm
 from gradebook.models import Assessment, CourseTarget, Evidence
 from gradebook.permissions import can_score_section
+from gradebook.selectors import home as home_reads
+from gradebook.selectors import scoring as scoring_reads
 from gradebook.services.assessments import assessment_save
 from gradebook.services.evidence import EvidenceError
 from gradebook.views.common import section_for
@@ -21,11 +22,11 @@ from mastery.models import LearningTarget
 
 def assessment_list(request, school_slug: str, section_id: int):
     section = section_for(request, section_id)
-    assessments = list(selectors.section_assessments(school=request.school, section=section))
-    counted = selectors.sections_with_counts(school=request.school, ids=[section.id])
+    assessments = list(scoring_reads.section_assessments(school=request.school, section=section))
+    counted = home_reads.sections_with_counts(school=request.school, ids=[section.id])
     todo = {
         t.assessment.id: t
-        for t in selectors.scoring_todo(school=request.school, sections=counted, since_days=3650)
+        for t in home_reads.scoring_todo(school=request.school, sections=counted, since_days=3650)
     }
     return render(
         request,
@@ -46,7 +47,7 @@ def _form(request, section, assessment=None):
             school=request.school, course_id=section.course_id
         ).values("target_id"),
     ).order_by("code")
-    others = selectors.section_assessments(school=request.school, section=section)
+    others = scoring_reads.section_assessments(school=request.school, section=section)
     if assessment is not None:
         others = others.exclude(id=assessment.id)
     initial = None

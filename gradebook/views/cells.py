@@ -11,10 +11,13 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from gradebook import selectors
 from gradebook.forms import ReassessForm, VoidForm
 from gradebook.models import Evidence, ReassessmentRequest
 from gradebook.permissions import can_score_section
+from gradebook.selectors import cells as cells_reads
+from gradebook.selectors import common as common_reads
+from gradebook.selectors import grid as grid_reads
+from gradebook.selectors import home as home_reads
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.reassessment import (
     reassessment_record,
@@ -23,6 +26,7 @@ from gradebook.services.reassessment import (
 )
 from gradebook.views.common import section_for, student_in_section
 from mastery.models import LearningTarget
+from mastery.selectors import achievement_levels
 
 
 def _target_in_course(request, section, target_id: int) -> LearningTarget:
@@ -35,7 +39,7 @@ def _target_in_course(request, section, target_id: int) -> LearningTarget:
 
 
 def _render_detail(request, section, student, target, *, form_errors=None, status=200):
-    detail = selectors.cell_detail(
+    detail = cells_reads.cell_detail(
         school=request.school, section=section, student=student, target=target
     )
     context = {
@@ -60,7 +64,7 @@ def _oob_context(request, section, student, target, ctx: str):
     if request.method != "POST":
         return None
     if ctx == "grid":
-        grid = selectors.section_grid(school=request.school, section=section)
+        grid = grid_reads.section_grid(school=request.school, section=section)
         row = next((r for r in grid.rows if r.student.id == student.id), None)
         column = next((c for c in grid.columns if c.target.id == target.id), None)
         return {"kind": "grid", "grid": grid, "row": row, "column": column}
@@ -173,8 +177,8 @@ def evidence_void_view(request, school_slug: str, section_id: int, evidence_id: 
 def reassessment_list(request, school_slug: str, section_id: int):
     """Students who have not reached mastery, per target: who to re-teach and reassess."""
     section = section_for(request, section_id)
-    candidates = selectors.reassessment_candidates(school=request.school, section=section)
-    requests = selectors.open_reassessment_requests(school=request.school, sections=[section])
+    candidates = cells_reads.reassessment_candidates(school=request.school, section=section)
+    requests = home_reads.open_reassessment_requests(school=request.school, sections=[section])
     return render(
         request,
         "gradebook/reassessments.html",
@@ -182,7 +186,7 @@ def reassessment_list(request, school_slug: str, section_id: int):
             "section": section,
             "candidates": candidates,
             "requests": requests,
-            "levels": selectors.level_infos(selectors.achievement_levels(request.school)),
+            "levels": common_reads.level_infos(achievement_levels(request.school)),
             "can_score": can_score_section(request.access, request.user, section),
         },
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import render
 
-from gradebook import selectors
 from gradebook.forms import GridQueryForm
+from gradebook.selectors import grid as grid_reads
 from gradebook.views.common import section_for
 from mastery.selectors import achievement_levels
 
@@ -23,7 +23,7 @@ def section_grid(request, school_slug: str, section_id: int):
         for field, errors in query.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}")
         chosen, status = {}, 400
-    grid = selectors.section_grid(
+    grid = grid_reads.section_grid(
         school=request.school,
         section=section,
         sort=chosen.get("sort") or "name",

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gradebook import selectors
-from gradebook.models import Habit, HabitScore
+from gradebook.models import Habit, HabitScore, Student
 from gradebook.permissions import can_score_section
+from gradebook.selectors import common as common_reads
 from gradebook.services.evidence import EvidenceError
 from gradebook.services.habits import habit_score_record
 from gradebook.views.common import section_for
@@ -44,7 +44,7 @@ def _posted_day(request) -> date | None:
 
 
 def _grid(request, section, day):
-    students = selectors.section_students(school=request.school, section=section)
+    students = common_reads.section_students(school=request.school, section=section)
     habits = list(Habit.objects.filter(school=request.school).order_by("position", "name"))
     scores = {
         (h.student_id, h.habit_id): h
@@ -142,7 +142,7 @@ def habit_cell(request, school_slug: str, section_id: int):
     student_id, habit_id = parse_id(match[1]), parse_id(match[2])
     if student_id is None or habit_id is None:
         raise Http404("No such student or habit")
-    student = selectors.Student.objects.filter(
+    student = Student.objects.filter(
         school=request.school, id=student_id, enrollments__section=section
     ).first()
     habit = Habit.objects.filter(school=request.school, id=habit_id).first()

@@ -17,8 +17,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from gradebook import selectors
 from gradebook.models import Assessment, Student
+from gradebook.selectors import common as common_reads
+from gradebook.selectors import scoring as scoring_reads
 from gradebook.services.evidence import EvidenceError
 from gradebook.services.grid import feedback_save, fill_enter, score_enter, scoring_undo_pop
 from gradebook.views.common import section_for
@@ -32,7 +33,7 @@ FEEDBACK = re.compile(r"^fb-([0-9]+)$")
 
 def assessment_for(request, section, assessment_id: int) -> Assessment:
     assessment = (
-        selectors.section_assessments(school=request.school, section=section)
+        scoring_reads.section_assessments(school=request.school, section=section)
         .filter(id=assessment_id)
         .first()
     )
@@ -42,7 +43,7 @@ def assessment_for(request, section, assessment_id: int) -> Assessment:
 
 
 def _undo_label(request, section, assessment) -> str | None:
-    return selectors.scoring_undo_label(
+    return scoring_reads.scoring_undo_label(
         school=request.school, user=request.user, section=section, assessment=assessment
     )
 
@@ -63,7 +64,7 @@ def _page(
     saved=(),
     status=200,
 ):
-    grid = selectors.scoring_grid(school=request.school, section=section, assessment=assessment)
+    grid = scoring_reads.scoring_grid(school=request.school, section=section, assessment=assessment)
     context = {
         "section": section,
         "assessment": assessment,
@@ -88,9 +89,9 @@ def score(request, school_slug: str, section_id: int, assessment_id: int):
     if request.method != "POST":
         return _page(request, section, assessment)
 
-    grid = selectors.scoring_grid(school=request.school, section=section, assessment=assessment)
+    grid = scoring_reads.scoring_grid(school=request.school, section=section, assessment=assessment)
     current = {
-        (r.student.id, t.id): selectors.evidence_display(e)
+        (r.student.id, t.id): common_reads.evidence_display(e)
         for r in grid.rows
         for t, e, _ in r.cells
     }
@@ -194,7 +195,7 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
         undo_label = result.undo_label
     except EvidenceError as exc:
         error = _messages(exc)
-    grid = selectors.scoring_grid(
+    grid = scoring_reads.scoring_grid(
         school=request.school, section=section, assessment=assessment, students=[student]
     )
     row = grid.rows[0]
@@ -211,7 +212,7 @@ def score_cell(request, school_slug: str, section_id: int, assessment_id: int):
         "evidence": evidence,
         "mastery": mastery,
         "error": error,
-        "value": value if error else selectors.evidence_display(evidence),
+        "value": value if error else common_reads.evidence_display(evidence),
         "saved": error is None and result is not None and result.changed,
         # The change just kept is the top of the undo stack; otherwise ask.
         "undo_label": undo_label or _undo_label(request, section, assessment),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import render
 
-from gradebook import selectors
 from gradebook.permissions import visible_students
+from gradebook.selectors import students as students_reads
 from mastery.models import Competency, Department
 from mastery.selectors import achievement_levels
 
@@ -15,8 +15,8 @@ def student_detail(request, school_slug: str, student_id: int):
     student = visible_students(request.access, request.user).filter(id=student_id).first()
     if student is None:
         raise Http404("No such student")
-    progress = selectors.student_progress(school=request.school, student=student)
-    habits = selectors.student_habits(school=request.school, student=student)
+    progress = students_reads.student_progress(school=request.school, student=student)
+    habits = students_reads.student_habits(school=request.school, student=student)
     return render(
         request,
         "gradebook/student_detail.html",
@@ -45,7 +45,7 @@ def target_list(request, school_slug: str):
 
 
 def target_detail(request, school_slug: str, target_id: int):
-    target = selectors.target_with_descriptors(school=request.school, target_id=target_id)
+    target = students_reads.target_with_descriptors(school=request.school, target_id=target_id)
     if target is None:
         raise Http404("No such learning target")
     levels = achievement_levels(request.school)
