@@ -3,6 +3,9 @@
 Evidence is never deleted: a changed score voids the old row (with a reason) and writes a new one,
 so the full history of every cell stays in the table. Foreign keys from evidence use RESTRICT: a
 student, target or assessment with evidence cannot be deleted on its own.
+
+One module of ~700 lines on purpose: these tables refer to one another (evidence to assessments,
+records to evidence), and it reads top to bottom from the roster to the evidence it carries.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ Every number that leaves this module is rounded in two steps: first to 10 places
 noise of the Decimal ln/exp and of floating point in the SQL recompute), then half up to 2 places.
 `summary` is a one-line form of the explanation that the set-based SQL recompute reproduces
 exactly; `explanation` adds the worked steps.
+
+One module (~800 lines) on purpose: the engine is the contract (docs/design.md section 5), read
+and reused as one self-contained file with no imports from the project or Django.
 """
 
 from __future__ import annotations

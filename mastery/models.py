@@ -3,6 +3,10 @@
 Every tenant table inherits `TenantModel`: a non-null `school`, a django-scopes manager that
 refuses to run a query outside a school scope, unique constraints and indexes that lead with
 `school` (docs/design.md section 4).
+
+One module of ~750 lines on purpose: Django finds an app's models here, the tables refer to each
+other, and the file reads top to bottom by section (tenancy, people, framework, scale, policy,
+audit).
 """
 
 from __future__ import annotations

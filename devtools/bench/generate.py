@@ -10,6 +10,7 @@ table's secondary indexes and foreign keys are dropped during the load and rebui
 
 The data is deterministic (hash functions, not random()), so two runs at one scale compare. A
 generated database records its scale in `bench_meta`; a later run at the same scale reuses it.
+One module (~650 lines): the load is one sequence of SQL steps, each depending on the last.
 """
 
 from __future__ import annotations

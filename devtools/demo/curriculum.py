@@ -2,7 +2,8 @@
 
 Descriptors follow the practice of the schools behind this project: task-neutral "I can…" rows
 that describe the complexity of the thinking at each level, not how often something happens.
-Levels: 4 Advanced, 3 Proficient (mastery), 2 Developing, 1 Beginning.
+Levels: 4 Advanced, 3 Proficient (mastery), 2 Developing, 1 Beginning. Data, not code: its
+length is the curriculum's.
 """
 
 # department name -> (code, competencies); competency = (code, name, kind, [targets]);

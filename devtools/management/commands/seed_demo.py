@@ -5,7 +5,8 @@ guardians, eight teachers, a counselor and an admin; eight weeks of assessments 
 attempts per target that show growth, some missing and excused work, feedback, and habits of work.
 
 Idempotent: when the school exists it is left as it is (use --reset to rebuild it with fresh dates).
-Deterministic: the same --seed gives the same school.
+Deterministic: the same --seed gives the same school. One command module (~700 lines) that
+reads as the demo school's story, top to bottom; the curriculum it loads is in devtools/demo/.
 """
 
 from __future__ import annotations
