@@ -18,7 +18,7 @@ from gradebook.permissions import visible_sections, visible_students
 from mastery.rest import FirstRendererNegotiation, IdField, SchoolViewSet
 from reports.models import ReportBatch
 from reports.rendering import report_language
-from reports.services import batch_start, report_pdf_file
+from reports.services.batches import batch_start, report_pdf_file
 from reports.views import BATCH_ROLES, FAMILY_STAFF
 
 # The same rules as the batch pages: teachers their sections, managers the grade or the school.

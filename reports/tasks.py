@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(base=SchoolTask, bind=True, name="reports.render_report_file")
 def render_report_file(self: Task[Any, Any], *, school_id: int, file_id: int) -> None:
-    from reports.services import batch_render_file
+    from reports.services.batches import batch_render_file
 
     batch_render_file(school=School.objects.get(pk=school_id), file_id=file_id)
 
@@ -66,7 +66,7 @@ def _render_in_background(*, school_id: int, file_ids: list[int]) -> None:
 
 @shared_task(base=SchoolTask, bind=True, name="reports.zip_report_batch")
 def zip_report_batch(self: Task[Any, Any], *, school_id: int, batch_id: int) -> str | None:
-    from reports.services import batch_zip
+    from reports.services.batches import batch_zip
 
     path = batch_zip(school=School.objects.get(pk=school_id), batch_id=batch_id)
     return str(path) if path else None

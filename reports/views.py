@@ -36,17 +36,15 @@ from reports import selectors
 from reports.forms import AcceptInvitationForm, BatchForm, CodeForm, GoalForm, InvitationForm
 from reports.models import GuardianInvitation, ReportBatch, ReportFile, StudentGoal
 from reports.rendering import report_language
-from reports.services import (
-    batch_start,
-    goal_achieve,
-    goal_create,
+from reports.services.batches import batch_start, report_pdf_file
+from reports.services.goals import goal_achieve, goal_create
+from reports.services.invitations import (
     invitation_accept,
     invitation_create,
     invitation_find,
     invitation_needs,
-    report_pdf_file,
-    student_records_export,
 )
+from reports.services.records import student_records_export
 
 FAMILY_STAFF = (Role.SCHOOL_ADMIN, Role.COUNSELOR)
 

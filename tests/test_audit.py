@@ -35,7 +35,7 @@ from mastery.models import (
     Role,
 )
 from mastery.services import competency_save, target_move, target_save, targets_import_csv
-from reports.services import invitation_accept, invitation_create
+from reports.services.invitations import invitation_accept, invitation_create
 from tests.factories import make_evidence, make_intervention, make_user
 
 Type = AuditEvent.ObjectType

@@ -39,7 +39,7 @@ from intervention.models import RosterEntry
 from intervention.services import attendance_record
 from mastery.models import Membership, Role, School
 from reports.models import StudentGoal
-from reports.services import student_records_export
+from reports.services.records import student_records_export
 from tests.factories import World, make_intervention, make_user, make_world
 
 # --- The records of one student ------------------------------------------------------------------

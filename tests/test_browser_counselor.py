@@ -19,8 +19,8 @@ from intervention.models import (
     SessionAttendance,
 )
 from mastery.models import District, DistrictMembership, GradingPolicy, Membership, Role, School
-from reports import services as reports_services
 from reports.models import GuardianInvitation
+from reports.services import batches as reports_services
 from tests.factories import (
     PASSWORD,
     make_assessment,

@@ -51,7 +51,7 @@ from mastery.tenancy import all_schools, enter_school
 from reports.models import ReportBatch
 from reports.rendering import report_pdf
 from reports.selectors import student_report
-from reports.services import batch_start, report_dir
+from reports.services.batches import batch_start, report_dir
 
 ROOT = Path(settings.BASE_DIR)
 

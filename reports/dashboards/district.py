@@ -24,9 +24,7 @@ from django.utils.translation import gettext as _
 
 from gradebook.models import Term
 from mastery.models import District, LearningTarget, School
-from reports.dashboards.figures import Figure, mean, percent, share_bar
-from reports.dashboards.queries import fetch, mastered_sql, roster_pairs
-from reports.dashboards.school import (
+from reports.dashboards.counts import (
     TermScope,
     course_pass_counts,
     evidence_volume,
@@ -34,6 +32,8 @@ from reports.dashboards.school import (
     policy_engines,
     proficiency_counts,
 )
+from reports.dashboards.figures import Figure, mean, percent, share_bar
+from reports.dashboards.queries import fetch, mastered_sql, roster_pairs
 from reports.models import SchoolFigures
 from reports.tasks import compute_school_figures
 

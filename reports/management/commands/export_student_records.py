@@ -11,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from gradebook.models import Student
 from mastery.models import School
 from mastery.tenancy import enter_school
-from reports.services import student_records_export
+from reports.services.records import student_records_export
 
 
 class Command(BaseCommand):

@@ -1,0 +1,192 @@
+"""Report batches: a progress report PDF per student, each rendered in its own Celery task, then
+one zip; and a student's report PDF on disk, reused while its data has not changed."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone, translation
+
+from gradebook.models import Section, Student
+from mastery.models import School, User
+from mastery.tenancy import enter_school
+from reports.models import ReportBatch, ReportFile
+from reports.rendering import report_language, report_pdf
+from reports.selectors import student_report
+from reports.tasks import report_files_queue, zip_report_batch
+
+
+def report_dir(school: School) -> Path:
+    return Path(settings.MEDIA_ROOT) / "reports" / str(school.id)
+
+
+def batch_students(
+    *, school: School, section: Section | None = None, grade_level: int | None = None
+) -> QuerySet[Student]:
+    students = Student.objects.filter(school=school, is_active=True)
+    if section is not None:
+        students = students.filter(
+            enrollments__section=section, enrollments__withdrawn_on__isnull=True
+        )
+    elif grade_level is not None:
+        students = students.filter(grade_level=grade_level)
+    return students.distinct().order_by("last_name", "first_name")
+
+
+@transaction.atomic
+def batch_start(
+    *,
+    school: School,
+    requested_by: User,
+    section: Section | None = None,
+    grade_level: int | None = None,
+    language: str = "family",
+    students: list[Student] | None = None,
+) -> ReportBatch:
+    """Queue a batch of progress reports; each student's PDF renders in its own Celery task.
+
+    The batch covers a section, a grade level or the whole school; `students` names them
+    instead (the benchmark's batch of 100).
+    """
+
+    if language not in ReportBatch.Language.values:
+        raise ValidationError({"language": ["Choose the reports' language."]})
+    if students is None:
+        students = list(batch_students(school=school, section=section, grade_level=grade_level))
+    if not students:
+        raise ValidationError("No student to report on.")
+    batch = ReportBatch.objects.create(
+        school=school,
+        requested_by=requested_by,
+        section=section,
+        grade_level=grade_level,
+        language=language,
+        total=len(students),
+    )
+    ReportFile.objects.bulk_create(
+        ReportFile(
+            school=school,
+            batch=batch,
+            student=s,
+            language=report_language(s, None if language == "family" else language),
+        )
+        for s in students
+    )
+    transaction.on_commit(lambda: _enqueue_batch(school.id, batch.id))
+    return batch
+
+
+def _enqueue_batch(school_id: int, batch_id: int) -> None:
+
+    with enter_school(school_id):
+        file_ids = list(ReportFile.objects.filter(batch_id=batch_id).values_list("id", flat=True))
+    report_files_queue(school_id=school_id, file_ids=file_ids)
+
+
+def report_pdf_file(*, school: School, student: Student, language: str) -> tuple[Path, str, bool]:
+    """The student's report PDF on disk: (path, fingerprint, reused).
+
+    Files are named by the fingerprint of everything the report shows (and the date it prints), so
+    a report whose data has not changed is served or batched again without rendering it twice.
+    """
+
+    with translation.override(language):
+        report = student_report(school=school, student=student)
+    fingerprint = report.fingerprint()
+    path = report_dir(school) / f"{fingerprint}.pdf"
+    if path.exists():
+        return path, fingerprint, True
+    pdf = report_pdf(school=school, student=student, language=language, report=report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_bytes(pdf)
+    partial.replace(path)  # atomic: a half-written file is never served or reused
+    return path, fingerprint, False
+
+
+def batch_render_file(*, school: School, file_id: int) -> None:
+    """Render one student's report of a batch (or reuse an identical one). Safe to run twice."""
+
+    item = (
+        ReportFile.objects.filter(school=school, pk=file_id)
+        .select_related("student", "batch")
+        .first()
+    )
+    if item is None or item.status != ReportFile.Status.PENDING:
+        return
+    ReportBatch.objects.filter(
+        school=school, pk=item.batch_id, status=ReportBatch.Status.QUEUED
+    ).update(status=ReportBatch.Status.RUNNING)
+    try:
+        path, fingerprint, reused = report_pdf_file(
+            school=school, student=item.student, language=item.language
+        )
+        claimed = ReportFile.objects.filter(
+            school=school, pk=item.pk, status=ReportFile.Status.PENDING
+        ).update(
+            status=ReportFile.Status.DONE,
+            fingerprint=fingerprint,
+            path=str(path),
+            reused=reused,
+            rendered_at=timezone.now(),
+        )
+        if claimed:
+            ReportBatch.objects.filter(school=school, pk=item.batch_id).update(
+                done=F("done") + 1, reused=F("reused") + int(reused)
+            )
+    except Exception as exc:  # one student's failure is listed; it never sinks the batch
+        claimed = ReportFile.objects.filter(
+            school=school, pk=item.pk, status=ReportFile.Status.PENDING
+        ).update(status=ReportFile.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if claimed:
+            ReportBatch.objects.filter(school=school, pk=item.batch_id).update(
+                failed=F("failed") + 1
+            )
+    _finish_if_complete(school, item.batch_id)
+
+
+def _finish_if_complete(school: School, batch_id: int) -> None:
+
+    batch = ReportBatch.objects.get(school=school, pk=batch_id)
+    if batch.done + batch.failed < batch.total:
+        return
+    claimed = ReportBatch.objects.filter(
+        school=school,
+        pk=batch_id,
+        status__in=[ReportBatch.Status.QUEUED, ReportBatch.Status.RUNNING],
+    ).update(status=ReportBatch.Status.ZIPPING)
+    if claimed:
+        transaction.on_commit(
+            lambda: zip_report_batch.delay(school_id=school.id, batch_id=batch_id)
+        )
+
+
+def batch_zip(*, school: School, batch_id: int) -> Path | None:
+    """Pack the batch's PDFs (named after the students) into one zip."""
+
+    batch = ReportBatch.objects.filter(school=school, pk=batch_id).first()
+    if batch is None or batch.status == ReportBatch.Status.DONE:
+        return Path(batch.zip_path) if batch and batch.zip_path else None
+    target = report_dir(school) / "batches" / f"batch-{batch.id}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in ReportFile.objects.filter(
+            school=school, batch=batch, status=ReportFile.Status.DONE
+        ).select_related("student"):
+            s = item.student
+            name = f"{s.last_name}_{s.first_name}_{s.local_id}_{item.language}.pdf".replace(
+                " ", "-"
+            ).replace("/", "-")
+            archive.write(item.path, arcname=name)
+    partial.replace(target)
+    ReportBatch.objects.filter(school=school, pk=batch.pk).update(
+        status=ReportBatch.Status.DONE, zip_path=str(target), finished_at=timezone.now()
+    )
+    return target
