@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -161,3 +162,36 @@ def test_production_defaults_are_safe(settings):
     assert (
         module.SESSION_COOKIE_SECURE is True and module.CSRF_COOKIE_SECURE is True
     )  # DEBUG is off in tests
+
+
+def test_the_site_runs_without_the_developer_tools(tmp_path):
+    """The production image leaves devtools/ out (.dockerignore): the site still starts, checks
+    clean and serves, and the benchmark's and the demo's commands are simply not there."""
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "devtools" in ignored
+    for entry in ROOT.iterdir():
+        if entry.name not in ignored and not entry.name.startswith("."):
+            (tmp_path / entry.name).symlink_to(entry)
+    # A copy, not a link: Python puts the script's real directory first on the path.
+    (tmp_path / "manage.py").unlink()
+    shutil.copy(ROOT / "manage.py", tmp_path / "manage.py")
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "image-check-only", "PYTHONPATH": ""}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'image.sqlite3'}"
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    check = manage("check")
+    assert check.returncode == 0, check.stderr
+    commands = manage("help", "--commands")
+    assert "import_oneroster" in commands.stdout and "render_report" in commands.stdout
+    assert "seed_demo" not in commands.stdout and "bench" not in commands.stdout.split()
+    missing = manage("seed_demo")
+    assert missing.returncode != 0 and "Unknown command" in missing.stderr
