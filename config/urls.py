@@ -7,7 +7,7 @@ from gradebook.views import audit as audit_views
 from grading import views as grading_views
 from mastery import account_views
 from mastery import views as core_views
-from mastery.admin import admin_site
+from mastery.admin.site import admin_site
 from mastery.auth import LoginForm
 from reports import views as reports_views
 from reports.dashboards import views as dashboards

@@ -17,7 +17,7 @@ from gradebook.models import (
     Student,
     Term,
 )
-from mastery.admin import TenantAdmin, TenantInline, admin_site
+from mastery.admin.site import TenantAdmin, TenantInline, admin_site
 
 
 class GradingPeriodInline(TenantInline):

@@ -13,6 +13,8 @@ The rules, in order:
   who teach a course with that target; when no teacher is free the rest wait on a visible wait list;
 - students proficient on every focus target they have a score on go to enrichment groups;
 - entries placed by hand (locked), and entries with attendance already taken, are kept as they are.
+
+The SQL that reads the candidates is intervention.candidates; writing a plan, intervention.plan_write.
 """
 
 from __future__ import annotations
@@ -20,15 +22,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple, cast
+from typing import cast
 
-from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from gradebook.models import Student
+from intervention.candidates import Need, candidates_read
 from intervention.models import (
     WEEKDAY_NAMES,
     GroupKind,
@@ -38,24 +38,9 @@ from intervention.models import (
     InterventionSlot,
     RosterEntry,
 )
-from mastery import audit, calculation, pagecache
-from mastery.models import AuditEvent, LearningTarget, School, User
+from mastery import calculation
+from mastery.models import LearningTarget, School
 from mastery.selectors import achievement_levels
-
-
-class Need(NamedTuple):
-    """A focus target a student has a score on and has not mastered.
-
-    A named tuple rather than a frozen dataclass: a school has tens of thousands of them, and a
-    frozen dataclass's __init__ (object.__setattr__ per field) cost several times more.
-    """
-
-    student_id: int
-    target_id: int
-    target_code: str
-    department_id: int
-    score: Decimal
-    level: Decimal | None
 
 
 @dataclass
@@ -116,70 +101,6 @@ class RosterPlan:
         )
 
 
-# Three kinds of rows, so that Python reads only what it places (a school has about 60,000 focus
-# pairs, most of them mastered or without a score):
-# - 'need': a focus target of a current course the student has a score on and has not mastered;
-# - 'enrich': a student with a score on a focus target and none below mastery;
-# - 'target': each focus target's department (the subject a kept entry covers).
-# (min(CASE …) stands for bool_and, which SQLite, the demo's database, lacks.)
-# The small sets come first and are materialized: the focus targets of each course (about 120
-# rows) and the current sections' focus targets (about 2,000); only then are they multiplied by
-# the enrollments. Left to itself, PostgreSQL joined the term and the target after expanding to
-# 60,000 enrollment × target rows and checked them once per row (300 → 200 ms on a school of the
-# benchmark's district). The pairs are made distinct before the join to Mastery (made distinct
-# after it, over seven columns, they spilled to disk), and in the order of Mastery's unique index:
-# its 60,000 lookups then walk the index instead of jumping around it (a hashed DISTINCT had put
-# them in random order: 455 ms instead of 245 for the whole statement on the one-school benchmark).
-CANDIDATES_SQL = """
-WITH focus AS MATERIALIZED (
-    SELECT ct.course_id, ct.target_id, t.code, co.department_id
-    FROM gradebook_coursetarget ct
-    JOIN gradebook_course co ON co.id = ct.course_id AND co.school_id = ct.school_id
-    JOIN mastery_department d ON d.id = co.department_id AND d.school_id = ct.school_id
-    JOIN mastery_learningtarget t ON t.id = ct.target_id AND t.school_id = ct.school_id
-    WHERE ct.school_id = %(school_id)s AND d.intervention_focus AND t.is_active
-),
-section_targets AS MATERIALIZED (
-    SELECT s.id AS section_id, f.target_id, f.code, f.department_id
-    FROM gradebook_section s
-    JOIN gradebook_term tm ON tm.id = s.term_id AND tm.school_id = s.school_id
-    JOIN focus f ON f.course_id = s.course_id
-    WHERE s.school_id = %(school_id)s AND tm.starts_on <= %(day)s AND tm.ends_on >= %(day)s
-),
-pairs AS (
-    SELECT DISTINCT en.student_id, st.target_id, st.code, st.department_id
-    FROM section_targets st
-    JOIN gradebook_enrollment en
-      ON en.school_id = %(school_id)s AND en.section_id = st.section_id AND en.withdrawn_on IS NULL
-    ORDER BY en.student_id, st.target_id
-),
-cand AS (
-    SELECT p.student_id, p.target_id, p.code, p.department_id, m.score, m.level,
-           coalesce(m.mastered, FALSE) AS mastered
-    FROM pairs p
-    LEFT JOIN gradebook_mastery m
-           ON m.school_id = %(school_id)s AND m.student_id = p.student_id AND m.target_id = p.target_id
-)
-SELECT 'need', student_id, target_id, code, department_id, score, level
-FROM cand WHERE score IS NOT NULL AND NOT mastered
-UNION ALL
-SELECT 'enrich', student_id, NULL, NULL, NULL, NULL, NULL
-FROM cand GROUP BY student_id
-HAVING count(score) > 0 AND min(CASE WHEN score IS NOT NULL AND NOT mastered THEN 0 ELSE 1 END) = 1
-UNION ALL
-SELECT 'target', NULL, target_id, NULL, department_id, NULL, NULL
-FROM cand GROUP BY target_id, department_id
-"""
-
-TEACHERS_SQL = """
-SELECT DISTINCT ct.target_id, st.teacher_id
-FROM gradebook_sectionteacher st
-JOIN gradebook_section s ON s.id = st.section_id AND s.school_id = st.school_id
-JOIN gradebook_coursetarget ct ON ct.course_id = s.course_id AND ct.school_id = st.school_id
-WHERE st.school_id = %s
-"""
-
-
 NOBODY: AbstractSet[int] = frozenset()
 
 
@@ -194,32 +115,9 @@ def plan_rosters(*, school: School, cycle: InterventionCycle) -> RosterPlan:
     weekdays = sorted(set(config.weekdays))
     labels: dict[Decimal | None, str] = {lv.value: lv.label for lv in achievement_levels(school)}
 
-    needs: dict[int, list[Need]] = defaultdict(list)
-    enrichment_students: list[int] = []
-    department_of: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(CANDIDATES_SQL, {"school_id": school.id, "day": cycle.starts_on})
-        for kind, student_id, target_id, code, department_id, score, level in cursor.fetchall():
-            if kind == "need":
-                needs[student_id].append(
-                    # psycopg gives Decimals; SQLite (the demo) gives floats.
-                    Need(
-                        student_id,
-                        target_id,
-                        code,
-                        department_id,
-                        calculation.to_decimal(score),
-                        level,
-                    )
-                )
-            elif kind == "enrich":
-                enrichment_students.append(student_id)
-            else:
-                department_of[target_id] = department_id
-        cursor.execute(TEACHERS_SQL, [school.id])
-        teachers_of: dict[int, set[int]] = defaultdict(set)
-        for target_id, teacher_id in cursor.fetchall():
-            teachers_of[target_id].add(teacher_id)
+    found = candidates_read(school=school, day=cycle.starts_on)
+    needs, enrichment_students = found.needs, found.enrichment_students
+    department_of, teachers_of = found.department_of, found.teachers_of
     for student_needs in needs.values():
         student_needs.sort(key=lambda n: (n.score, n.target_code))
 
@@ -486,154 +384,3 @@ def compare(plan: RosterPlan, *, school: School) -> RosterPlan:
                 f"{names.get(key[0], key[0])}: {WEEKDAY_NAMES.get(weekday)} {what}"
             )
     return plan
-
-
-@transaction.atomic
-def write_plan(plan: RosterPlan, *, school: School) -> RosterPlan:
-    """Replace the cycle's rosters by the plan; kept entries and their groups stay as they are."""
-    pagecache.school_changed(school.id)  # families see the rosters
-    cycle = InterventionCycle.objects.select_for_update().get(school=school, pk=plan.cycle.pk)
-    kept_ids = [e.kept_id for e in plan.entries if e.kept_id]
-    replaced = list(
-        RosterEntry.objects.filter(school=school, cycle=cycle)
-        .exclude(id__in=kept_ids)
-        .values_list("student_id", "weekday", "kind", "target_id", "group__teacher_id")
-    )
-    RosterEntry.objects.filter(school=school, cycle=cycle).exclude(id__in=kept_ids).delete()
-    kept_groups = [g.existing_id for g in plan.groups if g.existing_id]
-    InterventionGroup.objects.filter(school=school, cycle=cycle).exclude(
-        id__in=kept_groups
-    ).delete()
-    new_groups = [g for g in plan.groups if g.existing_id is None]
-    created = InterventionGroup.objects.bulk_create(
-        InterventionGroup(
-            school=school,
-            cycle=cycle,
-            kind=g.kind,
-            target_id=g.target_id,
-            weekday=g.weekday,
-            teacher_id=g.teacher_id,
-            room=g.room,
-            capacity=g.capacity,
-        )
-        for g in new_groups
-    )
-    for planned_group, row in zip(new_groups, created, strict=True):
-        planned_group.existing_id = row.id
-    now = timezone.now()
-    _insert_entries(
-        [e for e in plan.entries if e.kept_id is None], school=school, cycle=cycle, now=now
-    )
-    cycle.built_at = now
-    cycle.save(update_fields=["built_at"])
-    _audit_build(plan, replaced, school=school, cycle=cycle, now=now)
-    return plan
-
-
-def _audit_build(
-    plan: RosterPlan,
-    replaced: list[tuple],
-    *,
-    school: School,
-    cycle: InterventionCycle,
-    now: datetime,
-) -> None:
-    """One event per student whose placements the build changed (none for an unchanged rebuild)."""
-    new = [
-        (e.student_id, e.weekday, e.kind, e.target_id, e.group.teacher_id if e.group else None)
-        for e in plan.entries
-        if e.kept_id is None
-    ]
-    before: dict[int, dict] = defaultdict(dict)
-    after: dict[int, dict] = defaultdict(dict)
-    for rows, days in ((replaced, before), (new, after)):
-        for student_id, weekday, kind, target_id, teacher_id in rows:
-            days[student_id][weekday] = (kind, target_id, teacher_id)
-    changed = sorted(s for s in before.keys() | after.keys() if before[s] != after[s])
-    if not changed:
-        return
-
-    codes = dict(LearningTarget.objects.filter(school=school).values_list("id", "code"))
-    teacher_ids = {p[2] for days in (before, after) for s in changed for p in days[s].values()}
-    names = dict(User.objects.filter(id__in=teacher_ids - {None}).values_list("id", "full_name"))
-
-    day_names = {day: str(name) for day, name in WEEKDAY_NAMES.items()}  # translated once
-
-    def describe(days: dict) -> dict[str, str]:
-        return {
-            day_names.get(day, str(day)): (
-                f"{codes.get(target_id, '?')} re-teach"
-                if kind == GroupKind.RETEACH
-                else "enrichment"
-            )
-            + (f" with {names.get(teacher_id, '?')}" if teacher_id else " (wait list)")
-            for day, (kind, target_id, teacher_id) in sorted(days.items())
-        }
-
-    events = []
-    for student_id in changed:
-        was, now_ = describe(before[student_id]), describe(after[student_id])
-        shown = "; ".join(f"{d} {what}" for d, what in now_.items()) or "no group"
-        events.append(
-            audit.event(
-                school=school,
-                action=AuditEvent.Action.BUILD,
-                object_type=AuditEvent.ObjectType.ROSTER,
-                object_id=cycle.id,
-                student_id=student_id,
-                before=was or None,
-                after=now_ or None,
-                summary=f"Cycle {cycle.number}: {shown}",
-                source="roster build",
-                at=now,
-            )
-        )
-    audit.record_many(events)
-
-
-def _insert_entries(
-    entries: list[PlannedEntry], *, school: School, cycle: InterventionCycle, now: datetime
-) -> None:
-    """The new roster entries; on PostgreSQL in one INSERT of parallel arrays.
-
-    A school opens a cycle with thousands of entries; building a model instance per row cost
-    more than the database's whole write. The other columns take the model's defaults (pending,
-    not locked).
-    """
-    rows = [
-        {
-            "student_id": e.student_id,
-            "weekday": e.weekday,
-            "kind": str(e.kind),
-            "target_id": e.target_id,
-            "group_id": e.group.existing_id if e.group else None,
-            "score_at_entry": e.score,
-            "level_at_entry": e.level,
-            "reason": e.reason[:300],
-            "priority": e.priority,
-        }
-        for e in entries
-    ]
-    if not rows:
-        return
-    if connection.vendor != "postgresql":  # the demo's SQLite
-        RosterEntry.objects.bulk_create(
-            RosterEntry(school=school, cycle=cycle, placed_at=now, **row) for row in rows
-        )
-        return
-    types = {"weekday": "smallint", "kind": "text", "reason": "text", "priority": "integer"}
-    types |= {"score_at_entry": "numeric", "level_at_entry": "numeric"}
-    names = list(rows[0])
-    arrays = ", ".join(f"%s::{types.get(name, 'bigint')}[]" for name in names)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO intervention_rosterentry (school_id, cycle_id, outcome, locked,"
-            f" placed_at, {', '.join(names)}) SELECT %s, %s, %s, FALSE, %s, * FROM unnest({arrays})",
-            [
-                school.id,
-                cycle.id,
-                RosterEntry.Outcome.PENDING,
-                now,
-                *([row[name] for row in rows] for name in names),
-            ],
-        )

@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from gradebook.models import Mastery
-from intervention.builder import RosterPlan, compare, plan_rosters, settings_for, write_plan
+from intervention.builder import RosterPlan, compare, plan_rosters, settings_for
 from intervention.models import (
     WEEKDAY_NAMES,
     GroupKind,
@@ -27,6 +27,7 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
+from intervention.plan_write import write_plan
 from mastery import audit, pagecache
 from mastery.gcpause import gc_paused
 from mastery.models import AuditEvent, Department, School, User

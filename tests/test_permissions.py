@@ -35,7 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_scopes import scopes_disabled
 
 from gradebook.models import Evidence, Habit, HabitScore, Mastery
-from mastery.admin import admin_site
+from mastery.admin.site import admin_site
 from mastery.models import (
     AuditEvent,
     District,

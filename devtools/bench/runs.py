@@ -41,7 +41,7 @@ from gradebook.models import (
 )
 from grading.school import RECOMPUTE_WORK_MEM, school_recompute_parts
 from grading.services import policy_change
-from intervention.builder import CANDIDATES_SQL
+from intervention.candidates import CANDIDATES_SQL
 from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
 from mastery.gcpause import gc_paused
