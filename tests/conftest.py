@@ -23,7 +23,7 @@ def _tests_pass_the_rls_wall():
     """Row-level security (mastery.rls) binds the tables' owner too, whom the suite connects as.
     Test code builds and checks rows across schools, as the admin does, so every connection of
     the suite (threads' and the browser tests' too) passes the wall; each request and task still
-    switches to its own school (tests/test_rls.py proves the wall as the app's role)."""
+    switches to its own school (tests/mastery/test_rls.py proves the wall as the app's role)."""
     rls.connections_start(rls.Opening(all_schools=True))
     rls.reset()
     yield

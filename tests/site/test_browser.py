@@ -17,7 +17,7 @@ from mastery.models import GradingPolicy
 from tests.factories import PASSWORD, make_assessment, make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -272,7 +272,7 @@ def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
     assert s0.sortable_name in content and "Wait list" in content
 
 
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
 
 
 def axe_problems(page: Page) -> list[str]:

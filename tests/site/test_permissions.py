@@ -13,7 +13,7 @@ The users, all looking at school A (the world of tests/factories.py):
 - other_school   a school admin of school B, and nothing in A
 - anonymous      not logged in
 
-Pages and htmx fragments are fetched as tests/test_tenancy.fetch does: GET, and a POST with a
+Pages and htmx fragments are fetched as tests/mastery/test_tenancy.fetch does: GET, and a POST with a
 harmless body when the view only takes POST (405). Each user's request runs in a savepoint that is
 rolled back, so what one user's POST changes never decides what the next one sees. The REST API is
 called with a personal token (`Authorization: Bearer`) by the users who may hold one, with the
@@ -48,7 +48,7 @@ from mastery.models import (
 )
 from mastery.services import api_token_create
 from tests.factories import World, make_evidence, make_user, make_world
-from tests.test_tenancy import API_OBJECTS, URL_OBJECTS, api_basename
+from tests.mastery.test_tenancy import API_OBJECTS, URL_OBJECTS, api_basename
 
 ROLES = (
     "admin",
@@ -527,7 +527,7 @@ def ask(p: People, role: str, route: Route, url: str) -> int:
 def test_every_url_pattern_has_a_row_in_the_matrix():
     missing = [r.key for r in ROUTES if r.key not in EXPECTED]
     assert not missing, (
-        "Add these URL patterns to MATRIX in tests/test_permissions.py:\n" + "\n".join(missing)
+        "Add these URL patterns to MATRIX in tests/site/test_permissions.py:\n" + "\n".join(missing)
     )
     stale = sorted(set(EXPECTED) - {r.key for r in ROUTES})
     assert not stale, "These rows of MATRIX name no URL pattern any more:\n" + "\n".join(stale)

@@ -40,7 +40,7 @@ from tests.factories import make_evidence, make_intervention, make_user
 
 Type = AuditEvent.ObjectType
 HTMX = {"HTTP_HX_REQUEST": "true"}
-ONEROSTER = Path(__file__).parent / "fixtures" / "oneroster"
+ONEROSTER = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
 
 
 # --- Helpers ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-LOCALE = Path(__file__).resolve().parent.parent / "mastery" / "locale" / "es" / "LC_MESSAGES"
+LOCALE = Path(__file__).resolve().parents[2] / "mastery" / "locale" / "es" / "LC_MESSAGES"
 
 # Sources whose every string a Spanish-speaking family or student can meet.
 # (Staff pages stay in English for now; the invitation letter is bilingual by hand.)

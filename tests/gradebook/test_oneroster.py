@@ -55,7 +55,7 @@ from mastery.models import (
 )
 from tests.factories import make_assessment, make_world
 
-FIXTURES = Path(__file__).parent / "fixtures" / "oneroster"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
 TODAY = date(2026, 11, 20)
 
 # What the base export makes, by kind of record (the two schools together).

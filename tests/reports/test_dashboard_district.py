@@ -18,11 +18,11 @@ from gradebook.services.evidence import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
 from reports.dashboards.district import FRESH_FOR
 from reports.models import SchoolFigures
-from tests.dashboards import rows_of, with_query
 from tests.factories import make_user, make_world
+from tests.reports.dashboards import rows_of, with_query
 
 # Session user, the district, its schools, and their stored figures: whatever their size (each
-# school is counted in Celery, tests/test_dashboard_district.py::counted).
+# school is counted in Celery, tests/reports/test_dashboard_district.py::counted).
 QUERIES_DISTRICT = 4
 
 

@@ -35,7 +35,7 @@ from mastery.models import ApiToken, AuditEvent, ProficiencyScale
 from mastery.services import api_token_create
 from tests.factories import make_world
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 ALLOWED = "Use one of: 1, 1.5, 2, 2.5, 3, 3.5, 4."
 

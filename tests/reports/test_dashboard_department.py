@@ -20,14 +20,14 @@ from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import Department, GradingPolicy, LearningTarget, Role
 from reports.baselines import baseline_compute, baselines_ready, term_start_date
 from reports.models import BaselineRun, MasterySnapshot
-from tests.dashboards import (
+from tests.factories import make_assessment, make_member, make_student
+from tests.reports.dashboards import (
     baselines_done,
     latest_policy,
     proficient_before_term,
     rows_of,
     with_query,
 )
-from tests.factories import make_assessment, make_member, make_student
 
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
 # menu), the department, its courses this term, the scale, the policies, the cycles, the baseline

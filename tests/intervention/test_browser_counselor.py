@@ -29,7 +29,7 @@ from tests.factories import (
     make_user,
     make_world,
 )
-from tests.test_browser import ARTIFACTS, log_in, shoot
+from tests.site.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

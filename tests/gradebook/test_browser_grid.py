@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from gradebook.services.evidence import evidence_record
 from tests.factories import make_assessment, make_world
-from tests.test_browser import ARTIFACTS, log_in, shoot
+from tests.site.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the benchmark runs on PostgreSQL"
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOORED = {"recompute_school", "recompute_district", "rosters_school", "rosters_district"}
 COUNTED = {"evidence_record", "section_grid"}
 

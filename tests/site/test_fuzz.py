@@ -63,7 +63,7 @@ from mastery.services import api_token_create
 from reports.models import ReportBatch
 from tests.factories import api_objects, make_evidence, make_intervention
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # --- The values that answered 500 (each an explicit example below) ----------------------------------
 

@@ -33,7 +33,7 @@ from grading.tasks import recompute_stale_schools
 from mastery.models import GradingPolicy, LearningTarget
 from tests.factories import make_assessment, make_world
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIELDS = (
     "score",
     "level",

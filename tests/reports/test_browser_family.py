@@ -32,7 +32,7 @@ from mastery.models import LevelDescriptor
 from reports import explain
 from reports.selectors import DEFAULT_HABIT_NAMES
 from tests.factories import make_attempt, make_intervention, make_world
-from tests.test_browser import log_in, no_horizontal_scroll, shoot
+from tests.site.test_browser import log_in, no_horizontal_scroll, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -42,7 +42,7 @@ from mastery.models import AuditEvent, Competency, Department, LearningTarget, M
 from tests.factories import make_intervention, make_user, make_world
 from tests.workers import celery_worker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MONDAY = date.today() - timedelta(days=date.today().weekday())
 
 

@@ -39,14 +39,14 @@ from mastery.models import (
 from reports.baselines import cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
-from tests.dashboards import (
+from tests.factories import make_assessment, make_member, make_student, make_user
+from tests.reports.dashboards import (
     baselines_done,
     latest_policy,
     proficient_before_term,
     rows_of,
     with_query,
 )
-from tests.factories import make_assessment, make_member, make_student, make_user
 
 # The page's queries: the user (the session is in the cache), the school with the membership, the
 # terms (the dashboard's term and the term menu), the cycles, the baseline runs, the sections and

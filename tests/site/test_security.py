@@ -38,7 +38,7 @@ from gradebook.oneroster.service import oneroster_import
 from mastery.services import api_token_create, targets_import_csv
 from tests.factories import PASSWORD, make_user
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 ONEROSTER = BASE_DIR / "tests" / "fixtures" / "oneroster" / "base"
 
 FUZZ = hypothesis_settings(
@@ -264,7 +264,7 @@ def test_one_address_trying_many_accounts_is_slowed_without_locking_a_real_accou
     settings.LOGIN_ADDRESS_FAILURE_LIMIT = 3
     for i in range(3):
         _fail_login(client, f"guess{i}@alpha.test")
-    # Past the ceiling the address waits a minute after each failure (tests/test_login_throttling)...
+    # Past the ceiling the address waits a minute after each failure (tests/mastery/test_login_throttling)...
     response = client.post(
         reverse("login"),
         {"username": "teacher@alpha.test", "password": PASSWORD},

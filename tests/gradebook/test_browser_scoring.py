@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from gradebook.models import AssessmentFeedback, Evidence, SectionTeacher
 from tests.factories import make_world
-from tests.test_browser import ARTIFACTS, live_scores, log_in, shoot
+from tests.site.test_browser import ARTIFACTS, live_scores, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

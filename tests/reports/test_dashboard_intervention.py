@@ -41,8 +41,8 @@ from gradebook.services.evidence import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import GradingPolicy
 from reports.models import BaselineRun
-from tests.dashboards import rows_of, with_query
 from tests.factories import make_assessment, make_student
+from tests.reports.dashboards import rows_of, with_query
 
 # The page's queries: the user, the membership (with its school), the dashboard's term, then the
 # dashboard's six (the cycles of the term, the baseline runs, placements per cycle × target,
