@@ -324,7 +324,7 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                         policy,
                     ),
                     chart=attempt_chart(
-                        live[target.id],  # type: ignore[arg-type]
+                        live[target.id],
                         engine,
                         width=72,
                         height=18,

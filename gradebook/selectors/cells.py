@@ -5,9 +5,11 @@ and the students a section could reassess.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal, Protocol, overload, runtime_checkable
 
 from django.db.models import Q
 from django.utils import dateformat
@@ -33,6 +35,35 @@ from mastery.models import (
     School,
 )
 from mastery.selectors import achievement_levels
+
+
+class ChartAttempt(Protocol):
+    """What `attempt_chart` reads of an attempt: an Evidence, or a lighter row of its values
+    (the report's sparklines read no model instance per score)."""
+
+    @property
+    def voided_at(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def score(self) -> Decimal | None: ...
+    @property
+    def assessed_on(self) -> date: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class _Titled(Protocol):
+    @property
+    def title(self) -> str: ...
+
+
+@runtime_checkable
+class LabelledAttempt(ChartAttempt, Protocol):
+    """An attempt a labelled chart names: with its assessment's title (an Evidence)."""
+
+    @property
+    def assessment(self) -> _Titled: ...
 
 
 @dataclass
@@ -62,12 +93,31 @@ class CellDetail:
     audit: list[AuditEvent] = field(default_factory=list)  # changes to this cell, newest first
 
 
+@overload
 def attempt_chart(
-    history: list[Evidence],
+    history: Sequence[LabelledAttempt],
     engine: calculation.Policy,
-    width=320,
-    height=120,
-    pad=24,
+    width: int = 320,
+    height: int = 120,
+    pad: int = 24,
+    labels: Literal[True] = True,
+) -> dict: ...
+@overload
+def attempt_chart(
+    history: Sequence[ChartAttempt],
+    engine: calculation.Policy,
+    width: int = 320,
+    height: int = 120,
+    pad: int = 24,
+    *,
+    labels: Literal[False],
+) -> dict: ...
+def attempt_chart(
+    history: Sequence[ChartAttempt],
+    engine: calculation.Policy,
+    width: int = 320,
+    height: int = 120,
+    pad: int = 24,
     labels: bool = True,
 ) -> dict:
     """Coordinates for a small SVG of the attempts (scored, unvoided) and the mastery line.
@@ -80,19 +130,27 @@ def attempt_chart(
     lo, hi = engine.scale_min, engine.scale_max
     n = len(scored)
 
-    def y_of(value: Decimal) -> str:
+    def y_of(value: Decimal | int) -> str:
         return _svg_number(pad / 2 + (height - pad) * float((hi - value) / (hi - lo)))
 
     points = []
     for i, e in enumerate(scored):
+        # A scored attempt has a score (the check constraint evidence_score_iff_scored).
+        assert e.score is not None
         x = pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5)
+        label = ""
+        if labels:
+            # The overloads: a labelled chart is drawn from attempts with their assessment.
+            assert isinstance(e, LabelledAttempt)
+            label = (
+                f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} "
+                f"({e.assessment.title})"
+            )
         points.append(
             ChartPoint(
                 _svg_number(x),
                 y_of(e.score),
-                f"{dateformat.format(e.assessed_on, 'M j')}: {calculation.fmt(e.score)} ({e.assessment.title})"
-                if labels
-                else "",
+                label,
                 False,
                 engine.counts(
                     calculation.Evidence(score=e.score, assessed_on=e.assessed_on, kind=e.kind)

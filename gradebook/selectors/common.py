@@ -4,6 +4,7 @@ colours, a course's targets and a section's students, and the Mastery records of
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from mastery.models import (
 )
 
 # What a teacher types for a status, and back.
-STATUS_CODES = {
+STATUS_CODES: dict[str, str] = {
     EvidenceStatus.MISSING: "M",
     EvidenceStatus.EXCUSED: "EX",
     EvidenceStatus.INCOMPLETE: "INC",
@@ -43,6 +44,8 @@ def evidence_display(evidence: Evidence | None) -> str:
     if evidence is None:
         return ""
     if evidence.status == EvidenceStatus.SCORED:
+        # A scored row has a score (the check constraint evidence_score_iff_scored).
+        assert evidence.score is not None
         return calculation.fmt(evidence.score)
     return STATUS_CODES.get(evidence.status, evidence.status)
 
@@ -166,7 +169,9 @@ CELL_FIELDS = (
 )
 
 
-def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, int], MasteryCell]:
+def mastery_map(
+    *, school: School, student_ids: Iterable[int], target_ids: Iterable[int]
+) -> dict[tuple[int, int], MasteryCell]:
     return {
         (row[0], row[1]): MasteryCell(*row)
         for row in Mastery.objects.filter(
@@ -175,7 +180,12 @@ def mastery_map(*, school: School, student_ids, target_ids) -> dict[tuple[int, i
     }
 
 
-def course_grades(students, target_ids, cells, engine) -> dict[int, calculation.CourseGrade]:
+def course_grades(
+    students: Iterable[Student],
+    target_ids: Collection[int],
+    cells: Mapping[tuple[int, int], MasteryCell],
+    engine: calculation.Policy,
+) -> dict[int, calculation.CourseGrade]:
     return {
         s.id: calculation.course_grade(
             [cells[(s.id, t)].score if (s.id, t) in cells else None for t in target_ids], engine

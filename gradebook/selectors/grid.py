@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gradebook.models import (
-    Mastery,
     Section,
     Student,
 )
 from gradebook.selectors.common import (
     LevelInfo,
+    MasteryCell,
     course_grades,
     course_targets,
     group_by_competency,
@@ -37,7 +37,7 @@ from mastery.selectors import achievement_levels
 @dataclass
 class GridRow:
     student: Student
-    cells: list[Mastery | None]
+    cells: list[MasteryCell | None]
     grade: calculation.CourseGrade
 
 
@@ -122,7 +122,7 @@ def section_grid(
 
     columns = []
     for i, target in enumerate(targets):
-        counts = Counter()
+        counts: Counter[Decimal] = Counter()
         insufficient = no_evidence = 0
         for row in rows:
             record = row.cells[i]
@@ -142,7 +142,7 @@ def section_grid(
     focus_index = targets.index(focus) if focus else None
     threshold = engine.mastery_threshold
 
-    def not_yet(record: Mastery | None) -> bool:
+    def not_yet(record: MasteryCell | None) -> bool:
         return record is None or record.score is None or record.score < threshold
 
     if show == "below":
@@ -151,20 +151,19 @@ def section_grid(
         else:
             rows = [r for r in rows if any(not_yet(c) for c in r.cells)]
     elif show == "level" and focus_index is not None and level is not None:
-        rows = [r for r in rows if r.cells[focus_index] and r.cells[focus_index].level == level]
+        rows = [r for r in rows if (c := r.cells[focus_index]) and c.level == level]
 
     if sort == "grade":
         rows.sort(key=lambda r: (r.grade.mean is None, -(r.grade.mean or 0), r.student.last_name))
     elif sort == "target" and focus_index is not None:
-        rows.sort(
-            key=lambda r: (
-                r.cells[focus_index] is not None and r.cells[focus_index].score is not None,
-                r.cells[focus_index].score
-                if r.cells[focus_index] and r.cells[focus_index].score is not None
-                else 0,
-                r.student.last_name,
-            )
-        )
+
+        def by_focus_score(r: GridRow) -> tuple[bool, Decimal | int, str]:
+            """Students without a score on the focus target first, then the lowest scores."""
+            cell = r.cells[focus_index]
+            score = cell.score if cell is not None else None
+            return (score is not None, score if score is not None else 0, r.student.last_name)
+
+        rows.sort(key=by_focus_score)
     return SectionGrid(
         section=section,
         groups=group_by_competency(targets),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from gradebook.models import (
     Assessment,
@@ -16,10 +18,22 @@ from gradebook.models import (
 )
 from mastery.models import (
     School,
+    User,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def sections_with_counts(*, school: School, ids) -> list[Section]:
+
+class StudentCount(TypedDict):
+    """What `sections_with_counts` adds to a section."""
+
+    student_count: int
+
+
+def sections_with_counts(
+    *, school: School, ids: Iterable[int] | QuerySet
+) -> list[WithAnnotations[Section, StudentCount]]:
     """Sections with `student_count` (active enrollments), by period."""
     return list(
         Section.objects.filter(school=school, id__in=ids)
@@ -31,7 +45,9 @@ def sections_with_counts(*, school: School, ids) -> list[Section]:
     )
 
 
-def sections_taught_by(*, school: School, user) -> list[Section]:
+def sections_taught_by(
+    *, school: School, user: User
+) -> list[WithAnnotations[Section, StudentCount]]:
     return sections_with_counts(
         school=school,
         ids=SectionTeacher.objects.filter(school=school, teacher=user).values("section_id"),
@@ -51,7 +67,10 @@ class ScoringTodo:
 
 
 def scoring_todo(
-    *, school: School, sections: list[Section], since_days: int = 60
+    *,
+    school: School,
+    sections: Sequence[WithAnnotations[Section, StudentCount]],
+    since_days: int = 60,
 ) -> list[ScoringTodo]:
     """Assessments of these sections from the last weeks with cells still empty (3 queries)."""
     if not sections:
@@ -97,7 +116,7 @@ def scoring_todo(
 
 
 def open_reassessment_requests(
-    *, school: School, sections: list[Section]
+    *, school: School, sections: Sequence[Section]
 ) -> list[ReassessmentRequest]:
     return list(
         ReassessmentRequest.objects.filter(

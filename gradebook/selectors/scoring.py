@@ -5,6 +5,7 @@ A constant number of queries whatever the size of the class (pinned by the tests
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,13 +17,13 @@ from gradebook.models import (
     AssessmentTarget,
     CourseTarget,
     Evidence,
-    Mastery,
     ScoringUndo,
     Section,
     Student,
 )
 from gradebook.selectors.common import (
     LevelInfo,
+    MasteryCell,
     course_grades,
     level_infos,
     mastery_map,
@@ -33,12 +34,13 @@ from mastery import calculation
 from mastery.models import (
     LearningTarget,
     School,
+    User,
 )
 from mastery.selectors import achievement_levels, allowed_scores
 
 
 def scoring_undo_stack(
-    *, school: School, user, section: Section, assessment: Assessment
+    *, school: School, user: User, section: Section, assessment: Assessment
 ) -> QuerySet[ScoringUndo]:
     """One user's undo stack in one grid: a section's scoring page of one assessment.
 
@@ -50,7 +52,9 @@ def scoring_undo_stack(
     )
 
 
-def scoring_undo_label(*, school: School, user, section: Section, assessment: Assessment):
+def scoring_undo_label(
+    *, school: School, user: User, section: Section, assessment: Assessment
+) -> str | None:
     """What the scoring page's Undo button will take back (the top of the stack), or None."""
     stack = scoring_undo_stack(school=school, user=user, section=section, assessment=assessment)
     return stack.order_by("-id").values_list("description", flat=True).first()
@@ -77,7 +81,7 @@ def section_assessments(*, school: School, section: Section) -> QuerySet[Assessm
 @dataclass
 class ScoringRow:
     student: Student
-    cells: list[tuple[LearningTarget, Evidence | None, Mastery | None]]
+    cells: list[tuple[LearningTarget, Evidence | None, MasteryCell | None]]
     grade: calculation.CourseGrade
     feedback: str
 
@@ -115,7 +119,11 @@ def assessment_targets(*, school: School, assessment: Assessment) -> list[Learni
 
 
 def scoring_grid(
-    *, school: School, section: Section, assessment: Assessment, students=None
+    *,
+    school: School,
+    section: Section,
+    assessment: Assessment,
+    students: Sequence[Student] | None = None,
 ) -> ScoringGrid:
     """Students × the assessment's targets with each live score, the mastery now, and the grade.
 

@@ -33,7 +33,7 @@ class CourseProgress:
     course: Course
     section: Section
     targets: list[LearningTarget]
-    records: dict[int, Mastery]
+    records: dict[int, Mastery | None]  # None: no record yet on that target
     grade: calculation.CourseGrade
 
 

@@ -139,6 +139,7 @@ def assessment_save(
     )
     pagecache.school_changed(school.id)  # families see scheduled reassessments
     if old_kind is not None and (old_kind != kind or old_date != assessed_on):
+        assert old_date is not None  # set with old_kind, from the edited assessment's date
         live = Evidence.objects.filter(school=school, assessment=assessment, voided_at__isnull=True)
         _audit_assessment_edit(
             school=school, saved_by=saved_by, assessment=assessment, live=live, old_date=old_date

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TypeGuard
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -132,7 +133,9 @@ def parse_score(value: object, *, status: str, levels: list[ScaleLevel]) -> Deci
     raise EvidenceError({"score": [f"{what} Use one of: {shown}."]})
 
 
-def _usable(loaded: Assessment | None, *, school: School, assessment_id: int) -> bool:
+def _usable(
+    loaded: Assessment | None, *, school: School, assessment_id: int
+) -> TypeGuard[Assessment]:
     """An assessment the caller loaded, of this school, with its targets prefetched."""
     return (
         loaded is not None
@@ -144,8 +147,9 @@ def _usable(loaded: Assessment | None, *, school: School, assessment_id: int) ->
 
 def _assessment_with_alignment(
     school: School, assessment_id: int, target_id: int
-) -> Assessment | None:
-    return (
+) -> tuple[Assessment, bool] | None:
+    """The assessment, and whether the target is aligned to it (one query); None when not found."""
+    found = (
         Assessment.objects.filter(school=school, id=assessment_id)
         .annotate(
             target_aligned=Exists(
@@ -156,6 +160,7 @@ def _assessment_with_alignment(
         )
         .first()
     )
+    return None if found is None else (found, found.target_aligned)
 
 
 def evidence_record(
@@ -189,15 +194,17 @@ def evidence_record(
     if "\x00" in feedback:
         raise EvidenceError({"feedback": ["Feedback cannot hold a NUL character."]})
 
+    found: tuple[Assessment, bool] | None
     if _usable(loaded_assessment, school=school, assessment_id=assessment_id):
         # The caller (the scoring grid) loaded it with its targets: no need to ask again.
-        assessment = loaded_assessment
-        assessment.target_aligned = any(t.id == target_id for t in assessment.targets.all())
+        aligned = any(t.id == target_id for t in loaded_assessment.targets.all())
+        found = (loaded_assessment, aligned)
     else:
-        assessment = _assessment_with_alignment(school, assessment_id, target_id)
-    if assessment is None:
+        found = _assessment_with_alignment(school, assessment_id, target_id)
+    if found is None:
         raise EvidenceError({"assessment": ["That assessment does not exist in this school."]})
-    if not assessment.target_aligned:
+    assessment, aligned = found
+    if not aligned:
         raise EvidenceError(
             {"target": [f"That learning target is not aligned to “{assessment.title}”."]}
         )

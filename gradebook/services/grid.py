@@ -213,7 +213,8 @@ def evidence_undo(*, school: School, undone_by: User, undo: dict) -> int:
             {"undo": ["That change has been changed again since; nothing was undone."]}
         )
     now, pairs, reason = timezone.now(), set(), undo.get("reason", "Undone")
-    titles, events = {}, []
+    titles: dict[int, str] = {}
+    events: list[AuditEvent] = []
     for (student_id, target_id, assessment_id), step in cells.items():
         before, current = step["before"], live.get((student_id, target_id, assessment_id))
         if before is None:
@@ -340,11 +341,11 @@ def evidence_fill(
 
     Validated once, inserted in bulk, recomputed in bulk. Returns the undo of the whole fill.
     """
-    score, status = parse_entry(text)
+    typed, status = parse_entry(text)
     if status is None:
         raise EvidenceError({"value": ["Choose a score or a status to fill the empty cells with."]})
     levels = achievement_levels(school)
-    score = parse_score(score, status=status, levels=levels)
+    score = parse_score(typed, status=status, levels=levels)
     if assessment.course_id != section.course_id or (
         assessment.section_id and assessment.section_id != section.id
     ):
@@ -458,6 +459,10 @@ def feedback_save(
             return _comment_audit(written_by, assessment, student_id, None, saved)
     if (current.text if current is not None else "") == text:
         return current  # unchanged: nothing written, nothing recorded
+    # Not None: with no row, an empty text returned just above and a new text was inserted
+    # above, unless that insert lost a race and the winning row was deleted before the second
+    # read (a case that already failed here, on None, before this assert).
+    assert current is not None
     before = _comment_state(current)
     if not text:
         row_id = current.pk

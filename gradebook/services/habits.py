@@ -60,6 +60,7 @@ def habit_score_record(
         ).select_related("scale")
     )
     score = parse_score(value, status=EvidenceStatus.SCORED, levels=levels)
+    assert score is not None  # a scored entry: parse_score returns a scale value or raises
     if current is not None and current.score == score:
         return current
     if current is not None:

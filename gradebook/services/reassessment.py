@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -117,11 +118,11 @@ def reassessment_record(
     reassessment needs no token: the cell holds one live value, and the same value recorded
     again changes nothing.
     """
-    score, status = parse_entry(text)
+    typed, status = parse_entry(text)
     if status is None:
         raise EvidenceError({"score": ["Enter the reassessment's score or status."]})
     # Refused before anything is written (the assessment below included).
-    score = parse_score(score, status=status, levels=achievement_levels(school))
+    score = parse_score(typed, status=status, levels=achievement_levels(school))
     target = LearningTarget.objects.filter(school=school, id=target_id).first()
     if (
         target is None
@@ -153,13 +154,14 @@ def reassessment_record(
             "assessed_on": assessed_on,
             "feedback": (feedback or "").strip(),
         }
-        twin = {
-            "school": school,
-            "student_id": student_id,
-            "target_id": target_id,
-            "attempt": attempt,
-        }
-        if once is not None and (done := _resubmitted(token=once, **twin)) is not None:
+        twin = partial(
+            _resubmitted,
+            school=school,
+            student_id=student_id,
+            target_id=target_id,
+            attempt=attempt,
+        )
+        if once is not None and (done := twin(token=once)) is not None:
             return done
         original = (
             Evidence.objects.filter(
@@ -198,7 +200,7 @@ def reassessment_record(
             if once is None:
                 raise
             # The same form, sent at the same moment, committed first: that is this attempt.
-            if (done := _resubmitted(token=once, **twin)) is not None:
+            if (done := twin(token=once)) is not None:
                 return done
             assessment = Assessment.objects.create(**fields)
         AssessmentTarget.objects.create(school=school, assessment=assessment, target=target)
