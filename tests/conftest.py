@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -116,6 +118,5 @@ def browser_type_launch_args(browser_type_launch_args):
 def _allow_sync_playwright_with_django():
     # Playwright's sync API runs an event loop in the test thread; Django's ORM refuses queries
     # from a thread with a running loop unless told the test knows what it is doing.
-    import os
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

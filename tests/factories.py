@@ -18,16 +18,26 @@ from gradebook.models import (
     Evidence,
     Guardianship,
     Mastery,
+    ReassessmentRequest,
+    RecomputeRun,
     Section,
     SectionTeacher,
     Student,
     Term,
 )
 from gradebook.services.evidence import evidence_record
-from intervention.models import InterventionCycle, InterventionGroup, RosterEntry
+from intervention.models import (
+    InterventionCycle,
+    InterventionGroup,
+    InterventionSettings,
+    InterventionSlot,
+    RosterEntry,
+)
+from intervention.services import cycle_open
 from mastery.models import (
     Competency,
     Department,
+    GradingPolicy,
     LearningTarget,
     LevelDescriptor,
     Membership,
@@ -241,9 +251,6 @@ def make_assessment(
 
 def make_evidence(w: World, *, score: str = "3"):
     """A recorded score for the world's second student on its first target (through the service)."""
-    from django_scopes import scope
-
-    from gradebook.services.evidence import evidence_record
 
     with scope(school=w.school):
         return evidence_record(
@@ -257,7 +264,6 @@ def make_evidence(w: World, *, score: str = "3"):
 
 
 def make_request(w: World):
-    from gradebook.models import ReassessmentRequest
 
     with scopes_disabled():
         return ReassessmentRequest.objects.create(
@@ -270,8 +276,6 @@ def make_request(w: World):
 
 
 def make_run(w: World):
-    from gradebook.models import RecomputeRun
-    from mastery.models import GradingPolicy
 
     with scopes_disabled():
         policy = GradingPolicy.objects.get(school=w.school, course__isnull=True, is_current=True)
@@ -281,12 +285,6 @@ def make_run(w: World):
 def make_intervention(w: World, *, weekdays=(2, 3)):
     """Math as the focus subject, the world's teachers available on the intervention days, and an
     open cycle starting this week's Monday (rosters built from whatever Mastery exists)."""
-    from datetime import timedelta as _td
-
-    from django_scopes import scope
-
-    from intervention.models import InterventionSettings, InterventionSlot
-    from intervention.services import cycle_open
 
     with scope(school=w.school):
         w.department.intervention_focus = True
@@ -300,7 +298,7 @@ def make_intervention(w: World, *, weekdays=(2, 3)):
                     school=w.school, teacher=teacher, weekday=weekday, defaults={"room": room}
                 )
         today = date.today()
-        return cycle_open(school=w.school, starts_on=today - _td(days=today.weekday()))
+        return cycle_open(school=w.school, starts_on=today - timedelta(days=today.weekday()))
 
 
 def api_objects(w: World) -> dict[str, int]:

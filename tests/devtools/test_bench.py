@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from devtools.bench.generate import autovacuum_due
 from devtools.management.commands.bench import NAMES
 
 pytestmark = pytest.mark.skipif(
@@ -119,7 +120,6 @@ def test_the_benchmark_refuses_a_database_it_must_not_touch(tmp_path):
 def test_between_measurements_the_benchmark_vacuums_what_autovacuum_would_have():
     """These machines' PostgreSQL runs with autovacuum off; the benchmark stands in for it, so a
     measurement does not inherit the dead rows and stale statistics of the ones before it."""
-    from devtools.bench.generate import autovacuum_due
 
     with connection.cursor() as cur:
         cur.execute("SHOW autovacuum")

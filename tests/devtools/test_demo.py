@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from config import settings as site_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -151,16 +153,15 @@ def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
 
 
 def test_production_defaults_are_safe(settings):
-    from config import settings as module
 
-    assert module.env_bool("NOT_SET_ANYWHERE", False) is False
+    assert site_settings.env_bool("NOT_SET_ANYWHERE", False) is False
     assert settings.SESSION_COOKIE_HTTPONLY and settings.X_FRAME_OPTIONS == "DENY"
     assert settings.PASSWORD_HASHERS[0].endswith(
         "MD5PasswordHasher"
     )  # tests only; see the next line
-    assert module.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert site_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     assert (
-        module.SESSION_COOKIE_SECURE is True and module.CSRF_COOKIE_SECURE is True
+        site_settings.SESSION_COOKIE_SECURE is True and site_settings.CSRF_COOKIE_SECURE is True
     )  # DEBUG is off in tests
 
 

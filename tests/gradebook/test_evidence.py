@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import RESTRICT
 from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 
@@ -263,7 +264,6 @@ def test_voiding_needs_a_reason_and_a_live_evidence_of_this_school(world_a, worl
 
 
 def test_evidence_is_never_deleted_alone():
-    from django.db.models import RESTRICT
 
     for name in ("student", "target", "assessment"):
         assert Evidence._meta.get_field(name).remote_field.on_delete is RESTRICT

@@ -22,6 +22,8 @@ from django_scopes import scope, scopes_disabled
 from config.celery import app as celery_app
 from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Evidence, Mastery
 from gradebook.services.evidence import evidence_record
+from grading import school as recompute
+from grading import tasks
 from grading.school import (
     mastery_recompute_school,
     school_recompute_python,
@@ -398,7 +400,6 @@ def test_a_policy_change_made_while_the_broker_is_down_is_caught_up_later(world_
     scatter_evidence(world_a, 7)
     with scopes_disabled():
         mastery_recompute_school(school=world_a.school)
-    from grading import tasks
 
     def broker_down(**kwargs):
         raise ConnectionError("redis is down")
@@ -557,7 +558,6 @@ def test_a_recompute_split_over_connections_writes_what_one_connection_writes(se
 def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch):
     """An error in another connection's share reaches the task (which marks its run FAILED); a
     rerun writes every record."""
-    from grading import school as recompute
 
     w = make_world("split-fail", students=5)
     scatter_evidence(w, 13, students=5)

@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from gradebook.models import Evidence
 from gradebook.oneroster.package import read_path
 from gradebook.oneroster.service import oneroster_import
+from gradebook.services.assessments import assessment_save
 from gradebook.services.evidence import EvidenceError, evidence_record, evidence_void
 from gradebook.services.grid import evidence_enter, evidence_fill, evidence_undo
 from grading.services import policy_change, policy_remove_override
@@ -34,7 +37,14 @@ from mastery.models import (
     ProficiencyScale,
     Role,
 )
-from mastery.services import competency_save, target_move, target_save, targets_import_csv
+from mastery.services import (
+    api_token_create,
+    competency_save,
+    target_move,
+    target_save,
+    targets_import_csv,
+)
+from mastery.tenancy import enter_school
 from reports.services.invitations import invitation_accept, invitation_create
 from tests.factories import make_evidence, make_intervention, make_user
 
@@ -81,11 +91,7 @@ def enter(w, text, *, student=None, target=None):
 
 
 def in_school_and_walls(w):
-    """The school's scope, and its row-level security wall where the app has one (raw SQL)."""
-    try:
-        from mastery.tenancy import enter_school
-    except ImportError:  # before the row-level security wall: the scope is all there is
-        return scope(school=w.school)
+    """The school's scope and its row-level security wall (raw SQL sees only that school)."""
     return enter_school(w.school)
 
 
@@ -238,9 +244,6 @@ def test_the_score_post_writes_exactly_one_event(client, world_a):
 
 
 def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a):
-    from django.test import Client
-
-    from mastery.services import api_token_create
 
     w = world_a
     with scopes_disabled():
@@ -261,7 +264,6 @@ def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a):
 
 
 def test_an_assessment_edit_that_moves_its_evidence_is_recorded_per_row(world_a):
-    from gradebook.services.assessments import assessment_save
 
     w = world_a
     record(w, "3")
@@ -699,7 +701,6 @@ def test_events_cannot_be_changed_or_deleted_even_with_raw_sql(world_a, sql):
 
 
 def test_a_school_goes_with_its_trail_only_when_the_deletion_says_so(world_b):
-    from gradebook.models import Evidence
 
     with scope(school=world_b.school):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():

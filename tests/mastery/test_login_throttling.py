@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.db.models import F
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django_scopes import scopes_disabled
 
+from mastery.auth import client_address
 from mastery.services import api_token_create
 from tests.factories import PASSWORD, make_user
 
@@ -199,7 +201,6 @@ def test_without_trusted_proxies_a_forwarded_header_is_ignored(world_a, settings
     ],
 )
 def test_the_client_address(settings, count, remote, forwarded, client):
-    from mastery.auth import client_address
 
     settings.TRUSTED_PROXY_COUNT = count
     headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
@@ -276,6 +277,5 @@ def test_api_tokens_work_for_a_locked_out_account(world_a):
 
 def _attempts_happened_earlier(delta: timedelta) -> None:
     """Time passes: every recorded failure moves back by `delta`."""
-    from axes.models import AccessAttempt
 
     AccessAttempt.objects.update(attempt_time=F("attempt_time") - delta)

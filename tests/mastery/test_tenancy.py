@@ -11,9 +11,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_scopes import ScopeError, scope, scopes_disabled
 
-from gradebook.models import Evidence, Student
+from gradebook.models import Evidence, Mastery, Student
+from intervention.models import InterventionGroup, RosterEntry
 from mastery.models import District, DistrictMembership, Membership, Role
 from mastery.tasks import SchoolTask
+from reports.models import ReportBatch, StudentGoal
 from tests.factories import (
     PASSWORD,
     make_evidence,
@@ -46,7 +48,6 @@ URL_OBJECTS = {
 
 
 def _mastery_of(w):
-    from gradebook.models import Mastery
 
     make_evidence(w)
     with scopes_disabled():
@@ -81,9 +82,6 @@ def api_basename(name: str) -> str:
 
 
 def make_goal(w):
-    from django_scopes import scopes_disabled
-
-    from reports.models import StudentGoal
 
     with scopes_disabled():
         return StudentGoal.objects.create(
@@ -92,9 +90,6 @@ def make_goal(w):
 
 
 def make_batch(w):
-    from django_scopes import scopes_disabled
-
-    from reports.models import ReportBatch
 
     with scopes_disabled():
         return ReportBatch.objects.create(school=w.school, requested_by=w.admin, total=0)
@@ -103,10 +98,6 @@ def make_batch(w):
 def intervention_of(w):
     """An open cycle with one group and one roster entry in the world (made once per world)."""
     if "intervention" not in w.extra:
-        from django_scopes import scopes_disabled
-
-        from intervention.models import InterventionGroup, RosterEntry
-
         make_evidence(w, score="2")  # students[1] below mastery on targets[0]
         cycle = make_intervention(w)
         with scopes_disabled():

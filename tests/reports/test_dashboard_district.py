@@ -14,10 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from gradebook.models import Habit, HabitScore
 from gradebook.services.evidence import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
+from reports import tasks
 from reports.dashboards.district import FRESH_FOR
 from reports.models import SchoolFigures
+from reports.tasks import refresh_school_figures
 from tests.factories import make_user, make_world
 from tests.reports.dashboards import rows_of, with_query
 
@@ -178,7 +181,6 @@ def test_the_home_page_and_dashboards_link_the_district(client, north):
 
 
 def test_habits_of_work_per_school(client, north, django_capture_on_commit_callbacks):
-    from gradebook.models import Habit, HabitScore
 
     a, b, c = north["a"], north["b"], north["c"]
     with scopes_disabled():
@@ -246,7 +248,6 @@ def test_a_school_is_counted_in_the_background_and_shown_with_when(
 
 
 def test_the_nightly_refresh_counts_every_district_school_again(north):
-    from reports.tasks import refresh_school_figures
 
     assert refresh_school_figures.delay().get() == 3  # alpha, beta and gamma (South's)
     with scopes_disabled():
@@ -258,7 +259,6 @@ def test_the_nightly_refresh_counts_every_district_school_again(north):
 def test_a_dead_broker_leaves_the_page_up(
     client, north, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from reports import tasks
 
     def refuse(**kwargs):
         raise ConnectionError("broker down")

@@ -39,6 +39,7 @@ from django_scopes import scope, scopes_disabled
 from gradebook.models import Enrollment
 from gradebook.services.evidence import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
+from intervention.selectors import cycle_stats
 from mastery.models import GradingPolicy
 from reports.models import BaselineRun
 from tests.factories import make_assessment, make_student
@@ -408,7 +409,6 @@ def test_query_count_is_pinned_whatever_the_size(
 
 def test_exit_rate_matches_the_cycle_page(client, login, cycles, in_school):
     """Same definitions as intervention.selectors.cycle_stats where no student is on two days."""
-    from intervention.selectors import cycle_stats
 
     w = cycles
     with scopes_disabled():

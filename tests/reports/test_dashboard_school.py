@@ -36,7 +36,7 @@ from mastery.models import (
     LearningTarget,
     Role,
 )
-from reports.baselines import cycle_start_date, term_start_date
+from reports.baselines import baseline_compute, cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
 from tests.factories import make_assessment, make_member, make_student, make_user
@@ -220,7 +220,6 @@ def test_proficient_over_time_matches_hand_counts(
 
 def test_while_baselines_are_pending_the_ready_dates_show(client, login, school_world):
     w = school_world
-    from reports.baselines import baseline_compute
 
     with scope(school=w.school):
         baseline_compute(school=w.school, as_of=term_start_date(w.term))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 import re
 import subprocess
 import time
@@ -20,14 +21,17 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
+from weasyprint import HTML
 
-from gradebook.models import Evidence, Guardianship
+from gradebook.models import CourseTarget, Evidence, Guardianship
 from gradebook.selectors.cells import attempt_chart
 from gradebook.services.grid import feedback_save
 from grading.services import policy_change
-from mastery import calculation
-from mastery.models import LevelDescriptor, Membership, Role, ScaleLevel
+from mastery import calculation, pagecache
+from mastery.models import LearningTarget, LevelDescriptor, Membership, Role, ScaleLevel
 from reports.models import GuardianInvitation, ReportFile, StudentGoal
+from reports.rendering import report_language, report_pdf
+from reports.services import batches as batch_services
 from reports.services.batches import batch_start
 from reports.services.invitations import invitation_create
 from tests.factories import PASSWORD, make_attempt, make_world
@@ -121,13 +125,9 @@ def test_the_report_in_spanish_uses_the_translations_and_the_schools_spanish_tex
 
 
 def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path):
-    from reports.rendering import report_pdf
 
     w = rich
     with scopes_disabled():
-        from gradebook.models import CourseTarget
-        from mastery.models import LearningTarget
-
         for i in range(30):
             target = LearningTarget.objects.create(
                 school=w.school,
@@ -158,9 +158,6 @@ def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path):
 
 
 def test_a_report_pdf_is_laid_out_with_the_collector_paused(rich, monkeypatch):
-    from weasyprint import HTML
-
-    from reports.rendering import report_pdf
 
     seen = []
     render = HTML.render  # the layout (mastery/pdf.py), then the document is written
@@ -354,7 +351,6 @@ def test_the_cached_body_is_the_same_for_every_viewer_and_holds_no_token(client,
 def test_a_version_bump_is_one_incr_per_key_and_counts_from_nothing(
     rich, django_capture_on_commit_callbacks
 ):
-    from mastery import pagecache
 
     redis = cache._cache.get_client(None, write=True)
     keys = [pagecache._student_key(rich.school.id, s.id) for s in rich.students[:3]]
@@ -374,7 +370,6 @@ def test_a_version_bump_is_one_incr_per_key_and_counts_from_nothing(
 
 
 def test_the_portal_works_when_the_cache_is_down(client, rich, monkeypatch):
-    from mastery import pagecache
 
     class Down:
         def __getattr__(self, name):
@@ -634,7 +629,6 @@ def test_the_report_defaults_to_the_familys_language(client, rich, tmp_path):
     with scopes_disabled():
         rich.student.preferred_language = "es"
         rich.student.save()
-    from reports.rendering import report_language
 
     assert report_language(rich.student) == "es"
     assert report_language(rich.student, "en") == "en"
@@ -673,7 +667,6 @@ def test_rerunning_a_batch_on_unchanged_data_reuses_every_pdf(
 ):
     settings.MEDIA_ROOT = tmp_path
     first = run_batch(rich, django_capture_on_commit_callbacks, section=rich.section, language="en")
-    from reports.services import batches as batch_services
 
     calls = []
     original = batch_services.report_pdf  # what a batch renders each student's report with
@@ -695,7 +688,6 @@ def test_a_failing_student_is_listed_and_does_not_sink_the_batch(
     client, rich, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
 ):
     settings.MEDIA_ROOT = tmp_path
-    from reports.services import batches as batch_services
 
     original = batch_services.student_report  # what a batch reads each student's report with
 
@@ -742,7 +734,6 @@ def test_a_batch_runs_through_a_real_celery_worker(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     w = make_world("batchworker", students=3)
     make_attempt(w, w.students[0], w.targets[0], "3")
-    import os
 
     os.environ["MEDIA_ROOT"] = str(tmp_path)
     try:

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django_scopes import scopes_disabled
+from rest_framework.throttling import SimpleRateThrottle
 
 from gradebook.models import Evidence, Mastery
 from mastery.models import ApiToken, Membership, Role
@@ -553,7 +554,6 @@ def test_the_school_mastery_csv_streams_with_filters_for_school_wide_roles(world
 
 
 def test_a_client_over_its_rate_gets_429_json_with_retry_after(world_a, monkeypatch):
-    from rest_framework.throttling import SimpleRateThrottle
 
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min"})
     raw = token_for(world_a)

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import ProtectedError, RestrictedError
@@ -211,7 +212,6 @@ NOT_EXPORTED: dict[str, str] = {
 
 
 def test_every_table_that_points_at_a_student_is_in_the_export(world_a):
-    from django.apps import apps
 
     pointing = {
         model.__name__

@@ -13,8 +13,9 @@ from playwright.sync_api import Page, expect
 
 from gradebook.models import Evidence, Mastery
 from gradebook.services.evidence import evidence_record
+from intervention.models import RosterEntry, SessionAttendance
 from mastery.models import GradingPolicy
-from tests.factories import PASSWORD, make_assessment, make_world
+from tests.factories import PASSWORD, make_assessment, make_intervention, make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -216,8 +217,6 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
 def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
     page: Page, live_server, world
 ):
-    from intervention.models import RosterEntry, SessionAttendance
-    from tests.factories import make_intervention
 
     with scopes_disabled():
         for student, score in zip(world.students, ("1", "2", "2.5"), strict=True):

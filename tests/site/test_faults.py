@@ -11,11 +11,13 @@ import time
 from decimal import Decimal
 
 import pytest
+from celery.app.task import Task
 from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
+from config.celery import app as celery_app
 from gradebook.models import Evidence, Mastery, RecomputeRun
 from gradebook.services.evidence import evidence_record
 from grading.school import mastery_recompute_school
@@ -24,6 +26,7 @@ from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
 from mastery.models import GradingPolicy
 from tests.factories import make_intervention, make_world
+from tests.workers import start_worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -109,7 +112,6 @@ def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(settings, m
     }
     settings.CELERY_BROKER_URL = DEAD_REDIS
     published = []
-    from celery.app.task import Task
 
     monkeypatch.setattr(Task, "apply_async", lambda self, *a, **k: published.append(self.name))
     client = Client()
@@ -166,8 +168,6 @@ def _snapshot(school):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
-    from config.celery import app as celery_app
-    from tests.workers import start_worker_process
 
     w = make_world("killed", students=3)
     with scope(school=w.school):

@@ -19,6 +19,7 @@ in well under a minute.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -31,18 +32,22 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_filters import FilterSet, NumberFilter
 from django_scopes import scopes_disabled
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from rest_framework import exceptions
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from gradebook.api import EvidenceCreateSerializer
 from gradebook.models import (
     Assessment,
     AssessmentFeedback,
@@ -58,7 +63,9 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
+from mastery.fields import BoundedDateField, BoundedModelMultipleChoiceField, IdField, parse_id
 from mastery.models import AuditEvent, Department
+from mastery.rest import BoundedFilterBackend, JSONParser, filter_ids
 from mastery.services import api_token_create
 from reports.models import ReportBatch
 from tests.factories import api_objects, make_evidence, make_intervention
@@ -851,15 +858,11 @@ def test_the_explicit_examples_cover_every_value_found():
     ],
 )
 def test_parse_id_reads_only_ids_a_row_can_have(raw, expected):
-    from mastery.fields import parse_id
 
     assert parse_id(raw) == expected
 
 
 def test_the_form_fields_refuse_out_of_range_input_without_a_query(db, django_assert_num_queries):
-    from django.core.exceptions import ValidationError
-
-    from mastery.fields import BoundedDateField, BoundedModelMultipleChoiceField, IdField
 
     assert IdField().clean(str(2**63 - 1)) == 2**63 - 1
     for raw in (str(2**63), "²", "abc", "9" * 5000, "0"):
@@ -876,13 +879,6 @@ def test_the_form_fields_refuse_out_of_range_input_without_a_query(db, django_as
 
 
 def test_the_api_bounds_ids_and_json_depth_before_any_query(db, django_assert_num_queries):
-    import io
-
-    from django_filters import FilterSet, NumberFilter
-    from rest_framework import exceptions
-
-    from gradebook.api import EvidenceCreateSerializer
-    from mastery.rest import BoundedFilterBackend, JSONParser, filter_ids
 
     with django_assert_num_queries(0):
         for raw in (str(2**63), "1,²", "1,-2", "9" * 5000):

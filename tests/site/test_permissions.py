@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import transaction
 from django.test import Client
@@ -458,8 +459,6 @@ def url_of(route: Route, p: People) -> str:
             model = f"{admin_object[1]}_{admin_object[2]}"
             return f"/admin/{admin_object[1]}/{admin_object[2]}/{ADMIN_OBJECTS[model](p)}/"
         if route.name == "admin:view_on_site":
-            from django.contrib.contenttypes.models import ContentType
-
             section_type = ContentType.objects.get_for_model(type(p.world.section))
             return reverse(route.name, args=[section_type.pk, p.world.section.pk])
         kwargs = {}

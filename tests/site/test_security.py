@@ -32,9 +32,29 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from gradebook.models import Evidence, Mastery
-from gradebook.oneroster.package import read_path
+from config import settings as configured
+from gradebook.models import (
+    AssessmentFeedback,
+    Course,
+    Enrollment,
+    Evidence,
+    Mastery,
+    RosterSource,
+    Section,
+    Student,
+    Term,
+)
+from gradebook.oneroster.package import PackageError, read_path, read_zip
 from gradebook.oneroster.service import oneroster_import
+from mastery.models import (
+    Competency,
+    District,
+    LearningTarget,
+    LevelDescriptor,
+    Membership,
+    School,
+    User,
+)
 from mastery.services import api_token_create, targets_import_csv
 from tests.factories import PASSWORD, make_user
 
@@ -230,7 +250,6 @@ def test_a_login_post_without_the_csrf_token_is_refused(world_a):
 
 
 def test_passwords_are_hashed_with_argon2(settings, db):
-    from config import settings as configured
 
     assert configured.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     settings.PASSWORD_HASHERS = configured.PASSWORD_HASHERS  # the suite uses MD5 for speed
@@ -241,7 +260,6 @@ def test_passwords_are_hashed_with_argon2(settings, db):
 
 
 def test_an_older_hash_is_upgraded_to_argon2_at_the_next_login(settings, db):
-    from config import settings as configured
 
     settings.PASSWORD_HASHERS = configured.PASSWORD_HASHERS
     user = make_user("old@example.test")
@@ -456,7 +474,6 @@ def test_fuzzing_the_score_cell_gives_no_server_error_and_refused_input_writes_n
 
 
 def _feedback(w) -> list:
-    from gradebook.models import AssessmentFeedback
 
     with scopes_disabled():
         return list(AssessmentFeedback.objects.filter(school=w.school).values_list("text"))
@@ -502,7 +519,6 @@ def target_csvs(draw) -> bytes:
 
 
 def _framework_rows(w) -> tuple[int, ...]:
-    from mastery.models import Competency, LearningTarget, LevelDescriptor
 
     with scopes_disabled():
         return tuple(
@@ -527,8 +543,6 @@ def test_fuzzing_the_targets_csv_import_reports_and_writes_nothing_when_not_ok(
 
 
 def _roster_rows() -> dict[str, int]:
-    from gradebook.models import Course, Enrollment, RosterSource, Section, Student, Term
-    from mastery.models import District, Membership, School, User
 
     models = (School, District, User, Membership, Term, Course, Section, Student, Enrollment)
     with scopes_disabled():
@@ -618,7 +632,6 @@ def test_a_nul_in_a_oneroster_file_is_reported(db):
 
 
 def test_a_zip_bomb_or_a_broken_zip_is_refused_before_reading(world_a, client):
-    from gradebook.oneroster.package import PackageError, read_zip
 
     with pytest.raises(PackageError):
         read_zip(b"PK\x03\x04 not really a zip")

@@ -33,6 +33,7 @@ from gradebook.models import (
 )
 from mastery.models import ApiToken, AuditEvent, ProficiencyScale
 from mastery.services import api_token_create
+from mastery.templatetags.css_strings import css_string
 from tests.factories import make_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -538,7 +539,6 @@ def test_a_name_cannot_break_out_of_the_report_pages_style(client, world_a):
 
 
 def test_css_string_escapes_by_css_syntax():
-    from mastery.templatetags.css_strings import css_string
 
     assert css_string("Anne-Marie O'Brien") == "Anne-Marie O'Brien"
     assert css_string('Zoë "Zo" \\ Núñez') == 'Zoë \\"Zo\\" \\\\ Núñez'
