@@ -7,13 +7,26 @@ Django's translation machinery, so the Spanish report says the same thing as the
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Protocol
+
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from gradebook.models import Mastery
 from mastery import calculation
 from mastery.models import GradingPolicy
 from mastery.templatetags.mastery_tags import fmt
+
+
+class Explained(Protocol):
+    """What the sentences read of a record: a Mastery row, or the report's lighter ReportRecord."""
+
+    @property
+    def score(self) -> Decimal | None: ...
+    @property
+    def evidence_count(self) -> int: ...
+    @property
+    def scores_counted(self) -> int: ...
 
 
 def method_words(policy: GradingPolicy) -> str:
@@ -34,7 +47,7 @@ def method_words(policy: GradingPolicy) -> str:
     }[policy.method]
 
 
-def record_sentence(record: Mastery | None, policy: GradingPolicy) -> str:
+def record_sentence(record: Explained | None, policy: GradingPolicy) -> str:
     """One sentence on how the level was reached, e.g. for the report and the family portal."""
     if record is None or record.evidence_count == 0:
         return _("No evidence yet.")
@@ -66,7 +79,7 @@ def _family_how(policy: GradingPolicy) -> str:
     }[policy.method]
 
 
-def family_sentence(record: Mastery | None, policy: GradingPolicy) -> str:
+def family_sentence(record: Explained | None, policy: GradingPolicy) -> str:
     """How the level was reached, in a parent's words: no method's name, no arithmetic.
 
     Families read this under every target; `record_sentence` (the method, the weight, the

@@ -312,17 +312,8 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     descriptor_now=now_text,
                     next_label=nxt.display_label if nxt else "",
                     descriptor_next=next_text,
-                    # explain reads of a record only what ReportRecord holds; its annotation
-                    # names Mastery, and attempt_chart's (no labels) reads what LiveEvidence
-                    # holds of an Evidence.
-                    sentence=explain.record_sentence(
-                        record,  # type: ignore[arg-type]
-                        policy,
-                    ),
-                    family_sentence=explain.family_sentence(
-                        record,  # type: ignore[arg-type]
-                        policy,
-                    ),
+                    sentence=explain.record_sentence(record, policy),
+                    family_sentence=explain.family_sentence(record, policy),
                     chart=attempt_chart(
                         live[target.id],
                         engine,

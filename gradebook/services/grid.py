@@ -455,14 +455,17 @@ def feedback_save(
                 )
         except IntegrityError:  # written at the same moment by another request: change that one
             current = AssessmentFeedback.objects.select_for_update().filter(**mine).first()
+            if current is None:  # and removed again since: this comment is the one that stands
+                saved = AssessmentFeedback.objects.create(
+                    **mine, text=text, updated_by=written_by, updated_at=timezone.now()
+                )
+                return _comment_audit(written_by, assessment, student_id, None, saved)
         else:
             return _comment_audit(written_by, assessment, student_id, None, saved)
-    if (current.text if current is not None else "") == text:
+    if current is None:
+        return None  # no comment, and none asked for: nothing written, nothing recorded
+    if current.text == text:
         return current  # unchanged: nothing written, nothing recorded
-    # Not None: with no row, an empty text returned just above and a new text was inserted
-    # above, unless that insert lost a race and the winning row was deleted before the second
-    # read (a case that already failed here, on None, before this assert).
-    assert current is not None
     before = _comment_state(current)
     if not text:
         row_id = current.pk
