@@ -25,7 +25,7 @@ from gradebook.models import (
     Student,
     Term,
 )
-from gradebook.services.evidence import evidence_record
+from gradebook.services.evidence import RecordResult, evidence_record
 from intervention.models import (
     InterventionCycle,
     InterventionGroup,
@@ -249,18 +249,32 @@ def make_assessment(
     return assessment
 
 
-def make_evidence(w: World, *, score: str = "3"):
-    """A recorded score for the world's second student on its first target (through the service)."""
-
+def make_evidence(
+    w: World,
+    student: Student | None = None,
+    target: LearningTarget | None = None,
+    score: str | None = "3",
+    *,
+    assessment: Assessment | None = None,
+    by: User | None = None,
+    status: str = "scored",
+    **extra,
+) -> RecordResult:
+    """A score recorded through the service (evidence_record), inside the world's school: by default
+    its teacher scores its second student on its first target on its assessment. A status other than
+    "scored" (missing, excused) records no score; `extra` goes to the service as it is (assessed_on,
+    feedback, replaced_reason, ...). Returns the service's result (`.evidence`, `.mastery`)."""
     with scope(school=w.school):
         return evidence_record(
             school=w.school,
-            recorded_by=w.teacher,
-            student_id=w.students[1].id,
-            target_id=w.targets[0].id,
-            assessment_id=w.assessment.id,
-            score=score,
-        ).evidence
+            recorded_by=by or w.teacher,
+            student_id=(student or w.students[1]).id,
+            target_id=(target or w.targets[0]).id,
+            assessment_id=(assessment or w.assessment).id,
+            score=score if status == "scored" else None,
+            status=status,
+            **extra,
+        )
 
 
 def make_request(w: World):
@@ -330,13 +344,4 @@ def make_attempt(w: World, student, target, value: str, *, days_ago: int = 7, fe
     a = make_assessment(
         w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
     )
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=a.id,
-            score=value,
-            feedback=feedback,
-        )
+    return make_evidence(w, student, target, value, assessment=a, feedback=feedback)

@@ -9,7 +9,6 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Mastery
-from gradebook.services.evidence import evidence_record
 from gradebook.services.grid import evidence_fill
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -48,19 +47,6 @@ def key(student, target) -> str:
 def page(response) -> str:
     """The response body as text, HTML entities decoded (messages contain apostrophes)."""
     return html.unescape(response.content.decode())
-
-
-def record(w, student, target, score="3", *, assessment=None, by=None, status="scored"):
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=by or w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=(assessment or w.assessment).id,
-            score=None if status != "scored" else score,
-            status=status,
-        ).evidence
 
 
 def live(w, student, target, assessment=None) -> Evidence | None:

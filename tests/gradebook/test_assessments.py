@@ -8,8 +8,8 @@ import pytest
 from django_scopes import scopes_disabled
 
 from gradebook.models import Assessment, AssessmentTarget
-from tests.factories import make_assessment
-from tests.gradebook.pages import days_ago, fill, mastery, page, record, score_url, section_of, url
+from tests.factories import make_assessment, make_evidence
+from tests.gradebook.pages import days_ago, fill, mastery, page, score_url, section_of, url
 
 # --- Assessments -----------------------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ def test_the_assessment_list_shows_how_many_cells_are_left_to_score(client, worl
     make_assessment(
         w.school, w.course, [w.targets[2]], on=days_ago(1), section=w.other_section, title="Theirs"
     )
-    record(w, w.students[0], w.targets[0], "3")
+    make_evidence(w, w.students[0], w.targets[0], "3")
     fill(w, "3", assessment=section_only)
     client.force_login(w.teacher)
     content = page(client.get(url("assessment_list", w, section_id=w.section.id)))
@@ -137,9 +137,9 @@ def edit(client, w, assessment, **overrides):
 def test_changing_the_kind_updates_the_evidence_and_the_levels(client, world_a):
     w = world_a
     s, t = w.students[0], w.targets[0]
-    scored = record(w, s, t, "3")
-    record(w, w.students[1], t, "2")
-    record(w, w.students[1], t, "4")  # replaces (voids) the 2
+    scored = make_evidence(w, s, t, "3").evidence
+    make_evidence(w, w.students[1], t, "2")
+    make_evidence(w, w.students[1], t, "4")  # replaces (voids) the 2
     assert mastery(w, s, t).level == Decimal(3)
     client.force_login(w.teacher)
     response = edit(client, w, w.assessment, kind="pre")
@@ -157,7 +157,7 @@ def test_changing_the_kind_updates_the_evidence_and_the_levels(client, world_a):
 
 def test_moving_the_date_moves_the_evidence_dated_with_it(client, world_a):
     w = world_a
-    evidence = record(w, w.students[0], w.targets[0], "3")
+    evidence = make_evidence(w, w.students[0], w.targets[0], "3").evidence
     client.force_login(w.teacher)
     edit(client, w, w.assessment, assessed_on=days_ago(20).isoformat())
     evidence.refresh_from_db()
@@ -167,7 +167,7 @@ def test_moving_the_date_moves_the_evidence_dated_with_it(client, world_a):
 
 def test_removing_a_target_that_has_scores_is_refused(client, world_a):
     w = world_a
-    record(w, w.students[0], w.targets[0], "3")
+    make_evidence(w, w.students[0], w.targets[0], "3")
     client.force_login(w.teacher)
     response = edit(client, w, w.assessment, targets=[w.targets[1].id])
     assert response.status_code == 422
@@ -187,7 +187,7 @@ def test_removing_a_target_that_has_scores_is_refused(client, world_a):
 
 def test_a_common_assessment_with_other_sections_scores_is_not_narrowed_silently(client, world_a):
     w = world_a
-    theirs = record(w, w.other_students[0], w.targets[0], "3", by=w.other_teacher)
+    theirs = make_evidence(w, w.other_students[0], w.targets[0], "3", by=w.other_teacher).evidence
     client.force_login(w.teacher)
     edit(client, w, w.assessment, scope="section")
     w.assessment.refresh_from_db()

@@ -10,11 +10,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from django_scopes import scope
 from playwright.sync_api import Page, expect
 
-from gradebook.services.evidence import evidence_record
-from tests.factories import make_assessment, make_world
+from tests.factories import make_assessment, make_evidence, make_world
 from tests.site.test_browser import ARTIFACTS, log_in, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -23,19 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def world(transactional_db):
     return make_world("browser", students=3)
-
-
-def score(world, student, target, value, assessment=None, status="scored"):
-    with scope(school=world.school):
-        evidence_record(
-            school=world.school,
-            recorded_by=world.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=(assessment or world.assessment).id,
-            score=value if status == "scored" else None,
-            status=status,
-        )
 
 
 def grid_url(live_server, world) -> str:
@@ -55,9 +40,9 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
         world.school, world.course, [t1], on=world.assessment.assessed_on + timedelta(days=3)
     )
     # t1: 2 then 4 → decaying average 3.3 (Proficient); t2: 3. Course grade: mean 3.15 → A.
-    score(world, s1, t1, "2")
-    score(world, s1, t1, "4", assessment=later)
-    score(world, s1, t2, "3")
+    make_evidence(world, s1, t1, "2")
+    make_evidence(world, s1, t1, "4", assessment=later)
+    make_evidence(world, s1, t2, "3")
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, live_server, world.teacher.email)
@@ -113,7 +98,7 @@ def test_a_change_in_the_cell_dialog_redraws_the_cell_the_grade_and_the_column(
 def test_back_after_saving_shows_the_saved_score_and_comment(page: Page, live_server, world):
     s1 = world.students[0]
     t1 = world.targets[0]
-    score(world, s1, t1, None, status="excused")
+    make_evidence(world, s1, t1, None, status="excused")
     log_in(page, live_server, world.teacher.email)
     scoring = (
         f"{live_server.url}/s/{world.school.slug}/sections/{world.section.id}"
@@ -159,12 +144,12 @@ def test_a_level_marker_never_uses_a_course_grade_letter(page: Page, live_server
         world.school, world.course, [t1], on=world.assessment.assessed_on + timedelta(days=3)
     )
     # s1, t1: 2.5 then 1.5 → 1.85 (level 1, Beginning); t2: 4 → course grade B (mean 2.93).
-    score(world, s1, t1, "2.5")
-    score(world, s1, t1, "1.5", assessment=later)
-    score(world, s1, t2, "4")
+    make_evidence(world, s1, t1, "2.5")
+    make_evidence(world, s1, t1, "1.5", assessment=later)
+    make_evidence(world, s1, t2, "4")
     # s2: every level of the scale somewhere, and a D course grade (mean 1.75).
-    score(world, s2, t1, "2")
-    score(world, s2, t2, "1.5")
+    make_evidence(world, s2, t1, "2")
+    make_evidence(world, s2, t2, "1.5")
     log_in(page, live_server, world.teacher.email)
     page.goto(grid_url(live_server, world))
 
@@ -201,7 +186,7 @@ def test_back_through_the_grids_filters_shows_the_levels_as_they_are_now(
 ):
     s1 = world.students[0]
     t1 = world.targets[0]
-    score(world, s1, t1, "3")
+    make_evidence(world, s1, t1, "3")
     log_in(page, live_server, world.teacher.email)
     page.goto(grid_url(live_server, world))
     # A filter changes the address (htmx pushes it): Back returns to the grid as first opened.
@@ -251,7 +236,7 @@ def test_a_page_kept_in_the_back_forward_cache_comes_back_current(
         page.route(re.compile(r"/sections/\d+/$"), strip_cache_control)
     s1 = world.students[0]
     t1 = world.targets[0]
-    score(world, s1, t1, "3")
+    make_evidence(world, s1, t1, "3")
     log_in(page, live_server, world.teacher.email)
     page.goto(grid_url(live_server, world))
     page.evaluate("window.sameDocument = true")

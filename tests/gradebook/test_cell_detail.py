@@ -12,7 +12,7 @@ from django_scopes import scope, scopes_disabled
 from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Section, SectionTeacher
 from gradebook.services.evidence import evidence_void
 from mastery.models import Competency, Department, LearningTarget
-from tests.factories import make_assessment, make_request
+from tests.factories import make_assessment, make_evidence, make_request
 from tests.gradebook.pages import (
     HTMX,
     cell_url,
@@ -21,7 +21,6 @@ from tests.gradebook.pages import (
     live,
     mastery,
     page,
-    record,
     section_of,
     url,
 )
@@ -39,14 +38,14 @@ def void_url(w, evidence, section=None) -> str:
 def test_the_cell_detail_shows_all_evidence_the_steps_the_rubric_and_the_chart(client, world_a):
     w = world_a
     s, t = w.students[1], w.targets[0]
-    wrong = record(w, s, t, "1")
+    wrong = make_evidence(w, s, t, "1").evidence
     with scope(school=w.school):
         evidence_void(
             school=w.school, evidence_id=wrong.id, voided_by=w.teacher, reason="Wrong student"
         )
     quiz = make_assessment(w.school, w.course, [t], on=days_ago(3), kind="formative", title="Quiz")
-    record(w, s, t, "2")
-    record(w, s, t, "4", assessment=quiz)
+    make_evidence(w, s, t, "2")
+    make_evidence(w, s, t, "4", assessment=quiz)
     client.force_login(w.teacher)
     response = client.get(cell_url(w, s, t))
     assert response.status_code == 200
@@ -95,11 +94,11 @@ def test_a_reassessment_creates_its_assessment_links_the_original_and_raises_the
     quiz = make_assessment(w.school, w.course, w.targets[:2], on=days_ago(3), kind="formative")
     later_other_target = make_assessment(w.school, w.course, [w.targets[1]], on=days_ago(1))
     earlier_retake = make_assessment(w.school, w.course, [t], on=days_ago(2), kind="reassessment")
-    record(w, s, t, "2")  # the summative, 7 days ago
-    record(w, s, t, "2", assessment=quiz)  # 3 days ago: the latest original
-    record(w, s, t, "2", assessment=earlier_retake)  # a reassessment is never an original
-    record(w, s, w.targets[1], "3", assessment=later_other_target)  # another target
-    record(w, w.students[0], t, "1", assessment=earlier_retake)
+    make_evidence(w, s, t, "2")  # the summative, 7 days ago
+    make_evidence(w, s, t, "2", assessment=quiz)  # 3 days ago: the latest original
+    make_evidence(w, s, t, "2", assessment=earlier_retake)  # a reassessment is never an original
+    make_evidence(w, s, w.targets[1], "3", assessment=later_other_target)  # another target
+    make_evidence(w, w.students[0], t, "1", assessment=earlier_retake)
     request = make_request(w)  # Student1 asked to be reassessed on F1
     assert mastery(w, s, t).level == Decimal(2)
     client.force_login(w.teacher)
@@ -147,8 +146,8 @@ def test_a_reassessment_takes_its_original_from_the_sections_course(client, worl
     s, t = w.students[1], w.targets[0]
     geometry, geo_section = _second_course_sharing(w, t, s)
     geo_quiz = make_assessment(w.school, geometry, [t], on=days_ago(2), section=geo_section)
-    record(w, s, t, "2")  # Algebra 1, 7 days ago
-    record(w, s, t, "2", assessment=geo_quiz, by=w.other_teacher)  # Geometry, 2 days ago
+    make_evidence(w, s, t, "2")  # Algebra 1, 7 days ago
+    make_evidence(w, s, t, "2", assessment=geo_quiz, by=w.other_teacher)  # Geometry, 2 days ago
     client.force_login(w.teacher)
     response = client.post(
         cell_url(w, s, t, "cell_reassess"), {"value": "4", "assessed_on": date.today().isoformat()}
@@ -192,7 +191,7 @@ def test_a_reassessment_with_a_bad_date_answers_422_and_writes_nothing(client, w
 def test_voiding_needs_a_reason(client, world_a):
     w = world_a
     s, t = w.students[1], w.targets[0]
-    evidence = record(w, s, t, "3")
+    evidence = make_evidence(w, s, t, "3").evidence
     client.force_login(w.teacher)
     response = client.post(void_url(w, evidence), {"reason": "   "})
     assert response.status_code == 422
@@ -205,8 +204,8 @@ def test_voiding_keeps_the_evidence_struck_through_and_recomputes(client, world_
     w = world_a
     s, t = w.students[1], w.targets[0]
     quiz = make_assessment(w.school, w.course, [t], on=days_ago(2), kind="formative")
-    keep = record(w, s, t, "2")
-    wrong = record(w, s, t, "4", assessment=quiz)
+    keep = make_evidence(w, s, t, "2").evidence
+    wrong = make_evidence(w, s, t, "4", assessment=quiz).evidence
     assert mastery(w, s, t).score == Decimal("3.30")
     client.force_login(w.teacher)
     response = client.post(void_url(w, wrong), {"reason": "Scored the wrong paper"}, follow=True)
@@ -224,7 +223,7 @@ def test_voiding_keeps_the_evidence_struck_through_and_recomputes(client, world_
 def test_voiding_from_the_grid_redraws_the_grid_cell_out_of_band(client, world_a):
     w = world_a
     s, t = w.students[1], w.targets[0]
-    evidence = record(w, s, t, "3")
+    evidence = make_evidence(w, s, t, "3").evidence
     client.force_login(w.teacher)
     response = client.post(
         void_url(w, evidence),
@@ -247,14 +246,14 @@ def test_voiding_from_the_grid_redraws_the_grid_cell_out_of_band(client, world_a
     # Table cells outside a table are dropped by the HTML parser: they travel in a <template>.
     assert content.index("<template>") < oob.start() < content.index("</template>")
     # Without the grid context no grid cell is sent.
-    other = record(w, w.students[2], t, "3")
+    other = make_evidence(w, w.students[2], t, "3").evidence
     response = client.post(void_url(w, other), {"reason": "Typo"}, **HTMX)
     assert 'hx-swap-oob="true"' not in page(response)
 
 
 def test_evidence_of_a_student_of_another_section_cannot_be_voided_here(client, world_a):
     w = world_a
-    foreign = record(w, w.other_students[0], w.targets[0], "3", by=w.other_teacher)
+    foreign = make_evidence(w, w.other_students[0], w.targets[0], "3", by=w.other_teacher).evidence
     client.force_login(w.teacher)
     response = client.post(void_url(w, foreign), {"reason": "Not mine"})
     assert response.status_code == 404
@@ -289,7 +288,9 @@ def test_evidence_of_another_course_cannot_be_voided_through_ones_own_section(cl
             school=w.school, section=bio_section, student=shared, enrolled_on=w.term.starts_on
         )
     lab = make_assessment(w.school, biology, [target], on=days_ago(2), section=bio_section)
-    bio_evidence = record(w, shared, target, "4", assessment=lab, by=w.other_teacher)
+    bio_evidence = make_evidence(
+        w, shared, target, "4", assessment=lab, by=w.other_teacher
+    ).evidence
     client.force_login(w.teacher)  # teaches Algebra 1, Period 1 only
     response = client.post(void_url(w, bio_evidence), {"reason": "I do not teach Biology"})
     assert response.status_code == 404
@@ -324,7 +325,7 @@ def test_a_reassessment_with_malformed_fields_answers_422_and_writes_nothing(
 def test_a_void_reason_with_a_nul_character_answers_422(client, world_a):
     w = world_a
     s, t = w.students[1], w.targets[0]
-    evidence = record(w, s, t, "3")
+    evidence = make_evidence(w, s, t, "3").evidence
     client.force_login(w.teacher)
     response = client.post(void_url(w, evidence), {"reason": "typo\x00"})
     assert response.status_code == 422 and "Null characters are not allowed." in page(response)

@@ -17,10 +17,9 @@ from django_scopes import scope, scopes_disabled
 from gradebook import exports
 from gradebook.models import Enrollment, Mastery
 from gradebook.selectors.grid import section_grid
-from gradebook.services.evidence import evidence_record
 from gradebook.services.grid import evidence_fill
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
-from tests.factories import make_assessment, make_student, make_user
+from tests.factories import make_assessment, make_evidence, make_student, make_user
 
 BOM = "\ufeff"
 
@@ -60,19 +59,6 @@ def as_dicts(response) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
-def record(w, student, target, score="3", *, assessment=None, status="scored"):
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=(assessment or w.assessment).id,
-            score=None if status != "scored" else score,
-            status=status,
-        ).evidence
-
-
 def mastery(w, student, target, score, *, evidence=1, computed_at=None) -> Mastery:
     """A Mastery record written directly (the exports only read the table)."""
     score = None if score is None else Decimal(score)
@@ -110,13 +96,13 @@ def graded(world_a):
     w = world_a
     s0, s1, s2 = w.students
     t0, t1, t2 = w.targets
-    record(w, s0, t0, "4")
-    record(w, s0, t1, "4")
-    record(w, s1, t0, "2")
-    record(w, s2, t0, "3")
-    record(w, s2, t1, "2")
+    make_evidence(w, s0, t0, "4")
+    make_evidence(w, s0, t1, "4")
+    make_evidence(w, s1, t0, "2")
+    make_evidence(w, s2, t0, "3")
+    make_evidence(w, s2, t1, "2")
     third = make_assessment(w.school, w.course, [t2], on=date.today() - timedelta(days=3))
-    record(w, s1, t2, assessment=third, status="missing")
+    make_evidence(w, s1, t2, assessment=third, status="missing")
     return w
 
 
@@ -254,7 +240,7 @@ def test_whoever_may_see_the_grid_may_download_it(client, world_a, member, statu
 
 
 def test_a_section_of_school_b_under_school_as_slug_answers_404(client, world_a, world_b):
-    record(world_b, world_b.students[0], world_b.targets[0], "4")
+    make_evidence(world_b, world_b.students[0], world_b.targets[0], "4")
     client.force_login(world_a.admin)
     response = client.get(section_export_url(world_b, slug=world_a.school.slug))
     assert response.status_code == 404

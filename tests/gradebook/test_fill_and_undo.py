@@ -8,7 +8,7 @@ import pytest
 from django_scopes import scopes_disabled
 
 from gradebook.models import Evidence, SectionTeacher
-from tests.factories import make_assessment
+from tests.factories import make_assessment, make_evidence
 from tests.gradebook.pages import (
     HTMX,
     days_ago,
@@ -18,7 +18,6 @@ from tests.gradebook.pages import (
     mastery,
     page,
     post_cell,
-    record,
     rows,
     score_url,
 )
@@ -30,7 +29,7 @@ def test_fill_puts_the_value_only_into_the_empty_cells_of_the_chosen_target(clie
     w = world_a
     s0, s1, s2 = w.students
     t0, t1 = w.targets[0], w.targets[1]
-    existing = record(w, s0, t0, "2")
+    existing = make_evidence(w, s0, t0, "2").evidence
     client.force_login(w.teacher)
     response = client.post(score_url(w, "score_fill"), {"target": t0.id, "value": "m"})
     assert response.status_code == 302
@@ -45,7 +44,7 @@ def test_fill_puts_the_value_only_into_the_empty_cells_of_the_chosen_target(clie
 
 def test_fill_without_a_target_fills_every_empty_cell_of_the_section(client, world_a):
     w = world_a
-    record(w, w.students[0], w.targets[0], "2")
+    make_evidence(w, w.students[0], w.targets[0], "2")
     client.force_login(w.teacher)
     response = client.post(
         score_url(w, "score_fill"),
@@ -90,7 +89,7 @@ def test_undo_after_fill_voids_exactly_the_filled_cells(client, world_a):
     w = world_a
     s0 = w.students[0]
     t0 = w.targets[0]
-    existing = record(w, s0, t0, "2")
+    existing = make_evidence(w, s0, t0, "2").evidence
     client.force_login(w.teacher)
     client.post(score_url(w, "score_fill"), {"value": "1"})
     with scopes_disabled():
@@ -161,7 +160,7 @@ def test_undo_of_a_single_score_empties_the_cell(client, world_a):
 def test_undo_of_a_clear_brings_the_score_back(client, world_a):
     w = world_a
     s, t = w.students[1], w.targets[0]
-    record(w, s, t, "3")
+    make_evidence(w, s, t, "3")
     client.force_login(w.teacher)
     post_cell(client, w, s, t, "")
     assert live(w, s, t) is None
@@ -172,7 +171,7 @@ def test_undo_of_a_clear_brings_the_score_back(client, world_a):
 
 def test_undo_on_an_empty_stack_says_nothing_to_undo_and_changes_nothing(client, world_a):
     w = world_a
-    record(w, w.students[0], w.targets[0], "3")
+    make_evidence(w, w.students[0], w.targets[0], "3")
     before = rows(w, w.students[0], w.targets[0])
     client.force_login(w.teacher)
     response = client.post(score_url(w, "score_undo"), follow=True)

@@ -11,7 +11,8 @@ from django_scopes import scopes_disabled
 
 from gradebook.models import Evidence, Habit, HabitScore
 from mastery.models import AuditEvent
-from tests.gradebook.pages import days_ago, masteries, page, record, url
+from tests.factories import make_evidence
+from tests.gradebook.pages import days_ago, masteries, page, url
 
 # --- Habits of work --------------------------------------------------------------------------------
 
@@ -133,8 +134,8 @@ def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, ha
 
 def test_habits_never_change_a_mastery_record(client, world_a, habits):
     w = world_a
-    record(w, w.students[0], w.targets[0], "2")
-    record(w, w.students[1], w.targets[0], "4")
+    make_evidence(w, w.students[0], w.targets[0], "2")
+    make_evidence(w, w.students[1], w.targets[0], "4")
     before = masteries(w)
     client.force_login(w.teacher)
     for student in w.students:

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from gradebook.models import ReassessmentRequest
-from tests.factories import make_request
-from tests.gradebook.pages import cell_url, fill, page, record, score_url, section_of, url
+from tests.factories import make_evidence, make_request
+from tests.gradebook.pages import cell_url, fill, page, score_url, section_of, url
 
 # --- Who needs reassessment ------------------------------------------------------------------------
 
@@ -17,11 +17,11 @@ def test_the_reassessment_list_shows_students_below_mastery_per_target(client, w
     w = world_a
     s0, s1, s2 = w.students
     t0, t1 = w.targets[0], w.targets[1]
-    record(w, s0, t0, "4")
-    record(w, s1, t0, "2")
-    record(w, s2, t0, "1")
-    record(w, s0, t1, "3")
-    record(w, w.other_students[0], t0, "1", by=w.other_teacher)
+    make_evidence(w, s0, t0, "4")
+    make_evidence(w, s1, t0, "2")
+    make_evidence(w, s2, t0, "1")
+    make_evidence(w, s0, t1, "3")
+    make_evidence(w, w.other_students[0], t0, "1", by=w.other_teacher)
     client.force_login(w.teacher)
     content = page(client.get(url("reassessment_list", w, section_id=w.section.id)))
     first = section_of(content, f'id="t-{t0.id}"', "</section>")
@@ -108,7 +108,7 @@ def test_a_request_cannot_be_completed_by_hand(client, world_a):
 
 def test_home_lists_assessments_that_need_scoring_until_every_cell_is_filled(client, world_a):
     w = world_a
-    record(w, w.students[0], w.targets[0], "3")
+    make_evidence(w, w.students[0], w.targets[0], "3")
     home = reverse("school_home", kwargs={"school_slug": w.school.slug})
     client.force_login(w.teacher)
     content = page(client.get(home))

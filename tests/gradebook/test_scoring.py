@@ -10,6 +10,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from gradebook.models import AssessmentFeedback, Enrollment
+from tests.factories import make_evidence
 from tests.gradebook.pages import (
     HTMX,
     cell_url,
@@ -21,7 +22,6 @@ from tests.gradebook.pages import (
     mastery,
     page,
     post_cell,
-    record,
     rows,
     score_url,
     section_of,
@@ -81,7 +81,7 @@ def test_m_records_the_status_missing(client, world_a):
 def test_an_empty_value_clears_the_cell_by_voiding_its_evidence(client, world_a):
     w = world_a
     s, t = w.students[0], w.targets[0]
-    old = record(w, s, t, "3")
+    old = make_evidence(w, s, t, "3").evidence
     client.force_login(w.teacher)
     response = post_cell(client, w, s, t, "")
     assert response.status_code == 200
@@ -186,9 +186,9 @@ def test_the_full_form_saves_changed_cells_and_leaves_unchanged_ones_alone(clien
     w = world_a
     s0, s1, s2 = w.students
     t0, t1 = w.targets[0], w.targets[1]
-    kept = record(w, s0, t0, "3")
-    status = record(w, s0, t1, status="missing")
-    changed = record(w, s1, t0, "2")
+    kept = make_evidence(w, s0, t0, "3").evidence
+    status = make_evidence(w, s0, t1, status="missing").evidence
+    changed = make_evidence(w, s1, t0, "2").evidence
     client.force_login(w.teacher)
     data = {
         key(s0, t0): "3",  # unchanged

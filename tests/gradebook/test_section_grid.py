@@ -16,7 +16,7 @@ from django_scopes import scopes_disabled
 from gradebook.models import AssessmentFeedback, CourseTarget
 from mastery.middleware import NoStoreMiddleware
 from mastery.models import Competency, LearningTarget, ProficiencyScale, ScaleLevel
-from tests.factories import make_assessment, make_student
+from tests.factories import make_assessment, make_evidence, make_student
 from tests.gradebook.pages import (
     HTMX,
     days_ago,
@@ -25,7 +25,6 @@ from tests.gradebook.pages import (
     key,
     live,
     page,
-    record,
     score_url,
     section_of,
 )
@@ -71,11 +70,11 @@ def graded(world_a):
     w = world_a
     s0, s1, s2 = w.students
     t0, t1, _ = w.targets
-    record(w, s0, t0, "4")
-    record(w, s0, t1, "4")
-    record(w, s1, t0, "2")
-    record(w, s2, t0, "3")
-    record(w, s2, t1, "2")
+    make_evidence(w, s0, t0, "4")
+    make_evidence(w, s0, t1, "4")
+    make_evidence(w, s1, t0, "2")
+    make_evidence(w, s2, t0, "3")
+    make_evidence(w, s2, t1, "2")
     return w
 
 
@@ -291,7 +290,7 @@ def test_a_grid_query_its_controls_never_send_is_a_400_with_the_grid(client, wor
 
 def test_a_grid_query_at_a_level_of_the_scale_still_filters(client, world_a):
     w = world_a
-    record(w, w.students[0], w.targets[0], "3")
+    make_evidence(w, w.students[0], w.targets[0], "3")
     client.force_login(w.teacher)
     query = {"show": "level", "target": w.targets[0].id, "level": "3.0"}
     response = client.get(grid_url(w), query)

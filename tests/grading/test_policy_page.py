@@ -17,8 +17,8 @@ from grading.preview import policy_preview
 from grading.school import school_recompute_python, school_recompute_sql
 from grading.services import policy_candidate, policy_change
 from mastery.models import GradingPolicy
-from tests.factories import make_assessment, make_student
-from tests.gradebook.pages import days_ago, masteries, page, record
+from tests.factories import make_assessment, make_evidence, make_student
+from tests.gradebook.pages import days_ago, masteries, page
 
 # --- The grading policy page -----------------------------------------------------------------------
 
@@ -81,11 +81,11 @@ def spread(world_a):
     later = make_assessment(w.school, w.course, w.targets[:1], on=days_ago(3), kind="formative")
     s0, s1, s2 = w.students
     t0 = w.targets[0]
-    record(w, s0, t0, "4")
-    record(w, s0, t0, "2", assessment=later)
-    record(w, s1, t0, "3")
-    record(w, s1, t0, "1", assessment=later)
-    record(w, s2, t0, "3")
+    make_evidence(w, s0, t0, "4")
+    make_evidence(w, s0, t0, "2", assessment=later)
+    make_evidence(w, s1, t0, "3")
+    make_evidence(w, s1, t0, "1", assessment=later)
+    make_evidence(w, s2, t0, "3")
     return w
 
 
@@ -346,15 +346,15 @@ def preview_world(world_a):
     later = make_assessment(w.school, w.course, w.targets[:2], on=days_ago(3), kind="formative")
     s0, s1, s2 = w.students
     t0, t1 = w.targets[0], w.targets[1]
-    record(w, s0, t0, "4")
-    record(w, s0, t0, "2", assessment=later)
-    record(w, s0, t1, "3")
-    record(w, s1, t0, "2")
-    record(w, s1, t0, "3", assessment=later)
-    record(w, s1, t1, "2")
-    record(w, s2, t0, "3")
-    record(w, s2, t1, "1")
-    record(w, s2, t1, "1", assessment=later)
+    make_evidence(w, s0, t0, "4")
+    make_evidence(w, s0, t0, "2", assessment=later)
+    make_evidence(w, s0, t1, "3")
+    make_evidence(w, s1, t0, "2")
+    make_evidence(w, s1, t0, "3", assessment=later)
+    make_evidence(w, s1, t1, "2")
+    make_evidence(w, s2, t0, "3")
+    make_evidence(w, s2, t1, "1")
+    make_evidence(w, s2, t1, "1", assessment=later)
     return w
 
 
@@ -413,8 +413,8 @@ def test_the_preview_counts_a_grade_change_without_a_level_change(world_a):
     w = world_a
     later = make_assessment(w.school, w.course, w.targets[:1], on=days_ago(3), kind="formative")
     s = w.students[0]
-    record(w, s, w.targets[0], "3")
-    record(w, s, w.targets[0], "2", assessment=later)
+    make_evidence(w, s, w.targets[0], "3")
+    make_evidence(w, s, w.targets[0], "2", assessment=later)
     # Decaying average 2.35 (level 2, course C); the mean 2.5 (still level 2, but course B).
     result = preview(w, method="mean")
     assert result.level_changes == 0
@@ -437,13 +437,13 @@ def test_the_preview_of_a_course_override_only_covers_that_courses_students(prev
     )
     first = make_assessment(w.school, geometry, [f3], on=days_ago(5))
     second = make_assessment(w.school, geometry, [f3], on=days_ago(1))
-    record(w, geo_student, f3, "4", assessment=first)
-    record(w, geo_student, f3, "1", assessment=second)
+    make_evidence(w, geo_student, f3, "4", assessment=first)
+    make_evidence(w, geo_student, f3, "1", assessment=second)
     # An Algebra student with the same scores on the shared target is not under the override.
     alg_first = make_assessment(w.school, w.course, [f3], on=days_ago(5))
     alg_second = make_assessment(w.school, w.course, [f3], on=days_ago(1))
-    record(w, w.students[0], f3, "4", assessment=alg_first)
-    record(w, w.students[0], f3, "1", assessment=alg_second)
+    make_evidence(w, w.students[0], f3, "4", assessment=alg_first)
+    make_evidence(w, w.students[0], f3, "1", assessment=alg_second)
     with scope(school=w.school):
         candidate = policy_candidate(
             school=w.school, changed_by=w.admin, course=geometry, method="highest"

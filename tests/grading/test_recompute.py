@@ -21,7 +21,6 @@ from django_scopes import scope, scopes_disabled
 
 from config.celery import app as celery_app
 from gradebook.models import Assessment, Course, CourseTarget, Enrollment, Evidence, Mastery
-from gradebook.services.evidence import evidence_record
 from grading import school as recompute
 from grading import tasks
 from grading.school import (
@@ -33,7 +32,7 @@ from grading.school import (
 from grading.services import enqueue_school_recompute, policy_change
 from grading.tasks import recompute_stale_schools
 from mastery.models import GradingPolicy, LearningTarget
-from tests.factories import make_assessment, make_world
+from tests.factories import make_assessment, make_evidence, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = (
@@ -254,14 +253,7 @@ def test_a_pair_whose_evidence_was_all_voided_falls_back_to_insufficient_evidenc
     world_a, in_school
 ):
     with in_school(world_a):
-        evidence_record(
-            school=world_a.school,
-            recorded_by=world_a.teacher,
-            student_id=world_a.student.id,
-            target_id=world_a.targets[0].id,
-            assessment_id=world_a.assessment.id,
-            score="4",
-        )
+        make_evidence(world_a, world_a.student, world_a.targets[0], "4")
     with scopes_disabled():
         Evidence.objects.filter(school=world_a.school).update(
             voided_at=timezone.now(), voided_by=world_a.teacher, void_reason="test"
@@ -363,14 +355,7 @@ def test_a_course_override_applies_to_that_courses_targets_only(
             (lab_test, lab, "4"),
             (later_lab, lab, "2"),
         ]:
-            evidence_record(
-                school=w.school,
-                recorded_by=w.teacher,
-                student_id=w.student.id,
-                target_id=target.id,
-                assessment_id=assessment.id,
-                score=score,
-            )
+            make_evidence(w, w.student, target, score, assessment=assessment)
         with django_capture_on_commit_callbacks(execute=True):
             override = policy_change(
                 school=w.school, changed_by=w.admin, course=w.course, method="highest"
@@ -385,14 +370,7 @@ def test_a_course_override_applies_to_that_courses_targets_only(
         third = make_assessment(
             w.school, w.course, w.targets[:1], on=w.assessment.assessed_on + timedelta(days=4)
         )
-        result = evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=w.student.id,
-            target_id=w.targets[0].id,
-            assessment_id=third.id,
-            score="1",
-        )
+        result = make_evidence(w, w.student, w.targets[0], "1", assessment=third)
     assert result.mastery.policy_id == override.id and result.mastery.score == Decimal(4)
 
 

@@ -11,7 +11,6 @@ from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Student
-from gradebook.services.evidence import evidence_record
 from intervention.models import (
     InterventionCycle,
     InterventionGroup,
@@ -24,6 +23,7 @@ from reports.services import batches as reports_services
 from tests.factories import (
     PASSWORD,
     make_assessment,
+    make_evidence,
     make_member,
     make_student,
     make_user,
@@ -200,22 +200,8 @@ def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_num
                 world.targets[:1],
                 on=world.assessment.assessed_on - timedelta(days=days),
             )
-            evidence_record(
-                school=world.school,
-                recorded_by=world.teacher,
-                student_id=world.student.id,
-                target_id=world.targets[0].id,
-                assessment_id=earlier.id,
-                score=score,
-            )
-            evidence_record(
-                school=world.school,
-                recorded_by=world.teacher,
-                student_id=world.students[1].id,
-                target_id=world.targets[0].id,
-                assessment_id=earlier.id,
-                score="3",
-            )
+            make_evidence(world, world.student, world.targets[0], score, assessment=earlier)
+            make_evidence(world, world.students[1], world.targets[0], "3", assessment=earlier)
     log_in(page, live_server, world.admin.email)
     page.get_by_role("link", name="Grading policy").click()
     method = page.get_by_label("How evidence becomes a level")

@@ -22,7 +22,7 @@ from gradebook.models import Evidence
 from gradebook.oneroster.package import read_path
 from gradebook.oneroster.service import oneroster_import
 from gradebook.services.assessments import assessment_save
-from gradebook.services.evidence import EvidenceError, evidence_record, evidence_void
+from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.grid import evidence_enter, evidence_fill, evidence_undo
 from grading.services import policy_change, policy_remove_override
 from intervention.models import RosterEntry
@@ -63,19 +63,6 @@ def events(w, object_type=None, **filters) -> list[AuditEvent]:
         if object_type:
             found = found.filter(object_type=object_type)
         return list(found.select_related("actor").order_by("at", "id"))
-
-
-def record(w, score="3", *, student=None, target=None, by=None, **extra):
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=by or w.teacher,
-            student_id=(student or w.student).id,
-            target_id=(target or w.targets[0]).id,
-            assessment_id=w.assessment.id,
-            score=score,
-            **extra,
-        )
 
 
 def enter(w, text, *, student=None, target=None):
@@ -121,10 +108,12 @@ def admin_form_data(response) -> dict:
 
 def test_recording_and_replacing_a_score_record_who_before_and_after(world_a):
     w = world_a
-    first = record(w, "2")
+    first = make_evidence(w, w.student, score="2")
     day = w.assessment.assessed_on + timedelta(days=1)
-    second = record(w, "3", feedback="Much better.", assessed_on=day)
-    record(w, "3", feedback="Much better.", assessed_on=day)  # the same again: nothing changes
+    second = make_evidence(w, w.student, score="3", feedback="Much better.", assessed_on=day)
+    make_evidence(
+        w, w.student, score="3", feedback="Much better.", assessed_on=day
+    )  # the same again: nothing changes
 
     recorded, replaced = events(w, Type.EVIDENCE)
     assert (recorded.action, recorded.actor, recorded.object_id) == (
@@ -158,7 +147,7 @@ def test_recording_and_replacing_a_score_record_who_before_and_after(world_a):
 
 def test_voiding_records_the_reason_and_who_voided(world_a):
     w = world_a
-    evidence = record(w, "2").evidence
+    evidence = make_evidence(w, w.student, score="2").evidence
     with scope(school=w.school):
         evidence_void(
             school=w.school, evidence_id=evidence.id, voided_by=w.admin, reason="Wrong student"
@@ -184,7 +173,7 @@ def test_the_grid_records_entries_clears_and_undos_as_such(world_a):
 
 def test_a_fill_records_every_cell_it_fills_and_its_undo_every_cell_it_empties(world_a):
     w = world_a
-    record(w, "2")  # one cell taken: not filled
+    make_evidence(w, w.student, score="2")  # one cell taken: not filled
     with scope(school=w.school):
         undo = evidence_fill(
             school=w.school,
@@ -216,7 +205,7 @@ def test_a_refused_change_writes_no_event(world_a, change):
     w = world_a
     before = len(events(w))
     with pytest.raises(EvidenceError):
-        record(w, **change)
+        make_evidence(w, w.student, **change)
     assert len(events(w)) == before
 
 
@@ -266,7 +255,7 @@ def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a):
 def test_an_assessment_edit_that_moves_its_evidence_is_recorded_per_row(world_a):
 
     w = world_a
-    record(w, "3")
+    make_evidence(w, w.student, score="3")
     moved_to = w.assessment.assessed_on - timedelta(days=1)
     with scope(school=w.school):
         assessment_save(
@@ -435,7 +424,7 @@ def test_a_rebuild_from_the_page_names_the_counselor(client, world_a):
     w = world_a
     make_evidence(w, score="2")
     cycle = make_intervention(w)
-    record(w, "1", student=w.students[2])  # a second student now needs re-teaching
+    make_evidence(w, w.students[2], score="1")  # a second student now needs re-teaching
     client.force_login(w.counselor)
     url = reverse("intervention:cycle_rebuild", args=["alpha", cycle.id])
     assert client.post(url).status_code == 302
@@ -729,11 +718,11 @@ def test_the_admin_shows_events_read_only(client, world_a):
 
 def test_the_cell_detail_shows_the_history_of_the_cell(client, world_a):
     w = world_a
-    record(w, "2")
-    evidence = record(w, "3").evidence
+    make_evidence(w, w.student, score="2")
+    evidence = make_evidence(w, w.student, score="3").evidence
     with scope(school=w.school):
         evidence_void(school=w.school, evidence_id=evidence.id, voided_by=w.teacher, reason="Oops")
-    record(w, "4", target=w.targets[1])  # another cell: not in this history
+    make_evidence(w, w.student, w.targets[1], "4")  # another cell: not in this history
     client.force_login(w.teacher)
     url = reverse(
         "gradebook:cell_detail",
@@ -791,7 +780,7 @@ def test_the_audit_page_lists_its_schools_changes_only_newest_first(client, worl
         policy_change(
             school=world_b.school, changed_by=world_b.admin, weight=90, note="beta-secret"
         )
-    record(world_b, "2")
+    make_evidence(world_b, world_b.student, score="2")
     client.force_login(world_a.admin)
     body = client.get(audit_url(world_a)).content.decode()
     assert "alpha-two" in body and "alpha-one" in body
@@ -802,7 +791,7 @@ def test_the_audit_page_lists_its_schools_changes_only_newest_first(client, worl
 
 def test_the_audit_page_filters_by_kind_person_and_dates(client, world_a):
     w = world_a
-    record(w, "3")
+    make_evidence(w, w.student, score="3")
     with scope(school=w.school):
         policy_change(school=w.school, changed_by=w.admin, weight=70, note="by-admin")
     long_ago = timezone.now() - timedelta(days=40)
@@ -912,7 +901,7 @@ def test_an_audit_filter_its_form_never_sends_is_a_400_listing_nothing(
     client, world_a, query, wrong
 ):
     w = world_a
-    record(w, "3")
+    make_evidence(w, w.student, score="3")
     client.force_login(w.admin)
     response = client.get(audit_url(w, **query))
     assert response.status_code == 400

@@ -11,16 +11,15 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django_scopes import scope, scopes_disabled
+from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Section, SectionTeacher
-from gradebook.services.evidence import evidence_record
 from grading.services import policy_change
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from mastery.models import Department, GradingPolicy, LearningTarget, Role
 from reports.baselines import baseline_compute, baselines_ready, term_start_date
 from reports.models import BaselineRun, MasterySnapshot
-from tests.factories import make_assessment, make_member, make_student
+from tests.factories import make_assessment, make_evidence, make_member, make_student
 from tests.reports.dashboards import (
     baselines_done,
     latest_policy,
@@ -45,18 +44,16 @@ def url(w, department=None, **query) -> str:
 
 
 def score(w, student, target, value, *, days_ago=3, assessment=None):
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=(assessment or w.assessment).id,
-            score=value,
-            assessed_on=w.term.starts_on + timedelta(days=120 - days_ago)
-            if days_ago is not None
-            else None,
-        )
+    return make_evidence(
+        w,
+        student,
+        target,
+        value,
+        assessment=assessment,
+        assessed_on=w.term.starts_on + timedelta(days=120 - days_ago)
+        if days_ago is not None
+        else None,
+    )
 
 
 @pytest.fixture

@@ -12,16 +12,15 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from django_scopes import scope, scopes_disabled
+from django_scopes import scopes_disabled
 
 from gradebook.models import Habit, HabitScore
-from gradebook.services.evidence import evidence_record
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
 from reports import tasks
 from reports.dashboards.district import FRESH_FOR
 from reports.models import SchoolFigures
 from reports.tasks import refresh_school_figures
-from tests.factories import make_user, make_world
+from tests.factories import make_evidence, make_user, make_world
 from tests.reports.dashboards import rows_of, with_query
 
 # Session user, the district, its schools, and their stored figures: whatever their size (each
@@ -30,16 +29,9 @@ QUERIES_DISTRICT = 4
 
 
 def score(w, student, value, *, target=None):
-    with scope(school=w.school):
-        evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=(target or w.targets[0]).id,
-            assessment_id=w.assessment.id,
-            score=value,
-            assessed_on=w.assessment.assessed_on - timedelta(days=1),
-        )
+    make_evidence(
+        w, student, target, value, assessed_on=w.assessment.assessed_on - timedelta(days=1)
+    )
 
 
 def counted(client, north, capture) -> str:

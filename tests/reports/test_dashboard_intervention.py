@@ -34,15 +34,14 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django_scopes import scope, scopes_disabled
+from django_scopes import scopes_disabled
 
 from gradebook.models import Enrollment
-from gradebook.services.evidence import evidence_record
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
 from intervention.selectors import cycle_stats
 from mastery.models import GradingPolicy
 from reports.models import BaselineRun
-from tests.factories import make_assessment, make_student
+from tests.factories import make_assessment, make_evidence, make_student
 from tests.reports.dashboards import rows_of, with_query
 
 # The page's queries: the user, the membership (with its school), the dashboard's term, then the
@@ -70,16 +69,7 @@ def score(w, student, target, value: str, on: int):
     assessments = w.extra.setdefault("assessments", {})
     if on not in assessments:
         assessments[on] = make_assessment(w.school, w.course, w.targets, on=day(w, on))
-    with scope(school=w.school):
-        evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=assessments[on].id,
-            score=value,
-            assessed_on=day(w, on),
-        )
+    make_evidence(w, student, target, value, assessment=assessments[on], assessed_on=day(w, on))
 
 
 def place(w, cycle, student, target, *, weekday=2, outcome=PENDING, kind=GroupKind.RETEACH):

@@ -26,7 +26,6 @@ from gradebook.models import (
     Section,
     SectionTeacher,
 )
-from gradebook.services.evidence import evidence_record
 from intervention.models import InterventionCycle
 from mastery.models import (
     Department,
@@ -39,7 +38,7 @@ from mastery.models import (
 from reports.baselines import baseline_compute, cycle_start_date, term_start_date
 from reports.dashboards.school import term_months
 from reports.models import BaselineRun
-from tests.factories import make_assessment, make_member, make_student, make_user
+from tests.factories import make_assessment, make_evidence, make_member, make_student, make_user
 from tests.reports.dashboards import (
     baselines_done,
     latest_policy,
@@ -65,16 +64,14 @@ def url(w, **query) -> str:
 
 
 def score(w, student, target, value, *, days_ago=3, assessment=None):
-    with scope(school=w.school):
-        return evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=student.id,
-            target_id=target.id,
-            assessment_id=(assessment or w.assessment).id,
-            score=value,
-            assessed_on=today() - timedelta(days=days_ago),
-        )
+    return make_evidence(
+        w,
+        student,
+        target,
+        value,
+        assessment=assessment,
+        assessed_on=today() - timedelta(days=days_ago),
+    )
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def test_another_schools_ids_answer_404(world_a, world_b, resource, attr):
 
 
 def test_another_schools_evidence_and_mastery_answer_404(world_a, world_b):
-    evidence_b = make_evidence(world_b)
+    evidence_b = make_evidence(world_b).evidence
     with scopes_disabled():
         mastery_b = Mastery.objects.get(school=world_b.school)
     raw = token_for(world_a)

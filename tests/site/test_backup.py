@@ -31,7 +31,7 @@ from gradebook.models import (
     RosterSource,
     Student,
 )
-from gradebook.services.evidence import evidence_record, evidence_void
+from gradebook.services.evidence import evidence_void
 from gradebook.services.grid import feedback_save
 from gradebook.services.habits import habit_score_record
 from gradebook.services.reassessment import reassessment_request_create
@@ -41,7 +41,7 @@ from intervention.services import attendance_record
 from mastery.models import Membership, Role, School
 from reports.models import StudentGoal
 from reports.services.records import student_records_export
-from tests.factories import World, make_intervention, make_user, make_world
+from tests.factories import World, make_evidence, make_intervention, make_user, make_world
 
 # --- The records of one student ------------------------------------------------------------------
 
@@ -53,32 +53,12 @@ def give_the_student_a_history(w: World) -> Student:
     pupil, other = w.students[0], w.students[1]
     with scope(school=w.school):
         for student, score in ((pupil, "2"), (other, "4")):
-            evidence_record(
-                school=w.school,
-                recorded_by=w.teacher,
-                student_id=student.id,
-                target_id=w.targets[0].id,
-                assessment_id=w.assessment.id,
-                score=score,
-                feedback=f"Comment for {student.first_name}",
+            make_evidence(
+                w, student, w.targets[0], score, feedback=f"Comment for {student.first_name}"
             )
         # Replaced (the first score voided as replaced), then one on target 2 voided with a reason.
-        evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=pupil.id,
-            target_id=w.targets[0].id,
-            assessment_id=w.assessment.id,
-            score="1.5",
-        )
-        typo = evidence_record(
-            school=w.school,
-            recorded_by=w.teacher,
-            student_id=pupil.id,
-            target_id=w.targets[1].id,
-            assessment_id=w.assessment.id,
-            score="4",
-        ).evidence
+        make_evidence(w, pupil, w.targets[0], "1.5")
+        typo = make_evidence(w, pupil, w.targets[1], "4").evidence
         evidence_void(
             school=w.school,
             evidence_id=typo.id,

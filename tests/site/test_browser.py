@@ -12,10 +12,9 @@ from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Evidence, Mastery
-from gradebook.services.evidence import evidence_record
 from intervention.models import RosterEntry, SessionAttendance
 from mastery.models import GradingPolicy
-from tests.factories import PASSWORD, make_assessment, make_intervention, make_world
+from tests.factories import PASSWORD, make_assessment, make_evidence, make_intervention, make_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -173,14 +172,7 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
                 world.targets[:1],
                 on=world.assessment.assessed_on - timedelta(days=days),
             )
-            evidence_record(
-                school=world.school,
-                recorded_by=world.teacher,
-                student_id=world.student.id,
-                target_id=world.targets[0].id,
-                assessment_id=earlier.id,
-                score=score,
-            )
+            make_evidence(world, world.student, world.targets[0], score, assessment=earlier)
     log_in(page, live_server, world.admin.email)
     page.get_by_role("link", name="Grading policy").click()
     expect(page.get_by_role("heading", name="The rule in plain words")).to_be_visible()
@@ -220,14 +212,7 @@ def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
 
     with scopes_disabled():
         for student, score in zip(world.students, ("1", "2", "2.5"), strict=True):
-            evidence_record(
-                school=world.school,
-                recorded_by=world.teacher,
-                student_id=student.id,
-                target_id=world.targets[0].id,
-                assessment_id=world.assessment.id,
-                score=score,
-            )
+            make_evidence(world, student, world.targets[0], score)
     cycle = make_intervention(world)
     s1 = world.students[1]
     log_in(page, live_server, world.counselor.email)
@@ -297,15 +282,7 @@ def test_the_family_portal_is_accessible_and_fits_a_phone_in_spanish(
     page: Page, live_server, world
 ):
     with scopes_disabled():
-        evidence_record(
-            school=world.school,
-            recorded_by=world.teacher,
-            student_id=world.student.id,
-            target_id=world.targets[0].id,
-            assessment_id=world.assessment.id,
-            score="2",
-            feedback="Buen comienzo.",
-        )
+        make_evidence(world, world.student, world.targets[0], "2", feedback="Buen comienzo.")
         world.guardian.preferred_language = "es"
         world.guardian.save()
     page.set_viewport_size({"width": 390, "height": 844})
@@ -381,14 +358,7 @@ def test_a_department_runs_its_data_dialogue_from_one_page(page: Page, live_serv
     no console error, no off-site request), picks a target's students, downloads a figure's CSV."""
     with scopes_disabled():
         for student, value in zip(world.students, ("3", "2", "1"), strict=True):
-            evidence_record(
-                school=world.school,
-                recorded_by=world.teacher,
-                student_id=student.id,
-                target_id=world.targets[0].id,
-                assessment_id=world.assessment.id,
-                score=value,
-            )
+            make_evidence(world, student, world.targets[0], value)
     console_errors, requests = [], []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.on("request", lambda r: requests.append(r.url))

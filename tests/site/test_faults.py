@@ -19,13 +19,12 @@ from django_scopes import scope, scopes_disabled
 
 from config.celery import app as celery_app
 from gradebook.models import Evidence, Mastery, RecomputeRun
-from gradebook.services.evidence import evidence_record
 from grading.school import mastery_recompute_school
 from grading.services import policy_change
 from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
 from mastery.models import GradingPolicy
-from tests.factories import make_intervention, make_world
+from tests.factories import make_evidence, make_intervention, make_world
 from tests.workers import start_worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -63,14 +62,7 @@ def test_two_teachers_saving_the_same_cell_at_once_lose_nothing():
     def save(teacher, student, target, score):
         def call():
             with scope(school=w.school):
-                evidence_record(
-                    school=w.school,
-                    recorded_by=teacher,
-                    student_id=student.id,
-                    target_id=target.id,
-                    assessment_id=w.assessment.id,
-                    score=score,
-                )
+                make_evidence(w, student, target, score, by=teacher)
 
         return call
 
@@ -173,14 +165,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
     with scope(school=w.school):
         for student in w.students:
             for target, score in zip(w.targets[:2], ("2", "3"), strict=True):
-                evidence_record(
-                    school=w.school,
-                    recorded_by=w.teacher,
-                    student_id=student.id,
-                    target_id=target.id,
-                    assessment_id=w.assessment.id,
-                    score=score,
-                )
+                make_evidence(w, student, target, score)
     celery_app.control.purge()
     first = start_worker_process(CELERY_VISIBILITY_TIMEOUT="2")
     second = None
@@ -240,14 +225,7 @@ def test_two_rebuilds_at_once_do_not_double_rosters():
     w = make_world("rebuild", students=6)
     with scope(school=w.school):
         for student in w.students:
-            evidence_record(
-                school=w.school,
-                recorded_by=w.teacher,
-                student_id=student.id,
-                target_id=w.targets[0].id,
-                assessment_id=w.assessment.id,
-                score="1",
-            )
+            make_evidence(w, student, w.targets[0], "1")
     cycle = make_intervention(w)
 
     def counts():

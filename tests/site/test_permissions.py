@@ -429,7 +429,7 @@ ADMIN_OBJECTS = {
     "gradebook_section": lambda p: p.world.section.pk,
     "gradebook_student": lambda p: p.world.student.pk,
     "gradebook_assessment": lambda p: p.world.assessment.pk,
-    "gradebook_evidence": lambda p: make_evidence(p.world).pk,
+    "gradebook_evidence": lambda p: make_evidence(p.world).evidence.pk,
     "gradebook_mastery": lambda p: make_evidence(p.world) and _first(Mastery, p),
     "gradebook_habit": lambda p: _habit_score(p).habit_id,
     "gradebook_habitscore": lambda p: _habit_score(p).pk,
