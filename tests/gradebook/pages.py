@@ -6,7 +6,7 @@ import html
 from datetime import date, timedelta
 
 from django.urls import reverse
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import Evidence, Mastery
 from gradebook.services.grid import evidence_fill
@@ -50,7 +50,7 @@ def page(response) -> str:
 
 
 def live(w, student, target, assessment=None) -> Evidence | None:
-    with scopes_disabled():
+    with scope(school=w.school):
         return Evidence.objects.filter(
             school=w.school,
             student=student,
@@ -62,7 +62,7 @@ def live(w, student, target, assessment=None) -> Evidence | None:
 
 def rows(w, student, target, assessment=None) -> list[Evidence]:
     """Every evidence row of a cell, voided included, oldest first."""
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             Evidence.objects.filter(
                 school=w.school,
@@ -74,12 +74,12 @@ def rows(w, student, target, assessment=None) -> list[Evidence]:
 
 
 def evidence_count(w) -> int:
-    with scopes_disabled():
+    with scope(school=w.school):
         return Evidence.objects.filter(school=w.school).count()
 
 
 def mastery(w, student, target) -> Mastery | None:
-    with scopes_disabled():
+    with scope(school=w.school):
         return Mastery.objects.filter(school=w.school, student=student, target=target).first()
 
 
@@ -117,7 +117,7 @@ def post_cell(client, w, student, target, value, **extra):
 
 
 def masteries(w) -> list[tuple]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             Mastery.objects.filter(school=w.school)
             .order_by("student_id", "target_id")

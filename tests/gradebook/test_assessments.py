@@ -88,24 +88,24 @@ def test_creating_an_assessment_for_this_section_only(client, world_a):
     ids=["no-targets", "outside-term", "original-on-formative"],
 )
 def test_an_invalid_assessment_is_refused_with_422_and_not_created(
-    client, world_a, overrides, message
+    client, world_a, overrides, message, in_school
 ):
     w = world_a
     if overrides.get("original") == "ORIGINAL":
         overrides = {**overrides, "original": w.assessment.id}
     client.force_login(w.teacher)
-    with scopes_disabled():
+    with in_school(w):
         before = Assessment.objects.filter(school=w.school).count()
     response = client.post(
         url("assessment_create", w, section_id=w.section.id), assessment_data(w, **overrides)
     )
     assert response.status_code == 422
     assert message in page(response)
-    with scopes_disabled():
+    with in_school(w):
         assert Assessment.objects.filter(school=w.school).count() == before
 
 
-def test_a_reassessment_may_name_its_original(client, world_a):
+def test_a_reassessment_may_name_its_original(client, world_a, in_school):
     w = world_a
     client.force_login(w.teacher)
     response = client.post(
@@ -113,7 +113,7 @@ def test_a_reassessment_may_name_its_original(client, world_a):
         assessment_data(w, kind="reassessment", original=w.assessment.id, title="Retake"),
     )
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         assert Assessment.objects.get(school=w.school, title="Retake").original == w.assessment
 
 
@@ -165,14 +165,14 @@ def test_moving_the_date_moves_the_evidence_dated_with_it(client, world_a):
     assert mastery(w, w.students[0], w.targets[0]).last_evidence_on == days_ago(20)
 
 
-def test_removing_a_target_that_has_scores_is_refused(client, world_a):
+def test_removing_a_target_that_has_scores_is_refused(client, world_a, in_school):
     w = world_a
     make_evidence(w, w.students[0], w.targets[0], "3")
     client.force_login(w.teacher)
     response = edit(client, w, w.assessment, targets=[w.targets[1].id])
     assert response.status_code == 422
     assert "exist on the targets you removed; void them first." in page(response)
-    with scopes_disabled():
+    with in_school(w):
         aligned = set(
             AssessmentTarget.objects.filter(assessment=w.assessment).values_list(
                 "target_id", flat=True
@@ -181,7 +181,7 @@ def test_removing_a_target_that_has_scores_is_refused(client, world_a):
     assert aligned == {w.targets[0].id, w.targets[1].id}
     # A target without scores may go.
     assert edit(client, w, w.assessment, targets=[w.targets[0].id]).status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         assert list(w.assessment.targets.values_list("id", flat=True)) == [w.targets[0].id]
 
 

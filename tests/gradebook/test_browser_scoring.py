@@ -10,7 +10,6 @@ import time
 
 import pytest
 from django.urls import reverse
-from django_scopes import scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import AssessmentFeedback, Evidence, SectionTeacher
@@ -195,9 +194,9 @@ def test_a_cell_corrected_while_its_first_save_travels_keeps_the_correction(
 
 
 @pytest.fixture
-def two_periods(transactional_db):
+def two_periods(transactional_db, in_school):
     w = make_world("undo", students=3)
-    with scopes_disabled():
+    with in_school(w):
         # The same teacher teaches Period 1 and Period 2 of the course; the assessment is common.
         SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
     return w
@@ -240,7 +239,9 @@ def test_undo_offers_only_this_sections_changes_and_names_them(
 # --- Item 11: a long comment says its limit and is refused, not cut -------------------------------
 
 
-def test_a_comment_over_the_limit_is_refused_whole_not_cut(page: Page, live_server, two_periods):
+def test_a_comment_over_the_limit_is_refused_whole_not_cut(
+    page: Page, live_server, two_periods, in_school
+):
     w = two_periods
     s = w.students[0]
     log_in(page, live_server, w.teacher.email)
@@ -260,7 +261,7 @@ def test_a_comment_over_the_limit_is_refused_whole_not_cut(page: Page, live_serv
     expect(cell).to_contain_text("Not saved")
     expect(cell).not_to_contain_text("✓ Saved")
     expect(page.locator("#save-state")).to_contain_text("1 not saved")
-    with scopes_disabled():
+    with in_school(w):
         assert not AssessmentFeedback.objects.filter(school=w.school).exists()
     assert len(box.input_value()) == 4100
     shoot(page, "scoring-long-comment", 1366)
@@ -304,7 +305,7 @@ def test_the_first_cell_has_focus_when_the_page_opens(page: Page, live_server, c
     assert errors == []  # a Content-Security-Policy refusal, a script error
 
 
-def test_the_comment_box_is_one_key_away(page: Page, live_server, class_of_30):
+def test_the_comment_box_is_one_key_away(page: Page, live_server, class_of_30, in_school):
     w = class_of_30
     log_in(page, live_server, w.teacher.email)
     page.goto(scoring_url(live_server, w))
@@ -321,7 +322,7 @@ def test_the_comment_box_is_one_key_away(page: Page, live_server, class_of_30):
     page.keyboard.press("Escape")  # back to the scores, the comment saved
     expect(page.get_by_label(f"{student.display_name}, {w.targets[1].code}")).to_be_focused()
     expect(page.locator(f"#sf-{student.id}")).to_contain_text("Saved")
-    with scopes_disabled():
+    with in_school(w):
         assert AssessmentFeedback.objects.get(school=w.school, student=student).text == (
             "Show your steps."
         )

@@ -68,9 +68,9 @@ def test_the_cell_detail_shows_all_evidence_the_steps_the_rubric_and_the_chart(c
     assert "Quiz" in chart
 
 
-def test_the_cell_detail_of_a_target_outside_the_course_answers_404(client, world_a):
+def test_the_cell_detail_of_a_target_outside_the_course_answers_404(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         stray = LearningTarget.objects.create(
             school=w.school,
             competency=w.competency,
@@ -126,7 +126,7 @@ def test_a_reassessment_creates_its_assessment_links_the_original_and_raises_the
 
 def _second_course_sharing(w, target, student):
     """Geometry, another course of the department sharing `target`, which `student` also takes."""
-    with scopes_disabled():
+    with scope(school=w.school):
         geometry = Course.objects.create(
             school=w.school, department=w.department, code="GEO", name="Geometry"
         )
@@ -159,11 +159,11 @@ def test_a_reassessment_takes_its_original_from_the_sections_course(client, worl
     assert new.original == w.assessment
 
 
-def test_a_reassessment_with_a_bad_date_answers_422_and_writes_nothing(client, world_a):
+def test_a_reassessment_with_a_bad_date_answers_422_and_writes_nothing(client, world_a, in_school):
     w = world_a
     s, t = w.students[1], w.targets[0]
     client.force_login(w.teacher)
-    with scopes_disabled():
+    with in_school(w):
         assessments = Assessment.objects.filter(school=w.school).count()
     for bad in ("not-a-date", "2024-13-40", ""):
         response = client.post(
@@ -180,7 +180,7 @@ def test_a_reassessment_with_a_bad_date_answers_422_and_writes_nothing(client, w
         cell_url(w, s, t, "cell_reassess"), {"value": "", "assessed_on": date.today().isoformat()}
     )
     assert response.status_code == 422
-    with scopes_disabled():
+    with in_school(w):
         assert Assessment.objects.filter(school=w.school).count() == assessments
     assert evidence_count(w) == 0
 
@@ -261,10 +261,12 @@ def test_evidence_of_a_student_of_another_section_cannot_be_voided_here(client, 
     assert foreign.voided_at is None
 
 
-def test_evidence_of_another_course_cannot_be_voided_through_ones_own_section(client, world_a):
+def test_evidence_of_another_course_cannot_be_voided_through_ones_own_section(
+    client, world_a, in_school
+):
     w = world_a
     shared = w.students[1]
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         cells = Competency.objects.create(
             school=w.school, department=science, code="alpha-CELL", name="Cells"

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.models import RESTRICT
 from django.test.utils import CaptureQueriesContext
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import Enrollment, Evidence, Mastery
 from gradebook.services.evidence import EvidenceError, evidence_record, evidence_void
@@ -31,7 +31,7 @@ def record(w, **overrides):
 
 
 def counts(w):
-    with scopes_disabled():
+    with scope(school=w.school):
         return (
             Evidence.objects.filter(school=w.school).count(),
             Evidence.objects.filter(school=w.school, voided_at__isnull=False).count(),
@@ -64,7 +64,7 @@ def test_recording_a_score_writes_evidence_and_computes_mastery_in_one_go(world_
     assert mastery.score == Decimal("3.00") and mastery.level == 3 and mastery.mastered
     assert mastery.evidence_count == 1 and mastery.scores_counted == 1
     assert mastery.explanation == "Decaying average (65% on the newest) of 1 score: 3"
-    with scopes_disabled():
+    with in_school(world_a):
         assert Mastery.objects.get(
             student=world_a.student, target=world_a.targets[0]
         ).score == Decimal(3)
@@ -128,7 +128,7 @@ def test_the_message_lists_the_scores_that_are_allowed(world_a, in_school):
 
 
 def test_half_points_are_refused_when_the_scale_does_not_allow_them(world_a, in_school):
-    with scopes_disabled():
+    with in_school(world_a):
         ProficiencyScale.objects.filter(school=world_a.school, kind="achievement").update(
             allows_half_points=False
         )
@@ -203,7 +203,7 @@ def test_a_date_outside_the_term_is_refused(world_a, in_school):
 
 
 def test_a_date_after_the_student_left_the_section_is_refused(world_a, in_school):
-    with scopes_disabled():
+    with in_school(world_a):
         Enrollment.objects.filter(student=world_a.student).update(
             withdrawn_on=world_a.assessment.assessed_on - timedelta(days=1)
         )

@@ -12,7 +12,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
 from gradebook import exports
 from gradebook.models import Enrollment, Mastery
@@ -63,7 +63,7 @@ def mastery(w, student, target, score, *, evidence=1, computed_at=None) -> Maste
     """A Mastery record written directly (the exports only read the table)."""
     score = None if score is None else Decimal(score)
     level = None if score is None else Decimal(int(score))
-    with scopes_disabled():
+    with scope(school=w.school):
         policy = GradingPolicy.objects.get(school=w.school, course__isnull=True, is_current=True)
         return Mastery.objects.create(
             school=w.school,
@@ -81,7 +81,7 @@ def mastery(w, student, target, score, *, evidence=1, computed_at=None) -> Maste
 
 
 def district_admin_of(w):
-    with scopes_disabled():
+    with scope(school=w.school):
         district = District.objects.create(name="North", slug="north")
         w.school.district = district
         w.school.save(update_fields=["district"])
@@ -183,9 +183,11 @@ def test_the_section_csv_matches_the_grid_cell_by_cell(client, graded):
         assert average == grid_row.grade.mean
 
 
-def test_a_withdrawn_student_is_left_out_of_the_section_csv_as_of_the_grid(client, graded):
+def test_a_withdrawn_student_is_left_out_of_the_section_csv_as_of_the_grid(
+    client, graded, in_school
+):
     w = graded
-    with scopes_disabled():
+    with in_school(w):
         Enrollment.objects.filter(school=w.school, student=w.students[1]).update(
             withdrawn_on=date.today()
         )
@@ -316,10 +318,10 @@ def test_csv_chunks_gathers_rows_into_large_chunks(world_a):
 # --- A school's mastery records --------------------------------------------------------------------
 
 
-def test_the_school_export_has_every_column_of_a_mastery_record(client, world_a):
+def test_the_school_export_has_every_column_of_a_mastery_record(client, world_a, in_school):
     w = world_a
     s = w.students[0]
-    with scopes_disabled():
+    with in_school(w):
         LearningTarget.objects.filter(pk=w.targets[0].pk).update(statement="=I can do thing 1.")
     computed = timezone.make_aware(datetime(2026, 3, 2, 15, 30, 5))
     mastery(w, s, w.targets[0], "3.25", evidence=3, computed_at=computed)
@@ -406,10 +408,10 @@ def test_the_school_home_links_to_the_export_for_those_who_may_use_it(client, wo
 
 
 @pytest.fixture
-def spread(world_a):
+def spread(world_a, in_school):
     """Records on both sections' students, plus a target outside the course."""
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         outside = LearningTarget.objects.create(
             school=w.school,
             competency=w.competency,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django_scopes import scopes_disabled
 
 from gradebook.models import Evidence, SectionTeacher
 from tests.factories import make_assessment, make_evidence
@@ -85,14 +84,14 @@ def test_fill_of_a_target_not_on_the_assessment_is_refused(client, world_a):
     assert evidence_count(w) == 0
 
 
-def test_undo_after_fill_voids_exactly_the_filled_cells(client, world_a):
+def test_undo_after_fill_voids_exactly_the_filled_cells(client, world_a, in_school):
     w = world_a
     s0 = w.students[0]
     t0 = w.targets[0]
     existing = make_evidence(w, s0, t0, "2").evidence
     client.force_login(w.teacher)
     client.post(score_url(w, "score_fill"), {"value": "1"})
-    with scopes_disabled():
+    with in_school(w):
         filled = list(
             Evidence.objects.filter(school=w.school, voided_at__isnull=True).exclude(id=existing.id)
         )
@@ -194,11 +193,11 @@ def test_each_teacher_has_their_own_undo_stack(client, world_a):
     assert live(w, s, t) is None
 
 
-def test_the_undo_stack_belongs_to_one_section_of_a_common_assessment(client, world_a):
+def test_the_undo_stack_belongs_to_one_section_of_a_common_assessment(client, world_a, in_school):
     # Issue [10] item 2: Period 2's page offered, and reverted, a Period 1 change.
     w = world_a
     t = w.targets[0]
-    with scopes_disabled():
+    with in_school(w):
         SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
     client.force_login(w.teacher)
     post_cell(client, w, w.students[1], t, "2")

@@ -23,7 +23,7 @@ def dept_url(name: str, w, department=None, **kwargs) -> str:
 
 def targets_of(w) -> list[tuple[str, int]]:
     """(code, position) of the world's department targets, in display order."""
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             LearningTarget.objects.filter(school=w.school, department=w.department)
             .order_by("position", "code")
@@ -39,7 +39,7 @@ def descriptors_of(target) -> dict[Decimal, str]:
 
 
 def counts(w) -> tuple[int, int, int]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return (
             LearningTarget.objects.filter(school=w.school).count(),
             Competency.objects.filter(school=w.school).count(),
@@ -214,9 +214,9 @@ def test_a_teacher_who_teaches_no_course_of_the_department_may_still_read_it(
     assert dept_url("target_create", w) not in page(response)
 
 
-def test_a_school_admin_edits_every_departments_targets(client, world_a):
+def test_a_school_admin_edits_every_departments_targets(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         cells = Competency.objects.create(
             school=w.school, department=science, code="alpha-CELL", name="Cells"
@@ -236,9 +236,9 @@ def test_a_school_admin_edits_every_departments_targets(client, world_a):
     assert client.get(dept_url("target_create", w, department=science)).status_code == 403
 
 
-def test_a_competency_of_another_department_cannot_hold_a_new_target(client, world_a):
+def test_a_competency_of_another_department_cannot_hold_a_new_target(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         cells = Competency.objects.create(
             school=w.school, department=science, code="alpha-CELL", name="Cells"
@@ -324,9 +324,11 @@ def test_importing_the_same_file_again_creates_nothing_new(client, world_a):
     assert counts(w) == after_first
 
 
-def test_every_bad_row_is_reported_with_its_line_and_nothing_is_imported(client, world_a):
+def test_every_bad_row_is_reported_with_its_line_and_nothing_is_imported(
+    client, world_a, in_school
+):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         cells = Competency.objects.create(
             school=w.school, department=science, code="alpha-CELL", name="Cells"

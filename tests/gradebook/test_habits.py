@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Habit, HabitScore
 from mastery.models import AuditEvent
@@ -18,8 +18,8 @@ from tests.gradebook.pages import days_ago, masteries, page, url
 
 
 @pytest.fixture
-def habits(world_a):
-    with scopes_disabled():
+def habits(world_a, in_school):
+    with in_school(world_a):
         return [
             Habit.objects.create(school=world_a.school, name="Effort", position=0),
             Habit.objects.create(school=world_a.school, name="Participation", position=1),
@@ -39,7 +39,7 @@ def post_habit(client, w, student, habit, value, day=None):
 
 
 def habit_scores(w, **filters) -> list[HabitScore]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(HabitScore.objects.filter(school=w.school, **filters).order_by("id"))
 
 
@@ -86,7 +86,7 @@ def test_a_new_habit_value_voids_the_old_one(client, world_a, habits):
     assert habit_scores(w, voided_at__isnull=True) == []
 
 
-def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, habits):
+def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, habits, in_school):
     w = world_a
     s, h = w.students[0], habits[0]
     client.force_login(w.teacher)
@@ -95,7 +95,7 @@ def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, ha
     post_habit(client, w, s, h, "3", day)
     post_habit(client, w, s, h, "3", day)  # unchanged: nothing to record
     post_habit(client, w, s, h, "", day)
-    with scopes_disabled():
+    with in_school(w):
         events = list(
             AuditEvent.objects.filter(
                 school=w.school, object_type=AuditEvent.ObjectType.HABIT
@@ -132,7 +132,7 @@ def test_every_change_of_a_habit_score_is_in_the_audit_trail(client, world_a, ha
     assert f"Effort, {when}: 2 → 3" in log and "Habit score" in log
 
 
-def test_habits_never_change_a_mastery_record(client, world_a, habits):
+def test_habits_never_change_a_mastery_record(client, world_a, habits, in_school):
     w = world_a
     make_evidence(w, w.students[0], w.targets[0], "2")
     make_evidence(w, w.students[1], w.targets[0], "4")
@@ -148,7 +148,7 @@ def test_habits_never_change_a_mastery_record(client, world_a, habits):
     assert response.status_code == 302
     assert len(habit_scores(w)) == 7
     assert masteries(w) == before
-    with scopes_disabled():
+    with in_school(w):
         assert Evidence.objects.filter(school=w.school).count() == 2
 
 

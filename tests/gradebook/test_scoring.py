@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.urls import reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import AssessmentFeedback, Enrollment
 from tests.factories import make_evidence
@@ -108,10 +108,10 @@ def test_a_student_outside_the_section_answers_404_and_nothing_is_written(client
     assert evidence_count(w) == 0
 
 
-def test_a_withdrawn_student_cannot_be_scored_in_the_grid(client, world_a):
+def test_a_withdrawn_student_cannot_be_scored_in_the_grid(client, world_a, in_school):
     w = world_a
     s = w.students[2]
-    with scopes_disabled():
+    with in_school(w):
         Enrollment.objects.filter(student=s, section=w.section).update(withdrawn_on=days_ago(1))
     client.force_login(w.teacher)
     assert post_cell(client, w, s, w.targets[0], "3").status_code == 404
@@ -182,7 +182,9 @@ def test_a_section_of_school_b_under_school_as_slug_answers_404(client, world_a,
 # --- The no-JavaScript scoring form ----------------------------------------------------------------
 
 
-def test_the_full_form_saves_changed_cells_and_leaves_unchanged_ones_alone(client, world_a):
+def test_the_full_form_saves_changed_cells_and_leaves_unchanged_ones_alone(
+    client, world_a, in_school
+):
     w = world_a
     s0, s1, s2 = w.students
     t0, t1 = w.targets[0], w.targets[1]
@@ -208,7 +210,7 @@ def test_the_full_form_saves_changed_cells_and_leaves_unchanged_ones_alone(clien
     changed.refresh_from_db()
     assert changed.voided_at is not None
     assert live(w, s2, t0).score == Decimal("2.5") and live(w, s2, t1).status == "excused"
-    with scopes_disabled():
+    with in_school(w):
         feedback = AssessmentFeedback.objects.get(assessment=w.assessment, student=s1)
         assert not AssessmentFeedback.objects.filter(student=s0).exists()
     assert feedback.text == "Much better on the second try." and feedback.updated_by == w.teacher
@@ -249,7 +251,7 @@ def post_feedback(client, w, student, text):
 
 
 def feedback_of(w, student) -> str | None:
-    with scopes_disabled():
+    with scope(school=w.school):
         row = AssessmentFeedback.objects.filter(assessment=w.assessment, student=student).first()
     return row.text if row else None
 

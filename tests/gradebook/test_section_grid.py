@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import AssessmentFeedback, CourseTarget
 from mastery.middleware import NoStoreMiddleware
@@ -122,9 +122,9 @@ def test_the_grid_shows_every_student_every_target_and_the_course_grades(client,
     assert "<title>1 without a level</title>" in content  # F2: Student1 has no evidence
 
 
-def test_the_grid_groups_targets_by_competency_in_competency_order(client, world_a):
+def test_the_grid_groups_targets_by_competency_in_competency_order(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         equations = Competency.objects.create(
             school=w.school, department=w.department, code="alpha-EQ", name="Equations", position=0
         )
@@ -201,7 +201,7 @@ def _grow_class(w):
     fill(w, "3", targets=[w.targets[0]])
     second = make_assessment(w.school, w.course, w.targets[1:2], on=days_ago(2))
     fill(w, "2", assessment=second)
-    with scopes_disabled():
+    with scope(school=w.school):
         for student in more[:5]:
             AssessmentFeedback.objects.create(
                 school=w.school,
@@ -329,12 +329,14 @@ def test_a_view_that_decides_its_own_caching_keeps_it(rf, world_a):
     )
 
 
-def test_the_grids_level_filter_sends_numbers_as_markup_reads_them_in_spanish(client, world_a):
+def test_the_grids_level_filter_sends_numbers_as_markup_reads_them_in_spanish(
+    client, world_a, in_school
+):
     # A Spanish-speaking teacher: the labels say "2,5", the option values stay "2.5" (a value is
     # read by the form, not by a person), and choosing one filters the grid.
     world_a.teacher.preferred_language = "es"
     world_a.teacher.save()
-    with scopes_disabled():
+    with in_school(world_a):
         ScaleLevel.objects.create(
             school=world_a.school,
             scale=ProficiencyScale.objects.get(school=world_a.school, kind="achievement"),

@@ -24,7 +24,7 @@ from tests.gradebook.pages import days_ago, masteries, page
 
 
 def school_policy(w) -> GradingPolicy:
-    with scopes_disabled():
+    with scope(school=w.school):
         return GradingPolicy.objects.get(school=w.school, course__isnull=True, is_current=True)
 
 
@@ -62,7 +62,7 @@ def policy_url(w, course=None) -> str:
 
 
 def policy_counts(w) -> tuple[int, int]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return (
             GradingPolicy.objects.filter(school=w.school).count(),
             RecomputeRun.objects.filter(school=w.school).count(),
@@ -117,12 +117,12 @@ def test_teachers_and_counselors_read_the_policy_but_cannot_change_it(client, wo
 
 
 @pytest.mark.parametrize("member", ["guardian", "student_user"])
-def test_families_and_students_get_403_on_the_policy_pages(client, world_a, member):
+def test_families_and_students_get_403_on_the_policy_pages(client, world_a, member, in_school):
     w = world_a
     client.force_login(getattr(w, member))
     assert client.get(policy_url(w)).status_code == 403
     assert client.get(policy_url(w, w.course)).status_code == 403
-    with scopes_disabled():
+    with in_school(w):
         run = RecomputeRun.objects.create(school=w.school, policy=school_policy(w))
     run_url = reverse("policy_run", kwargs={"school_slug": w.school.slug, "run_id": run.id})
     assert client.get(run_url).status_code == 403
@@ -148,7 +148,7 @@ def test_a_preview_shows_what_would_change_and_saves_nothing(client, spread):
 
 
 def test_saving_writes_a_new_version_and_recomputes_every_level(
-    client, spread, django_capture_on_commit_callbacks
+    client, spread, django_capture_on_commit_callbacks, in_school
 ):
     w = spread
     old = school_policy(w)
@@ -167,7 +167,7 @@ def test_saving_writes_a_new_version_and_recomputes_every_level(
     assert new.note == "Latest learning counts most" and new.created_by == w.admin
     old.refresh_from_db()
     assert not old.is_current  # kept, no longer current
-    with scopes_disabled():
+    with in_school(w):
         run = RecomputeRun.objects.get(school=w.school)
     assert response["Location"] == policy_url(w) + f"?run={run.id}"
     assert run.status == "done" and run.policy == new and run.requested_by == w.admin
@@ -177,7 +177,7 @@ def test_saving_writes_a_new_version_and_recomputes_every_level(
     t0 = w.targets[0]
     assert score_of(w, s0, t0).score == Decimal(4) and score_of(w, s0, t0).level == Decimal(4)
     assert score_of(w, s1, t0).score == Decimal(3) and score_of(w, s1, t0).mastered
-    with scopes_disabled():
+    with in_school(w):
         assert set(Mastery.objects.filter(school=w.school).values_list("policy_id", flat=True)) == {
             new.id
         }
@@ -255,7 +255,7 @@ def test_invalid_settings_answer_422_and_save_nothing(client, spread, changes, m
 
 
 def test_a_course_override_is_saved_then_removed_and_its_history_kept(
-    client, spread, django_capture_on_commit_callbacks
+    client, spread, django_capture_on_commit_callbacks, in_school
 ):
     w = spread
     s0, t0 = w.students[0], w.targets[0]
@@ -269,7 +269,7 @@ def test_a_course_override_is_saved_then_removed_and_its_history_kept(
             policy_data(default, "save", method="latest", note="Algebra counts the latest"),
         )
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         override = GradingPolicy.objects.get(school=w.school, course=w.course)
     assert override.is_current and override.version == 1 and override.method == "latest"
     assert school_policy(w) == default  # the school default is untouched
@@ -281,7 +281,7 @@ def test_a_course_override_is_saved_then_removed_and_its_history_kept(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(policy_url(w, w.course), {"action": "remove"})
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         run = RecomputeRun.objects.filter(school=w.school).order_by("-id").first()
         history = list(GradingPolicy.objects.filter(school=w.school, course=w.course))
     assert response["Location"] == policy_url(w, w.course) + f"?run={run.id}"
@@ -296,9 +296,9 @@ def test_a_course_override_is_saved_then_removed_and_its_history_kept(
     assert "This course follows the school policy." in content
 
 
-def test_the_run_fragment_polls_only_while_the_recompute_is_unfinished(client, world_a):
+def test_the_run_fragment_polls_only_while_the_recompute_is_unfinished(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         run = RecomputeRun.objects.create(school=w.school, policy=school_policy(w))
     run_url = reverse("policy_run", kwargs={"school_slug": w.school.slug, "run_id": run.id})
     client.force_login(w.teacher)
@@ -421,10 +421,12 @@ def test_the_preview_counts_a_grade_change_without_a_level_change(world_a):
     assert result.grade_changes == 1 and result.students_with_grade_change == 1
 
 
-def test_the_preview_of_a_course_override_only_covers_that_courses_students(preview_world):
+def test_the_preview_of_a_course_override_only_covers_that_courses_students(
+    preview_world, in_school
+):
     w = preview_world
     f3 = w.targets[2]
-    with scopes_disabled():
+    with in_school(w):
         geometry = Course.objects.create(
             school=w.school, department=w.department, code="GEO", name="Geometry"
         )

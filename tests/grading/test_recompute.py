@@ -112,7 +112,7 @@ def scatter_evidence(w, seed: int, *, students=6, attempts=(0, 7)):
 
 
 def snapshot(w):
-    with scopes_disabled():
+    with scope(school=w.school):
         return {
             (m.student_id, m.target_id): tuple(getattr(m, f) for f in FIELDS)
             for m in Mastery.objects.filter(school=w.school)
@@ -120,12 +120,12 @@ def snapshot(w):
 
 
 def clear_mastery(w):
-    with scopes_disabled():
+    with scope(school=w.school):
         Mastery.objects.filter(school=w.school).delete()
 
 
 def set_policy(w, **fields):
-    with scopes_disabled():
+    with scope(school=w.school):
         GradingPolicy.objects.filter(school=w.school, course__isnull=True, is_current=True).update(
             **fields
         )
@@ -189,13 +189,15 @@ def test_the_set_based_sql_recompute_equals_the_python_engine(db, policy, seed):
     ],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
 )
-def test_a_pair_with_hundreds_of_scores_is_computed_as_the_engine_computes_it(db, policy):
+def test_a_pair_with_hundreds_of_scores_is_computed_as_the_engine_computes_it(
+    db, policy, in_school
+):
     # 800 attempts: q^800 is below a float's range (PostgreSQL's power() raises "underflow"
     # rather than returning 0), so the SQL must not ask for weights that small.
     w = make_world("long", students=1)
     target, day = w.targets[0], w.assessment.assessed_on
     rng = random.Random(8)
-    with scopes_disabled():
+    with in_school(w):
         assessments = Assessment.objects.bulk_create(
             Assessment(
                 school=w.school,
@@ -231,9 +233,9 @@ def test_a_pair_with_hundreds_of_scores_is_computed_as_the_engine_computes_it(db
     assert from_sql[(w.student.id, target.id)][5] == day - timedelta(days=1)
 
 
-def test_a_second_recompute_over_unchanged_data_writes_nothing(world_a):
+def test_a_second_recompute_over_unchanged_data_writes_nothing(world_a, in_school):
     scatter_evidence(world_a, 3)
-    with scopes_disabled():
+    with in_school(world_a):
         first = mastery_recompute_school(school=world_a.school)
         second = mastery_recompute_school(school=world_a.school)
     assert first.method == "sql" and first.written == first.pairs > 0
@@ -254,7 +256,7 @@ def test_a_pair_whose_evidence_was_all_voided_falls_back_to_insufficient_evidenc
 ):
     with in_school(world_a):
         make_evidence(world_a, world_a.student, world_a.targets[0], "4")
-    with scopes_disabled():
+    with in_school(world_a):
         Evidence.objects.filter(school=world_a.school).update(
             voided_at=timezone.now(), voided_by=world_a.teacher, void_reason="test"
         )
@@ -267,10 +269,10 @@ def test_a_pair_whose_evidence_was_all_voided_falls_back_to_insufficient_evidenc
 
 
 def test_a_policy_change_makes_a_new_version_and_recomputes_every_record(
-    world_a, django_capture_on_commit_callbacks
+    world_a, django_capture_on_commit_callbacks, in_school
 ):
     scatter_evidence(world_a, 6)
-    with scopes_disabled():
+    with in_school(world_a):
         mastery_recompute_school(school=world_a.school)
         old = GradingPolicy.objects.get(school=world_a.school, is_current=True)
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -293,11 +295,11 @@ def test_a_policy_change_makes_a_new_version_and_recomputes_every_record(
     assert world_a.school.id not in stale_school_ids()
 
 
-def test_a_policy_version_that_computed_records_cannot_be_deleted(world_a):
+def test_a_policy_version_that_computed_records_cannot_be_deleted(world_a, in_school):
     # Mastery.policy has no database constraint (a policy change rewrites it on every record and
     # PostgreSQL would check each row at commit); Django's RESTRICT is what keeps it from dangling.
     scatter_evidence(world_a, 7)
-    with scopes_disabled():
+    with in_school(world_a):
         mastery_recompute_school(school=world_a.school)
         policy = GradingPolicy.objects.get(school=world_a.school, is_current=True)
         with pytest.raises(RestrictedError):
@@ -306,8 +308,8 @@ def test_a_policy_version_that_computed_records_cannot_be_deleted(world_a):
         assert GradingPolicy.objects.filter(pk=policy.pk).exists()
 
 
-def test_an_invalid_policy_change_is_refused_and_changes_nothing(world_a):
-    with scopes_disabled():
+def test_an_invalid_policy_change_is_refused_and_changes_nothing(world_a, in_school):
+    with in_school(world_a):
         for bad in (
             {"weight": 0},
             {"method": "average"},
@@ -374,22 +376,24 @@ def test_a_course_override_applies_to_that_courses_targets_only(
     assert result.mastery.policy_id == override.id and result.mastery.score == Decimal(4)
 
 
-def test_a_policy_change_made_while_the_broker_is_down_is_caught_up_later(world_a, monkeypatch):
+def test_a_policy_change_made_while_the_broker_is_down_is_caught_up_later(
+    world_a, monkeypatch, in_school
+):
     scatter_evidence(world_a, 7)
-    with scopes_disabled():
+    with in_school(world_a):
         mastery_recompute_school(school=world_a.school)
 
     def broker_down(**kwargs):
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(tasks.recompute_school_mastery, "delay", broker_down)
-    with scopes_disabled():
+    with in_school(world_a):
         policy_change(school=world_a.school, changed_by=world_a.admin, method="latest")
         assert enqueue_school_recompute(school_id=world_a.school.id) is False
         assert world_a.school.id in stale_school_ids()
     monkeypatch.undo()
     assert recompute_stale_schools.apply().get() == [world_a.school.id]
-    with scopes_disabled():
+    with in_school(world_a):
         assert world_a.school.id not in stale_school_ids()
 
 
@@ -420,11 +424,11 @@ def test_enqueueing_with_an_unreachable_broker_returns_instead_of_raising(db):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch):
+def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch, in_school):
     """Start a worker process on Redis, change the policy, and watch the worker rewrite the records."""
     w = make_world("worker", students=3)
     scatter_evidence(w, 8)
-    with scopes_disabled():
+    with in_school(w):
         mastery_recompute_school(school=w.school)
     env = {
         **os.environ,
@@ -463,13 +467,13 @@ def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch):
             new = policy_change(school=w.school, changed_by=w.admin, method="latest")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with scopes_disabled():
+            with in_school(w):
                 stale = Mastery.objects.filter(school=w.school).exclude(policy=new).count()
             if stale == 0:
                 break
             assert worker.poll() is None, worker.stdout.read()
             time.sleep(0.5)
-        with scopes_disabled():
+        with in_school(w):
             records = list(Mastery.objects.filter(school=w.school))
         assert records and all(r.policy_id == new.id for r in records), (
             "the worker did not recompute in time"
@@ -533,7 +537,7 @@ def test_a_recompute_split_over_connections_writes_what_one_connection_writes(se
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch):
+def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch, in_school):
     """An error in another connection's share reaches the task (which marks its run FAILED); a
     rerun writes every record."""
 
@@ -553,7 +557,7 @@ def test_a_share_that_fails_fails_the_recompute(settings, monkeypatch):
     # The first share was this connection's, in the transaction the error rolled back.
     assert snapshot(w) == {}
     monkeypatch.undo()
-    with scopes_disabled():
+    with in_school(w):
         rerun = mastery_recompute_school(school=w.school)
     assert rerun.parts == 2 and rerun.written == rerun.pairs == len(snapshot(w)) > 10
 

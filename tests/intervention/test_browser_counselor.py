@@ -7,7 +7,7 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Student
@@ -51,7 +51,7 @@ def long_roster(world, *, groups: int = 16, per_group: int = 20) -> Intervention
     (capacity = per_group), as a big school's roster looks in the fourth week of term."""
     today = date.today()
     monday = today - timedelta(days=today.weekday())
-    with scopes_disabled():
+    with scope(school=world.school):
         cycle = InterventionCycle.objects.create(
             school=world.school,
             number=1,
@@ -169,10 +169,10 @@ def test_a_move_far_down_a_long_roster_keeps_the_counselors_place(page: Page, li
     assert [e for e in errors if "status of 422" not in e] == []
 
 
-def test_the_roster_and_attendance_fit_a_phone(page: Page, live_server, world):
+def test_the_roster_and_attendance_fit_a_phone(page: Page, live_server, world, in_school):
     """Item 12: at 390 px neither the roster's table nor the attendance sheet scrolls sideways."""
     cycle = long_roster(world, groups=2, per_group=3)
-    with scopes_disabled():
+    with in_school(world):
         group = InterventionGroup.objects.filter(school=world.school, cycle=cycle).first()
     log_in(page, live_server, world.counselor.email)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -187,12 +187,12 @@ def test_the_roster_and_attendance_fit_a_phone(page: Page, live_server, world):
 
 
 def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_numbers(
-    page: Page, live_server, world
+    page: Page, live_server, world, in_school
 ):
     """Item 10: the form shows the chosen method's fields; a save without a reason is refused and
     changes nothing; the save is confirmed with the preview's numbers; the result says the same."""
     errors = watch_console(page)
-    with scopes_disabled():
+    with in_school(world):
         for score, days in (("1", 20), ("4", 10)):
             earlier = make_assessment(
                 world.school,
@@ -220,7 +220,7 @@ def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_num
     expect(page.get_by_role("alert")).to_contain_text("Say why the policy changes")
     expect(page.get_by_label(re.compile("Why this change"))).to_be_visible()
     expect(page.get_by_role("button", name="Yes, save and recompute")).to_have_count(0)
-    with scopes_disabled():
+    with in_school(world):
         assert GradingPolicy.objects.filter(school=world.school).count() == 1
 
     page.get_by_role("button", name="Preview the effect").click()
@@ -236,7 +236,7 @@ def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_num
     expect(confirm).to_be_in_viewport()
     shoot(page, "policy-confirm", 1366)
     shoot(page, "policy-confirm", 390)
-    with scopes_disabled():
+    with in_school(world):
         assert GradingPolicy.objects.filter(school=world.school).count() == 1
     page.set_viewport_size({"width": 1366, "height": 768})
     page.get_by_role("button", name="Yes, save and recompute").click()
@@ -244,7 +244,7 @@ def test_a_policy_change_needs_a_reason_and_a_confirmation_with_the_previews_num
     expect(run).to_contain_text(
         f"Levels recomputed: {predicted.group(1)} of {predicted.group(2)} results changed level."
     )
-    with scopes_disabled():
+    with in_school(world):
         current = GradingPolicy.objects.get(
             school=world.school, is_current=True, course__isnull=True
         )
@@ -303,7 +303,7 @@ def sign_in(page: Page, live_server, email: str) -> None:
 
 
 def district_of(world) -> District:
-    with scopes_disabled():
+    with scope(school=world.school):
         district = District.objects.create(name="North", slug="north")
         world.school.district = district
         world.school.save(update_fields=["district"])
@@ -321,10 +321,10 @@ def test_a_district_admin_lands_on_the_district_dashboard(page: Page, live_serve
     expect(page.get_by_role("heading", level=1)).to_contain_text("North")
 
 
-def test_roles_read_as_words_on_the_home_page(page: Page, live_server, world):
+def test_roles_read_as_words_on_the_home_page(page: Page, live_server, world, in_school):
     """Item 12: "Districtadmin" and "Schooladmin" as role labels."""
     district = district_of(world)
-    with scopes_disabled():
+    with in_school(world):
         DistrictMembership.objects.create(district=district, user=world.admin)
         other = School.objects.create(name="School OMEGA", slug="omega")
         Membership.objects.create(school=other, user=world.admin, role=Role.TEACHER)

@@ -52,7 +52,7 @@ def set_mastery(w, student, target, score, *, count=1):
     level = None
     if score is not None:
         level = Decimal(4) if score >= Decimal("3.5") else Decimal(int(score))
-    with scopes_disabled():
+    with scope(school=w.school):
         Mastery.objects.update_or_create(
             school=w.school,
             student=student,
@@ -71,7 +71,7 @@ def set_mastery(w, student, target, score, *, count=1):
 
 def configure(w, *, weekdays=(2,), capacity=2, enrichment_capacity=5, teachers=None):
     """Math is the focus; the given teachers (default: both) can lead a group on the weekdays."""
-    with scopes_disabled():
+    with scope(school=w.school):
         w.department.intervention_focus = True
         w.department.save(update_fields=["intervention_focus"])
         InterventionSettings.objects.update_or_create(
@@ -101,7 +101,7 @@ def configure(w, *, weekdays=(2,), capacity=2, enrichment_capacity=5, teachers=N
 
 def rosters(w, cycle):
     """{(student, weekday): (kind, target code or None, teacher or None)} as stored."""
-    with scopes_disabled():
+    with scope(school=w.school):
         return {
             (e.student_id, e.weekday): (
                 e.kind,
@@ -155,13 +155,13 @@ def test_students_without_evidence_or_with_insufficient_evidence_are_not_placed(
     assert rosters(w, cycle) == {}
 
 
-def test_only_active_focus_targets_of_current_sections_the_student_is_still_in_count(w):
+def test_only_active_focus_targets_of_current_sections_the_student_is_still_in_count(w, in_school):
     """The candidate query's filters, each on its own: a withdrawn student, an inactive target, a
     course outside the focus departments and a section of a past term place nobody."""
     cycle = configure(w)
     s0, s1, s2 = w.students
     o0, o1 = w.other_students
-    with scopes_disabled():
+    with in_school(w):
         Enrollment.objects.filter(school=w.school, student=s0).update(
             withdrawn_on=date.today() - timedelta(days=3)
         )
@@ -219,10 +219,10 @@ def test_a_student_exactly_at_the_threshold_is_not_retaught_and_goes_to_enrichme
     assert rosters(w, cycle) == {(s0.id, 2): ("enrichment", None, w.other_teacher.id)}
 
 
-def test_students_below_mastery_go_to_a_reteach_group_for_their_target(w):
+def test_students_below_mastery_go_to_a_reteach_group_for_their_target(w, in_school):
     # Aaron sorts first but teaches no course with the target: the course's teacher is preferred.
     aaron = make_user("aaron@int.test", "Aaron Aide")
-    with scopes_disabled():
+    with in_school(w):
         Membership.objects.create(school=w.school, user=aaron, role=Role.TEACHER)
     cycle = configure(w, teachers=[aaron, w.teacher])
     s0 = w.students[0]
@@ -231,14 +231,14 @@ def test_students_below_mastery_go_to_a_reteach_group_for_their_target(w):
     ((kind, code, teacher),) = rosters(w, cycle).values()
     assert (kind, code) == ("reteach", w.targets[0].code)
     assert teacher == w.teacher.id
-    with scopes_disabled():
+    with in_school(w):
         entry = RosterEntry.objects.get(school=w.school, cycle=cycle, student=s0)
     assert entry.score_at_entry == Decimal("2.99") and entry.level_at_entry == 2
     assert entry.reason.startswith(f"{w.targets[0].code} at 2.99 Developing")
     assert plan.students_placed == 1 and not plan.waitlist
 
 
-def test_the_most_urgent_students_are_placed_first_and_overflow_opens_another_group(w):
+def test_the_most_urgent_students_are_placed_first_and_overflow_opens_another_group(w, in_school):
     cycle = configure(w, capacity=2)
     s = all_students(w)  # 5 students
     # s4 has two targets below: most urgent. Then by lowest score.
@@ -247,7 +247,7 @@ def test_the_most_urgent_students_are_placed_first_and_overflow_opens_another_gr
     for student, score in ((s[0], "2.5"), (s[1], 1), (s[2], 2), (s[3], "2.8")):
         set_mastery(w, student, w.targets[0], score)
     build(w, cycle)
-    with scopes_disabled():
+    with in_school(w):
         groups = list(
             InterventionGroup.objects.filter(school=w.school, cycle=cycle)
             .order_by("id")
@@ -283,9 +283,9 @@ def test_ties_in_urgency_are_broken_by_student_and_the_build_is_deterministic(w)
     assert (dry.added, dry.removed, dry.moved) == (0, 0, 0)
 
 
-def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w):
+def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w, in_school):
     cycle = configure(w, weekdays=(2, 3, 4), capacity=5)
-    with scopes_disabled():
+    with in_school(w):
         english = Department.objects.create(
             school=w.school, name="English", code="ENG", intervention_focus=True
         )
@@ -322,7 +322,7 @@ def test_each_student_has_at_most_one_group_per_weekday_and_subjects_alternate(w
     assert mine[(s0.id, 3)][:2] == ("reteach", "INT.R1")  # Thursday: the other subject first
     # Friday: both subjects are covered, so the most urgent of what is left, by score.
     assert mine[(s0.id, 4)][:2] == ("reteach", w.targets[2].code)
-    with scopes_disabled():
+    with in_school(w):
         counts = {}
         for e in RosterEntry.objects.filter(school=w.school, cycle=cycle):
             counts[(e.student_id, e.weekday)] = counts.get((e.student_id, e.weekday), 0) + 1
@@ -372,7 +372,9 @@ def test_hand_placed_and_attended_entries_survive_a_rebuild(w):
     assert kept_attended.group_id is not None and kept_attended.kind == "reteach"
 
 
-def test_closing_exits_students_who_reached_mastery_and_the_next_cycle_carries_the_others(w):
+def test_closing_exits_students_who_reached_mastery_and_the_next_cycle_carries_the_others(
+    w, in_school
+):
     cycle = configure(w, capacity=5)
     s0, s1, s2 = w.students
     for student in (s0, s1):
@@ -382,7 +384,7 @@ def test_closing_exits_students_who_reached_mastery_and_the_next_cycle_carries_t
     with scope(school=w.school):
         result = cycle_advance(school=w.school, today=cycle.ends_on + timedelta(days=1))
     assert result.closed == cycle and (result.exited, result.continuing) == (1, 1)
-    with scopes_disabled():
+    with in_school(w):
         outcomes = dict(
             RosterEntry.objects.filter(school=w.school, cycle=cycle).values_list(
                 "student_id", "outcome"
@@ -399,7 +401,7 @@ def test_closing_exits_students_who_reached_mastery_and_the_next_cycle_carries_t
     assert nxt[(s0.id, 2)][0] == "enrichment"  # exited to enrichment
 
 
-def test_advancing_twice_changes_nothing_more(w):
+def test_advancing_twice_changes_nothing_more(w, in_school):
     cycle = configure(w)
     set_mastery(w, w.students[0], w.targets[0], 2)
     build(w, cycle)
@@ -410,7 +412,7 @@ def test_advancing_twice_changes_nothing_more(w):
         again = cycle_close(school=w.school, cycle=cycle)
     assert first.opened is not None and second.closed is None and second.opened is None
     assert again.closed is False
-    with scopes_disabled():
+    with in_school(w):
         assert InterventionCycle.objects.filter(school=w.school).count() == 2
 
 
@@ -489,7 +491,7 @@ def test_the_counselor_sees_the_cycle_and_each_days_roster(client, cycle_w):
     assert w.students[0].sortable_name in page and "Wait list" in page
 
 
-def test_the_roster_downloads_as_csv_and_as_a_real_pdf(client, cycle_w, tmp_path):
+def test_the_roster_downloads_as_csv_and_as_a_real_pdf(client, cycle_w, tmp_path, in_school):
     w, cycle = cycle_w
     client.force_login(w.counselor)
     url = reverse("intervention:day", args=[w.school.slug, cycle.id, 2])
@@ -497,7 +499,7 @@ def test_the_roster_downloads_as_csv_and_as_a_real_pdf(client, cycle_w, tmp_path
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert {r["student"] for r in rows} >= {w.students[0].sortable_name}
-    with scopes_disabled():
+    with in_school(w):
         leader = InterventionGroup.objects.get(
             school=w.school, cycle=cycle, weekday=2, kind="reteach"
         ).teacher
@@ -515,7 +517,7 @@ def test_the_roster_downloads_as_csv_and_as_a_real_pdf(client, cycle_w, tmp_path
 def wednesday_move(w, cycle):
     """Wednesday's first wait-listed re-teach entry, the enrichment group and the (full) re-teach
     group: what the move tests move between."""
-    with scopes_disabled():
+    with scope(school=w.school):
         waiting = RosterEntry.objects.filter(
             school=w.school, cycle=cycle, weekday=2, group__isnull=True, kind="reteach"
         ).first()
@@ -581,10 +583,12 @@ def test_a_move_with_htmx_answers_the_row_and_the_two_groups_not_the_page(client
     assert 'id="nc-wait" hx-swap-oob="true">' in answer  # the wait list's count
 
 
-def test_a_room_reads_once_whether_it_was_typed_with_the_word_or_without(client, cycle_w):
+def test_a_room_reads_once_whether_it_was_typed_with_the_word_or_without(
+    client, cycle_w, in_school
+):
     """Issue 10 item 12: "Room 216" typed as the room showed as "Room Room 216"."""
     w, cycle = cycle_w
-    with scopes_disabled():
+    with in_school(w):
         named, numbered = InterventionGroup.objects.filter(school=w.school, cycle=cycle, weekday=2)[
             :2
         ]
@@ -619,9 +623,11 @@ def test_attendance_is_taken_per_session_and_only_on_session_dates(client, cycle
     assert client.get(url).status_code == 404
 
 
-def test_teachers_see_their_own_groups_and_families_see_no_intervention_pages(client, cycle_w):
+def test_teachers_see_their_own_groups_and_families_see_no_intervention_pages(
+    client, cycle_w, in_school
+):
     w, cycle = cycle_w
-    with scopes_disabled():
+    with in_school(w):
         leader = InterventionGroup.objects.get(
             school=w.school, cycle=cycle, weekday=2, kind="reteach"
         ).teacher
@@ -676,7 +682,7 @@ def test_only_managers_rebuild_open_or_close(client, cycle_w):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
+def test_a_real_celery_worker_runs_the_dispatcher_against_redis(in_school):
     w = make_world("intworker", students=3)
     cycle = configure(w)
     set_mastery(w, w.students[0], w.targets[0], 2)
@@ -690,14 +696,14 @@ def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
         deadline = time.monotonic() + 60
         opened = None
         while time.monotonic() < deadline and opened is None:
-            with scopes_disabled():
+            with in_school(w):
                 opened = InterventionCycle.objects.filter(
                     school=w.school, number=2, status="open"
                 ).first()
             assert worker.alive()
             time.sleep(0.5)
         assert opened is not None, "the worker did not advance the cycle"
-        with scopes_disabled():
+        with in_school(w):
             assert InterventionCycle.objects.get(pk=cycle.pk).status == "closed"
             assert RosterEntry.objects.filter(cycle=opened, student=w.students[0]).exists()
     assert "intervention.dispatch_cycles" in worker.output
@@ -709,10 +715,10 @@ def test_a_real_celery_worker_runs_the_dispatcher_against_redis():
 
 @pytest.mark.parametrize("group", ["abc", "²", str(2**63)])
 def test_a_move_to_a_group_that_is_no_id_is_refused_not_a_move_to_the_wait_list(
-    client, cycle_w, group
+    client, cycle_w, group, in_school
 ):
     w, cycle = cycle_w
-    with scopes_disabled():
+    with in_school(w):
         placed = RosterEntry.objects.filter(school=w.school, cycle=cycle, group__isnull=False)
         entry = placed.first()
     client.force_login(w.counselor)
@@ -745,17 +751,17 @@ def test_an_attendance_sheet_is_saved_whole_or_not_at_all(client, cycle_w):
 
 
 @pytest.mark.parametrize("slot", ["abc", "²", str(2**63)])
-def test_removing_an_availability_that_is_no_id_is_a_404(client, cycle_w, slot):
+def test_removing_an_availability_that_is_no_id_is_a_404(client, cycle_w, slot, in_school):
     w, _ = cycle_w
     client.force_login(w.counselor)
-    with scopes_disabled():
+    with in_school(w):
         slots = InterventionSlot.objects.filter(school=w.school).count()
     response = client.post(
         reverse("intervention:settings", args=[w.school.slug]),
         {"action": "remove_slot", "slot": slot},
     )
     assert response.status_code == 404
-    with scopes_disabled():
+    with in_school(w):
         assert InterventionSlot.objects.filter(school=w.school).count() == slots
 
 
@@ -775,7 +781,7 @@ def test_settings_with_a_focus_subject_beyond_64_bits_answer_422(client, cycle_w
 
 
 @pytest.mark.parametrize("starts_on", ["9999-12-27", "0001-01-01", "2026-02-30"])
-def test_opening_a_cycle_on_a_day_out_of_range_says_so(client, w, starts_on):
+def test_opening_a_cycle_on_a_day_out_of_range_says_so(client, w, starts_on, in_school):
     client.force_login(w.counselor)
     response = client.post(
         reverse("intervention:cycle_open", args=[w.school.slug]),
@@ -784,7 +790,7 @@ def test_opening_a_cycle_on_a_day_out_of_range_says_so(client, w, starts_on):
     )
     assert response.status_code == 200
     assert b"Enter a date between" in response.content or b"YYYY-MM-DD" in response.content
-    with scopes_disabled():
+    with in_school(w):
         assert not InterventionCycle.objects.filter(school=w.school).exists()
 
 
@@ -816,7 +822,7 @@ def settings_post(client, w, **changes):
 
 
 def intervention_events(w):
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             AuditEvent.objects.filter(school=w.school, object_type="intervention")
             .select_related("actor")
@@ -824,7 +830,7 @@ def intervention_events(w):
         )
 
 
-def test_settings_and_availability_changes_are_in_the_audit_trail(client, cycle_w):
+def test_settings_and_availability_changes_are_in_the_audit_trail(client, cycle_w, in_school):
     """Who changed the cycle settings or a teacher's availability, from what to what."""
     w, _ = cycle_w
     client.force_login(w.counselor)
@@ -845,7 +851,7 @@ def test_settings_and_availability_changes_are_in_the_audit_trail(client, cycle_
         },
     )
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         slot = InterventionSlot.objects.get(school=w.school, teacher=w.other_teacher, weekday=1)
     response = client.post(
         reverse("intervention:settings", args=[w.school.slug]),

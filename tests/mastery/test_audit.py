@@ -58,7 +58,7 @@ ONEROSTER = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
 
 def events(w, object_type=None, **filters) -> list[AuditEvent]:
     """The world's events, oldest first."""
-    with scopes_disabled():
+    with scope(school=w.school):
         found = AuditEvent.objects.filter(school=w.school, **filters)
         if object_type:
             found = found.filter(object_type=object_type)
@@ -232,10 +232,10 @@ def test_the_score_post_writes_exactly_one_event(client, world_a):
     )
 
 
-def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a):
+def test_a_score_through_the_api_is_recorded_as_coming_from_the_api(world_a, in_school):
 
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         _, raw = api_token_create(school=w.school, user=w.teacher, name="sis")
     response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").post(
         f"/api/v1/schools/{w.school.slug}/evidence/",
@@ -310,9 +310,11 @@ def test_a_new_school_records_its_default_scale_and_policy(world_a):
     assert provisioned[0].after["level 3"].startswith("Proficient / Competente, cut-off 3")
 
 
-def test_changing_the_scale_in_the_admin_records_labels_cutoffs_and_half_points(client, world_a):
+def test_changing_the_scale_in_the_admin_records_labels_cutoffs_and_half_points(
+    client, world_a, in_school
+):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         scale = ProficiencyScale.objects.get(school=w.school, kind="achievement")
     url = reverse("admin:mastery_proficiencyscale_change", args=[scale.pk])
     client.force_login(w.admin)
@@ -403,14 +405,14 @@ def test_moving_and_importing_targets_are_recorded(world_a):
 # --- Roster placements -----------------------------------------------------------------------------
 
 
-def test_a_roster_build_records_each_student_whose_placements_changed(world_a):
+def test_a_roster_build_records_each_student_whose_placements_changed(world_a, in_school):
     w = world_a
     make_evidence(w, score="2")  # students[1] below mastery on targets[0]
     cycle = make_intervention(w)
     (built,) = events(w, Type.ROSTER)
     assert (built.action, built.actor, built.source) == ("build", None, "roster build")
     assert built.student_id == w.students[1].id and built.before is None
-    with scopes_disabled():
+    with in_school(w):
         days = set(RosterEntry.objects.filter(school=w.school).values_list("weekday", flat=True))
     assert len(built.after) == len(days) >= 1
     assert built.after["Wednesday"].startswith(f"{w.targets[0].code} re-teach with ")
@@ -434,11 +436,11 @@ def test_a_rebuild_from_the_page_names_the_counselor(client, world_a):
     }
 
 
-def test_moving_a_student_by_hand_and_closing_the_cycle_are_recorded(world_a):
+def test_moving_a_student_by_hand_and_closing_the_cycle_are_recorded(world_a, in_school):
     w = world_a
     make_evidence(w, score="2")
     cycle = make_intervention(w)
-    with scopes_disabled():
+    with in_school(w):
         entry = RosterEntry.objects.get(school=w.school, cycle=cycle, weekday=2)
     with scope(school=w.school):
         entry_move(school=w.school, entry_id=entry.id, group_id=None, moved_by=w.counselor)
@@ -455,7 +457,7 @@ def test_moving_a_student_by_hand_and_closing_the_cycle_are_recorded(world_a):
         "locked": True,
     }
     closed = events(w, Type.ROSTER, action="close")
-    with scopes_disabled():
+    with in_school(w):
         assert {e.object_id for e in closed} == set(
             RosterEntry.objects.filter(school=w.school, cycle=cycle).values_list("id", flat=True)
         )
@@ -562,7 +564,7 @@ def test_every_records_export_is_recorded_and_listed_in_the_next_one(client, wor
 # --- Memberships -----------------------------------------------------------------------------------
 
 
-def test_memberships_given_and_taken_in_the_admin_are_recorded(client, world_a):
+def test_memberships_given_and_taken_in_the_admin_are_recorded(client, world_a, in_school):
     w = world_a
     newcomer = make_user("newcomer@alpha.test", "Nia Newcomer")
     client.force_login(w.admin)
@@ -571,7 +573,7 @@ def test_memberships_given_and_taken_in_the_admin_are_recorded(client, world_a):
         {"school": w.school.id, "user": newcomer.id, "role": Role.TEACHER},
     )
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         membership = Membership.objects.get(school=w.school, user=newcomer)
     response = client.post(
         reverse("admin:mastery_membership_delete", args=[membership.id]), {"post": "yes"}

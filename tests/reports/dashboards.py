@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import Evidence
 from mastery.models import GradingPolicy
@@ -31,14 +31,14 @@ def with_query(base: str, **query) -> str:
 
 def latest_policy(w) -> None:
     """The school's policy set to "most recent score", so figures work out by hand."""
-    with scopes_disabled():
+    with scope(school=w.school):
         GradingPolicy.objects.filter(school=w.school).update(method="latest")
 
 
 def proficient_before_term(w, student, target, score: str = "3"):
     """Evidence dated before the term (a "Last year" assessment), recorded directly: the grid only
     takes dates inside the section's term. Returns the assessment."""
-    with scopes_disabled():
+    with scope(school=w.school):
         before = make_assessment(
             w.school,
             w.course,
@@ -61,7 +61,7 @@ def proficient_before_term(w, student, target, score: str = "3"):
 
 def baselines_done(w, dates) -> None:
     """Mark these dates' baselines computed under the school's current policies (empty snapshots)."""
-    with scopes_disabled():
+    with scope(school=w.school):
         current = ",".join(
             str(i)
             for i in GradingPolicy.objects.filter(school=w.school, is_current=True)

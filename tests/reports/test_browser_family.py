@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone, translation
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 from playwright.sync_api import Page, expect
 
 import mastery.pdf
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def family(transactional_db, settings, tmp_path):
+def family(transactional_db, settings, tmp_path, in_school):
     """A Spanish-speaking family whose child has a few attempts on two targets."""
     settings.MEDIA_ROOT = tmp_path / "media"  # PDFs of an earlier run are never served again
     w = make_world("familia", students=3)
@@ -48,7 +48,7 @@ def family(transactional_db, settings, tmp_path):
     make_attempt(w, child, w.targets[0], "4", days_ago=10, feedback="Show every step next time.")
     make_attempt(w, child, w.targets[1], "1", days_ago=25)
     make_attempt(w, child, w.targets[1], "2", days_ago=5)
-    with scopes_disabled():
+    with in_school(w):
         w.guardian.preferred_language = "es"
         w.guardian.save()
         child.preferred_language = "es"
@@ -170,7 +170,7 @@ def test_the_spanish_report_draws_the_mastery_line_where_the_english_one_does(
 
 
 def test_a_family_sees_only_the_reassessments_that_concern_their_child(
-    page: Page, live_server, family
+    page: Page, live_server, family, in_school
 ):
     w = family
     today = timezone.localdate()
@@ -211,7 +211,7 @@ def test_a_family_sees_only_the_reassessments_that_concern_their_child(
     assert no_horizontal_scroll(page)
 
     # A classmate's family sees the retake their child took in the latest work, not as scheduled.
-    with scopes_disabled():
+    with in_school(w):
         Guardianship.objects.create(school=w.school, guardian=w.guardian, student=w.students[1])
     page.goto(page.url.replace(f"/{w.student.id}/", f"/{w.students[1].id}/"))
     again = page.locator("section", has=page.get_by_role("heading", name="Oportunidades"))
@@ -256,7 +256,7 @@ def leftovers(text: str, w) -> list[str]:
     """English catalogue strings, bare target codes and method names left in a Spanish text,
     once the school's own words (names, titles, English statements and descriptors, typed as the
     school wrote them) are set aside."""
-    with scopes_disabled():
+    with scope(school=w.school):
         codes_statements = [(t.code, t.statement) for t in w.targets]
         school_words = [
             w.school.name,
@@ -376,13 +376,13 @@ RIGHT_MARGIN_PT = 14 / 25.4 * 72  # report.css: @page margin 15mm 14mm 17mm
 
 
 def test_a_long_unbroken_comment_wraps_inside_the_pdf_page(
-    page: Page, live_server, family, tmp_path
+    page: Page, live_server, family, tmp_path, in_school
 ):
     w = family
     unbroken = "".join(f"{i % 10}" if i % 7 else "W" for i in range(300))
     make_attempt(w, w.student, w.targets[1], "3", days_ago=1, feedback=unbroken)
     long_name = "Wolfeschlegelsteinhausenbergerdorff" * 2  # 70 letters: the header and footer
-    with scopes_disabled():
+    with in_school(w):
         w.student.last_name = long_name
         w.student.save()
 

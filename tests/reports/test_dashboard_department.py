@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django_scopes import scopes_disabled
 
 from gradebook.models import Course, CourseTarget, Section, SectionTeacher
 from grading.services import policy_change
@@ -118,9 +117,9 @@ def test_levels_by_section_and_teacher_match_hand_counts(client, login, dialogue
     assert by_teacher[(f1, "Tess Teacher")]["Students"] == "3"
 
 
-def test_a_teacher_in_two_sections_counts_a_student_once(client, login, dialogue):
+def test_a_teacher_in_two_sections_counts_a_student_once(client, login, dialogue, in_school):
     w = dialogue
-    with scopes_disabled():
+    with in_school(w):
         SectionTeacher.objects.create(school=w.school, section=w.other_section, teacher=w.teacher)
     login(w.admin)
     rows = rows_of(client.get(url(w, csv="levels-by-teacher")))
@@ -132,7 +131,7 @@ def test_a_teacher_in_two_sections_counts_a_student_once(client, login, dialogue
 
 
 def test_change_since_term_start_uses_evidence_dated_before_it(
-    client, login, dialogue, django_capture_on_commit_callbacks
+    client, login, dialogue, django_capture_on_commit_callbacks, in_school
 ):
     w = dialogue
     login(w.admin)
@@ -141,7 +140,7 @@ def test_change_since_term_start_uses_evidence_dated_before_it(
     assert first.status_code == 200
     assert len(callbacks) == 1  # one task for the missing dates
     assert "being computed" in first.content.decode()
-    with scopes_disabled():
+    with in_school(w):
         run = BaselineRun.objects.get(school=w.school, as_of=term_start_date(w.term))
     assert run.status == BaselineRun.Status.DONE
     rows = {r["Target"]: r for r in rows_of(client.get(url(w, csv="change")))}
@@ -191,10 +190,10 @@ def test_a_baseline_computed_under_an_older_policy_is_computed_again(
         assert baselines_ready(school=w.school, dates=[as_of]) == ({as_of}, False)
 
 
-def test_common_assessments_compared_across_sections_and_tiers(client, login, dialogue):
+def test_common_assessments_compared_across_sections_and_tiers(client, login, dialogue, in_school):
     w = dialogue
     f1 = w.targets[0]
-    with scopes_disabled():
+    with in_school(w):
         core = make_assessment(w.school, w.course, [f1], on=w.term.starts_on + timedelta(days=100))
         core.title, core.tier = "Unit 2 test", "Core"
         core.save()
@@ -240,12 +239,14 @@ def test_common_assessments_compared_across_sections_and_tiers(client, login, di
     assert not any(r["Assessment"] == "Quiz P1" for r in rows)
 
 
-def test_not_yet_proficient_lists_students_and_their_intervention_place(client, login, dialogue):
+def test_not_yet_proficient_lists_students_and_their_intervention_place(
+    client, login, dialogue, in_school
+):
     w = dialogue
     s1 = w.students[1]
     x1 = w.other_students[1]
     f1 = w.targets[0]
-    with scopes_disabled():
+    with in_school(w):
         cycle = InterventionCycle.objects.create(
             school=w.school,
             number=1,
@@ -312,9 +313,9 @@ def test_the_page_shows_bars_beside_tables_and_every_figure_downloads(client, lo
     assert client.get(url(w, csv="nope")).status_code == 404
 
 
-def test_a_teacher_sees_their_department_only(client, login, dialogue):
+def test_a_teacher_sees_their_department_only(client, login, dialogue, in_school):
     w = dialogue
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         bio = Course.objects.create(school=w.school, department=science, code="BIO", name="Biology")
         target = LearningTarget.objects.create(
@@ -382,9 +383,11 @@ def test_bad_term_is_a_404_not_a_500(client, login, dialogue):
     assert client.get(url(w, term="999999")).status_code == 404
 
 
-def test_a_department_with_two_courses_shows_one_course_at_a_time(client, login, dialogue):
+def test_a_department_with_two_courses_shows_one_course_at_a_time(
+    client, login, dialogue, in_school
+):
     w = dialogue
-    with scopes_disabled():
+    with in_school(w):
         geometry = Course.objects.create(
             school=w.school, department=w.department, code="GEO", name="Geometry"
         )

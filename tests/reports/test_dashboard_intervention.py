@@ -34,7 +34,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Enrollment
 from intervention.models import GroupKind, InterventionCycle, RosterEntry
@@ -73,7 +73,7 @@ def score(w, student, target, value: str, on: int):
 
 
 def place(w, cycle, student, target, *, weekday=2, outcome=PENDING, kind=GroupKind.RETEACH):
-    with scopes_disabled():
+    with scope(school=w.school):
         return RosterEntry.objects.create(
             school=w.school,
             cycle=cycle,
@@ -86,7 +86,7 @@ def place(w, cycle, student, target, *, weekday=2, outcome=PENDING, kind=GroupKi
 
 
 def make_cycle(w, number, start: int, end: int, status) -> InterventionCycle:
-    with scopes_disabled():
+    with scope(school=w.school):
         return InterventionCycle.objects.create(
             school=w.school,
             number=number,
@@ -110,9 +110,9 @@ def compute_baselines(client, w, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def cycles(world_a):
+def cycles(world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         GradingPolicy.objects.filter(school=w.school).update(method="latest")
     s0, s1, s2 = w.students
     x0, x1 = w.other_students
@@ -138,7 +138,7 @@ def cycles(world_a):
     ):
         for value, on in scores:
             score(w, student, f1, value, on)
-    with scopes_disabled():
+    with in_school(w):
         Enrollment.objects.filter(school=w.school, student=wanda).update(withdrawn_on=day(w, 60))
 
     closed, open_ = InterventionCycle.Status.CLOSED, InterventionCycle.Status.OPEN
@@ -162,7 +162,7 @@ def cycles(world_a):
 
 
 def test_placements_outcomes_and_growth_against_similar_students(
-    client, login, cycles, django_capture_on_commit_callbacks
+    client, login, cycles, django_capture_on_commit_callbacks, in_school
 ):
     w = cycles
     f1, f2 = w.targets[0].code, w.targets[1].code
@@ -170,7 +170,7 @@ def test_placements_outcomes_and_growth_against_similar_students(
     first, callbacks = compute_baselines(client, w, django_capture_on_commit_callbacks)
     assert len(callbacks) == 1  # one task for the three dates, requested in one call
     assert "being computed" in first.content.decode()
-    with scopes_disabled():
+    with in_school(w):
         runs = set(
             BaselineRun.objects.filter(school=w.school, status=BaselineRun.Status.DONE).values_list(
                 "as_of", flat=True
@@ -401,7 +401,7 @@ def test_exit_rate_matches_the_cycle_page(client, login, cycles, in_school):
     """Same definitions as intervention.selectors.cycle_stats where no student is on two days."""
 
     w = cycles
-    with scopes_disabled():
+    with in_school(w):
         # Make cycle 2 one entry per student: drop the Thursday duplicates.
         RosterEntry.objects.filter(school=w.school, cycle=w.extra["c2"], weekday=3).delete()
     with in_school(w):

@@ -75,14 +75,14 @@ def score(w, student, target, value, *, days_ago=3, assessment=None):
 
 
 @pytest.fixture
-def school_world(world_a):
+def school_world(world_a, in_school):
     w = world_a
     latest_policy(w)
     s0, s1, s2 = w.students
     x0, x1 = w.other_students
     f1, f2, _f3 = w.targets
     t = today()
-    with scopes_disabled():
+    with in_school(w):
         science = Department.objects.create(school=w.school, name="Science", code="SCI")
         bio = Course.objects.create(school=w.school, department=science, code="BIO", name="Biology")
         b1, b2 = (
@@ -140,12 +140,12 @@ def school_world(world_a):
 
 
 def cycle_date(w) -> date:
-    with scopes_disabled():
+    with scope(school=w.school):
         return cycle_start_date(InterventionCycle.objects.get(school=w.school, number=1))
 
 
 def test_proficient_over_time_matches_hand_counts(
-    client, login, school_world, django_capture_on_commit_callbacks
+    client, login, school_world, django_capture_on_commit_callbacks, in_school
 ):
     w = school_world
     login(w.admin)
@@ -154,7 +154,7 @@ def test_proficient_over_time_matches_hand_counts(
     assert first.status_code == 200
     assert len(callbacks) == 1  # both missing dates in one task
     assert "being computed" in first.content.decode()
-    with scopes_disabled():
+    with in_school(w):
         runs = set(
             BaselineRun.objects.filter(school=w.school, status=BaselineRun.Status.DONE).values_list(
                 "as_of", flat=True
@@ -215,7 +215,7 @@ def test_proficient_over_time_matches_hand_counts(
     assert cells(school, cycle) == ("2", "2", "100")
 
 
-def test_while_baselines_are_pending_the_ready_dates_show(client, login, school_world):
+def test_while_baselines_are_pending_the_ready_dates_show(client, login, school_world, in_school):
     w = school_world
 
     with scope(school=w.school):
@@ -224,7 +224,7 @@ def test_while_baselines_are_pending_the_ready_dates_show(client, login, school_
     # The cycle's date is queued on commit, which never comes inside the test's transaction.
     page = client.get(url(w)).content.decode()
     assert "being computed" in page
-    with scopes_disabled():
+    with in_school(w):
         pending = BaselineRun.objects.get(school=w.school, as_of=cycle_date(w))
     assert pending.status != BaselineRun.Status.DONE
     row = rows_of(client.get(url(w, csv="proficient-over-time")))[0]
@@ -259,13 +259,13 @@ def test_course_pass_rates_use_each_courses_policy(client, login, school_world):
     assert counts(rows["On track in every course"]) == ("3", "5", "4", "2", "50")
 
 
-def test_habits_trend_per_month(client, login, school_world):
+def test_habits_trend_per_month(client, login, school_world, in_school):
     w = school_world
     s0, s1, s2 = w.students
     x0, _x1 = w.other_students
     this_month = today().replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
-    with scopes_disabled():
+    with in_school(w):
         effort = Habit.objects.create(school=w.school, name="Effort", position=0)
         Habit.objects.create(school=w.school, name="Participation", position=1)
 
@@ -313,11 +313,13 @@ def test_habits_trend_per_month(client, login, school_world):
     assert by[("Participation", f"{this_month:%Y-%m}")] == ("0", "")
 
 
-def test_evidence_volume_per_section_and_who_is_not_assessing(client, login, school_world):
+def test_evidence_volume_per_section_and_who_is_not_assessing(
+    client, login, school_world, in_school
+):
     w = school_world
     f1, f2, f3 = w.targets
     t = today()
-    with scopes_disabled():
+    with in_school(w):
         p4 = Section.objects.create(
             school=w.school, course=w.course, term=w.term, name="Period 4", period=4
         )
@@ -394,14 +396,14 @@ def test_the_page_shows_bars_beside_tables_and_every_figure_downloads(client, lo
     assert client.get(url(w, csv="nope")).status_code == 404
 
 
-def test_roles(client, login, school_world):
+def test_roles(client, login, school_world, in_school):
     w = school_world
     for user in (w.teacher, w.counselor, w.guardian, w.student_user):
         login(user)
         assert client.get(url(w)).status_code == 403
     login(w.admin)
     assert client.get(url(w)).status_code == 200
-    with scopes_disabled():
+    with in_school(w):
         district = District.objects.create(name="North", slug="north")
         w.school.district = district
         w.school.save(update_fields=["district"])
@@ -450,11 +452,11 @@ def test_another_schools_data_never_appears(client, login, school_world, world_b
 
 
 def test_query_count_is_pinned_whatever_the_size(
-    client, login, school_world, django_assert_num_queries
+    client, login, school_world, django_assert_num_queries, in_school
 ):
     w = school_world
     baselines_done(w, [term_start_date(w.term), cycle_date(w)])
-    with scopes_disabled():
+    with in_school(w):
         Habit.objects.create(school=w.school, name="Effort")
     login(w.admin)
     client.get(url(w))  # warm the session

@@ -51,14 +51,14 @@ def pdf_text(content: bytes, tmp_path: Path, name="r.pdf") -> tuple[str, int]:
 
 
 @pytest.fixture
-def rich(world_a):
+def rich(world_a, in_school):
     """Student 0 with two attempts on targets 0 and 1, Spanish texts for the scale and descriptors."""
     w = world_a
     s0 = w.students[0]
     make_attempt(w, s0, w.targets[0], "2", days_ago=20)
     make_attempt(w, s0, w.targets[0], "3", days_ago=10, feedback="Show every step next time.")
     make_attempt(w, s0, w.targets[1], "1", days_ago=15)
-    with scopes_disabled():
+    with in_school(w):
         for value, label in (
             (1, "Inicial"),
             (2, "En desarrollo"),
@@ -124,10 +124,10 @@ def test_the_report_in_spanish_uses_the_translations_and_the_schools_spanish_tex
     assert f"Página 1 de {pages}" in text
 
 
-def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path):
+def test_a_long_report_runs_over_several_numbered_pages(rich, tmp_path, in_school):
 
     w = rich
-    with scopes_disabled():
+    with in_school(w):
         for i in range(30):
             target = LearningTarget.objects.create(
                 school=w.school,
@@ -431,7 +431,9 @@ def test_staff_can_preview_the_family_view_of_a_student_they_may_see(client, ric
 # --- The student portal and goals ----------------------------------------------------------------
 
 
-def test_a_student_sees_their_own_progress_and_sets_goals_their_teacher_sees(client, rich):
+def test_a_student_sees_their_own_progress_and_sets_goals_their_teacher_sees(
+    client, rich, in_school
+):
     w = rich
     client.force_login(w.student_user)
     assert client.get(reverse("home"))["Location"] == reverse("reports:me", args=[w.school.slug])
@@ -442,7 +444,7 @@ def test_a_student_sees_their_own_progress_and_sets_goals_their_teacher_sees(cli
         {"target": w.targets[1].id, "note": "Practice set 3 by Friday"},
     )
     assert response.status_code == 302
-    with scopes_disabled():
+    with in_school(w):
         goal = StudentGoal.objects.get(student=w.student)
     assert goal.note == "Practice set 3 by Friday"
     # "My goals" names the target as the student reads it, not by its code.
@@ -535,7 +537,7 @@ def test_a_guardian_joins_with_the_invitation_link_sets_a_password_and_sees_the_
     assert again.status_code == 422 and "not valid" in again.content.decode()
 
 
-def test_a_guardian_can_join_with_the_code_from_the_letter(rich):
+def test_a_guardian_can_join_with_the_code_from_the_letter(rich, in_school):
     with scope(school=rich.school):
         invitation, token, code = invitation_create(
             school=rich.school,
@@ -558,7 +560,7 @@ def test_a_guardian_can_join_with_the_code_from_the_letter(rich):
         },
     )
     assert done.status_code == 302
-    with scopes_disabled():
+    with in_school(rich):
         assert Guardianship.objects.filter(
             guardian__email="dad@example.test", student=rich.students[2]
         ).exists()
@@ -581,7 +583,7 @@ def test_an_expired_or_mistyped_invitation_is_refused_clearly(rich):
     assert wrong.status_code == 422
 
 
-def test_an_existing_account_is_asked_to_log_in_before_accepting(client, rich):
+def test_an_existing_account_is_asked_to_log_in_before_accepting(client, rich, in_school):
     with scope(school=rich.school):
         _, token, _ = invitation_create(
             school=rich.school,
@@ -599,7 +601,7 @@ def test_an_existing_account_is_asked_to_log_in_before_accepting(client, rich):
         reverse("invitation_accept", args=[token]), {"full_name": "Tess", "language": "en"}
     )
     assert accepted.status_code == 302
-    with scopes_disabled():
+    with in_school(rich):
         assert Guardianship.objects.filter(guardian=rich.teacher, student=rich.students[2]).exists()
 
 
@@ -625,8 +627,8 @@ def test_the_language_switch_is_remembered_on_the_account(client, rich):
     assert bad["Location"] == "/"
 
 
-def test_the_report_defaults_to_the_familys_language(client, rich, tmp_path):
-    with scopes_disabled():
+def test_the_report_defaults_to_the_familys_language(client, rich, tmp_path, in_school):
+    with in_school(rich):
         rich.student.preferred_language = "es"
         rich.student.save()
 

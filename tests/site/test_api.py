@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 from rest_framework.throttling import SimpleRateThrottle
 
 from gradebook.models import Evidence, Mastery
@@ -19,7 +19,7 @@ from tests.factories import make_assessment, make_evidence, make_intervention, m
 
 
 def token_for(world, user=None) -> str:
-    with scopes_disabled():
+    with scope(school=world.school):
         _, raw = api_token_create(school=world.school, user=user or world.admin, name="test")
     return raw
 
@@ -48,7 +48,7 @@ def assert_error(response, status: int, code: str | None = None):
 
 
 def evidence_rows(world):
-    with scopes_disabled():
+    with scope(school=world.school):
         return list(
             Evidence.objects.filter(school=world.school)
             .order_by("id")
@@ -59,7 +59,9 @@ def evidence_rows(world):
 # --- Tokens: made and revoked in the browser, stored hashed, shown once -------------------------
 
 
-def test_a_token_is_made_in_the_browser_shown_once_and_stored_only_as_a_digest(world_a, login):
+def test_a_token_is_made_in_the_browser_shown_once_and_stored_only_as_a_digest(
+    world_a, login, in_school
+):
     page = reverse("api_tokens", args=[world_a.school.slug])
     client = login(world_a.teacher)
     response = client.post(page, {"name": "SIS nightly sync"}, follow=True)
@@ -67,7 +69,7 @@ def test_a_token_is_made_in_the_browser_shown_once_and_stored_only_as_a_digest(w
     raw = response.context["new_secret"]
     assert raw.startswith("mgb_") and len(raw) > 40
     assert raw in response.content.decode()
-    with scopes_disabled():
+    with in_school(world_a):
         token = ApiToken.objects.get(school=world_a.school, user=world_a.teacher)
     assert token.digest == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in {token.digest, token.key_prefix, token.name}
@@ -82,12 +84,12 @@ def test_a_token_is_made_in_the_browser_shown_once_and_stored_only_as_a_digest(w
     }
 
 
-def test_a_revoked_token_answers_401_and_the_revocation_is_kept(world_a, login):
+def test_a_revoked_token_answers_401_and_the_revocation_is_kept(world_a, login, in_school):
     page = reverse("api_tokens", args=[world_a.school.slug])
     client = login(world_a.admin)
     raw = client.post(page, {"name": "warehouse"}, follow=True).context["new_secret"]
     assert api(raw).get(url(world_a, "departments")).status_code == 200
-    with scopes_disabled():
+    with in_school(world_a):
         token = ApiToken.objects.get(school=world_a.school, user=world_a.admin)
     response = client.post(page, {"revoke": token.id})
     assert response.status_code == 302
@@ -98,13 +100,13 @@ def test_a_revoked_token_answers_401_and_the_revocation_is_kept(world_a, login):
     assert token.revoked_at is not None  # kept, for the record
 
 
-def test_tokens_page_refuses_bad_input_and_other_users_tokens(world_a, login):
+def test_tokens_page_refuses_bad_input_and_other_users_tokens(world_a, login, in_school):
     page = reverse("api_tokens", args=[world_a.school.slug])
     mine = token_for(world_a, world_a.counselor)
     client = login(world_a.teacher)
     response = client.post(page, {"name": "   "})
     assert response.status_code == 422 and "Name the token" in response.content.decode()
-    with scopes_disabled():
+    with in_school(world_a):
         counselors = ApiToken.objects.get(user=world_a.counselor)
         assert not ApiToken.objects.filter(user=world_a.teacher).exists()
     assert client.post(page, {"revoke": counselors.id}).status_code == 404
@@ -384,7 +386,7 @@ def test_session_auth_needs_csrf_for_writes(world_a):
 # --- Mastery records --------------------------------------------------------------------------------
 
 
-def test_mastery_records_filter_by_section_target_student_level_and_change(world_a):
+def test_mastery_records_filter_by_section_target_student_level_and_change(world_a, in_school):
     raw = token_for(world_a)
     for student, score in zip(world_a.students, (4, 2, 3), strict=True):
         post_evidence(raw, world_a, student=student.id, score=score)
@@ -397,7 +399,7 @@ def test_mastery_records_filter_by_section_target_student_level_and_change(world
     assert get(mastered="true")["count"] == 3
     assert get(section=world_a.section.id)["count"] == 4
     assert get(section=world_a.other_section.id)["count"] == 0
-    with scopes_disabled():
+    with in_school(world_a):
         latest = Mastery.objects.filter(school=world_a.school).order_by("computed_at").last()
     changed = get(changed_since=(latest.computed_at - timedelta(microseconds=1)).isoformat())
     assert [r["id"] for r in changed["results"]] == [latest.id]
@@ -611,9 +613,9 @@ def test_a_json_body_nested_too_deeply_is_a_400(world_a, nested):
     assert evidence_rows(world_a) == []
 
 
-def test_a_token_name_with_a_nul_character_answers_422(world_a, login):
+def test_a_token_name_with_a_nul_character_answers_422(world_a, login, in_school):
     page = reverse("api_tokens", args=[world_a.school.slug])
     response = login(world_a.teacher).post(page, {"name": "ci\x00"})
     assert response.status_code == 422 and b"Null characters are not allowed." in response.content
-    with scopes_disabled():
+    with in_school(world_a):
         assert not ApiToken.objects.filter(user=world_a.teacher).exists()

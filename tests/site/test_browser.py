@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 from playwright.sync_api import Page, expect
 
 from gradebook.models import Evidence, Mastery
@@ -41,14 +41,16 @@ def shoot(page: Page, name: str, width: int) -> None:
 
 
 def live_scores(world):
-    with scopes_disabled():
+    with scope(school=world.school):
         return {
             (e.student_id, e.target_id): e.score if e.status == "scored" else e.status
             for e in Evidence.objects.filter(school=world.school, voided_at__isnull=True)
         }
 
 
-def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(page: Page, live_server, world):
+def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(
+    page: Page, live_server, world, in_school
+):
     console_errors = []
     page.on(
         "console",
@@ -130,7 +132,7 @@ def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(page: Page, liv
     dialog.get_by_role("button", name="Record the reassessment").click()
     expect(dialog).to_contain_text("Reassessment recorded")
     expect(dialog).to_contain_text("2 → 3.3")
-    with scopes_disabled():
+    with in_school(world):
         record = Mastery.objects.get(school=world.school, student=s2, target=t1)
     assert record.score == Decimal("3.30") and record.mastered
 
@@ -140,7 +142,7 @@ def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(page: Page, liv
     dialog.get_by_role("button", name="Void this evidence").last.click()
     expect(dialog.locator("del").first).to_be_visible()
     expect(dialog).to_contain_text("Scored the wrong paper")
-    with scopes_disabled():
+    with in_school(world):
         assert Mastery.objects.get(school=world.school, student=s2, target=t1).score == Decimal(
             "2.00"
         )
@@ -163,8 +165,10 @@ def test_a_teacher_scores_with_the_keyboard_reassesses_and_voids(page: Page, liv
     assert not unexpected, unexpected
 
 
-def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_server, world):
-    with scopes_disabled():
+def test_a_school_admin_previews_then_applies_a_policy_change(
+    page: Page, live_server, world, in_school
+):
+    with in_school(world):
         for score, days in (("1", 20), ("4", 10)):
             earlier = make_assessment(
                 world.school,
@@ -182,7 +186,7 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
     preview = page.locator(".preview")
     expect(preview).to_contain_text("level (1 student, 1 target)")
     expect(page.locator("body")).to_contain_text("Highest score.")  # the new rule in words
-    with scopes_disabled():
+    with in_school(world):
         assert (
             GradingPolicy.objects.filter(school=world.school).count() == 1
         )  # a preview saves nothing
@@ -191,7 +195,7 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
     page.get_by_role("button", name="Save as a new version").click()
     page.get_by_role("button", name="Yes, save and recompute").click()
     expect(page.locator("#policy-run")).to_contain_text("Levels recomputed")
-    with scopes_disabled():
+    with in_school(world):
         current = GradingPolicy.objects.get(
             school=world.school, is_current=True, course__isnull=True
         )
@@ -207,10 +211,10 @@ def test_a_school_admin_previews_then_applies_a_policy_change(page: Page, live_s
 
 
 def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
-    page: Page, live_server, world
+    page: Page, live_server, world, in_school
 ):
 
-    with scopes_disabled():
+    with in_school(world):
         for student, score in zip(world.students, ("1", "2", "2.5"), strict=True):
             make_evidence(world, student, world.targets[0], score)
     cycle = make_intervention(world)
@@ -229,7 +233,7 @@ def test_a_counselor_moves_a_student_takes_attendance_and_downloads_the_roster(
     row.get_by_role("button", name="Move", exact=True).click()
     expect(page.locator(".message--success")).to_contain_text("moved to the wait list")
     expect(page.get_by_role("heading", name="Wait list")).to_be_visible()
-    with scopes_disabled():
+    with in_school(world):
         moved = RosterEntry.objects.get(school=world.school, cycle=cycle, student=s1, weekday=2)
     assert moved.group_id is None and moved.locked
 
@@ -279,9 +283,9 @@ def no_horizontal_scroll(page: Page) -> bool:
 
 
 def test_the_family_portal_is_accessible_and_fits_a_phone_in_spanish(
-    page: Page, live_server, world
+    page: Page, live_server, world, in_school
 ):
-    with scopes_disabled():
+    with in_school(world):
         make_evidence(world, world.student, world.targets[0], "2", feedback="Buen comienzo.")
         world.guardian.preferred_language = "es"
         world.guardian.save()
@@ -302,7 +306,7 @@ def test_the_family_portal_is_accessible_and_fits_a_phone_in_spanish(
     page.goto(f"{live_server.url}/family/")
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="My children")).to_be_visible()
-    with scopes_disabled():
+    with in_school(world):
         world.guardian.refresh_from_db()
     assert world.guardian.preferred_language == "en"
 
@@ -353,10 +357,12 @@ def test_a_teacher_makes_an_api_token_and_sees_it_once(page: Page, live_server, 
     expect(page.get_by_text("no longer opens the API")).to_be_visible()
 
 
-def test_a_department_runs_its_data_dialogue_from_one_page(page: Page, live_server, world):
+def test_a_department_runs_its_data_dialogue_from_one_page(
+    page: Page, live_server, world, in_school
+):
     """A teacher opens the department dashboard from the nav, reads bars and tables (accessible,
     no console error, no off-site request), picks a target's students, downloads a figure's CSV."""
-    with scopes_disabled():
+    with in_school(world):
         for student, value in zip(world.students, ("3", "2", "1"), strict=True):
             make_evidence(world, student, world.targets[0], value)
     console_errors, requests = [], []

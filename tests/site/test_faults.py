@@ -55,7 +55,7 @@ def in_threads(*calls):
 # --- Two teachers, one cell, the same moment ------------------------------------------------------
 
 
-def test_two_teachers_saving_the_same_cell_at_once_lose_nothing():
+def test_two_teachers_saving_the_same_cell_at_once_lose_nothing(in_school):
     w = make_world("race", students=3)
     cells = [(s, t) for s in w.students for t in w.targets[:2]]
 
@@ -69,7 +69,7 @@ def test_two_teachers_saving_the_same_cell_at_once_lose_nothing():
     for student, target in cells:
         in_threads(save(w.teacher, student, target, "3"), save(w.admin, student, target, "2"))
 
-    with scopes_disabled():
+    with in_school(w):
         for student, target in cells:
             rows = list(
                 Evidence.objects.filter(school=w.school, student=student, target=target).order_by(
@@ -93,7 +93,9 @@ def test_two_teachers_saving_the_same_cell_at_once_lose_nothing():
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
-def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(settings, monkeypatch):
+def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(
+    settings, monkeypatch, in_school
+):
     w = make_world("noredis", students=2)
     settings.CACHES = {
         "default": {
@@ -119,7 +121,7 @@ def test_scoring_works_with_redis_down_and_never_waits_on_the_broker(settings, m
     student, target = w.students[0], w.targets[0]
     response = client.post(url, {f"c-{student.id}-{target.id}": "3"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200, response.content[:300]
-    with scopes_disabled():
+    with in_school(w):
         live = Evidence.objects.get(
             school=w.school, student=student, target=target, voided_at__isnull=True
         )
@@ -159,7 +161,7 @@ def _snapshot(school):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
+def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same(in_school):
 
     w = make_world("killed", students=3)
     with scope(school=w.school):
@@ -179,7 +181,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same():
         with scope(school=w.school):
             current = GradingPolicy.objects.get(school=w.school, course=None, is_current=True)
             policy_change(school=w.school, changed_by=w.admin, note="fault test", method="highest")
-        with scopes_disabled():
+        with in_school(w):
             run = RecomputeRun.objects.filter(school=w.school).latest("id")
         _wait_for(
             lambda: RecomputeRun.objects.filter(id=run.id, status="running").exists(),
@@ -229,7 +231,7 @@ def test_two_rebuilds_at_once_do_not_double_rosters():
     cycle = make_intervention(w)
 
     def counts():
-        with scopes_disabled():
+        with scope(school=w.school):
             entries = list(
                 RosterEntry.objects.filter(school=w.school, cycle=cycle).values_list(
                     "student_id", "weekday"

@@ -466,10 +466,10 @@ VALID_SETTINGS = {
         for n in BAD_NUMBERS
     ),
 )
-def test_the_intervention_settings(intervention_world, login, fields):
+def test_the_intervention_settings(intervention_world, login, fields, in_school):
     w = intervention_world
     client = login(w.counselor)
-    with scopes_disabled():
+    with in_school(w):
         slot = InterventionSlot.objects.filter(school=w.school).first()
     actual = {"s-focus": w.department.id, "slot-teacher": w.teacher.id, "slot": slot.id}
     data = {}
@@ -488,10 +488,10 @@ def test_the_intervention_settings(intervention_world, login, fields):
     *({"entry": REAL, "group": i, "htmx": False} for i in BAD_IDS),
     *({"entry": i, "group": REAL, "htmx": True} for i in BAD_IDS if i.isascii() and i.isdigit()),
 )
-def test_moves(intervention_world, login, entry, group, htmx):
+def test_moves(intervention_world, login, entry, group, htmx, in_school):
     w = intervention_world
     client = login(w.counselor)
-    with scopes_disabled():
+    with in_school(w):
         row = RosterEntry.objects.filter(school=w.school).first()
         other = InterventionGroup.objects.filter(school=w.school).exclude(id=row.group_id).first()
     entry_id = real(entry, row.id)

@@ -379,7 +379,7 @@ def test_uploads_are_limited_in_size_and_type(client, world_a):
 
 
 def _counts(w) -> tuple[int, int]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return (
             Evidence.objects.filter(school=w.school).count(),
             Mastery.objects.filter(school=w.school).count(),
@@ -475,7 +475,7 @@ def test_fuzzing_the_score_cell_gives_no_server_error_and_refused_input_writes_n
 
 def _feedback(w) -> list:
 
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(AssessmentFeedback.objects.filter(school=w.school).values_list("text"))
 
 
@@ -520,7 +520,7 @@ def target_csvs(draw) -> bytes:
 
 def _framework_rows(w) -> tuple[int, ...]:
 
-    with scopes_disabled():
+    with scope(school=w.school):
         return tuple(
             model.objects.filter(school=w.school).count()
             for model in (Competency, LearningTarget, LevelDescriptor)
@@ -652,8 +652,8 @@ JSON = st.recursive(
 
 
 @pytest.fixture
-def teachers_api(world_a) -> Client:
-    with scopes_disabled():
+def teachers_api(world_a, in_school) -> Client:
+    with in_school(world_a):
         _, token = api_token_create(school=world_a.school, user=world_a.teacher, name="fuzz")
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 

@@ -22,7 +22,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import Resolver404, resolve, reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from gradebook.models import (
     Assessment,
@@ -58,7 +58,7 @@ def text_of(response) -> str:
 
 
 def evidence_rows(w) -> list[tuple]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             Evidence.objects.filter(school=w.school)
             .order_by("id")
@@ -67,12 +67,12 @@ def evidence_rows(w) -> list[tuple]:
 
 
 def assessments(w) -> list[int]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(Assessment.objects.filter(school=w.school).values_list("id", flat=True))
 
 
 def audit(w, **filters) -> list[AuditEvent]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(AuditEvent.objects.filter(school=w.school, **filters).order_by("at", "id"))
 
 
@@ -172,13 +172,15 @@ def test_a_score_off_the_scale_is_refused_on_every_page_with_the_same_message(
         ("３", Decimal("3")),  # a full-width digit (Japanese/Chinese input): exactly 3
     ],
 )
-def test_an_exact_spelling_of_a_scale_value_is_saved_as_that_value(client, world_a, typed, stored):
+def test_an_exact_spelling_of_a_scale_value_is_saved_as_that_value(
+    client, world_a, typed, stored, in_school
+):
     w = world_a
     s, t = w.students[1], w.targets[0]
     client.force_login(w.teacher)
     response = _post_cell(client, w, typed)
     assert response.status_code == 200, text_of(response)[-2000:]
-    with scopes_disabled():
+    with in_school(w):
         evidence = Evidence.objects.get(
             school=w.school, student=s, target=t, assessment=w.assessment, voided_at__isnull=True
         )
@@ -195,9 +197,9 @@ def test_the_message_quotes_what_was_typed_not_a_rounded_value(client, world_a):
     assert "1e400" in body and ALLOWED in body
 
 
-def test_a_habit_score_off_its_scale_is_refused_not_rounded(client, world_a):
+def test_a_habit_score_off_its_scale_is_refused_not_rounded(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         habit = Habit.objects.create(school=w.school, name="Effort")
         assert ProficiencyScale.objects.filter(school=w.school, kind="habits").exists()
     client.force_login(w.teacher)
@@ -209,12 +211,12 @@ def test_a_habit_score_off_its_scale_is_refused_not_rounded(client, world_a):
             **HTMX,
         )
         assert response.status_code == 422, value
-        with scopes_disabled():
+        with in_school(w):
             assert not HabitScore.objects.filter(school=w.school).exists()
 
 
 def _api_token(w) -> str:
-    with scopes_disabled():
+    with scope(school=w.school):
         _, raw = api_token_create(school=w.school, user=w.admin, name="test")
         assert ApiToken.objects.filter(school=w.school).exists()
     return raw
@@ -269,14 +271,16 @@ def _comment_events(w, student) -> list[AuditEvent]:
     ]
 
 
-def test_every_change_of_a_comment_is_in_the_audit_trail_with_the_old_text(client, world_a):
+def test_every_change_of_a_comment_is_in_the_audit_trail_with_the_old_text(
+    client, world_a, in_school
+):
     w = world_a
     s = w.students[1]
     client.force_login(w.teacher)
     assert _comment(client, w, s, "Show your steps.").status_code == 200
     assert _comment(client, w, s, "Show every step, then check.").status_code == 200
     assert _comment(client, w, s, "").status_code == 200  # removes the comment
-    with scopes_disabled():
+    with in_school(w):
         assert not AssessmentFeedback.objects.filter(school=w.school, student=s).exists()
     events = _comment_events(w, s)
     assert [(e.before, e.after) for e in events] == [
@@ -328,7 +332,7 @@ def test_a_comment_refused_records_nothing(client, world_a):
 
 
 def test_changing_only_the_feedback_of_a_score_keeps_the_old_feedback_and_audits_it(
-    client, world_a
+    client, world_a, in_school
 ):
     """Evidence feedback (the reassessment form's, the API's) is part of the attempt: a new text
     voids the row holding the old one, which stays, and the change is in the trail."""
@@ -337,13 +341,13 @@ def test_changing_only_the_feedback_of_a_score_keeps_the_old_feedback_and_audits
     client.force_login(w.teacher)
     retake = {"value": "3", "assessed_on": date.today().isoformat(), "feedback": "First note."}
     client.post(cell_url(w, s, t, "cell_reassess"), retake)
-    with scopes_disabled():
+    with in_school(w):
         made = Assessment.objects.get(school=w.school, kind="reassessment")
     client.post(
         cell_url(w, s, t, "cell_reassess"),
         {**retake, "feedback": "Second note.", "assessment": made.id},
     )
-    with scopes_disabled():
+    with in_school(w):
         rows = list(
             Evidence.objects.filter(school=w.school, assessment=made)
             .order_by("id")
@@ -371,7 +375,7 @@ def _reassess_form(client, w, student, target) -> tuple[str, dict]:
 
 
 def _attempts(w, student, target) -> list[tuple]:
-    with scopes_disabled():
+    with scope(school=w.school):
         return list(
             Evidence.objects.filter(
                 school=w.school, student=student, target=target, kind="reassessment"
@@ -379,7 +383,7 @@ def _attempts(w, student, target) -> list[tuple]:
         )
 
 
-def test_a_double_clicked_reassessment_records_one_attempt(client, world_a):
+def test_a_double_clicked_reassessment_records_one_attempt(client, world_a, in_school):
     w = world_a
     s, t = w.students[1], w.targets[0]
     client.force_login(w.teacher)
@@ -389,7 +393,7 @@ def test_a_double_clicked_reassessment_records_one_attempt(client, world_a):
     second = client.post(action, {**hidden, **typed})  # the same form, sent again
     assert first.status_code == 302 and second.status_code == 302
     assert len(_attempts(w, s, t)) == 1
-    with scopes_disabled():
+    with in_school(w):
         assert Assessment.objects.filter(school=w.school, kind="reassessment").count() == 1
     assert len(audit(w, student_id=s.id, target_id=t.id)) == 1
     # The same double click with htmx (the dialog) is the same one attempt.
@@ -450,7 +454,7 @@ def test_a_made_up_or_missing_token_is_no_error(client, world_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_posts_of_the_same_reassessment_record_one_attempt():
+def test_two_concurrent_posts_of_the_same_reassessment_record_one_attempt(in_school):
     w = make_world("doubleclick", students=3)
     s, t = w.students[1], w.targets[0]
     clients = [Client(), Client()]
@@ -477,7 +481,7 @@ def test_two_concurrent_posts_of_the_same_reassessment_record_one_attempt():
     assert not errors, errors
     assert statuses == [302, 302]
     assert len(_attempts(w, s, t)) == 1
-    with scopes_disabled():
+    with in_school(w):
         assert Assessment.objects.filter(school=w.school, kind="reassessment").count() == 1
 
 
@@ -502,11 +506,11 @@ def _pdf_text(content: bytes, tmp_path: Path) -> str:
     ],
 )
 def test_the_report_pdf_footer_shows_the_names_exactly(
-    client, world_a, tmp_path, settings, first, last, school_name
+    client, world_a, tmp_path, settings, first, last, school_name, in_school
 ):
     w = world_a
     settings.MEDIA_ROOT = tmp_path  # rendered here, not a PDF kept from an earlier run
-    with scopes_disabled():
+    with in_school(w):
         w.school.name = school_name
         w.school.save(update_fields=["name"])
         w.student.first_name, w.student.last_name = first, last
@@ -525,9 +529,9 @@ def test_the_report_pdf_footer_shows_the_names_exactly(
     assert "u002D" not in text and "u0027" not in text and "u0022" not in text
 
 
-def test_a_name_cannot_break_out_of_the_report_pages_style(client, world_a):
+def test_a_name_cannot_break_out_of_the_report_pages_style(client, world_a, in_school):
     w = world_a
-    with scopes_disabled():
+    with in_school(w):
         w.student.first_name = "</style><script>alert(1)</script>"
         w.student.save(update_fields=["first_name"])
     client.force_login(w.guardian)
