@@ -20,7 +20,7 @@ from django_scopes import scopes_disabled
 from gradebook.models import Student
 from mastery.models import AuditEvent, District, DistrictMembership, Membership, Role, User
 from tests.factories import PASSWORD, make_user, make_world
-from tests.gradebook.test_oneroster import package_copy, rewrite, zipped
+from tests.gradebook.oneroster import package_copy, rewrite, zipped
 
 NEW_PASSWORD = "a-new-and-long-passphrase"
 ACCOUNT = "account"  # AuditEvent.ObjectType.ACCOUNT (a literal: the test also runs on older code)
