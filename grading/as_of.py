@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from django.db.backends.utils import CursorWrapper
 
-from grading.policies import PolicyMissing, override_assignments, policy_scopes
-from grading.school import pairs_in_order
+from grading.policies import default_policy, governing, policy_scopes
+from grading.school import engine_evidence, pairs_in_order
 from grading.sql import policy_statement
 from mastery import calculation
 from mastery.models import School
@@ -29,8 +29,7 @@ def outcomes_as_of_sql(cursor: CursorWrapper, school: School) -> list[str]:
     """
     levels = achievement_levels(school)
     policies = current_policies(school)
-    if not any(p.course_id is None for p in policies):
-        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    default_policy(school, policies)  # PolicyMissing before any statement
     return [
         policy_statement(
             policy.to_engine(levels),
@@ -43,20 +42,8 @@ def outcomes_as_of_sql(cursor: CursorWrapper, school: School) -> list[str]:
 
 def outcomes_as_of_python(school: School, as_of: date) -> Iterator[tuple]:
     """The engine's (student_id, target_id, score, level, mastered) as of a date (SQLite, reference)."""
-    levels = achievement_levels(school)
-    policies = current_policies(school)
-    default = next((p for p in policies if p.course_id is None), None)
-    if default is None:
-        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
-    engines = {p.id: p.to_engine(levels) for p in policies}
-    assigned = override_assignments(school)
+    rule = governing(school)
     for student_id, target_id, rows in pairs_in_order(school, until=as_of):
-        outcome = calculation.compute(
-            (
-                calculation.Evidence(score=s, assessed_on=d, kind=k, status=st)
-                for s, d, k, st in rows
-            ),
-            engines[assigned.get((student_id, target_id), default.id)],
-        )
+        outcome = calculation.compute(engine_evidence(rows), rule.engine(student_id, target_id))
         level = Decimal(outcome.level) if outcome.level is not None else None
         yield student_id, target_id, outcome.score, level, outcome.mastered

@@ -11,18 +11,23 @@ a target (rare), the course with the lowest id wins.
   clause of each policy's statement (the set-based recompute on PostgreSQL);
 - `policy_for_course`: the policy a course's grade and grid are read under.
 
+`governing` packs the Python answer for the engine paths (a batch of pairs, a whole school, an
+as-of date): the policies as engines and the overridden pairs, read once.
+
 tests/grading/test_policies.py checks that the three agree on the same school.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db.backends.utils import CursorWrapper
 
 from gradebook.models import Course, CourseTarget, Enrollment
+from mastery import calculation
 from mastery.models import GradingPolicy, School
-from mastery.selectors import current_policies
+from mastery.selectors import achievement_levels, current_policies
 
 
 class PolicyMissing(Exception):
@@ -48,10 +53,44 @@ def policy_for_pair(*, school: School, student_id: int, target_id: int) -> Gradi
         ).values_list("id", flat=True)
         if course_ids:
             return overrides[min(course_ids)]
+    return default_policy(school, policies)
+
+
+def default_policy(school: School, policies: list[GradingPolicy]) -> GradingPolicy:
+    """The school's current default among `policies` (PolicyMissing if it was never provisioned)."""
     default = next((p for p in policies if p.course_id is None), None)
     if default is None:
         raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
     return default
+
+
+@dataclass(frozen=True)
+class Governing:
+    """The school's current policies as engines, and which one governs each pair: what every
+    engine path (a batch of pairs, a whole school, an as-of date) computes a pair under."""
+
+    engines: dict[int, calculation.Policy]  # policy id -> its engine policy
+    default_id: int
+    assigned: dict[tuple[int, int], int]  # (student, target) -> overriding policy id
+
+    def policy_id(self, student_id: int, target_id: int) -> int:
+        return self.assigned.get((student_id, target_id), self.default_id)
+
+    def engine(self, student_id: int, target_id: int) -> calculation.Policy:
+        return self.engines[self.policy_id(student_id, target_id)]
+
+
+def governing(school: School) -> Governing:
+    """The scale and the policies (memoized per request), plus the overrides' pairs (one query
+    more, and two only when the school has course overrides)."""
+    levels = achievement_levels(school)
+    policies = current_policies(school)
+    default = default_policy(school, policies)
+    return Governing(
+        engines={p.id: p.to_engine(levels) for p in policies},
+        default_id=default.id,
+        assigned=override_assignments(school),
+    )
 
 
 def policy_for_course(

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from gradebook.models import CourseTarget, Enrollment, Mastery, Student
 from grading.policies import create_pair_policy, override_assignments
-from grading.school import pairs_in_order
+from grading.school import engine_evidence, pairs_in_order
 from grading.sql import policy_statement
 from mastery import calculation
 from mastery.models import GradingPolicy, LearningTarget, School
@@ -80,13 +80,7 @@ def _candidate_outcomes(
             continue
         if course_id is not None and (student_id not in students or target_id not in targets):
             continue
-        o = calculation.compute(
-            (
-                calculation.Evidence(score=sc, assessed_on=d, kind=k, status=st)
-                for sc, d, k, st in rows
-            ),
-            engine,
-        )
+        o = calculation.compute(engine_evidence(rows), engine)
         outcomes[pair] = (o.score, Decimal(o.level) if o.level is not None else None, o.mastered)
     return outcomes
 

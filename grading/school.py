@@ -27,7 +27,7 @@ from django.db import connection, connections, transaction
 from gradebook.models import Evidence, Mastery
 from grading.locks import school_lock
 from grading.pair import MASTERY_FIELDS, mastery_from_outcome, mastery_upsert
-from grading.policies import PolicyMissing, override_assignments, policy_scopes
+from grading.policies import default_policy, governing, policy_scopes
 from grading.sql import policy_statement
 from mastery import calculation, pagecache
 from mastery.models import School
@@ -111,14 +111,13 @@ def pairs_in_order(
         yield (*current_key, bucket)
 
 
+def engine_evidence(rows: list[tuple]) -> Iterator[calculation.Evidence]:
+    """`pairs_in_order`'s evidence rows as the engine reads them."""
+    return (calculation.Evidence(score=s, assessed_on=d, kind=k, status=st) for s, d, k, st in rows)
+
+
 def school_recompute_python(school: School) -> RecomputeResult:
-    levels = achievement_levels(school)
-    policies = current_policies(school)
-    default = next((p for p in policies if p.course_id is None), None)
-    if default is None:
-        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
-    engines = {p.id: p.to_engine(levels) for p in policies}
-    assigned = override_assignments(school)
+    rule = governing(school)
     existing = {
         (m.student_id, m.target_id): m
         for m in Mastery.objects.filter(school=school).only(*MASTERY_FIELDS, "student", "target")
@@ -127,14 +126,8 @@ def school_recompute_python(school: School) -> RecomputeResult:
     pairs = written = level_changes = 0
     for student_id, target_id, rows in pairs_in_order(school):
         pairs += 1
-        policy_id = assigned.get((student_id, target_id), default.id)
-        outcome = calculation.compute(
-            (
-                calculation.Evidence(score=s, assessed_on=d, kind=k, status=st)
-                for s, d, k, st in rows
-            ),
-            engines[policy_id],
-        )
+        policy_id = rule.policy_id(student_id, target_id)
+        outcome = calculation.compute(engine_evidence(rows), rule.engines[policy_id])
         record = mastery_from_outcome(
             school=school,
             student_id=student_id,
@@ -189,9 +182,7 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
     """
     levels = achievement_levels(school)
     policies = current_policies(school)
-    default = next((p for p in policies if p.course_id is None), None)
-    if default is None:
-        raise PolicyMissing(f"School {school.slug} has no grading policy; run school_provision.")
+    default_policy(school, policies)  # PolicyMissing before any statement
     pairs = written = level_changes = 0
     with connection.cursor() as cursor:
         if connection.in_atomic_block:

@@ -32,10 +32,10 @@ from gradebook.models import (
 )
 from grading.locks import school_lock
 from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
-from grading.policies import override_assignments
+from grading.policies import governing
 from mastery import audit, calculation
 from mastery.models import AuditEvent, ScaleLevel, School, User
-from mastery.selectors import achievement_levels, allowed_scores, current_policies
+from mastery.selectors import achievement_levels, allowed_scores
 
 MAX_FEEDBACK = 4000
 
@@ -386,11 +386,7 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
     """Recompute many Mastery records through the engine in a constant number of queries."""
     if not pairs:
         return 0
-    levels = achievement_levels(school)
-    policies = current_policies(school)
-    engines = {p.id: p.to_engine(levels) for p in policies}
-    default = next(p for p in policies if p.course_id is None)
-    assigned = override_assignments(school) if len(policies) > 1 else {}
+    rule = governing(school)
     rows = defaultdict(list)
     for e in Evidence.objects.filter(
         school=school,
@@ -402,8 +398,8 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
             rows[(e.student_id, e.target_id)].append(e.as_engine_evidence())
     records = []
     for pair in pairs:
-        policy_id = assigned.get(pair, default.id)
-        outcome = calculation.compute(rows.get(pair, []), engines[policy_id])
+        policy_id = rule.policy_id(*pair)
+        outcome = calculation.compute(rows.get(pair, []), rule.engines[policy_id])
         records.append(
             mastery_from_outcome(
                 school=school,
