@@ -11,6 +11,7 @@ records to evidence), and it reads top to bottom from the roster to the evidence
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -20,10 +21,39 @@ from mastery import calculation
 from mastery.models import Department, GradingPolicy, LearningTarget, School, TenantModel
 
 
+class SchoolYear(TenantModel):
+    """A school year: the span a year's mastery is computed over (unless the policy carries
+    earlier years), closed by the year rollover (years.services). Terms, sections and evidence
+    belong to the year whose dates contain them."""
+
+    name = models.CharField(max_length=40, help_text=_("e.g. 2026-2027"))
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "name"], name="school_year_unique_name"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gt=F("starts_on")), name="school_year_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def contains(self, day) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
 class Term(TenantModel):
     name = models.CharField(max_length=80)
     starts_on = models.DateField()
     ends_on = models.DateField()
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Set when its school year was closed.")
+    )
 
     class Meta:
         ordering = ["-starts_on"]
@@ -106,6 +136,11 @@ class Section(TenantModel):
     name = models.CharField(max_length=80, help_text=_("e.g. Period 2"))
     period = models.PositiveSmallIntegerField(null=True, blank=True)
     room = models.CharField(max_length=40, blank=True)
+    archived_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("Set when its school year was closed: readable, no longer on the home page."),
+    )
     teachers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="SectionTeacher", related_name="sections", blank=True
     )
@@ -509,14 +544,97 @@ class HabitScore(TenantModel, Voidable):
         return f"{self.student} · {self.habit} · {calculation.fmt(self.score)}"
 
 
+class ReassessmentRule(TenantModel):
+    """A school's rules for reassessment (no course), or one course's own rules.
+
+    Stated in words on the policy page, the portal and the report
+    (gradebook.services.reassessment_rules.rules_statement) and checked when a request is made.
+    Edited in place, every change audited: the rules govern requests, not scores, so unlike a
+    grading policy they need no versions to recompute from.
+    """
+
+    course = models.ForeignKey(
+        "Course",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reassessment_rules",
+        help_text=_("Empty: the school's rules. Set: this course's own rules."),
+    )
+    students_may_request = models.BooleanField(default=True)
+    families_may_request = models.BooleanField(default=False)
+    teachers_may_request = models.BooleanField(
+        default=True, help_text=_("A teacher may note a request on a student's behalf.")
+    )
+    requires_practice = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Before asking, the student has practised since the last attempt: a formative score "
+            "on the target, or an intervention session on it attended."
+        ),
+    )
+    max_per_period = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("Reassessments per target per grading period; empty: no limit."),
+    )
+    min_days_after = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MaxValueValidator(60)],
+        help_text=_("Not within this many days of the attempt being retaken."),
+    )
+    closes_days_before_end = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(30)],
+        help_text=_("Requests close this many days before the grading period ends."),
+    )
+    expires_after_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("A scheduled reassessment not scored this many days after its date expires."),
+    )
+    note = models.CharField(
+        max_length=500, blank=True, help_text=_("Anything else students and families should know.")
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school"],
+                condition=Q(course__isnull=True),
+                name="reassessment_rule_one_school",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "course"],
+                condition=Q(course__isnull=False),
+                name="reassessment_rule_one_course",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reassessment rules · {self.course or 'school'}"
+
+
 class ReassessmentRequest(TenantModel):
-    """A student's (or a teacher's note of a) request to be reassessed on a target after re-teaching."""
+    """A request to be reassessed on a target: made by the student, a family member or a
+    teacher, accepted (scheduled, possibly with others into one sitting) or declined with a
+    reason, then completed by the reassessment's score, or expired, or withdrawn."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", _("Waiting for the teacher")
         SCHEDULED = "scheduled", _("Scheduled")
         COMPLETED = "completed", _("Completed")
         DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    LIVE = ("open", "scheduled")
 
     student = models.ForeignKey(
         Student, on_delete=models.CASCADE, related_name="reassessment_requests"
@@ -531,12 +649,35 @@ class ReassessmentRequest(TenantModel):
         on_delete=models.SET_NULL,
         related_name="reassessment_requests",
     )
+    period = models.ForeignKey(
+        GradingPeriod,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reassessment_requests",
+        help_text=_("The grading period it counts in (for the per-period limit)."),
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     note = models.CharField(max_length=500, blank=True)
+    rules = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("The rules checked when it was made, in words, and whether each was met."),
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
+    scheduled_on = models.DateField(null=True, blank=True)
+    sitting = models.ForeignKey(
+        "Assessment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+        help_text=_("The reassessment the accepted request was scheduled into."),
+    )
+    decline_reason = models.CharField(max_length=300, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -555,9 +696,25 @@ class ReassessmentRequest(TenantModel):
         indexes = [
             models.Index(fields=["school", "status", "section"], name="reassessment_request_open")
         ]
+        constraints = [
+            # One live request per student and target: a double tap on "Send" makes one.
+            models.UniqueConstraint(
+                fields=["school", "student", "target"],
+                condition=Q(status__in=["open", "scheduled"]),
+                name="reassessment_request_one_live",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="declined") | ~Q(decline_reason=""),
+                name="reassessment_request_declined_has_reason",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.student} · {self.target.code} · {self.get_status_display()}"
+
+    @property
+    def live(self) -> bool:
+        return self.status in self.LIVE
 
 
 class RecomputeRun(TenantModel):
@@ -689,3 +846,35 @@ class RosterSource(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.sourced_id} → {self.target} {self.object_id}"
+
+
+class YearEndMastery(TenantModel):
+    """A student's mastery of a target as it stood when a school year was closed.
+
+    Written once by the year rollover (set-based, ON CONFLICT DO NOTHING: a second run adds
+    nothing), read as last year's context by the next year's teachers, never as a grade.
+    """
+
+    year = models.ForeignKey(SchoolYear, on_delete=models.RESTRICT, related_name="year_end")
+    student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="year_end")
+    target = models.ForeignKey(LearningTarget, on_delete=models.RESTRICT, related_name="year_end")
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    level = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    mastered = models.BooleanField(default=False)
+    evidence_count = models.PositiveIntegerField(default=0)
+    last_evidence_on = models.DateField(null=True, blank=True)
+    explanation = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "year", "student", "target"], name="year_end_mastery_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "student", "target"], name="year_end_mastery_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.student} · {self.target.code}"

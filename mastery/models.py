@@ -128,6 +128,15 @@ class School(models.Model):
     slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
     timezone = models.CharField(max_length=64, default="America/Los_Angeles")
     default_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    feedback_interval_days = models.PositiveSmallIntegerField(
+        _("feedback interval (days)"),
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_(
+            "Every student should receive feedback (a comment, or a score with feedback) at "
+            "least this often; the grid and the teacher's home list who has gone longer."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -493,6 +502,14 @@ class GradingPolicy(TenantModel):
         ),
     )
     fallback_letter = models.CharField(max_length=4, default="F")
+    carry_prior_years = models.BooleanField(
+        default=False,
+        help_text=_(
+            "A target taught again in a new school year keeps the evidence of earlier years. "
+            "Off: a new year's mastery starts from the new year's evidence (earlier years stay "
+            "readable as context)."
+        ),
+    )
     note = models.CharField(max_length=300, blank=True, help_text=_("Why this version was made."))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
