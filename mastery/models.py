@@ -696,6 +696,10 @@ class AuditEvent(TenantModel):
         RECORDS = "records", _("Student records")
         ACCOUNT = "account", _("Account")
         INTERVENTION = "intervention", _("Intervention settings")
+        REQUEST = "request", _("Reassessment request")
+        RULES = "rules", _("Reassessment rules")
+        SCHOOL = "school", _("School settings")
+        YEAR = "year", _("School year")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(
