@@ -365,6 +365,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "intervention.dispatch_cycles",
         "schedule": crontab(hour=5, minute=15),
     },
+    # Nightly: reassessment requests whose grading period ended or whose sitting passed expire.
+    "gradebook-expire-requests": {
+        "task": "gradebook.dispatch_request_expiry",
+        "schedule": crontab(hour=1, minute=30),
+    },
     # Nightly: the dashboards' baselines whose dates gained or lost evidence since they were taken.
     "reports-refresh-baselines": {
         "task": "reports.refresh_baselines",

@@ -46,6 +46,12 @@ urlpatterns = [
     # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
     path("s/<slug:school_slug>/", site_views.school_home, name="school_home"),
     path("s/<slug:school_slug>/policy/", grading_views.policy_page, name="policy"),
+    path("s/<slug:school_slug>/policy/reassessment/", grading_views.rules_page, name="rules"),
+    path(
+        "s/<slug:school_slug>/policy/courses/<int:course_id>/reassessment/",
+        grading_views.rules_page,
+        name="rules_course",
+    ),
     path(
         "s/<slug:school_slug>/policy/courses/<int:course_id>/",
         grading_views.policy_page,

@@ -15,6 +15,8 @@ from django_scopes import scopes_disabled
 
 from gradebook.models import Guardianship, Section, Student
 from gradebook.selectors import home as home_reads
+from gradebook.selectors.feedback import teacher_feedback_owed
+from gradebook.selectors.reassessment import next_school_day
 from intervention.selectors import teacher_groups_this_week
 from mastery.models import District, Role
 from mastery.tenancy import DISTRICT_ADMIN, schools_for_user
@@ -49,9 +51,18 @@ def school_home(request, school_slug: str):
         context["requests"] = home_reads.open_reassessment_requests(
             school=school, sections=sections
         )
+        context["default_day"] = next_school_day(timezone.localdate())
         context["intervention_groups"] = teacher_groups_this_week(
             school=school, teacher=user, today=timezone.localdate()
         )
+        # Who in these sections has had no feedback within the school's interval (2 queries).
+        owed = teacher_feedback_owed(school=school, user=user)
+        context["feedback_owed"] = [
+            (section, owed[section.id])
+            for section in sections
+            if section.id in owed and owed[section.id].owed
+        ]
+        context["feedback_checked"] = bool(owed)  # some section in a running term
     if access.has(Role.GUARDIAN):
         context["children"] = [
             g.student

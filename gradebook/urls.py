@@ -2,6 +2,7 @@ from django.urls import path
 
 from gradebook.views import assessments, cells, framework, grid, habits, scoring, students
 from gradebook.views import exports as export_views
+from gradebook.views import feedback as feedback_views
 from gradebook.views import rostering as rostering_views
 
 app_name = "gradebook"
@@ -22,11 +23,13 @@ urlpatterns = [
     path(scoring_base + "undo/", scoring.score_undo, name="score_undo"),
     path(cell, cells.cell_detail, name="cell_detail"),
     path(cell + "reassess/", cells.cell_reassess, name="cell_reassess"),
+    path(cell + "request/", cells.cell_request, name="cell_request"),
     path(
         section + "evidence/<int:evidence_id>/void/", cells.evidence_void_view, name="evidence_void"
     ),
     path(section + "reassessments/", cells.reassessment_list, name="reassessment_list"),
     path(section + "requests/<int:request_id>/", cells.request_resolve, name="request_resolve"),
+    path(section + "requests/schedule/", cells.requests_schedule, name="requests_schedule"),
     path(section + "habits/", habits.habit_grid, name="habits"),
     path(section + "habits/cell/", habits.habit_cell, name="habit_cell"),
     path("students/<int:student_id>/", students.student_detail, name="student_detail"),
@@ -70,4 +73,5 @@ urlpatterns = [
     path(section + "export.csv", export_views.section_export, name="section_export"),
     path("exports/mastery.csv", export_views.mastery_export, name="mastery_export"),
     path("rostering/import/", rostering_views.oneroster_import, name="oneroster_import"),
+    path("feedback/", feedback_views.feedback_settings, name="feedback_settings"),
 ]

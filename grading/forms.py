@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gradebook.models import ReassessmentRule
 from mastery import calculation
 from mastery.models import GradingPolicy
 
@@ -73,6 +74,15 @@ class PolicyForm(forms.Form):
         help_text=_("One letter per line, e.g. “A: 90% at 3, 50% at 4, none below 2”."),
     )
     fallback_letter = forms.CharField(label=_("Letter when no rule is met"), max_length=4)
+    carry_prior_years = forms.BooleanField(
+        label=_("Keep evidence from earlier school years"),
+        required=False,
+        help_text=_(
+            "Off: each school year's levels start from that year's evidence; earlier years stay "
+            "readable, and teachers see last year's level as context. On: a target taught again "
+            "keeps counting the evidence of earlier years."
+        ),
+    )
     note = forms.CharField(
         label=_("Why this change (kept with the version)"), max_length=300, required=False
     )
@@ -162,4 +172,34 @@ class PolicyForm(forms.Form):
             ),
             "threshold_bands": "\n".join(fmt_threshold(b) for b in threshold_bands),
             "fallback_letter": policy.fallback_letter,
+            "carry_prior_years": policy.carry_prior_years,
+        }
+
+
+class RulesForm(forms.ModelForm):
+    """The reassessment rules an admin sets (grading.services.rules_save writes them)."""
+
+    class Meta:
+        model = ReassessmentRule
+        fields = [
+            "students_may_request",
+            "families_may_request",
+            "teachers_may_request",
+            "requires_practice",
+            "max_per_period",
+            "min_days_after",
+            "closes_days_before_end",
+            "expires_after_days",
+            "note",
+        ]
+        labels = {
+            "students_may_request": _("Students may ask"),
+            "families_may_request": _("Families may ask"),
+            "teachers_may_request": _("Teachers may note a request for a student"),
+            "requires_practice": _("Practice first (a practice score or an intervention session)"),
+            "max_per_period": _("Reassessments per target per grading period"),
+            "min_days_after": _("Days to wait after the attempt"),
+            "closes_days_before_end": _("Requests close this many days before the period ends"),
+            "expires_after_days": _("A scheduled reassessment expires after (days)"),
+            "note": _("Anything else students and families should know"),
         }

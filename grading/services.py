@@ -13,10 +13,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
-from gradebook.models import Course, RecomputeRun
+from gradebook.models import Course, ReassessmentRule, RecomputeRun
 from grading.tasks import recompute_school_mastery
-from mastery import audit, calculation
+from mastery import audit, calculation, pagecache
 from mastery.models import POLICY_FIELDS, AuditEvent, GradingPolicy, ScaleLevel, School, User
 from mastery.selectors import achievement_levels, forget_request_memo
 
@@ -153,3 +154,78 @@ def enqueue_school_recompute(*, school_id: int, run_id: int | None = None) -> bo
         logger.exception("Could not queue the mastery recompute of school %s", school_id)
         return False
     return True
+
+
+# --- Reassessment rules ----------------------------------------------------------------------------
+
+# The rule fields an admin sets (ReassessmentRule), in the order of the form.
+RULE_FIELDS = (
+    "students_may_request",
+    "families_may_request",
+    "teachers_may_request",
+    "requires_practice",
+    "max_per_period",
+    "min_days_after",
+    "closes_days_before_end",
+    "expires_after_days",
+    "note",
+)
+
+
+def _rule_state(rule: ReassessmentRule | None) -> dict | None:
+    return None if rule is None else {name: getattr(rule, name) for name in RULE_FIELDS}
+
+
+@transaction.atomic
+def rules_save(
+    *, school: School, values: dict, saved_by: User, course: Course | None = None
+) -> ReassessmentRule:
+    """Set the school's reassessment rules (or a course's own). `values` are validated form
+    data (RULE_FIELDS); audited with the values before and after."""
+    rule = ReassessmentRule.objects.select_for_update().filter(school=school, course=course).first()
+    before = _rule_state(rule)
+    if rule is None:
+        rule = ReassessmentRule(school=school, course=course)
+    for name in RULE_FIELDS:
+        if name in values:
+            setattr(rule, name, values[name])
+    rule.note = (rule.note or "").strip()
+    rule.updated_by, rule.updated_at = saved_by, timezone.now()
+    rule.full_clean(exclude=["school", "course", "updated_by"])
+    rule.save()
+    after = _rule_state(rule)
+    if before != after:
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.CREATE if before is None else AuditEvent.Action.UPDATE,
+            object_type=AuditEvent.ObjectType.RULES,
+            object_id=rule.id,
+            summary=f"Reassessment rules of {course.code if course else 'the school'} changed",
+            before=before,
+            after=after,
+            actor=saved_by,
+        )
+    pagecache.school_changed(school.id)  # the portal states the rules
+    return rule
+
+
+@transaction.atomic
+def course_rules_remove(*, school: School, course: Course, removed_by: User) -> None:
+    """The course follows the school's rules again."""
+    rule = ReassessmentRule.objects.filter(school=school, course=course).first()
+    if rule is None:
+        return
+    before = _rule_state(rule)
+    rule_id = rule.id
+    rule.delete()
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.DELETE,
+        object_type=AuditEvent.ObjectType.RULES,
+        object_id=rule_id,
+        summary=f"Reassessment rules of {course.code} removed: the school's apply",
+        before=before,
+        after=None,
+        actor=removed_by,
+    )
+    pagecache.school_changed(school.id)

@@ -11,10 +11,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from gradebook.models import Course, RecomputeRun
-from grading.forms import PolicyForm
+from gradebook.models import Course, ReassessmentRule, RecomputeRun
+from grading.forms import PolicyForm, RulesForm
 from grading.preview import policy_preview
-from grading.services import policy_candidate, policy_change, policy_remove_override
+from grading.rules import course_rules, rules_for, rules_statement, school_rules
+from grading.services import (
+    RULE_FIELDS,
+    course_rules_remove,
+    policy_candidate,
+    policy_change,
+    policy_remove_override,
+    rules_save,
+)
 from mastery import calculation
 from mastery.decorators import roles_required
 from mastery.fields import parse_id
@@ -140,6 +148,7 @@ def policy_page(request, school_slug: str, course_id: int | None = None):
         "overrides": overrides,
         "courses": Course.objects.filter(school=school).order_by("code"),
         "run": run,
+        "rules_words": rules_statement(rules_for(school, course.id if course else None), shown),
     }
     return render(request, "grading/policy.html", context, status=status)
 
@@ -151,3 +160,63 @@ def policy_run(request, school_slug: str, run_id: int):
     if run is None:
         raise Http404("No such recompute")
     return render(request, "grading/_policy_run.html", {"run": run})
+
+
+@roles_required(*POLICY_READERS)
+def rules_page(request, school_slug: str, course_id: int | None = None):
+    """The reassessment rules of the school (or a course's own): in words, and the form."""
+    school = request.school
+    course = None
+    if course_id is not None:
+        course = Course.objects.filter(school=school, id=course_id).first()
+        if course is None:
+            raise Http404("No such course")
+    own = ReassessmentRule.objects.filter(school=school, course=course).first()
+    shown = own or school_rules(school)
+    can_edit = request.access.has(Role.SCHOOL_ADMIN)
+    here = (
+        reverse("rules_course", args=[school_slug, course.id])
+        if course
+        else reverse("rules", args=[school_slug])
+    )
+    form = RulesForm(
+        request.POST or None,
+        instance=ReassessmentRule(**{name: getattr(shown, name) for name in RULE_FIELDS}),
+    )
+    status = 200
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Only school admins change the reassessment rules.")
+        if request.POST.get("action") == "remove" and course is not None:
+            course_rules_remove(school=school, course=course, removed_by=request.user)
+            messages.success(
+                request, _("%(course)s follows the school's rules again.") % {"course": course.name}
+            )
+            return redirect(here)
+        if form.is_valid():
+            try:
+                rules_save(
+                    school=school,
+                    values={name: form.cleaned_data[name] for name in RULE_FIELDS},
+                    saved_by=request.user,
+                    course=course,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("The reassessment rules are saved."))
+                return redirect(here)
+        status = 422
+    policy = GradingPolicy.objects.filter(
+        school=school, course=course, is_current=True
+    ).first() or GradingPolicy.objects.get(school=school, course__isnull=True, is_current=True)
+    context = {
+        "course": course,
+        "own": own,
+        "form": form,
+        "can_edit": can_edit,
+        "words": rules_statement(shown, policy),
+        "overrides": course_rules(school),
+        "courses": Course.objects.filter(school=school).order_by("code"),
+    }
+    return render(request, "grading/rules.html", context, status=status)

@@ -16,7 +16,7 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
-from mastery.models import School, User
+from mastery.models import LearningTarget, School, User
 
 
 def current_cycle(school: School) -> InterventionCycle | None:
@@ -244,4 +244,22 @@ def cycles_with_counts(school: School) -> QuerySet[InterventionCycle]:
         InterventionCycle.objects.filter(school=school)
         .annotate(entry_count=Count("entries"))
         .order_by("-number")
+    )
+
+
+def practice_sessions(
+    school: School, student: Student, target: LearningTarget, since: date
+) -> list[date]:
+    """The intervention sessions on the target the student attended since `since`: practice a
+    reassessment rule accepts (registered with gradebook.extensions by intervention/apps.py)."""
+    return list(
+        SessionAttendance.objects.filter(
+            school=school,
+            entry__student=student,
+            entry__target=target,
+            status=SessionAttendance.Status.PRESENT,
+            session_date__gte=since,
+        )
+        .order_by("session_date")
+        .values_list("session_date", flat=True)
     )

@@ -36,8 +36,10 @@ from gradebook.models import (
 )
 from gradebook.selectors.cells import attempt_chart
 from gradebook.selectors.common import level_infos
+from gradebook.selectors.reassessment import BY_FAMILY, BY_STUDENT
 from gradebook.selectors.students import student_habits
 from grading.policies import policy_for_course
+from grading.rules import rules_in, rules_index, rules_statement
 from intervention.models import WEEKDAY_NAMES, RosterEntry
 from mastery import calculation
 from mastery.models import LearningTarget, LevelDescriptor, School, User
@@ -55,7 +57,7 @@ DEFAULT_HABIT_NAMES = (
     gettext_noop("Practice"),
 )
 
-TEMPLATE_VERSION = "5"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "6"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass
@@ -129,6 +131,10 @@ class StudentReport:
     opportunities: list[tuple[LearningTarget, ReportRecord]]
     requests: list[ReassessmentRequest]
     levels: list
+    # The reassessment rules in words: (the courses they govern, the sentences), one entry per
+    # distinct set of rules (most schools: one); and the targets each kind of asker may ask on.
+    reassessment_rules: list[tuple[list[str], list[str]]] = field(default_factory=list)
+    may_ask: dict[str, set[int]] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A digest of everything the report shows: unchanged data gives the same PDF."""
@@ -171,6 +177,7 @@ class StudentReport:
             "interventions": [
                 [i.cycle_number, i.weekday, i.what, i.outcome] for i in self.interventions
             ],
+            "reassessment_rules": self.reassessment_rules,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -374,6 +381,21 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
             status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
         ).select_related("target")
     )
+    # The rules of each course in the reader's language, courses with the same rules together.
+    statements: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    may_ask: dict[str, set[int]] = {BY_STUDENT: set(), BY_FAMILY: set()}
+    index = rules_index(school)
+    for enrollment in enrollments:
+        course = enrollment.section.course
+        rule = rules_in(index, school, course.id)
+        policy = policy_for_course(school=school, course_id=course.id, policies=policies)
+        sentences = rules_statement(rule, policy)
+        statements.setdefault(tuple(sentences), ([], sentences))[0].append(course.name)
+        course_targets = {t.id for t in targets_by_course[course.id]}
+        if rule.students_may_request:
+            may_ask[BY_STUDENT] |= course_targets
+        if rule.families_may_request:
+            may_ask[BY_FAMILY] |= course_targets
     # The term by its months, in the reader's language: its name is the school's, in one language.
     terms = sorted({(e.section.term.starts_on, e.section.term.ends_on) for e in enrollments})
     return StudentReport(
@@ -392,12 +414,29 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         opportunities=opportunities,
         requests=requests,
         levels=infos,
+        reassessment_rules=list(statements.values()),
+        may_ask=may_ask,
     )
 
 
 def target_goals(school: School, student: Student, target: LearningTarget) -> list[StudentGoal]:
     """The student's latest goals on one target (the gradebook's cell page shows them)."""
     return list(StudentGoal.objects.filter(school=school, student=student, target=target)[:5])
+
+
+def student_targets_by_id(school: School, student: Student) -> dict[int, LearningTarget]:
+    return {t.id: t for t in student_targets(school, student)}
+
+
+def student_requests(*, school: School, student: Student) -> list[ReassessmentRequest]:
+    """The student's reassessment requests, live ones first, then the latest ended (the portal's
+    list: what was asked, and what became of it)."""
+    requests = list(
+        ReassessmentRequest.objects.filter(school=school, student=student)
+        .select_related("target")
+        .order_by("-created_at")[:20]
+    )
+    return sorted(requests, key=lambda r: not r.live)
 
 
 def student_targets(school: School, student: Student) -> list[LearningTarget]:

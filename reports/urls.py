@@ -11,6 +11,22 @@ urlpatterns = [
     path("me/", views.student_home, name="me"),
     path("me/report/", views.student_report, name="my_report"),
     path("me/goals/", views.goal_add, name="goal_add"),
+    path("me/reassessment/<int:target_id>/", views.student_request, name="my_request"),
+    path(
+        "me/requests/<int:request_id>/withdraw/",
+        views.student_request_withdraw,
+        name="my_request_withdraw",
+    ),
+    path(
+        "family/<int:student_id>/reassessment/<int:target_id>/",
+        views.child_request,
+        name="child_request",
+    ),
+    path(
+        "family/<int:student_id>/requests/<int:request_id>/withdraw/",
+        views.child_request_withdraw,
+        name="child_request_withdraw",
+    ),
     path("me/goals/<int:goal_id>/reached/", views.goal_done, name="goal_done"),
     path("families/", views.families, name="families"),
     path("reports/", views.batches, name="batches"),

@@ -1,7 +1,9 @@
-"""The family and student portals (read-only, phone-first), the progress report, invitations.
+"""The family and student portals (phone-first), the progress report, invitations.
 
-Families can never write: every family page answers GET (and HEAD) only, anything else 405.
-Students may write only their own goals. A child who is not the guardian's answers 404.
+The portals read; the writes are few and named: students set their own goals, and students and
+families (where the school's rules let them) ask for a reassessment and withdraw their request.
+Every other family page answers GET (and HEAD) only, anything else 405. A child who is not the
+guardian's answers 404, and so does a request of another child.
 """
 
 from __future__ import annotations
@@ -19,18 +21,29 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from gradebook.models import Student
+from gradebook.models import Guardianship, Mastery, Student
 from gradebook.permissions import visible_sections, visible_students
+from gradebook.selectors.common import level_infos
+from gradebook.selectors.reassessment import (
+    BY_FAMILY,
+    BY_STUDENT,
+    request_check,
+)
+from gradebook.services.evidence import EvidenceError
+from gradebook.services.requests import request_create, request_withdraw
+from grading.policies import policy_for_course
+from grading.rules import rules_statement
 from mastery import pagecache as portal_cache
 from mastery.auth import client_address
 from mastery.decorators import roles_required
-from mastery.models import Role
+from mastery.models import LearningTarget, Role
+from mastery.selectors import achievement_levels
 from mastery.tenancy import all_schools, enter_school
 from reports import selectors
 from reports.forms import AcceptInvitationForm, BatchForm, CodeForm, GoalForm, InvitationForm
@@ -95,6 +108,7 @@ def _child_body(request, student: Student, *, is_student: bool, report_url: str)
                 "upcoming": selectors.upcoming_reassessments(
                     school=request.school, student=student
                 ),
+                "asks": report.may_ask.get(BY_STUDENT if is_student else BY_FAMILY, set()),
                 "report_url": report_url,
             },
         )
@@ -118,7 +132,13 @@ def child_page(request, school_slug: str, student_id: int):
     return render(
         request,
         "reports/child.html",
-        {"student": student, "levels": body["levels"], "body": body["html"]},
+        {
+            "student": student,
+            "levels": body["levels"],
+            "body": body["html"],
+            "my_requests": selectors.student_requests(school=request.school, student=student),
+            "own_child": _is_guardian(request, student),
+        },
     )
 
 
@@ -183,6 +203,7 @@ def student_home(request, school_slug: str):
                 school=request.school, student=student
             ).select_related("target"),
             "body": body["html"],
+            "my_requests": selectors.student_requests(school=request.school, student=student),
         },
     )
 
@@ -477,3 +498,137 @@ def student_records(request, school_slug: str, student_id: int):
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"  # a student's whole record stays out of caches
     return response
+
+
+# --- Reassessment requests (students, and families where the rules allow) ----------------------
+
+
+def _is_guardian(request, student: Student) -> bool:
+    return Guardianship.objects.filter(
+        school=request.school, student=student, guardian=request.user
+    ).exists()
+
+
+def _own_child(request, student_id: int) -> Student:
+    """The guardian's own child: staff previewing the family view may read, never ask."""
+    student = Student.objects.filter(
+        school=request.school, pk=student_id, guardianships__guardian=request.user
+    ).first()
+    if student is None:
+        raise Http404("No such child")
+    return student
+
+
+def _request_target(request, student: Student, target_id: int) -> LearningTarget:
+    target = selectors.student_targets_by_id(request.school, student).get(target_id)
+    if target is None:
+        raise Http404("No such learning target in this student's courses")
+    return target
+
+
+def _request_page(request, *, student: Student, target: LearningTarget, by: str, back: str):
+    """The request page: the rules applied to this target today, then the note and Send.
+
+    GET shows which rules are met and which are not before anything is sent; POST sends (the
+    rules are checked again) and returns to the portal, or shows the page again with why not."""
+    note, errors = "", []
+    if request.method == "POST":
+        note = request.POST.get("note", "")
+        try:
+            request_create(
+                school=request.school,
+                requested_by=request.user,
+                student=student,
+                target=target,
+                by=by,
+                note=note,
+            )
+        except EvidenceError as exc:
+            errors = exc.messages
+        else:
+            messages.success(request, _("Your request is sent. The teacher will answer it here."))
+            return redirect(back)
+    check = request_check(
+        school=request.school,
+        student=student,
+        target=target,
+        by=by,
+        today=timezone.localdate(),
+    )
+    record = Mastery.objects.filter(school=request.school, student=student, target=target).first()
+    return render(
+        request,
+        "reports/request.html",
+        {
+            "student": student,
+            "target": target,
+            "record": record,
+            "check": check,
+            "statement": rules_statement(
+                check.rule,
+                policy_for_course(school=request.school, course_id=check.section.course_id)
+                if check.section
+                else None,
+            ),
+            "note": note,
+            "errors": errors,
+            "back": back,
+            "is_student": by == BY_STUDENT,
+            "levels": level_infos(achievement_levels(request.school)),
+        },
+        status=422 if errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def student_request(request, school_slug: str, target_id: int):
+    student = _own_record(request)
+    target = _request_target(request, student, target_id)
+    return _request_page(
+        request,
+        student=student,
+        target=target,
+        by=BY_STUDENT,
+        back=reverse("reports:me", args=[school_slug]),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def child_request(request, school_slug: str, student_id: int, target_id: int):
+    student = _own_child(request, student_id)
+    target = _request_target(request, student, target_id)
+    return _request_page(
+        request,
+        student=student,
+        target=target,
+        by=BY_FAMILY,
+        back=reverse("reports:child", args=[school_slug, student.id]),
+    )
+
+
+def _withdraw(request, student: Student, request_id: int, back: str):
+    try:
+        request_withdraw(
+            school=request.school,
+            request_id=request_id,
+            student=student,
+            withdrawn_by=request.user,
+        )
+    except EvidenceError:
+        raise Http404("No such request") from None
+    messages.success(request, _("The request is withdrawn."))
+    return redirect(back)
+
+
+@require_POST
+def student_request_withdraw(request, school_slug: str, request_id: int):
+    student = _own_record(request)
+    return _withdraw(request, student, request_id, reverse("reports:me", args=[school_slug]))
+
+
+@require_POST
+def child_request_withdraw(request, school_slug: str, student_id: int, request_id: int):
+    student = _own_child(request, student_id)
+    return _withdraw(
+        request, student, request_id, reverse("reports:child", args=[school_slug, student.id])
+    )

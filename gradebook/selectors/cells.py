@@ -92,6 +92,10 @@ class CellDetail:
     goals: list = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)  # changes to this cell, newest first
 
+    @property
+    def live_request(self) -> ReassessmentRequest | None:
+        return next((r for r in self.requests if r.live), None)
+
 
 @overload
 def attempt_chart(

@@ -8,14 +8,16 @@ re-exported here.
   (evidence_undo), "fill empty cells" (evidence_fill), comments (feedback_save), each user's undo
   stack of a grid (scoring_undo_push, scoring_undo_pop), and what the scoring pages call: a cell
   or a fill with its undo entry (score_enter, fill_enter);
-- reassessment.py: recording a reassessment (reassessment_record, submission_token) and the
-  students' requests (reassessment_request_create, reassessment_request_resolve);
+- reassessment.py: recording a reassessment (reassessment_record, submission_token);
+- requests.py: reassessment requests (request_create, requests_accept, request_decline,
+  request_withdraw, requests_expire) and the rules they are checked against (rules_save,
+  course_rules_remove); a reassessment's score completes a request (evidence.py);
 - assessments.py: creating and editing an assessment (assessment_save);
 - habits.py: habit-of-work scores (habit_score_record).
 
 The shared rules: every service takes the school explicitly, keyword-only, runs in one
 transaction, and either does everything or nothing: invalid input raises `EvidenceError` (a
 ValidationError with a message per field) before anything is written. The modules import
-downwards only: evidence at the bottom; grid on it; reassessment on both; assessments and habits
-on evidence.
+downwards only: evidence at the bottom; grid on it; reassessment on both; requests, assessments
+and habits on evidence.
 """

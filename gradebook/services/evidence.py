@@ -13,7 +13,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeGuard
 
@@ -24,16 +24,18 @@ from django.utils import timezone
 
 from gradebook.models import (
     Assessment,
+    AssessmentKind,
     AssessmentTarget,
     Enrollment,
     Evidence,
     EvidenceStatus,
     Mastery,
+    ReassessmentRequest,
 )
 from grading.locks import school_lock
 from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
 from grading.policies import governing
-from mastery import audit, calculation
+from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, ScaleLevel, School, User
 from mastery.selectors import achievement_levels, allowed_scores
 
@@ -338,10 +340,46 @@ def _evidence_write(
         title=assessment.title,
         at=now,
     )
+    if assessment.kind == AssessmentKind.REASSESSMENT and status == EvidenceStatus.SCORED:
+        _complete_requests(school=school, evidence=evidence, by=recorded_by, at=now)
     mastery = pair_recompute(
         school=school, student_id=student_id, target_id=target_id, levels=levels
     )
     return RecordResult(evidence=evidence, mastery=mastery, replaced=current, changed=True)
+
+
+def _complete_requests(*, school: School, evidence: Evidence, by: User, at: datetime) -> None:
+    """A reassessment's score completes the student's live request on the target (whichever
+    sitting it was scored on: the request asked for a retake, and this is it). Only for
+    reassessments, so the ordinary score POST pays no query for it."""
+    requests = list(
+        ReassessmentRequest.objects.filter(
+            school=school,
+            student_id=evidence.student_id,
+            target_id=evidence.target_id,
+            status__in=ReassessmentRequest.LIVE,
+        ).select_related("target")
+    )
+    for request in requests:
+        before = {"status": request.status, "scheduled_on": request.scheduled_on}
+        request.status = ReassessmentRequest.Status.COMPLETED
+        request.evidence, request.resolved_by, request.resolved_at = evidence, by, at
+        request.save(update_fields=["status", "evidence", "resolved_by", "resolved_at"])
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.UPDATE,
+            object_type=AuditEvent.ObjectType.REQUEST,
+            object_id=request.id,
+            student_id=request.student_id,
+            target_id=request.target_id,
+            summary=f"Reassessment request on {request.target.code} completed by a score",
+            before=before,
+            after={"status": request.status, "scheduled_on": request.scheduled_on},
+            actor=by,
+            at=at,
+        )
+    if requests:
+        pagecache.students_changed(school.id, [evidence.student_id])
 
 
 @transaction.atomic

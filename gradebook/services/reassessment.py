@@ -7,17 +7,14 @@ from datetime import date
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from gradebook.models import (
     Assessment,
     AssessmentKind,
     AssessmentTarget,
     CourseTarget,
-    Enrollment,
     Evidence,
     Mastery,
-    ReassessmentRequest,
     Section,
 )
 from gradebook.services.evidence import (
@@ -28,7 +25,7 @@ from gradebook.services.evidence import (
 )
 from gradebook.services.grid import parse_entry
 from grading.pair import pair_recompute
-from mastery import audit, pagecache
+from mastery import audit
 from mastery.models import LearningTarget, School, User
 from mastery.selectors import achievement_levels
 
@@ -104,7 +101,8 @@ def reassessment_record(
     """Record a reassessment of one student on one target, creating its assessment when needed.
 
     A new reassessment is linked to the latest other assessment the student was scored on for that
-    target (its original) and given in this section. Open requests for the pair are completed.
+    target (its original) and given in this section. Its score completes the pair's live request
+    (see evidence._complete_requests).
 
     The same form sent twice (a double click on "Record the reassessment", a resent POST) records
     one attempt. The form carries a one-time `token` (`submission_token()`), kept on the
@@ -215,71 +213,4 @@ def reassessment_record(
         assessed_on=assessed_on,
         feedback=feedback,
     )
-    ReassessmentRequest.objects.filter(
-        school=school,
-        student_id=student_id,
-        target_id=target_id,
-        status__in=[ReassessmentRequest.Status.OPEN, ReassessmentRequest.Status.SCHEDULED],
-    ).update(
-        status=ReassessmentRequest.Status.COMPLETED,
-        resolved_at=timezone.now(),
-        resolved_by=recorded_by,
-        evidence=result.evidence,
-    )
     return result
-
-
-@transaction.atomic
-def reassessment_request_create(
-    *, school: School, requested_by: User, student_id: int, target_id: int, note: str = ""
-) -> ReassessmentRequest:
-    """A request to be reassessed on a target (from the student portal, or noted by a teacher)."""
-    enrollment = (
-        Enrollment.objects.filter(
-            school=school,
-            student_id=student_id,
-            withdrawn_on__isnull=True,
-            section__course__course_targets__target_id=target_id,
-        )
-        .select_related("section")
-        .first()
-    )
-    if enrollment is None:
-        raise EvidenceError(
-            {"target": ["That learning target is not part of the student's courses."]}
-        )
-    if ReassessmentRequest.objects.filter(
-        school=school,
-        student_id=student_id,
-        target_id=target_id,
-        status=ReassessmentRequest.Status.OPEN,
-    ).exists():
-        raise EvidenceError({"target": ["A request for this learning target is already open."]})
-    pagecache.students_changed(school.id, [student_id])
-    return ReassessmentRequest.objects.create(
-        school=school,
-        student_id=student_id,
-        target_id=target_id,
-        section=enrollment.section,
-        requested_by=requested_by,
-        note=(note or "").strip()[:500],
-    )
-
-
-@transaction.atomic
-def reassessment_request_resolve(
-    *, school: School, request_id: int, resolved_by: User, status: str
-) -> ReassessmentRequest:
-    request = (
-        ReassessmentRequest.objects.select_for_update().filter(school=school, id=request_id).first()
-    )
-    if request is None:
-        raise EvidenceError({"request": ["That request does not exist in this school."]})
-    if status not in (ReassessmentRequest.Status.SCHEDULED, ReassessmentRequest.Status.DECLINED):
-        raise EvidenceError({"status": ["A request can be scheduled or declined here."]})
-    request.status = status
-    if status == ReassessmentRequest.Status.DECLINED:
-        request.resolved_at, request.resolved_by = timezone.now(), resolved_by
-    request.save(update_fields=["status", "resolved_at", "resolved_by"])
-    pagecache.students_changed(school.id, [request.student_id])
-    return request

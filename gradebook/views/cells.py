@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from gradebook.forms import ReassessForm, VoidForm
@@ -18,13 +23,12 @@ from gradebook.selectors import cells as cells_reads
 from gradebook.selectors import common as common_reads
 from gradebook.selectors import grid as grid_reads
 from gradebook.selectors import home as home_reads
+from gradebook.selectors.reassessment import BY_TEACHER, next_school_day
 from gradebook.services.evidence import EvidenceError, evidence_void
-from gradebook.services.reassessment import (
-    reassessment_record,
-    reassessment_request_resolve,
-    submission_token,
-)
+from gradebook.services.reassessment import reassessment_record, submission_token
+from gradebook.services.requests import request_create, request_decline, requests_accept
 from gradebook.views.common import section_for, student_in_section
+from grading.rules import course_statement
 from mastery.models import LearningTarget
 from mastery.selectors import achievement_levels
 
@@ -49,6 +53,11 @@ def _render_detail(request, section, student, target, *, form_errors=None, statu
         "form_errors": form_errors or {},
         "today": timezone.localdate(),
         "submission_token": submission_token(),  # the reassessment form's: one attempt per form
+        "default_day": next_school_day(timezone.localdate()),
+        "cell_url": reverse(
+            "gradebook:cell_detail",
+            args=[request.school.slug, section.id, student.id, target.id],
+        ),
         "ctx": request.GET.get("ctx") or request.POST.get("ctx") or "",
     }
     if request.htmx:
@@ -179,6 +188,9 @@ def reassessment_list(request, school_slug: str, section_id: int):
     section = section_for(request, section_id)
     candidates = cells_reads.reassessment_candidates(school=request.school, section=section)
     requests = home_reads.open_reassessment_requests(school=request.school, sections=[section])
+    by_target: dict[int, list[ReassessmentRequest]] = {}
+    for found in requests:
+        by_target.setdefault(found.target_id, []).append(found)
     return render(
         request,
         "gradebook/reassessments.html",
@@ -186,6 +198,9 @@ def reassessment_list(request, school_slug: str, section_id: int):
             "section": section,
             "candidates": candidates,
             "requests": requests,
+            "request_groups": [(group[0].target, group) for group in by_target.values()],
+            "default_day": next_school_day(timezone.localdate()),
+            "statement": course_statement(request.school, section.course_id),
             "levels": common_reads.level_infos(achievement_levels(request.school)),
             "can_score": can_score_section(request.access, request.user, section),
         },
@@ -193,25 +208,128 @@ def reassessment_list(request, school_slug: str, section_id: int):
 
 
 @require_POST
-def request_resolve(request, school_slug: str, section_id: int, request_id: int):
+def cell_request(request, school_slug: str, section_id: int, student_id: int, target_id: int):
+    """A teacher notes a request for the student (where the rules let teachers ask)."""
     section = section_for(request, section_id, scoring=True)
-    if not ReassessmentRequest.objects.filter(
-        school=request.school, id=request_id, section=section
-    ).exists():
-        raise Http404("No such request in this section")
+    student = student_in_section(request, section, student_id)
+    target = _target_in_course(request, section, target_id)
     try:
-        reassessment_request_resolve(
+        request_create(
             school=request.school,
-            request_id=request_id,
-            resolved_by=request.user,
-            status=request.POST.get("status", ""),
+            requested_by=request.user,
+            student=student,
+            target=target,
+            by=BY_TEACHER,
+            note=request.POST.get("note", ""),
         )
+        messages.success(request, _("The request is noted; accept it with a day."))
     except EvidenceError as exc:
         messages.error(request, " ".join(exc.messages))
+    return redirect(
+        reverse("gradebook:cell_detail", args=[school_slug, section.id, student.id, target.id])
+    )
+
+
+def _back(request, school_slug: str, section) -> str:
+    """Where a request's form came from (the home page, the cell, the list), inside the school."""
     back = request.POST.get("next", "")
     if not (
         back.startswith(f"/s/{school_slug}/")
         and url_has_allowed_host_and_scheme(back, allowed_hosts=None)
     ):
         back = reverse("gradebook:reassessment_list", args=[school_slug, section.id])
-    return redirect(back)
+    return back
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+
+
+@require_POST
+def request_resolve(request, school_slug: str, section_id: int, request_id: int):
+    """Accept a request for a day (status=scheduled, scheduled_on) or decline it (status=declined,
+    reason). Refusals come back as a message; nothing changes."""
+    section = section_for(request, section_id, scoring=True)
+    found = (
+        ReassessmentRequest.objects.filter(school=request.school, id=request_id, section=section)
+        .select_related("student", "target")
+        .first()
+    )
+    if found is None:
+        raise Http404("No such request in this section")
+    status = request.POST.get("status", "")
+    try:
+        if status == ReassessmentRequest.Status.SCHEDULED:
+            day = _day(request.POST.get("scheduled_on", ""))
+            if day is None:
+                raise EvidenceError({"scheduled_on": ["Enter the reassessment's day."]})
+            requests_accept(
+                school=request.school,
+                request_ids=[found.id],
+                accepted_by=request.user,
+                scheduled_on=day,
+            )
+            messages.success(
+                request,
+                _("Accepted: %(student)s on %(target)s, %(day)s.")
+                % {
+                    "student": found.student.display_name,
+                    "target": found.target.code,
+                    "day": date_format(day, "l, N j"),
+                },
+            )
+        elif status == ReassessmentRequest.Status.DECLINED:
+            request_decline(
+                school=request.school,
+                request_id=found.id,
+                declined_by=request.user,
+                reason=request.POST.get("reason", ""),
+            )
+            messages.success(
+                request,
+                _("Declined: %(student)s on %(target)s.")
+                % {"student": found.student.display_name, "target": found.target.code},
+            )
+        else:
+            raise EvidenceError({"status": ["A request can be accepted or declined here."]})
+    except EvidenceError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(_back(request, school_slug, section))
+
+
+@require_POST
+def requests_schedule(request, school_slug: str, section_id: int):
+    """Accept several requests into one sitting: the checked requests, one day."""
+    section = section_for(request, section_id, scoring=True)
+    ids = [int(v) for v in request.POST.getlist("request") if v.isdigit()][:200]
+    mine = list(
+        ReassessmentRequest.objects.filter(
+            school=request.school, id__in=ids, section=section
+        ).values_list("id", flat=True)
+    )
+    try:
+        if not ids:
+            raise EvidenceError({"request": ["Tick the requests to schedule together."]})
+        if len(mine) != len(set(ids)):
+            raise Http404("No such request in this section")
+        day = _day(request.POST.get("scheduled_on", ""))
+        if day is None:
+            raise EvidenceError({"scheduled_on": ["Enter the reassessment's day."]})
+        accepted = requests_accept(
+            school=request.school, request_ids=mine, accepted_by=request.user, scheduled_on=day
+        )
+        messages.success(
+            request,
+            ngettext(
+                "%(n)s request scheduled for %(day)s.",
+                "%(n)s requests scheduled together for %(day)s.",
+                len(accepted),
+            )
+            % {"n": len(accepted), "day": date_format(day, "l, N j")},
+        )
+    except EvidenceError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(_back(request, school_slug, section))

@@ -18,6 +18,7 @@ from gradebook.models import (
     ReassessmentRequest,
     RosterSource,
     Student,
+    YearEndMastery,
 )
 from intervention.models import RosterEntry, SessionAttendance
 from mastery import audit
@@ -222,9 +223,25 @@ def _records_of(*, school: School, student: Student) -> dict:
             note="note",
             status="status",
             created_at="created_at",
+            scheduled_on="scheduled_on",
+            decline_reason="decline_reason",
+            rules="rules",
             resolved_at="resolved_at",
             resolved_by=lambda r: name(r.resolved_by),
             evidence_id="evidence_id",
+        ),
+        "year_end_mastery": rows(
+            YearEndMastery.objects.filter(**mine)
+            .select_related("year", "target")
+            .order_by("year__starts_on", "target__code"),
+            year="year.name",
+            target="target.code",
+            score="score",
+            level="level",
+            mastered="mastered",
+            evidence_count="evidence_count",
+            last_evidence_on="last_evidence_on",
+            explanation="explanation",
         ),
         "intervention": rows(
             RosterEntry.objects.filter(**mine)

@@ -44,11 +44,12 @@ def test_open_requests_are_listed_and_can_be_declined(client, world_a):
     assert f"<strong>{w.students[1].display_name}</strong> · {w.targets[0].code}" in requests
     response = client.post(
         url("request_resolve", w, section_id=w.section.id, request_id=request.id),
-        {"status": "declined"},
+        {"status": "declined", "reason": "Practise with the set on slopes first."},
     )
     assert response.status_code == 302 and response["Location"] == list_url
     request.refresh_from_db()
     assert request.status == "declined" and request.resolved_by == w.teacher
+    assert request.decline_reason == "Practise with the set on slopes first."
     assert request.resolved_at is not None
     assert "Requests from students" not in page(client.get(list_url))
 
@@ -69,7 +70,7 @@ def test_resolving_a_request_never_follows_a_next_url_outside_the_school(client,
     client.force_login(w.teacher)
     response = client.post(
         url("request_resolve", w, section_id=w.section.id, request_id=request.id),
-        {"status": "scheduled", "next": next_url},
+        {"status": "scheduled", "scheduled_on": w.term.ends_on.isoformat(), "next": next_url},
     )
     assert response.status_code == 302
     assert response["Location"] == url("reassessment_list", w, section_id=w.section.id)
@@ -84,7 +85,7 @@ def test_resolving_a_request_follows_a_next_url_inside_the_school(client, world_
     inside = reverse("school_home", kwargs={"school_slug": w.school.slug})
     response = client.post(
         url("request_resolve", w, section_id=w.section.id, request_id=request.id),
-        {"status": "declined", "next": inside},
+        {"status": "declined", "reason": "Not this week.", "next": inside},
     )
     assert response["Location"] == inside
 
@@ -98,7 +99,7 @@ def test_a_request_cannot_be_completed_by_hand(client, world_a):
         {"status": "completed"},
         follow=True,
     )
-    assert "A request can be scheduled or declined here." in page(response)
+    assert "A request can be accepted or declined here." in page(response)
     request.refresh_from_db()
     assert request.status == "open"
 
@@ -134,7 +135,7 @@ def test_home_lists_open_reassessment_requests_of_ones_sections(client, world_a)
     box = section_of(page(client.get(home)), "Reassessment requests", "</section>")
     assert "No open requests." in box
     with scopes_disabled():
-        ReassessmentRequest.objects.filter(pk=request.pk).update(status="declined")
+        ReassessmentRequest.objects.filter(pk=request.pk).update(status="declined", decline_reason="Not now.")
     client.force_login(w.teacher)
     box = section_of(page(client.get(home)), "Reassessment requests", "</section>")
     assert "No open requests." in box

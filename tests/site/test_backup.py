@@ -28,13 +28,13 @@ from gradebook.models import (
     Evidence,
     Habit,
     Mastery,
+    ReassessmentRequest,
     RosterSource,
     Student,
 )
 from gradebook.services.evidence import evidence_void
 from gradebook.services.grid import feedback_save
 from gradebook.services.habits import habit_score_record
-from gradebook.services.reassessment import reassessment_request_create
 from grading.school import mastery_recompute_school
 from intervention.models import RosterEntry
 from intervention.services import attendance_record
@@ -89,11 +89,12 @@ def give_the_student_a_history(w: World) -> Student:
             assessed_on=date.today(),
             text="3",
         )
-        reassessment_request_create(
+        ReassessmentRequest.objects.create(
             school=w.school,
             requested_by=w.student_user,
-            student_id=pupil.id,
-            target_id=w.targets[0].id,
+            student=pupil,
+            target=w.targets[0],
+            section=w.section,
             note="I practised",
         )
         StudentGoal.objects.create(
@@ -179,6 +180,7 @@ EXPORTED_AS = {
     "Mastery": "mastery",
     "HabitScore": "habit_scores",
     "ReassessmentRequest": "reassessment_requests",
+    "YearEndMastery": "year_end_mastery",
     "AssessmentFeedback": "assessment_comments",
     "RosterEntry": "intervention",
     "StudentGoal": "goals",

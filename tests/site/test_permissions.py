@@ -81,6 +81,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "policy":                               (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "policy_course":                        (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "policy_run":                           (200,  200,  200,  200,  403,  403,  200,  404,  302),
+    "rules":                                (200,  200,  200,  200,  403,  403,  200,  404,  302),
+    "rules_course":                         (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "api_tokens":                           (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "audit_log":                            (200,  403,  403,  403,  403,  403,  200,  404,  302),
     # The gradebook: a teacher's own section; counselors and district admins read, never score
@@ -101,6 +103,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:cell_reassess":              (422,  422,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:evidence_void":              (200,  200,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:request_resolve":            (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:requests_schedule":          (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:cell_request":               (302,  302,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:habit_cell":                 (400,  400,  404,  403,  404,  404,  403,  404,  302),
     # Students and the learning framework (teachers of a department's course edit its targets)
     "gradebook:student_detail":             (200,  200,  404,  200,  200,  200,  200,  404,  302),
@@ -115,6 +119,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:competency_edit":            (200,  200,  200,  403,  403,  403,  403,  404,  302),
     "gradebook:mastery_export":             (200,  403,  403,  200,  403,  403,  200,  404,  302),
     "gradebook:oneroster_import":           (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "gradebook:feedback_settings":          (200,  200,  200,  200,  403,  403,  200,  404,  302),
     # Intervention (the group in the URL is other_teacher's; the student is teacher's)
     "intervention:home":                    (200,  302,  302,  200,  403,  403,  200,  404,  302),
     "intervention:mine":                    (200,  200,  200,  200,  403,  403,  200,  404,  302),
@@ -133,6 +138,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "reports:me":                           (403,  403,  403,  403,  403,  200,  403,  404,  302),
     "reports:my_report":                    (403,  403,  403,  403,  403,  200,  403,  404,  302),
     "reports:goal_add":                     (403,  403,  403,  403,  403,  302,  403,  404,  302),
+    # Asking for a reassessment: the student for themself, a guardian for their own child only
+    # (staff previewing the family view read it, never ask); the request here is another child's
+    "reports:my_request":                   (403,  403,  403,  403,  403,  200,  403,  404,  302),
+    "reports:my_request_withdraw":          (403,  403,  403,  403,  403,  404,  403,  404,  302),
+    "reports:child_request":                (404,  404,  404,  404,  200,  404,  404,  404,  302),
+    "reports:child_request_withdraw":       (404,  404,  404,  404,  404,  404,  404,  404,  302),
     "reports:goal_done":                    (403,  403,  403,  403,  403,  302,  403,  404,  302),
     "reports:families":                     (200,  403,  403,  200,  403,  403,  403,  404,  302),
     "reports:batches":                      (200,  200,  200,  200,  403,  403,  403,  404,  302),
