@@ -2,7 +2,8 @@
 
 `pair_recompute` is what recording or voiding a score calls: a constant 3 queries (+1 without the
 levels). It runs the same engine (mastery/calculation.py) as the school-wide recompute, which is
-tested to agree with it to the cent (tests/grading/test_recompute.py).
+tested to agree with it to the cent (tests/grading/test_recompute.py), over the same evidence:
+this school year's, unless the policy carries prior years (tests/grading/test_year_boundary.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from gradebook.models import Evidence, Mastery
-from grading.policies import policy_for_pair
+from grading.policies import policy_for_pair, year_start_expression
 from mastery import calculation, pagecache
 from mastery.models import ScaleLevel, School
 from mastery.selectors import achievement_levels
@@ -31,13 +32,19 @@ MASTERY_FIELDS = (
 )
 
 
-def pair_evidence(*, school: School, student_id: int, target_id: int) -> list[calculation.Evidence]:
-    rows = (
-        Evidence.objects.filter(
-            school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
-        )
-        .order_by("assessed_on", "id")
-        .values_list("score", "assessed_on", "kind", "status")
+def pair_evidence(
+    *, school: School, student_id: int, target_id: int, carry_prior_years: bool = False
+) -> list[calculation.Evidence]:
+    """The pair's live evidence the engine counts: this school year's, or with
+    `carry_prior_years` (the governing policy's setting) every year's. One query: the year's
+    start is a subquery of it (grading.policies, "the year boundary")."""
+    evidence = Evidence.objects.filter(
+        school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+    )
+    if not carry_prior_years:
+        evidence = evidence.filter(assessed_on__gte=year_start_expression(school))
+    rows = evidence.order_by("assessed_on", "id").values_list(
+        "score", "assessed_on", "kind", "status"
     )
     return [
         calculation.Evidence(score=score, assessed_on=day, kind=kind, status=status)
@@ -87,7 +94,12 @@ def pair_recompute(
     levels = levels if levels is not None else achievement_levels(school)
     policy = policy_for_pair(school=school, student_id=student_id, target_id=target_id)
     outcome = calculation.compute(
-        pair_evidence(school=school, student_id=student_id, target_id=target_id),
+        pair_evidence(
+            school=school,
+            student_id=student_id,
+            target_id=target_id,
+            carry_prior_years=policy.carry_prior_years,
+        ),
         policy.to_engine(levels),
     )
     record = mastery_from_outcome(

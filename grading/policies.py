@@ -15,16 +15,30 @@ a target (rare), the course with the lowest id wins.
 as-of date): the policies as engines and the overridden pairs, read once.
 
 tests/grading/test_policies.py checks that the three agree on the same school.
+
+The evidence a governing policy counts (the year boundary): when the school has school years, a
+pair's level counts only the evidence dated on or after the start of the current school year
+(`year_start`: the latest SchoolYear starting on or before the date), unless the policy carries
+prior years (`carry_prior_years`). Earlier evidence stays, readable, and counts nowhere else: it
+is treated like voided evidence, so a pair whose evidence is all from earlier years reads "not
+enough evidence" this year. `counts_since` is the answer in Python, `window_sql` and
+`AS_OF_WINDOW_SQL` in the recompute's statements, `year_start_expression` inside the one-pair
+query; tests/grading/test_year_boundary.py checks that they agree. Without school years every
+date counts, as before years existed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from django.db.backends.utils import CursorWrapper
+from django.db.models import DateField, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from gradebook.models import Course, CourseTarget, Enrollment
+from gradebook.models import Course, CourseTarget, Enrollment, SchoolYear
 from mastery import calculation
 from mastery.models import GradingPolicy, School
 from mastery.selectors import achievement_levels, current_policies
@@ -72,12 +86,17 @@ class Governing:
     engines: dict[int, calculation.Policy]  # policy id -> its engine policy
     default_id: int
     assigned: dict[tuple[int, int], int]  # (student, target) -> overriding policy id
+    carrying: frozenset[int] = field(default_factory=frozenset)  # ids that carry prior years
 
     def policy_id(self, student_id: int, target_id: int) -> int:
         return self.assigned.get((student_id, target_id), self.default_id)
 
     def engine(self, student_id: int, target_id: int) -> calculation.Policy:
         return self.engines[self.policy_id(student_id, target_id)]
+
+    def since(self, student_id: int, target_id: int, start: date | None) -> date | None:
+        """The first evidence date the pair's policy counts, given the school year's `start`."""
+        return None if self.policy_id(student_id, target_id) in self.carrying else start
 
 
 def governing(school: School) -> Governing:
@@ -90,7 +109,55 @@ def governing(school: School) -> Governing:
         engines={p.id: p.to_engine(levels) for p in policies},
         default_id=default.id,
         assigned=override_assignments(school),
+        carrying=frozenset(p.id for p in policies if p.carry_prior_years),
     )
+
+
+# --- The year boundary: which evidence a policy counts ---------------------------------------------
+
+
+def year_start(school: School, on: date | None = None) -> date | None:
+    """The first day of the school year `on` (default: today) falls in: the latest SchoolYear of
+    the school that starts on or before it; None when there is none (every date counts)."""
+    return (
+        SchoolYear.objects.filter(school=school, starts_on__lte=on or timezone.localdate())
+        .order_by("-starts_on")
+        .values_list("starts_on", flat=True)
+        .first()
+    )
+
+
+def year_start_expression(school: School, on: date | None = None) -> Coalesce:
+    """`year_start` as a subquery, for a query that filters evidence in the same round trip
+    (the one-pair recompute on every score: no query more); the first day of the calendar when
+    the school has no year, so that every date counts."""
+    latest = (
+        SchoolYear.objects.filter(school=school, starts_on__lte=on or timezone.localdate())
+        .order_by("-starts_on")
+        .values("starts_on")[:1]
+    )
+    return Coalesce(Subquery(latest), Value(date.min), output_field=DateField())
+
+
+def counts_since(policy: GradingPolicy, start: date | None) -> date | None:
+    """The first evidence date `policy` counts when the school year began on `start`: that day,
+    or None (every date) when the policy carries prior years or there is no school year."""
+    return None if policy.carry_prior_years else start
+
+
+# The statements' twin of counts_since, on the `e` evidence alias: the window of today's year
+# (parameter year_start, from `year_start`), and the window of the year an as-of date falls in
+# (parameters school_id and as_of; no year: every date).
+YEAR_WINDOW_SQL = "e.assessed_on >= %(year_start)s"
+AS_OF_WINDOW_SQL = (
+    "e.assessed_on >= coalesce((SELECT max(y.starts_on) FROM gradebook_schoolyear y"
+    " WHERE y.school_id = %(school_id)s AND y.starts_on <= %(as_of)s), DATE '0001-01-01')"
+)
+
+
+def window_sql(policy: GradingPolicy, start: date | None) -> str:
+    """The statement's evidence window for `policy` (YEAR_WINDOW_SQL, or '' for every date)."""
+    return "" if counts_since(policy, start) is None else YEAR_WINDOW_SQL
 
 
 def policy_for_course(

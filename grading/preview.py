@@ -1,7 +1,9 @@
 """What saving a policy version would change, before it is saved (the policy page's preview).
 
 The candidate's outcomes are computed by the recompute's own statement (or the engine on SQLite)
-over the pairs it would govern, and compared with the records as they stand.
+over the pairs it would govern, and compared with the records as they stand. The candidate's
+evidence is this school year's, or every year's when it carries prior years (so turning
+`carry_prior_years` on or off previews its effect too).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import cast
 from django.db import connection, transaction
 
 from gradebook.models import CourseTarget, Enrollment, Mastery, Student
-from grading.policies import create_pair_policy, override_assignments
+from grading.policies import (
+    counts_since,
+    create_pair_policy,
+    override_assignments,
+    window_sql,
+    year_start,
+)
 from grading.school import engine_evidence, pairs_in_order
 from grading.sql import policy_statement
 from mastery import calculation
@@ -40,6 +48,7 @@ def _candidate_outcomes(
 ) -> dict[tuple[int, int], tuple[Decimal | None, Decimal | None, bool]]:
     """(student, target) -> (score, level, mastered) under the candidate, for the pairs it governs."""
     course_id = candidate.course_id
+    start = year_start(school)
     if connection.vendor == "postgresql":
         with transaction.atomic(), connection.cursor() as cursor:
             if course_id is None:
@@ -56,8 +65,13 @@ def _candidate_outcomes(
                     f" WHERE en.school_id = %(school_id)s AND s.course_id = {int(course_id)})"
                 )
             cursor.execute(
-                policy_statement(engine, scope_sql=scope_sql, select_only=True),
-                {"school_id": school.id},
+                policy_statement(
+                    engine,
+                    scope_sql=scope_sql,
+                    select_only=True,
+                    window_sql=window_sql(candidate, start),
+                ),
+                {"school_id": school.id, "year_start": start},
             )
             return {(r[0], r[1]): (r[2], r[3], r[4]) for r in cursor.fetchall()}
     # SQLite (the demo): the engine over the governed pairs.
@@ -74,13 +88,14 @@ def _candidate_outcomes(
             )
         )
     outcomes = {}
+    since = counts_since(candidate, start)
     for student_id, target_id, rows in pairs_in_order(school):
         pair = (student_id, target_id)
         if course_id is None and pair in assigned:
             continue
         if course_id is not None and (student_id not in students or target_id not in targets):
             continue
-        o = calculation.compute(engine_evidence(rows), engine)
+        o = calculation.compute(engine_evidence(rows, since), engine)
         outcomes[pair] = (o.score, Decimal(o.level) if o.level is not None else None, o.mastered)
     return outcomes
 

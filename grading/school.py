@@ -11,6 +11,11 @@ Two implementations of one contract (mastery/calculation.py):
 Both order evidence by (evidence date, id) and round the same way (10 places, then half up to 2),
 so they agree to the cent (tests/grading/test_recompute.py). `mastery_recompute_school` is the
 entry point: it takes the school's recompute lock and picks the implementation.
+
+Both count, for each pair, the evidence of today's school year only, unless the pair's policy
+carries prior years (grading.policies, "the year boundary"). When a new school year begins the
+records must be computed again: `stale_school_ids` finds the schools whose records still count
+evidence from before the year that began (the catch-up beat task queues their recompute).
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import cast
 
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
-from gradebook.models import Evidence, Mastery
+from gradebook.models import Evidence, Mastery, SchoolYear
 from grading.locks import school_lock
 from grading.pair import MASTERY_FIELDS, mastery_from_outcome, mastery_upsert
-from grading.policies import default_policy, governing, policy_scopes
+from grading.policies import default_policy, governing, policy_scopes, window_sql, year_start
 from grading.sql import policy_statement
 from mastery import calculation, pagecache
 from mastery.models import School
@@ -86,7 +93,12 @@ def pairs_in_order(
     school: School, until: date | None = None
 ) -> Iterator[tuple[int, int, list[tuple]]]:
     """Every (student, target) with evidence (voided included), with its live evidence rows;
-    with `until`, only the evidence dated on or before it."""
+    with `until`, only the evidence dated on or before it.
+
+    Every date: which of them a pair's policy counts (the school year's window) depends on the
+    pair, so `engine_evidence(rows, since)` keeps them out; the pair is yielded either way, as the
+    SQL computes it either way.
+    """
     evidence = Evidence.objects.filter(school=school)
     if until is not None:
         evidence = evidence.filter(assessed_on__lte=until)
@@ -111,13 +123,19 @@ def pairs_in_order(
         yield (*current_key, bucket)
 
 
-def engine_evidence(rows: list[tuple]) -> Iterator[calculation.Evidence]:
-    """`pairs_in_order`'s evidence rows as the engine reads them."""
-    return (calculation.Evidence(score=s, assessed_on=d, kind=k, status=st) for s, d, k, st in rows)
+def engine_evidence(rows: list[tuple], since: date | None = None) -> Iterator[calculation.Evidence]:
+    """`pairs_in_order`'s evidence rows as the engine reads them; with `since` (the pair's
+    window: Governing.since), only those dated on or after it."""
+    return (
+        calculation.Evidence(score=s, assessed_on=d, kind=k, status=st)
+        for s, d, k, st in rows
+        if since is None or d >= since
+    )
 
 
 def school_recompute_python(school: School) -> RecomputeResult:
     rule = governing(school)
+    start = year_start(school)
     existing = {
         (m.student_id, m.target_id): m
         for m in Mastery.objects.filter(school=school).only(*MASTERY_FIELDS, "student", "target")
@@ -127,7 +145,8 @@ def school_recompute_python(school: School) -> RecomputeResult:
     for student_id, target_id, rows in pairs_in_order(school):
         pairs += 1
         policy_id = rule.policy_id(student_id, target_id)
-        outcome = calculation.compute(engine_evidence(rows), rule.engines[policy_id])
+        since = rule.since(student_id, target_id, start)
+        outcome = calculation.compute(engine_evidence(rows, since), rule.engines[policy_id])
         record = mastery_from_outcome(
             school=school,
             student_id=student_id,
@@ -183,6 +202,7 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
     levels = achievement_levels(school)
     policies = current_policies(school)
     default_policy(school, policies)  # PolicyMissing before any statement
+    start = year_start(school)
     pairs = written = level_changes = 0
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
@@ -193,8 +213,12 @@ def school_recompute_sql(school: School, *, part: Part | None = None) -> Recompu
             if part is not None:
                 scope_sql += part.sql()
             cursor.execute(
-                policy_statement(policy.to_engine(levels), scope_sql=scope_sql),
-                {"school_id": school.id, "policy_id": policy.id},
+                policy_statement(
+                    policy.to_engine(levels),
+                    scope_sql=scope_sql,
+                    window_sql=window_sql(policy, start),
+                ),
+                {"school_id": school.id, "policy_id": policy.id, "year_start": start},
             )
             computed, changed, leveled = cursor.fetchone()
             pairs += computed
@@ -264,17 +288,72 @@ def school_recompute_parts(school: School, *, parts: int | None = None) -> Recom
     )
 
 
+# How long after a school year begins the catch-up still looks for records counting evidence
+# from before it (see year_stale_school_ids).
+YEAR_START_CATCH_UP = timedelta(days=14)
+
+
 def stale_school_ids() -> list[int]:
-    """Schools with Mastery records computed under a policy version that is no longer current.
+    """Schools with Mastery records computed under a policy version that is no longer current,
+    or still counting evidence from before the school year that has just begun.
 
     Deliberately across schools (it feeds the catch-up dispatcher); it returns only ids.
     """
     with all_schools():
-        return list(
+        by_policy = set(
             Mastery.objects.filter(policy__is_current=False)
             .values_list("school_id", flat=True)
             .distinct()
         )
+    return sorted(by_policy | set(year_stale_school_ids()))
+
+
+def year_stale_school_ids(today: date | None = None) -> list[int]:
+    """Schools whose school year began in the last two weeks and that still have a record
+    computed before that day which counts evidence from before it (under a policy that does not
+    carry prior years).
+
+    Why this is the recompute's trigger at a new year's start: a record's level depends on the
+    date (which year's evidence counts), so records computed before the first day of the year
+    are wrong on that day without any write. The catch-up beat task (every ten minutes) asks
+    this, so on the first day the school's records are recomputed within minutes of midnight.
+    The recompute rewrites every record that counted earlier evidence (its count drops), so a
+    school is found once per new year. Only the first two weeks are searched (it reads the
+    school's records): the other paths that move a year's start (the rollover when the next year
+    has already begun, a year added on the years page, a roster import) queue their own
+    recompute.
+    """
+    today = today or timezone.localdate()
+    with all_schools():
+        started = (
+            SchoolYear.objects.filter(
+                starts_on__lte=today, starts_on__gt=today - YEAR_START_CATCH_UP
+            )
+            .order_by("school_id", "-starts_on")
+            .values_list("school_id", "starts_on")
+        )
+        latest: dict[int, date] = {}
+        for school_id, starts_on in started:
+            latest.setdefault(school_id, starts_on)
+        stale = []
+        for school_id, starts_on in sorted(latest.items()):
+            older = Evidence.objects.filter(
+                school_id=school_id,
+                student_id=OuterRef("student_id"),
+                target_id=OuterRef("target_id"),
+                voided_at__isnull=True,
+                assessed_on__lt=starts_on,
+            )
+            first_moment = timezone.make_aware(datetime.combine(starts_on, time.min))
+            if Mastery.objects.filter(
+                Exists(older),
+                school_id=school_id,
+                computed_at__lt=first_moment,
+                evidence_count__gt=0,
+                policy__carry_prior_years=False,
+            ).exists():
+                stale.append(school_id)
+        return stale
 
 
 def iter_chunks(items: Iterable, size: int) -> Iterator[list]:

@@ -271,12 +271,24 @@ x AS (
 """
 
 
-def policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: bool = False) -> str:
+def policy_statement(
+    p: calculation.Policy,
+    *,
+    scope_sql: str,
+    select_only: bool = False,
+    window_sql: str = "",
+    select_records: bool = False,
+) -> str:
     """One INSERT … SELECT … ON CONFLICT computing every pair in `scope_sql` under policy `p`;
     it answers one row: (pairs computed, records written, records whose level changed).
 
     With select_only, just the SELECT of the computed rows (student_id, target_id, score, level,
-    mastered), for a preview that writes nothing.
+    mastered), for a preview that writes nothing; with select_records, the SELECT of whole records
+    (those five, evidence_count, last_evidence_on, explanation: a year's closing snapshot).
+
+    `window_sql` (grading.policies.window_sql): a condition on the evidence `e` that the school
+    year's window sets; evidence outside it is read like voided evidence (not live, not counted),
+    so a pair whose evidence is all from earlier years is still computed, with none this year.
     """
     kinds = (
         "TRUE"
@@ -294,12 +306,13 @@ def policy_statement(p: calculation.Policy, *, scope_sql: str, select_only: bool
     )
     body = _one_pass_body(p, extra) or _two_pass_body(p, res, extra)
     insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
+    live = f"e.voided_at IS NULL AND {window_sql}" if window_sql else "e.voided_at IS NULL"
     ctes = f"""
 WITH ev AS MATERIALIZED (
-    SELECT e.id, e.student_id, e.target_id, e.assessed_on, e.voided_at IS NULL AS live,
+    SELECT e.id, e.student_id, e.target_id, e.assessed_on, {live} AS live,
            CASE WHEN e.status = 'scored' THEN e.score
                 WHEN e.status = 'missing' AND {missing} THEN {_lit(p.scale_min)} END AS s,
-           e.voided_at IS NULL AND ({kinds})
+           {live} AND ({kinds})
                AND (e.status = 'scored' OR (e.status = 'missing' AND {missing})) AS counts
     FROM gradebook_evidence e
     WHERE e.school_id = %(school_id)s {scope_sql}
@@ -311,12 +324,13 @@ WITH ev AS MATERIALIZED (
     FROM x
 )
 """
-    if select_only:
+    if select_only or select_records:
+        record = ", evidence_count, last_on, explanation" if select_records else ""
         return (
             ctes
             + f"""
 SELECT student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE level END AS level,
-       coalesce(score >= {_lit(p.mastery_threshold)}, FALSE) AS mastered
+       coalesce(score >= {_lit(p.mastery_threshold)}, FALSE) AS mastered{record}
 FROM final
 """
         )

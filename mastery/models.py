@@ -413,6 +413,7 @@ POLICY_FIELDS = (
     "grade_bands",
     "threshold_bands",
     "fallback_letter",
+    "carry_prior_years",
 )
 
 
