@@ -168,6 +168,8 @@ def request_check(
                 False,
             )
         )
+    else:
+        lines.append(RuleLine(_("No other request on this target is waiting."), True))
 
     evidence = Evidence.objects.filter(
         school=school,
