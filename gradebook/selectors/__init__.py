@@ -6,5 +6,6 @@ of the class (the query-count tests pin them).
 - home: a teacher's sections, what is left to score, open requests;
 - grid: the section grid;  scoring: an assessment's scoring grid and its undo stack;
 - cells: one student on one target, and who could reassess;
-- students: a student's progress, a target with its descriptors, habits of work.
+- students: a student's progress, a target with its descriptors, habits of work;
+- feedback: the students owed feedback (none within the school's interval), by section.
 """

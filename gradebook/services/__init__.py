@@ -13,7 +13,8 @@ re-exported here.
   request_withdraw, requests_expire) and the rules they are checked against (rules_save,
   course_rules_remove); a reassessment's score completes a request (evidence.py);
 - assessments.py: creating and editing an assessment (assessment_save);
-- habits.py: habit-of-work scores (habit_score_record).
+- habits.py: habit-of-work scores (habit_score_record);
+- feedback.py: the school's feedback interval (feedback_interval_save).
 
 The shared rules: every service takes the school explicitly, keyword-only, runs in one
 transaction, and either does everything or nothing: invalid input raises `EvidenceError` (a

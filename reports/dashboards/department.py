@@ -3,7 +3,8 @@
 For each common target of the department (the targets of its courses taught this term): the
 distribution of levels by section and by teacher, how the share of proficient students moved since
 the term began and since the last intervention cycle began, the department's common assessments
-compared across sections (and tiers), and the students not yet proficient, target by target.
+compared across sections (and tiers), the students not yet proficient, target by target, and
+how many students of each section are owed feedback (gradebook.selectors.feedback).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from gradebook.models import Section, Term
+from gradebook.selectors.feedback import feedback_cadence
 from intervention.models import WEEKDAY_NAMES, GroupKind, InterventionCycle
 from mastery import calculation
 from mastery.models import Department, LearningTarget, ScaleLevel, School
@@ -150,6 +152,7 @@ def department_dashboard(
     )
     figures = [
         _by_section(school, pairs, params, sections, targets, levels),
+        _feedback_owed(school, sections, today),
         _by_teacher(pairs, params, sections, targets, levels),
         _change(pairs, params, targets, comparisons),
         _common_assessments(school, department, term, sections, threshold, course_id),
@@ -246,6 +249,39 @@ def _by_section(school, pairs, params, sections, targets, levels) -> Figure:
         targets=targets,
         levels=levels,
     )
+
+
+def _feedback_owed(school: School, sections: dict[int, Section], today: date) -> Figure:
+    """Per section, its students and how many of them are owed feedback today (two queries)."""
+    cadences = feedback_cadence(school=school, section_ids=list(sections), today=today)
+    days = school.feedback_interval_days
+    figure = Figure(
+        slug="feedback-owed",
+        title=_("Owed feedback, by section"),
+        description=_(
+            "Students enrolled in the section now who have had no feedback in its course (a "
+            "comment, or a score with feedback) for more than the school's %(days)s days; a "
+            "student who joined later counts from the day they joined. Archived sections, and "
+            "sections whose term is not running today, owe none."
+        )
+        % {"days": days},
+        columns=[_("Section"), _("Teachers"), _("Students"), _("Owed feedback")],
+        rows=[],
+        links={0: []},
+        empty=_("No section of this department is running today."),
+    )
+    for section in sections.values():
+        cadence = cadences.get(section.id)
+        if cadence is None:
+            continue
+        figure.rows.append(
+            [section_label(section), teacher_names(section), cadence.students, cadence.owed_count]
+        )
+        figure.links[0].append(reverse("gradebook:section_detail", args=[school.slug, section.id]))
+        figure.bars.append(
+            share_bar(section_label(section), cadence.owed_count, cadence.students, "#b5542c")
+        )
+    return figure
 
 
 def _by_teacher(pairs, params, sections, targets, levels) -> Figure:

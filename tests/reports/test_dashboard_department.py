@@ -30,8 +30,9 @@ from tests.reports.dashboards import (
 # The page's queries: session user, school + membership, the terms (dashboard term + the term
 # menu), the department, its courses this term, the scale, the policies, the cycles, the baseline
 # runs, sections, teachers (prefetch), targets, and one per figure's GROUP BY (two for "how it
-# changed"; the two "not yet proficient" figures share one).
-QUERIES_DEPARTMENT = 19
+# changed"; the two "not yet proficient" figures share one), and two for "owed feedback"
+# (gradebook.selectors.feedback: the enrolments, then the latest feedback).
+QUERIES_DEPARTMENT = 21
 
 
 def url(w, department=None, **query) -> str:
