@@ -269,7 +269,7 @@ SINGLE = {
     "Reassessment: how, when and how many times": "Nuevas evaluaciones: cómo, cuándo y cuántas veces",
     "My reassessment requests": "Mis solicitudes de nueva evaluación",
     "Reassessment requests": "Solicitudes de nueva evaluación",
-    "on %(day)s": "el %(day)s",
+    "on %(weekday)s, %(day)s": "el %(weekday)s %(day)s",
     "asked %(day)s": "pedida el %(day)s",
     "Teacher's reason": "Motivo del docente",
     "Withdraw": "Retirar",

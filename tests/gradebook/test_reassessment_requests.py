@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django_scopes import scope, scopes_disabled
 
 from gradebook.models import (
@@ -395,6 +396,27 @@ def test_a_student_sees_the_rules_checked_then_sends_and_sees_the_status(client,
     assert response.status_code == 302
     portal = page(client.get(reverse("reports:me", args=[w.school.slug])))
     assert "My reassessment requests" in portal and "Waiting for the teacher" in portal
+
+
+def test_the_student_and_family_see_the_day_and_a_declines_reason(client, ready):
+    w = ready
+    made = ask(w, w.students[0])
+    day = TODAY + timedelta(days=2)
+    with scope(school=w.school):
+        requests_accept(
+            school=w.school, request_ids=[made.id], accepted_by=w.teacher, scheduled_on=day
+        )
+    client.force_login(w.student_user)
+    portal = page(client.get(reverse("reports:me", args=[w.school.slug])))
+    assert "Scheduled" in portal
+    assert f"on {date_format(day, 'l')}, {date_format(day, 'DATE_FORMAT')}" in portal
+    with scope(school=w.school):
+        request_decline(
+            school=w.school, request_id=made.id, declined_by=w.teacher, reason="Next unit first."
+        )
+    client.force_login(w.guardian)
+    child = page(client.get(reverse("reports:child", args=[w.school.slug, w.students[0].id])))
+    assert "Declined" in child and "Next unit first." in child
 
 
 def test_a_student_who_may_not_ask_yet_sees_why_and_sending_changes_nothing(client, world_a):
