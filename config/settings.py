@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "grading.apps.GradingConfig",
     "gradebook.apps.GradebookConfig",
     "intervention.apps.InterventionConfig",
+    "years.apps.YearsConfig",
     "reports.apps.ReportsConfig",
 ]
 # The benchmark and the demo data (devtools/) are not in the production image: installed where
