@@ -19,8 +19,7 @@ def feedback_interval_save(*, school: School, changed_by: User, days: int) -> Sc
     """Set the school's feedback interval (1-60 days), audited; the same value writes nothing.
 
     Raises ValidationError (on `days`) before anything is written when the value is out of range.
-    The audit trail has no object type of its own for school settings: the change is recorded as
-    a school policy (AuditEvent.ObjectType.POLICY) without an object id, its summary naming it.
+    Audited as a school setting (AuditEvent.ObjectType.SCHOOL, the school's id).
     """
     if (
         isinstance(days, bool)
@@ -44,7 +43,8 @@ def feedback_interval_save(*, school: School, changed_by: User, days: int) -> Sc
         audit.record(
             school=current,
             action=AuditEvent.Action.UPDATE,
-            object_type=AuditEvent.ObjectType.POLICY,
+            object_type=AuditEvent.ObjectType.SCHOOL,
+            object_id=current.pk,
             actor=changed_by,
             before={"feedback_interval_days": before},
             after={"feedback_interval_days": days},

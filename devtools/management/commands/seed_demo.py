@@ -39,7 +39,11 @@ from gradebook.models import (
     Student,
     Term,
 )
+from gradebook.selectors.reassessment import next_school_day, request_check
+from gradebook.services.evidence import evidence_record
+from gradebook.services.requests import request_decline, request_withdraw, requests_accept
 from grading.school import mastery_recompute_school
+from grading.services import rules_save
 from intervention.models import InterventionSettings, InterventionSlot, SessionAttendance
 from intervention.services import cycle_open
 from mastery import audit
@@ -590,16 +594,37 @@ class Command(BaseCommand):
         )
 
     def make_requests(self, school, sections) -> None:
-        """A few students asked to be reassessed after re-teaching (what the teacher home lists)."""
+        """The school's reassessment rules, and requests in every state (what the teacher's home,
+        the cell and the portal show): waiting, scheduled, completed by a score, declined with a
+        reason, withdrawn, expired. Made through the services, as people would (audited)."""
+        rules_save(
+            school=school,
+            values={"families_may_request": True, "max_per_period": 2, "min_days_after": 3},
+            saved_by=self.user_for_requests(school),
+        )
         notes = [
             "I went to tutoring on Tuesday and redid the practice set.",
             "Can I retake this after the review session?",
             "I fixed my errors from the quiz; ready to show it.",
             "",
         ]
-        requests = []
+        states = [
+            "open",
+            "open",
+            "scheduled",
+            "completed",
+            "declined",
+            "open",
+            "withdrawn",
+            "expired",
+        ]
+        today = timezone.localdate()
+        made = 0
         for code in ("ALG1", "ENG9"):
             for section in sections[code][:2]:
+                teacher = (
+                    SectionTeacher.objects.filter(school=school, section=section).first().teacher
+                )
                 below = (
                     Mastery.objects.filter(
                         school=school,
@@ -609,20 +634,68 @@ class Command(BaseCommand):
                         target__course_targets__course=section.course,
                     )
                     .select_related("student", "target")
-                    .order_by("score")[:3]
+                    .order_by("score")[:4]
                 )
-                for i, record in enumerate(below):
-                    requests.append(
-                        ReassessmentRequest(
-                            school=school,
-                            student=record.student,
-                            target=record.target,
-                            section=section,
-                            requested_by=record.student.user or self.user_for_requests(school),
-                            note=notes[i % len(notes)],
-                        )
+                for record in below:
+                    state = states[made % len(states)]
+                    made += 1
+                    request = ReassessmentRequest.objects.create(
+                        school=school,
+                        student=record.student,
+                        target=record.target,
+                        section=section,
+                        requested_by=record.student.user or teacher,
+                        note=notes[made % len(notes)],
+                        rules=[
+                            line.as_dict()
+                            for line in request_check(
+                                school=school,
+                                student=record.student,
+                                target=record.target,
+                                by="student",
+                                today=today,
+                            ).lines
+                        ],
+                        created_at=timezone.now() - timedelta(days=made % 5 + 1),
                     )
-        ReassessmentRequest.objects.bulk_create(requests)
+                    if state in ("scheduled", "completed"):
+                        day = today if state == "completed" else next_school_day(today)
+                        requests_accept(
+                            school=school,
+                            request_ids=[request.id],
+                            accepted_by=teacher,
+                            scheduled_on=day,
+                        )
+                        if state == "completed":
+                            request.refresh_from_db()
+                            evidence_record(
+                                school=school,
+                                recorded_by=teacher,
+                                student_id=record.student_id,
+                                target_id=record.target_id,
+                                assessment_id=request.sitting_id,
+                                score=Decimal(3),
+                                assessed_on=day,
+                                feedback="Much clearer this time: the steps are all there.",
+                            )
+                    elif state == "declined":
+                        request_decline(
+                            school=school,
+                            request_id=request.id,
+                            declined_by=teacher,
+                            reason="Come to Wednesday's re-teaching first, then ask again.",
+                        )
+                    elif state == "withdrawn":
+                        request_withdraw(
+                            school=school,
+                            request_id=request.id,
+                            student=record.student,
+                            withdrawn_by=request.requested_by,
+                        )
+                    elif state == "expired":
+                        ReassessmentRequest.objects.filter(pk=request.pk).update(
+                            status=ReassessmentRequest.Status.EXPIRED, resolved_at=timezone.now()
+                        )
 
     def user_for_requests(self, school):
         # Requests made in class are noted by the teacher on the student's behalf.
