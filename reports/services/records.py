@@ -24,6 +24,7 @@ from intervention.models import RosterEntry, SessionAttendance
 from mastery import audit
 from mastery.models import AuditEvent, School, User
 from reports.models import ReportFile, StudentGoal
+from years.models import Promotion
 
 
 def student_records_export(
@@ -229,6 +230,14 @@ def _records_of(*, school: School, student: Student) -> dict:
             resolved_at="resolved_at",
             resolved_by=lambda r: name(r.resolved_by),
             evidence_id="evidence_id",
+        ),
+        "promotions": rows(
+            Promotion.objects.filter(**mine).select_related("year").order_by("year__starts_on"),
+            year="year.name",
+            from_grade="from_grade",
+            to_grade="to_grade",
+            outcome="outcome",
+            recorded_at="recorded_at",
         ),
         "year_end_mastery": rows(
             YearEndMastery.objects.filter(**mine)

@@ -181,6 +181,7 @@ EXPORTED_AS = {
     "HabitScore": "habit_scores",
     "ReassessmentRequest": "reassessment_requests",
     "YearEndMastery": "year_end_mastery",
+    "Promotion": "promotions",
     "AssessmentFeedback": "assessment_comments",
     "RosterEntry": "intervention",
     "StudentGoal": "goals",
