@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from gradebook import api as gradebook_api
+from gradebook import api_requests
 from intervention import api as intervention_api
 from mastery import api as mastery_api
 from mastery.rest import api_not_found
@@ -27,6 +28,8 @@ for prefix, viewset, basename in [
     ("assessments", gradebook_api.AssessmentViewSet, "assessment"),
     ("evidence", gradebook_api.EvidenceViewSet, "evidence"),
     ("mastery", gradebook_api.MasteryViewSet, "mastery"),
+    ("reassessment-requests", api_requests.ReassessmentRequestViewSet, "reassessment-request"),
+    ("reassessment-rules", api_requests.ReassessmentRuleViewSet, "reassessment-rule"),
     ("cycles", intervention_api.CycleViewSet, "cycle"),
     ("groups", intervention_api.GroupViewSet, "group"),
     ("roster-entries", intervention_api.RosterEntryViewSet, "roster-entry"),

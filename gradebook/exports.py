@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from gradebook.models import Mastery, Section
+from gradebook.models import Mastery, ReassessmentRequest, Section
 from gradebook.selectors import common as common_reads
 from gradebook.selectors import grid as grid_reads
 from gradebook.services.evidence import score_number
@@ -411,3 +411,103 @@ def mastery_response(*, school: School, filters: MasteryFilters) -> StreamingHtt
 def _attachment(response, filename: str):
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- Reassessment requests -------------------------------------------------------------------------
+
+REQUESTS_HEADER = [
+    "student number",
+    "student",
+    "target code",
+    "status",
+    "asked on",
+    "requested by",
+    "scheduled on",
+    "decline reason",
+    "resolved on",
+]
+# The school's export: the same columns, then where each request was made.
+SCHOOL_REQUESTS_HEADER = [*REQUESTS_HEADER, "course", "section"]
+
+
+def reassessment_requests(*, school: School, section: Section | None = None) -> QuerySet:
+    """The school's reassessment requests (or one section's), every status, oldest first, joined
+    with what the export shows, as tuples (one query). Student and target are filtered by
+    school; the section, its course and the requester are reached through the row's own keys."""
+    requests = ReassessmentRequest.objects.filter(
+        school=school, student__school=school, target__school=school
+    )
+    if section is not None:
+        if section.school_id != school.id:
+            raise ValueError("The section belongs to another school.")
+        requests = requests.filter(section=section)
+    return requests.order_by("created_at", "id").values_list(
+        "student__local_id",
+        "student__last_name",
+        "student__first_name",
+        "target__code",
+        "status",
+        "created_at",
+        "requested_by__full_name",
+        "scheduled_on",
+        "decline_reason",
+        "resolved_at",
+        "section__course__code",
+        "section__name",
+    )
+
+
+def requests_rows(
+    *, school: School, section: Section | None = None
+) -> tuple[list[str], Iterator[list]]:
+    """The requests as rows, streamed: with `section`, that section's (REQUESTS_HEADER); without,
+    the whole school's, with each request's course and section (SCHOOL_REQUESTS_HEADER). The
+    moments (asked, resolved) are local dates."""
+    requests = reassessment_requests(school=school, section=section)
+    zone = timezone.get_current_timezone()  # read now, in the request
+
+    def day(moment: datetime | None) -> date | None:
+        return None if moment is None else timezone.localtime(moment, zone).date()
+
+    def rows() -> Iterator[list]:
+        for (
+            local_id,
+            last_name,
+            first_name,
+            code,
+            status,
+            created_at,
+            requested_by,
+            scheduled_on,
+            decline_reason,
+            resolved_at,
+            course_code,
+            section_name,
+        ) in requests.iterator(chunk_size=FETCH_ROWS):
+            row = [
+                local_id,
+                f"{last_name}, {first_name}",
+                code,
+                status,
+                day(created_at),
+                requested_by,
+                scheduled_on,
+                decline_reason,
+                day(resolved_at),
+            ]
+            if section is None:
+                row += [course_code, section_name]
+            yield row
+
+    header = REQUESTS_HEADER if section is not None else SCHOOL_REQUESTS_HEADER
+    return list(header), rows()
+
+
+def requests_response(*, school: School, section: Section | None = None) -> StreamingHttpResponse:
+    """A section's requests (or, without one, the school's) as a CSV download."""
+    header, rows = requests_rows(school=school, section=section)
+    parts = ["requests"]
+    if section is not None:
+        parts += [section.course.code, section.name]
+    response = StreamingHttpResponse(csv_chunks(header, rows), content_type=CONTENT_TYPE)
+    return _attachment(response, export_filename(school, *parts))

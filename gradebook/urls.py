@@ -72,6 +72,12 @@ urlpatterns = [
     ),
     path(section + "export.csv", export_views.section_export, name="section_export"),
     path("exports/mastery.csv", export_views.mastery_export, name="mastery_export"),
+    path(
+        section + "requests.csv",
+        export_views.section_requests_export,
+        name="section_requests_export",
+    ),
+    path("exports/requests.csv", export_views.requests_export, name="requests_export"),
     path("rostering/import/", rostering_views.oneroster_import, name="oneroster_import"),
     path("feedback/", feedback_views.feedback_settings, name="feedback_settings"),
 ]

@@ -1,4 +1,5 @@
-"""CSV downloads: a section's gradebook, and a school's mastery records (streamed)."""
+"""CSV downloads: a section's gradebook and reassessment requests, and a school's mastery records
+and requests (streamed)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,20 @@ def mastery_export(request, school_slug: str):
     except exports.ExportFilterError as error:
         return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     return exports.mastery_response(school=request.school, filters=filters)
+
+
+@never_cache
+@require_safe
+def section_requests_export(request, school_slug: str, section_id: int):
+    """The section's reassessment requests (every status) as CSV, for whoever may see the grid
+    (404 otherwise, as the grid does)."""
+    section = section_for(request, section_id)
+    return exports.requests_response(school=request.school, section=section)
+
+
+@never_cache
+@require_safe
+@roles_required(*SCHOOL_WIDE)
+def requests_export(request, school_slug: str):
+    """Every reassessment request of the school, with its course and section, streamed as CSV."""
+    return exports.requests_response(school=request.school)

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_scopes import ScopeError, scope, scopes_disabled
 
-from gradebook.models import Evidence, Mastery, Student
+from gradebook.models import Evidence, Mastery, ReassessmentRule, Student
 from intervention.models import InterventionGroup, RosterEntry
 from mastery.models import District, DistrictMembership, Membership, Role
 from mastery.tasks import SchoolTask
@@ -72,6 +72,8 @@ API_OBJECTS = {
     "group": lambda w: intervention_of(w)["group"].id,
     "roster-entry": lambda w: intervention_of(w)["entry"].id,
     "report-batch": lambda w: make_batch(w).id,
+    "reassessment-request": lambda w: make_request(w).id,
+    "reassessment-rule": lambda w: ReassessmentRule.objects.get_or_create(school=w.school)[0].id,
 }
 
 

@@ -118,6 +118,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:competency_create":          (200,  200,  200,  403,  403,  403,  403,  404,  302),
     "gradebook:competency_edit":            (200,  200,  200,  403,  403,  403,  403,  404,  302),
     "gradebook:mastery_export":             (200,  403,  403,  200,  403,  403,  200,  404,  302),
+    "gradebook:section_requests_export":    (200,  200,  404,  200,  404,  404,  200,  404,  302),
+    "gradebook:requests_export":            (200,  403,  403,  200,  403,  403,  200,  404,  302),
     "gradebook:oneroster_import":           (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "gradebook:feedback_settings":          (200,  200,  200,  200,  403,  403,  200,  404,  302),
     # Intervention (the group in the URL is other_teacher's; the student is teacher's)
@@ -184,6 +186,17 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:mastery-list":                     (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:mastery-detail":                   (200,  200,  404,  200,  403,  403,  200,  404,  401),
     "api:mastery-export-csv":               (200,  403,  403,  200,  403,  403,  200,  404,  401),
+    # Reassessment requests: read like their section; the section's teachers and school admins
+    # accept (the sweep's body has no day: 400) and decline; counselors and district admins read
+    "api:reassessment-request-list":        (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:reassessment-request-detail":      (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    "api:reassessment-request-accept":      (400,  400,  404,  403,  403,  403,  403,  404,  401),
+    "api:reassessment-request-decline":     (200,  200,  404,  403,  403,  403,  403,  404,  401),
+    "api:reassessment-request-accept-many": (400,  400,  400,  403,  403,  403,  403,  404,  401),
+    # The rules: read only, for all staff (the check without a student and target: 400)
+    "api:reassessment-rule-list":           (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:reassessment-rule-detail":         (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:reassessment-rule-check":          (400,  400,  400,  400,  403,  403,  400,  404,  401),
     "api:cycle-list":                       (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:cycle-detail":                     (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:group-list":                       (200,  200,  200,  200,  403,  403,  200,  404,  401),
