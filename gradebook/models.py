@@ -555,6 +555,7 @@ class ReassessmentRule(TenantModel):
 
     course = models.ForeignKey(
         "Course",
+        db_constraint=False,  # (school_id, …) in the database: mastery/citus.py
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -651,6 +652,7 @@ class ReassessmentRequest(TenantModel):
     )
     period = models.ForeignKey(
         GradingPeriod,
+        db_constraint=False,  # (school_id, …) in the database: mastery/citus.py
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -671,6 +673,7 @@ class ReassessmentRequest(TenantModel):
     scheduled_on = models.DateField(null=True, blank=True)
     sitting = models.ForeignKey(
         "Assessment",
+        db_constraint=False,  # (school_id, …) in the database: mastery/citus.py
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -855,9 +858,16 @@ class YearEndMastery(TenantModel):
     nothing), read as last year's context by the next year's teachers, never as a grade.
     """
 
-    year = models.ForeignKey(SchoolYear, on_delete=models.RESTRICT, related_name="year_end")
-    student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="year_end")
-    target = models.ForeignKey(LearningTarget, on_delete=models.RESTRICT, related_name="year_end")
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    year = models.ForeignKey(
+        SchoolYear, on_delete=models.RESTRICT, related_name="year_end", db_constraint=False
+    )
+    student = models.ForeignKey(
+        Student, on_delete=models.RESTRICT, related_name="year_end", db_constraint=False
+    )
+    target = models.ForeignKey(
+        LearningTarget, on_delete=models.RESTRICT, related_name="year_end", db_constraint=False
+    )
     score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     level = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     mastered = models.BooleanField(default=False)

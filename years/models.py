@@ -32,9 +32,13 @@ class YearRollover(TenantModel):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    year = models.ForeignKey(SchoolYear, on_delete=models.RESTRICT, related_name="rollovers")
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    year = models.ForeignKey(
+        SchoolYear, on_delete=models.RESTRICT, related_name="rollovers", db_constraint=False
+    )
     next_year = models.ForeignKey(
         SchoolYear,
+        db_constraint=False,
         null=True,
         blank=True,
         on_delete=models.RESTRICT,
@@ -81,8 +85,13 @@ class Promotion(TenantModel):
         RETAINED = "retained", _("Retained")
         GRADUATED = "graduated", _("Graduated")
 
-    year = models.ForeignKey(SchoolYear, on_delete=models.RESTRICT, related_name="promotions")
-    student = models.ForeignKey(Student, on_delete=models.RESTRICT, related_name="promotions")
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    year = models.ForeignKey(
+        SchoolYear, on_delete=models.RESTRICT, related_name="promotions", db_constraint=False
+    )
+    student = models.ForeignKey(
+        Student, on_delete=models.RESTRICT, related_name="promotions", db_constraint=False
+    )
     from_grade = models.PositiveSmallIntegerField()
     to_grade = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text=_("Empty for a graduate (whose grade level is kept).")

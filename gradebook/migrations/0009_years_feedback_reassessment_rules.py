@@ -6,6 +6,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from mastery.citus import tenant_keys
+
 
 def settle_requests(apps, schema_editor):
     """Before the new constraints: a declined request gets a reason, and of two live requests
@@ -163,6 +165,7 @@ class Migration(migrations.Migration):
             model_name="reassessmentrequest",
             name="period",
             field=models.ForeignKey(
+                db_constraint=False,
                 blank=True,
                 help_text="The grading period it counts in (for the per-period limit).",
                 null=True,
@@ -189,6 +192,7 @@ class Migration(migrations.Migration):
             model_name="reassessmentrequest",
             name="sitting",
             field=models.ForeignKey(
+                db_constraint=False,
                 blank=True,
                 help_text="The reassessment the accepted request was scheduled into.",
                 null=True,
@@ -253,6 +257,7 @@ class Migration(migrations.Migration):
             model_name="reassessmentrule",
             name="course",
             field=models.ForeignKey(
+                db_constraint=False,
                 blank=True,
                 help_text="Empty: the school's rules. Set: this course's own rules.",
                 null=True,
@@ -303,6 +308,7 @@ class Migration(migrations.Migration):
             model_name="yearendmastery",
             name="student",
             field=models.ForeignKey(
+                db_constraint=False,
                 on_delete=django.db.models.deletion.RESTRICT,
                 related_name="year_end",
                 to="gradebook.student",
@@ -312,6 +318,7 @@ class Migration(migrations.Migration):
             model_name="yearendmastery",
             name="target",
             field=models.ForeignKey(
+                db_constraint=False,
                 on_delete=django.db.models.deletion.RESTRICT,
                 related_name="year_end",
                 to="mastery.learningtarget",
@@ -321,6 +328,7 @@ class Migration(migrations.Migration):
             model_name="yearendmastery",
             name="year",
             field=models.ForeignKey(
+                db_constraint=False,
                 on_delete=django.db.models.deletion.RESTRICT,
                 related_name="year_end",
                 to="gradebook.schoolyear",
@@ -366,5 +374,24 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(
                 fields=("school", "year", "student", "target"), name="year_end_mastery_unique"
             ),
+        ),
+        # The school in the new tables' keys and references (mastery/citus.py), PostgreSQL only.
+        tenant_keys("gradebook_schoolyear"),
+        tenant_keys("gradebook_reassessmentrule", references={"course_id": "gradebook_course"}),
+        tenant_keys(
+            "gradebook_yearendmastery",
+            references={
+                "year_id": "gradebook_schoolyear",
+                "student_id": "gradebook_student",
+                "target_id": "mastery_learningtarget",
+            },
+        ),
+        tenant_keys(
+            "gradebook_reassessmentrequest",
+            primary=False,
+            references={
+                "period_id": "gradebook_gradingperiod",
+                "sitting_id": "gradebook_assessment",
+            },
         ),
     ]

@@ -27,8 +27,9 @@ from gradebook.services.requests import (
     requests_accept,
     requests_expire,
 )
+from intervention.models import RosterEntry, SessionAttendance
 from mastery.models import AuditEvent
-from tests.factories import make_assessment, make_evidence
+from tests.factories import make_assessment, make_evidence, make_intervention
 from tests.gradebook.pages import page, url
 
 TODAY = timezone.localdate()
@@ -108,9 +109,6 @@ def test_the_window_refuses_within_n_days_of_the_attempt_and_says_when_it_opens(
 
 
 def test_practice_is_required_and_an_intervention_session_attended_counts(world_a):
-    from intervention.models import RosterEntry, SessionAttendance
-    from tests.factories import make_intervention
-
     w, pupil = world_a, world_a.students[1]
     rules(w, min_days_after=0)
     attempt(w, pupil, days_ago=6, score="1")

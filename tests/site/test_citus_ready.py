@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import connection
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django_scopes import scopes_disabled
+
+from gradebook.models import SchoolYear, YearEndMastery
+from mastery.tenancy import all_schools
 
 KNOWN = Path(__file__).with_name("citus_violations.txt")
 
@@ -103,3 +108,25 @@ def test_the_check_sees_the_rules_it_enforces(db):
     membership = [cols for table, kind, cols, _ in keys() if table == "mastery_membership"]
     assert ["school_id", "user_id", "role"] in membership
     assert not any(v.startswith("mastery_membership: unique") for v in found)
+
+
+def test_a_new_tables_reference_cannot_cross_schools(world_a, world_b):
+    """The composite keys of a table made after the rules (mastery/citus.py) hold in the database:
+    a year-end record of school A naming school B's student is refused, whatever the ORM does."""
+    with scopes_disabled(), all_schools():
+        year = SchoolYear.objects.create(
+            school=world_a.school, name="2025-2026", starts_on="2025-08-15", ends_on="2026-06-15"
+        )
+        with pytest.raises(IntegrityError), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            YearEndMastery.objects.create(
+                school=world_a.school,
+                year=year,
+                student=world_b.students[0],
+                target=world_a.targets[0],
+            )
+        YearEndMastery.objects.create(
+            school=world_a.school, year=year, student=world_a.students[0], target=world_a.targets[0]
+        )
+        assert YearEndMastery.objects.filter(school=world_a.school).count() == 1

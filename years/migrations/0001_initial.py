@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from mastery.citus import tenant_keys
+
 
 class Migration(migrations.Migration):
 
@@ -26,8 +28,8 @@ class Migration(migrations.Migration):
                 ('outcome', models.CharField(choices=[('promoted', 'Promoted'), ('retained', 'Retained'), ('graduated', 'Graduated')], max_length=10)),
                 ('recorded_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
-                ('student', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='promotions', to='gradebook.student')),
-                ('year', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='promotions', to='gradebook.schoolyear')),
+                ('student', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, related_name='promotions', to='gradebook.student')),
+                ('year', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, related_name='promotions', to='gradebook.schoolyear')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('school', 'year', 'student'), name='promotion_one_per_year')],
@@ -45,14 +47,23 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('next_year', models.ForeignKey(blank=True, help_text='The year it opened (set by the run, which creates it when it is new).', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='gradebook.schoolyear')),
+                ('next_year', models.ForeignKey(blank=True, db_constraint=False, help_text='The year it opened (set by the run, which creates it when it is new).', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='gradebook.schoolyear')),
                 ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
-                ('year', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='rollovers', to='gradebook.schoolyear')),
+                ('year', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, related_name='rollovers', to='gradebook.schoolyear')),
             ],
             options={
                 'ordering': ['-created_at'],
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'failed'), _negated=True), fields=('school', 'year'), name='year_rollover_one_per_year')],
             },
+        ),
+        # The school in the keys and references (mastery/citus.py), PostgreSQL only.
+        tenant_keys(
+            "years_promotion",
+            references={"year_id": "gradebook_schoolyear", "student_id": "gradebook_student"},
+        ),
+        tenant_keys(
+            "years_yearrollover",
+            references={"year_id": "gradebook_schoolyear", "next_year_id": "gradebook_schoolyear"},
         ),
     ]
