@@ -548,7 +548,7 @@ class ReassessmentRule(TenantModel):
     """A school's rules for reassessment (no course), or one course's own rules.
 
     Stated in words on the policy page, the portal and the report
-    (gradebook.services.reassessment_rules.rules_statement) and checked when a request is made.
+    (grading.rules.rules_statement) and checked when a request is made.
     Edited in place, every change audited: the rules govern requests, not scores, so unlike a
     grading policy they need no versions to recompute from.
     """

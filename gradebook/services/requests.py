@@ -21,8 +21,10 @@ from gradebook.models import (
     Assessment,
     AssessmentKind,
     AssessmentTarget,
+    Evidence,
     ReassessmentRequest,
     ReassessmentRule,
+    Section,
     Student,
 )
 from gradebook.selectors.reassessment import (
@@ -91,7 +93,7 @@ def request_create(
         raise EvidenceError({"by": ["Who is asking?"]})
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
-        raise EvidenceError({"note": [f"Keep the note under {NOTE_MAX} characters."]})
+        raise EvidenceError({"note": [f"Keep the note to {NOTE_MAX} characters or fewer."]})
     today = today or timezone.localdate()
     check = request_check(school=school, student=student, target=target, by=by, today=today)
     live = check.live
@@ -144,8 +146,12 @@ def _live_for_update(school: School, request_ids: Sequence[int]) -> list[Reasses
 
 def _sitting(*, school: School, request: ReassessmentRequest, on: date, by: User) -> Assessment:
     """The reassessment sitting for the request's target on that day in its section: the one
-    already scheduled (requests on one target and day share it), or a new one."""
+    already scheduled (requests on one target and day share it), or a new one.
+
+    The section's row is locked first: two teachers accepting requests on one target and day at
+    the same moment then find one sitting rather than make two."""
     assert request.section is not None
+    Section.objects.select_for_update().filter(school=school, id=request.section_id).first()
     found = (
         Assessment.objects.filter(
             school=school,
@@ -172,6 +178,18 @@ def _sitting(*, school: School, request: ReassessmentRequest, on: date, by: User
     )
     AssessmentTarget.objects.create(school=school, assessment=sitting, target_id=request.target_id)
     return sitting
+
+
+def _drop_unused_sitting(school: School, sitting_id: int) -> None:
+    """A sitting the scheduling made, left with no request and no score by a move, is removed
+    (it was never given: nothing is lost); one with a score or another request stays."""
+    Assessment.objects.filter(
+        school=school, id=sitting_id, kind=AssessmentKind.REASSESSMENT
+    ).exclude(requests__isnull=False).exclude(
+        id__in=Evidence.objects.filter(school=school, assessment_id=sitting_id).values(
+            "assessment_id"
+        )
+    ).delete()
 
 
 @transaction.atomic
@@ -216,6 +234,7 @@ def requests_accept(
         before = _state(request)
         if request.status == Status.SCHEDULED and request.scheduled_on == scheduled_on:
             continue  # accepted again for the same day (a second click): nothing to change
+        moved_from = request.sitting_id
         request.sitting = _sitting(school=school, request=request, on=scheduled_on, by=accepted_by)
         request.status = Status.SCHEDULED
         request.scheduled_on = scheduled_on
@@ -223,6 +242,8 @@ def requests_accept(
         request.save(
             update_fields=["sitting", "status", "scheduled_on", "resolved_by", "resolved_at"]
         )
+        if moved_from and moved_from != request.sitting_id:
+            _drop_unused_sitting(school, moved_from)
         _audit(
             request,
             action=AuditEvent.Action.UPDATE,
@@ -243,7 +264,7 @@ def request_decline(
     if not reason:
         raise EvidenceError({"reason": ["Say why the request is declined: the student reads it."]})
     if len(reason) > REASON_MAX:
-        raise EvidenceError({"reason": [f"Keep the reason under {REASON_MAX} characters."]})
+        raise EvidenceError({"reason": [f"Keep the reason to {REASON_MAX} characters or fewer."]})
     found = _live_for_update(school, [request_id])
     if not found:
         raise EvidenceError({"request": ["That request does not exist in this school."]})

@@ -558,3 +558,36 @@ def test_only_school_admins_change_the_rules_and_bad_input_changes_nothing(clien
         rule = ReassessmentRule.objects.get(school=w.school, course=None)
         assert (rule.max_per_period, rule.families_may_request) == (3, False)
         assert AuditEvent.objects.filter(school=w.school, object_type="rules").count() == 1
+
+
+def test_moving_a_request_to_another_day_leaves_no_empty_sitting_behind(ready):
+    w = ready
+    attempt(w, w.students[1], days_ago=7)
+    practised(w, w.students[1], days_ago=2)
+    a = ask(w, w.students[0])
+    b = ask(w, w.students[1], user=w.teacher, by=BY_TEACHER)
+    first, second = TODAY + timedelta(days=1), TODAY + timedelta(days=2)
+
+    def accept(request, day):
+        with scope(school=w.school):
+            requests_accept(
+                school=w.school, request_ids=[request.id], accepted_by=w.teacher, scheduled_on=day
+            )
+        request.refresh_from_db()
+        return request.sitting_id
+
+    def sittings():
+        with scopes_disabled():
+            return set(
+                Assessment.objects.filter(school=w.school, kind="reassessment").values_list(
+                    "assessed_on", flat=True
+                )
+            )
+
+    shared = accept(a, first)
+    assert accept(b, first) == shared
+    accept(a, second)  # b still sits on the first day: that sitting stays
+    assert sittings() == {first, second}
+    accept(b, second)  # the first day's sitting is now empty: removed
+    assert sittings() == {second}
+    assert a.sitting_id == b.sitting_id

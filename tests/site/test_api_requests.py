@@ -336,7 +336,7 @@ def test_declining_needs_a_reason_of_at_most_300_characters(world_a):
         message
     )
     body = assert_error(post(token, w, pk=asked.id, action="decline", reason="x" * 301), 400)
-    assert body["errors"]["reason"] == ["Keep the reason under 300 characters."]
+    assert body["errors"]["reason"] == ["Keep the reason to 300 characters or fewer."]
     assert state(asked) == before
     declined = post(token, w, pk=asked.id, action="decline", reason="  Practise   first. ")
     assert declined.status_code == 200, declined.content
