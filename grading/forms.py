@@ -203,3 +203,15 @@ class RulesForm(forms.ModelForm):
             "expires_after_days": _("A scheduled reassessment expires after (days)"),
             "note": _("Anything else students and families should know"),
         }
+        help_texts = {
+            "teachers_may_request": "",
+            "requires_practice": _(
+                "Since the attempt being retaken: a formative score on the target, or an "
+                "intervention session on it attended."
+            ),
+            "max_per_period": _("Empty: no limit."),
+            "min_days_after": "",
+            "closes_days_before_end": _("0: open until the period's last day."),
+            "expires_after_days": "",
+            "note": _("Shown with the rules on the portal and the report."),
+        }
