@@ -25,12 +25,14 @@ class YearRow:
 
 
 def school_years(*, school: School, today: date | None = None) -> list[YearRow]:
-    """Every school year, newest first, with its state and its year-end records (2 queries)."""
+    """Every school year, newest first, with its state and its year-end records (3 queries)."""
     today = today or timezone.localdate()
-    years = list(
-        SchoolYear.objects.filter(school=school)
-        .annotate(records=Count("year_end", filter=Q(year_end__school=school)))
-        .order_by("-starts_on")
+    years = list(SchoolYear.objects.filter(school=school).order_by("-starts_on"))
+    kept = dict(
+        YearEndMastery.objects.filter(school=school)
+        .values("year_id")
+        .annotate(n=Count("id"))
+        .values_list("year_id", "n")
     )
     current = next((y for y in years if y.starts_on <= today), None)
     rollovers: dict[int, YearRollover] = {}
@@ -47,7 +49,7 @@ def school_years(*, school: School, today: date | None = None) -> list[YearRow]:
             state = "upcoming"
         else:
             state = "past"
-        rows.append(YearRow(year, state, year.records, rollovers.get(year.id)))
+        rows.append(YearRow(year, state, kept.get(year.id, 0), rollovers.get(year.id)))
     return rows
 
 

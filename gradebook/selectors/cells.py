@@ -25,7 +25,8 @@ from gradebook.models import (
     Student,
 )
 from gradebook.selectors.common import LevelInfo, course_targets, level_infos, section_students
-from grading.policies import policy_for_pair
+from gradebook.selectors.students import LastYear, last_year_near
+from grading.policies import counts_since, policy_for_pair, year_start
 from mastery import calculation
 from mastery.models import (
     AuditEvent,
@@ -91,6 +92,10 @@ class CellDetail:
     levels: list[LevelInfo] = field(default_factory=list)
     goals: list = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)  # changes to this cell, newest first
+    # The school year's window: evidence dated before `counts_since` is listed, not counted.
+    counts_since: date | None = None
+    earlier: int = 0  # live evidence of earlier school years
+    last_year: LastYear | None = None  # last year's levels near the target, as context
 
     @property
     def live_request(self) -> ReassessmentRequest | None:
@@ -202,8 +207,12 @@ def cell_detail(
     infos = level_infos(levels)
     policy = policy_for_pair(school=school, student_id=student.id, target_id=target.id)
     engine = policy.to_engine(levels)
+    # The level counts this school year's evidence (unless the policy carries earlier years),
+    # as the recompute does; the history lists every year's.
+    since = counts_since(policy, year_start(school))
+    this_year = [e for e in history if since is None or e.assessed_on >= since]
     outcome = calculation.compute(
-        [e.as_engine_evidence() for e in history if e.voided_at is None], engine
+        [e.as_engine_evidence() for e in this_year if e.voided_at is None], engine
     )
     record = Mastery.objects.filter(school=school, student=student, target=target).first()
     descriptors = {
@@ -251,13 +260,16 @@ def cell_detail(
         record,
         outcome,
         rubric,
-        attempt_chart(history, engine),
+        attempt_chart(this_year, engine),
         requests,
         reassessments,
         policy,
         infos,
         goals,
         audit,
+        counts_since=since,
+        earlier=len(history) - len(this_year),
+        last_year=last_year_near(school=school, student=student, target=target),
     )
 
 

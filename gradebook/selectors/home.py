@@ -48,9 +48,13 @@ def sections_with_counts(
 def sections_taught_by(
     *, school: School, user: User
 ) -> list[WithAnnotations[Section, StudentCount]]:
+    """The teacher's sections of the years still open: a closed year's sections are archived
+    (still readable at their address and from the years page, no longer on the home page)."""
     return sections_with_counts(
         school=school,
-        ids=SectionTeacher.objects.filter(school=school, teacher=user).values("section_id"),
+        ids=SectionTeacher.objects.filter(
+            school=school, teacher=user, section__archived_at__isnull=True
+        ).values("section_id"),
     )
 
 

@@ -47,6 +47,7 @@ BASE_CREATED = {
     "guardianships": 4,
     "enrollments": 14,
     "section teachers": 7,
+    "school years": 2,  # the 2026-2027 schoolYear session in each school
 }
 
 
