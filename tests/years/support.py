@@ -145,3 +145,43 @@ def school_state(w: World) -> dict:
                 YearRollover.objects.filter(school=w.school).values_list("id", "status")
             ),
         }
+
+
+# --- For the project-wide URL sweeps (tests/mastery/test_tenancy.URL_OBJECTS) -------------------
+
+
+def school_year_of(w: World) -> SchoolYear:
+    """The world's school year (the `year_id` of the years pages' URLs), made once."""
+    with scopes_disabled():
+        year, _ = SchoolYear.objects.get_or_create(
+            school=w.school,
+            name="2025-2026",
+            defaults={
+                "starts_on": TODAY - timedelta(days=200),
+                "ends_on": TODAY + timedelta(days=40),
+            },
+        )
+    return year
+
+
+def rollover_of(w: World) -> YearRollover:
+    """A confirmed rollover of the world's year, not run (the `rollover_id`), made once."""
+    year = school_year_of(w)
+    with scope(school=w.school):
+        found = YearRollover.objects.filter(school=w.school, year=year).first()
+        if found is not None:
+            return found
+        plan = rollover_plan(
+            school=w.school,
+            year=year,
+            next_year=NextYear(
+                "2026-2027", TODAY + timedelta(days=45), TODAY + timedelta(days=300)
+            ),
+        )
+        return YearRollover.objects.create(
+            school=w.school,
+            year=year,
+            plan=plan,
+            fingerprint=plan_fingerprint(plan),
+            requested_by=w.admin,
+        )
