@@ -75,7 +75,7 @@ def school_home(request, school_slug: str):
     if access.has(Role.SCHOOL_ADMIN, Role.COUNSELOR, "district_admin"):
         context["student_count"] = Student.objects.filter(school=school, is_active=True).count()
         context["all_sections"] = list(
-            Section.objects.filter(school=school)
+            Section.objects.filter(school=school, archived_at__isnull=True)
             .select_related("course", "term")
             .order_by("course__code", "period")
         )

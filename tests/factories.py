@@ -19,6 +19,7 @@ from gradebook.models import (
     Guardianship,
     Mastery,
     ReassessmentRequest,
+    ReassessmentRule,
     RecomputeRun,
     Section,
     SectionTeacher,
@@ -317,9 +318,14 @@ def make_intervention(w: World, *, weekdays=(2, 3)):
 
 def api_objects(w: World) -> dict[str, int]:
     """The id of one object of each REST API resource of the world's school (a path parameter for
-    every operation), after make_evidence and make_intervention."""
+    every operation), after make_evidence and make_intervention (a reassessment request and the
+    school's reassessment rules are made here when the world has none)."""
     with scopes_disabled():
+        request = ReassessmentRequest.objects.filter(school=w.school).first() or make_request(w)
+        rule, _ = ReassessmentRule.objects.get_or_create(school=w.school, course=None)
         return {
+            "reassessment-requests": request.id,
+            "reassessment-rules": rule.id,
             "students": w.students[1].id,
             "reports": w.students[1].id,
             "sections": w.section.id,

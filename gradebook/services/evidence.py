@@ -34,7 +34,7 @@ from gradebook.models import (
 )
 from grading.locks import school_lock
 from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
-from grading.policies import governing
+from grading.policies import governing, year_start
 from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, ScaleLevel, School, User
 from mastery.selectors import achievement_levels, allowed_scores
@@ -425,6 +425,7 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
     if not pairs:
         return 0
     rule = governing(school)
+    start = year_start(school)  # a new school year counts its own evidence (unless carried)
     rows = defaultdict(list)
     for e in Evidence.objects.filter(
         school=school,
@@ -432,8 +433,10 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
         target_id__in={t for _, t in pairs},
         voided_at__isnull=True,
     ).order_by("assessed_on", "id"):
-        if (e.student_id, e.target_id) in pairs:
-            rows[(e.student_id, e.target_id)].append(e.as_engine_evidence())
+        pair = (e.student_id, e.target_id)
+        since = rule.since(*pair, start)
+        if pair in pairs and (since is None or e.assessed_on >= since):
+            rows[pair].append(e.as_engine_evidence())
     records = []
     for pair in pairs:
         policy_id = rule.policy_id(*pair)

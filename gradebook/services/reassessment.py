@@ -187,10 +187,17 @@ def reassessment_record(
         }
         try:
             with transaction.atomic():
-                taken = (
+                taken = False
+                if (
                     once is not None
                     and Assessment.objects.filter(school=school, submission_token=once).exists()
-                )  # by another attempt of this form (values differ): record without
+                ):
+                    # The same form, sent at the same moment, committed since the look above:
+                    # that is this attempt. Otherwise another attempt of this form (the values
+                    # differ) took the token: record this one without it.
+                    if (done := twin(token=once)) is not None:
+                        return done
+                    taken = True
                 assessment = Assessment.objects.create(
                     **fields, submission_token=None if taken else once
                 )

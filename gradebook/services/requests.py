@@ -151,7 +151,7 @@ def _sitting(*, school: School, request: ReassessmentRequest, on: date, by: User
     The section's row is locked first: two teachers accepting requests on one target and day at
     the same moment then find one sitting rather than make two."""
     assert request.section is not None
-    Section.objects.select_for_update().filter(school=school, id=request.section_id).first()
+    Section.objects.select_for_update().filter(school=school, id=request.section.id).first()
     found = (
         Assessment.objects.filter(
             school=school,

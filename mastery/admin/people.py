@@ -310,6 +310,8 @@ class SchoolAdmin(SchoolScopedMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    # Set on the school's feedback page, where the change is audited.
+    exclude = ["feedback_interval_days"]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return request.user.is_superuser

@@ -26,6 +26,7 @@ from gradebook.models import (
     SchoolYear,
     Section,
 )
+from gradebook.services.evidence import pairs_recompute
 from grading.as_of import (
     outcomes_as_of_python,
     outcomes_as_of_sql,
@@ -418,3 +419,17 @@ def test_an_admin_sets_carry_prior_years_on_the_policy_page_and_it_is_stated_in_
         2,
         policy.id,
     )
+
+
+@pytest.mark.parametrize("carry, expected", [(False, (Decimal(1), 1)), (True, (Decimal("2.5"), 2))])
+def test_the_batch_recompute_of_a_fill_or_an_undo_keeps_the_year_boundary(world_a, carry, expected):
+    # gradebook.services.evidence.pairs_recompute: what a fill, an undo and a moved assessment call.
+    add_years(world_a)
+    set_policy(world_a, carry_prior_years=carry, method="mean")
+    last_years_four_and_this_years_one(world_a)
+    pair = (world_a.students[1].id, world_a.targets[0].id)
+    clear_mastery(world_a)
+    with scope(school=world_a.school):
+        pairs_recompute(school=world_a.school, pairs={pair})
+        record = Mastery.objects.get(student_id=pair[0], target_id=pair[1])
+    assert (record.score, record.evidence_count) == expected

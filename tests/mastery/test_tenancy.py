@@ -24,6 +24,7 @@ from tests.factories import (
     make_run,
     make_user,
 )
+from tests.years.support import rollover_of, school_year_of
 
 # How to fill each URL parameter with an object of a given world. A new school URL whose
 # parameter is missing here fails test_every_school_url_parameter_has_a_fixture.
@@ -44,6 +45,8 @@ URL_OBJECTS = {
     "group_id": lambda w: intervention_of(w)["group"].id,
     "goal_id": lambda w: make_goal(w).id,
     "batch_id": lambda w: make_batch(w).id,
+    "year_id": lambda w: school_year_of(w).id,
+    "rollover_id": lambda w: rollover_of(w).id,
 }
 
 

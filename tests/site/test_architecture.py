@@ -13,7 +13,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "mastery", "grading", "gradebook", "intervention", "reports", "devtools")
+PACKAGES = (
+    "config",
+    "mastery",
+    "grading",
+    "gradebook",
+    "intervention",
+    "years",
+    "reports",
+    "devtools",
+)
 
 
 def module_files() -> dict[str, Path]:

@@ -134,6 +134,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "intervention:entry_move":              (200,  403,  403,  200,  403,  403,  403,  404,  302),
     "intervention:attendance":              (200,  404,  200,  200,  403,  403,  404,  404,  302),
     "intervention:history":                 (200,  200,  404,  200,  403,  403,  200,  404,  302),
+    # School years and the rollover: school admins only
+    "years:home":                           (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "years:rollover":                       (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "years:year":                           (200,  403,  403,  403,  403,  403,  403,  404,  302),
     # The portals, reports and records
     "reports:child":                        (200,  200,  404,  200,  200,  404,  200,  404,  302),
     "reports:child_report":                 (200,  200,  404,  200,  200,  404,  200,  404,  302),

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from devtools.demo import curriculum, curriculum_es
+from devtools.demo.years import demo_school_years
 from gradebook.models import (
     Assessment,
     AssessmentTarget,
@@ -190,6 +191,7 @@ class Command(BaseCommand):
                 school, courses, sections, roster, staff, start, anchor
             )
             self.make_habits(school, sections, roster, start, anchor)
+            demo_school_years(school=school, starts_on=term_start, ends_on=term_end)
             self.sections = sections
         return school
 
