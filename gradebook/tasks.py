@@ -26,9 +26,9 @@ def dispatch_request_expiry(today: str | None = None) -> list[int]:
     with all_schools():
         school_ids = sorted(
             set(
-                ReassessmentRequest.objects.filter(
-                    status__in=ReassessmentRequest.LIVE
-                ).values_list("school_id", flat=True)
+                ReassessmentRequest.objects.filter(status__in=ReassessmentRequest.LIVE).values_list(
+                    "school_id", flat=True
+                )
             )
         )
     for school_id in school_ids:

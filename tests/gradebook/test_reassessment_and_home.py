@@ -135,7 +135,9 @@ def test_home_lists_open_reassessment_requests_of_ones_sections(client, world_a)
     box = section_of(page(client.get(home)), "Reassessment requests", "</section>")
     assert "No open requests." in box
     with scopes_disabled():
-        ReassessmentRequest.objects.filter(pk=request.pk).update(status="declined", decline_reason="Not now.")
+        ReassessmentRequest.objects.filter(pk=request.pk).update(
+            status="declined", decline_reason="Not now."
+        )
     client.force_login(w.teacher)
     box = section_of(page(client.get(home)), "Reassessment requests", "</section>")
     assert "No open requests." in box
