@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from gradebook.models import Assessment, AssessmentKind
+from gradebook.services.feedback import MAX_INTERVAL_DAYS, MIN_INTERVAL_DAYS
 from mastery import calculation
 from mastery.fields import BoundedDateField, IdField
 from mastery.models import LearningTarget
@@ -108,3 +110,30 @@ class VoidForm(forms.Form):
     whether it is a reason."""
 
     reason = forms.CharField(required=False, strip=False)
+
+
+OUT_OF_RANGE = format_lazy(
+    _("Enter a whole number of days from {low} to {high}. Nothing was changed."),
+    low=MIN_INTERVAL_DAYS,
+    high=MAX_INTERVAL_DAYS,
+)
+
+
+class FeedbackIntervalForm(forms.Form):
+    """Only validates: the service writes (and checks the range again)."""
+
+    days = forms.IntegerField(
+        label=_("Feedback interval (days)"),
+        min_value=MIN_INTERVAL_DAYS,
+        max_value=MAX_INTERVAL_DAYS,
+        help_text=_(
+            "Every student should receive feedback (a comment, or a score with feedback) at "
+            "least this often. 14: every other week."
+        ),
+        error_messages={
+            "required": OUT_OF_RANGE,
+            "invalid": OUT_OF_RANGE,
+            "min_value": OUT_OF_RANGE,
+            "max_value": OUT_OF_RANGE,
+        },
+    )

@@ -8,54 +8,22 @@ another school's slug: 404 (the middleware).
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from gradebook.forms import FeedbackIntervalForm
 from gradebook.permissions import visible_sections
 from gradebook.selectors.feedback import feedback_cadence
-from gradebook.services.feedback import (
-    MAX_INTERVAL_DAYS,
-    MIN_INTERVAL_DAYS,
-    feedback_interval_save,
-)
+from gradebook.services.feedback import feedback_interval_save
 from mastery.decorators import roles_required
 from mastery.forms import add_service_errors
 from mastery.models import Role
 from mastery.tenancy import DISTRICT_ADMIN
 
 READERS = (Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER, DISTRICT_ADMIN)
-
-OUT_OF_RANGE = format_lazy(
-    gettext_lazy("Enter a whole number of days from {low} to {high}. Nothing was changed."),
-    low=MIN_INTERVAL_DAYS,
-    high=MAX_INTERVAL_DAYS,
-)
-
-
-class FeedbackIntervalForm(forms.Form):
-    """Only validates: the service writes (and checks the range again)."""
-
-    days = forms.IntegerField(
-        label=gettext_lazy("Feedback interval (days)"),
-        min_value=MIN_INTERVAL_DAYS,
-        max_value=MAX_INTERVAL_DAYS,
-        help_text=gettext_lazy(
-            "Every student should receive feedback (a comment, or a score with feedback) at "
-            "least this often. 14: every other week."
-        ),
-        error_messages={
-            "required": OUT_OF_RANGE,
-            "invalid": OUT_OF_RANGE,
-            "min_value": OUT_OF_RANGE,
-            "max_value": OUT_OF_RANGE,
-        },
-    )
 
 
 @roles_required(*READERS)
