@@ -436,6 +436,13 @@ class Evidence(TenantModel, Voidable):
             ),
             models.Index(fields=["school", "assessment"], name="evidence_by_assessment"),
             models.Index(fields=["school", "target"], name="evidence_by_target"),
+            # Feedback given (the cadence on the grid and the home page): the few live rows with
+            # feedback, by student, without reading every score of the class.
+            models.Index(
+                fields=["school", "student", "assessment", "recorded_at"],
+                condition=Q(voided_at__isnull=True) & ~Q(feedback=""),
+                name="evidence_with_feedback",
+            ),
         ]
 
     def __str__(self) -> str:
