@@ -461,3 +461,12 @@ LOGGING = {
 # The admin lives under this prefix; the school middleware runs it with scopes disabled and the
 # ModelAdmins filter every queryset by the user's schools.
 ADMIN_URL = os.environ.get("ADMIN_URL", "admin/")
+
+# --- CASE standards import (mastery.standards) -----------------------------------------------------
+# Hosts an import by URL may reach even though they resolve to a private or loopback address (an
+# operator's own CASE server); every other host must resolve to public addresses only.
+CASE_IMPORT_ALLOWED_HOSTS = env_list("CASE_IMPORT_ALLOWED_HOSTS", [])
+CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(50 * 1000 * 1000)))
+CASE_IMPORT_TIMEOUT = float(os.environ.get("CASE_IMPORT_TIMEOUT", "20"))
+# A CA bundle trusted besides the system's (an internal CASE server's own CA); empty: system only.
+CASE_IMPORT_CA_FILE = os.environ.get("CASE_IMPORT_CA_FILE", "")

@@ -9,6 +9,7 @@ from mastery import account_views
 from mastery import views as core_views
 from mastery.admin.site import admin_site
 from mastery.auth import LoginForm
+from mastery.standards import views as standards_views
 from reports import views as reports_views
 from reports.dashboards import views as dashboards
 
@@ -64,6 +65,12 @@ urlpatterns = [
     ),
     path("s/<slug:school_slug>/api-tokens/", core_views.api_tokens, name="api_tokens"),
     path("s/<slug:school_slug>/audit/", audit_views.audit_log, name="audit_log"),
+    path("s/<slug:school_slug>/standards/", standards_views.standards_page, name="standards"),
+    path(
+        "s/<slug:school_slug>/standards/<int:framework_id>/",
+        standards_views.standards_framework,
+        name="standards_framework",
+    ),
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/years/", include("years.urls")),

@@ -701,6 +701,7 @@ class AuditEvent(TenantModel):
         RULES = "rules", _("Reassessment rules")
         SCHOOL = "school", _("School settings")
         YEAR = "year", _("School year")
+        FRAMEWORK = "framework", _("Standards framework")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(
@@ -773,3 +774,142 @@ class AuditEvent(TenantModel):
         keys = list(before) + [k for k in after if k not in before]
         pairs = ((k, shown(before.get(k)), shown(after.get(k))) for k in keys)
         return [(k, was, now) for k, was, now in pairs if was != now]
+
+
+# --- Standards frameworks (1EdTech CASE 1.0) -------------------------------------------------------
+# Reference data, not tenant rows: a framework belongs to a district (every school of it reads it)
+# or, for a school without a district, to that one school. The owner columns are deliberately not
+# named `school_id`: that name marks a tenant table (row-level security, the Citus keys), and a
+# catalogue is a reference table there (docs/design.md section 4). Every read goes through
+# `mastery.standards.selectors.frameworks_visible_to(school)`.
+
+
+class Framework(models.Model):
+    """A standards framework: one CASE CFDocument, keyed by its `identifier` within its owner.
+
+    Imported (and re-imported) only by `mastery.standards.importer.framework_import`; nothing is
+    typed by hand, so the fields say what the publisher's package said.
+    """
+
+    owner_district = models.ForeignKey(
+        District, null=True, blank=True, on_delete=models.PROTECT, related_name="frameworks"
+    )
+    owner_school = models.ForeignKey(
+        School,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="frameworks",
+    )
+    identifier = models.UUIDField()
+    uri = models.CharField(max_length=2000)
+    title = models.CharField(max_length=500)
+    creator = models.CharField(max_length=500, blank=True)
+    publisher = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    subjects = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=40, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    adoption_status = models.CharField(max_length=100, blank=True)
+    official_source_url = models.CharField(max_length=2000, blank=True)
+    notes = models.TextField(blank=True)
+    last_change = models.CharField(max_length=40, blank=True, help_text=_("As the package says."))
+    source = models.CharField(max_length=2000, blank=True, help_text=_("File name or URL."))
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_district__isnull=False, owner_school__isnull=True)
+                | Q(owner_district__isnull=True, owner_school__isnull=False),
+                name="framework_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["owner_district", "identifier"],
+                condition=Q(owner_district__isnull=False),
+                name="framework_district_identifier",
+            ),
+            models.UniqueConstraint(
+                fields=["owner_school", "identifier"],
+                condition=Q(owner_school__isnull=False),
+                name="framework_school_identifier",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class FrameworkItem(models.Model):
+    """A CASE CFItem: one standard (or cluster, domain…) with its full statement.
+
+    Its place in the tree (`parent_identifier`, `depth`, `position` among its siblings) is
+    derived from the package's isChildOf associations at import. Items a newer package no longer
+    has are retired, never deleted: alignments and old reports keep pointing at them.
+    """
+
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="items")
+    identifier = models.UUIDField()
+    uri = models.CharField(max_length=2000)
+    full_statement = models.TextField()
+    human_coding_scheme = models.CharField(max_length=200, blank=True)
+    abbreviated_statement = models.TextField(blank=True)
+    alternative_label = models.TextField(blank=True)
+    list_enumeration = models.CharField(max_length=100, blank=True)
+    item_type = models.CharField(max_length=200, blank=True)
+    education_levels = models.JSONField(default=list, blank=True)
+    concept_keywords = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=40, blank=True)
+    notes = models.TextField(blank=True)
+    last_change = models.CharField(max_length=40, blank=True)
+    parent_identifier = models.UUIDField(null=True, blank=True)
+    sequence_number = models.IntegerField(null=True, blank=True)
+    depth = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveIntegerField(default=0)
+    is_retired = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["framework", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["framework", "identifier"], name="framework_item_identifier"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["framework", "position"], name="framework_item_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.human_coding_scheme} {self.full_statement[:60]}".strip()
+
+
+class FrameworkAssociation(models.Model):
+    """A CASE CFAssociation, of any type (isChildOf builds the tree; the others are kept and
+    shown). Its ends are identifiers, not foreign keys: a CASE association may point outside the
+    package (an exactMatchOf to another publisher's standard)."""
+
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="associations")
+    identifier = models.UUIDField()
+    uri = models.CharField(max_length=2000)
+    association_type = models.CharField(max_length=30)
+    origin_identifier = models.CharField(max_length=200)
+    origin_uri = models.CharField(max_length=2000)
+    origin_title = models.TextField(blank=True)
+    destination_identifier = models.CharField(max_length=200)
+    destination_uri = models.CharField(max_length=2000)
+    destination_title = models.TextField(blank=True)
+    sequence_number = models.IntegerField(null=True, blank=True)
+    last_change = models.CharField(max_length=40, blank=True)
+    is_retired = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["framework", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["framework", "identifier"], name="framework_association_identifier"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.origin_identifier} {self.association_type} {self.destination_identifier}"

@@ -24,6 +24,7 @@ from tests.factories import (
     make_run,
     make_user,
 )
+from tests.mastery.case.support import framework_of
 from tests.years.support import rollover_of, school_year_of
 
 # How to fill each URL parameter with an object of a given world. A new school URL whose
@@ -47,6 +48,7 @@ URL_OBJECTS = {
     "batch_id": lambda w: make_batch(w).id,
     "year_id": lambda w: school_year_of(w).id,
     "rollover_id": lambda w: rollover_of(w).id,
+    "framework_id": lambda w: framework_of(w).id,
 }
 
 

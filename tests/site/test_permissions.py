@@ -85,6 +85,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "rules_course":                         (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "api_tokens":                           (200,  200,  200,  200,  403,  403,  200,  404,  302),
     "audit_log":                            (200,  403,  403,  403,  403,  403,  200,  404,  302),
+    "standards":                            (200,  403,  403,  403,  403,  403,  200,  404,  302),
+    "standards_framework":                  (200,  403,  403,  403,  403,  403,  200,  404,  302),
     # The gradebook: a teacher's own section; counselors and district admins read, never score
     "gradebook:section_detail":             (200,  200,  404,  200,  404,  404,  200,  404,  302),
     "gradebook:section_export":             (200,  200,  404,  200,  404,  404,  200,  404,  302),
