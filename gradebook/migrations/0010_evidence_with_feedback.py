@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('gradebook', '0009_years_feedback_reassessment_rules'),
-        ('mastery', '0012_case_frameworks'),
+        ('mastery', '0011_audit_requests_rules_years'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
