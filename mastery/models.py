@@ -913,3 +913,39 @@ class FrameworkAssociation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.origin_identifier} {self.association_type} {self.destination_identifier}"
+
+
+class TargetAlignment(TenantModel):
+    """A learning target aligned to one standard of a framework (issue [13] item 2).
+
+    The target keeps its own "I can" statement and descriptors; the standard's code and statement
+    are shown beside them. A retired item stays aligned (shown as retired). Written only by
+    `mastery.standards.alignments.target_align`, which allows only items of the frameworks the
+    school sees.
+    """
+
+    # The database holds a composite key (school_id, target_id) instead (mastery/citus.py).
+    target = models.ForeignKey(
+        LearningTarget,
+        on_delete=models.CASCADE,
+        related_name="standard_alignments",
+        db_constraint=False,
+    )
+    # A global reference table: an ordinary key. Items are retired, never deleted (RESTRICT still
+    # lets a whole school go, with its own frameworks and alignments).
+    item = models.ForeignKey(FrameworkItem, on_delete=models.RESTRICT, related_name="alignments")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "target", "item"], name="target_alignment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} → {self.item_id}"

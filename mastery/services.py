@@ -29,6 +29,8 @@ from mastery.models import (
     School,
     User,
 )
+from mastery.standards.alignments import split_identifiers, target_align
+from mastery.standards.selectors import items_by_identifier
 
 DEFAULT_LEVELS = (
     # value, label, Spanish label, cut-off, colour (chosen for contrast with black text)
@@ -171,9 +173,12 @@ def target_save(
     subject: str = "",
     dok_level: int | None = None,
     descriptors: dict | None = None,
+    case_identifiers: list[str] | None = None,
     saved_by: User | None = None,
 ) -> LearningTarget:
-    """Create or edit a learning target with its "I can…" descriptor for each level."""
+    """Create or edit a learning target with its "I can…" descriptor for each level, and, when
+    `case_identifiers` is given, make those the standards it is aligned to (`target_align`: a
+    refused identifier refuses the whole save)."""
     pagecache.school_changed(school.id)  # statements and descriptors
 
     code, statement = (code or "").strip(), (statement or "").strip()
@@ -237,6 +242,10 @@ def target_save(
             after=after,
             summary=f"{target.code}: {target.statement}",
         )
+    if case_identifiers is not None:
+        target_align(
+            school=school, target=target, identifiers=case_identifiers, aligned_by=saved_by
+        )
     return target
 
 
@@ -295,6 +304,10 @@ CSV_COLUMNS = {
     "d3": ("descriptor 3", "level 3", "3"),
     "d4": ("descriptor 4", "level 4", "4"),
 }
+# Optional columns: absent, nothing of the kind changes.
+CSV_OPTIONAL_COLUMNS = {
+    "case_identifiers": ("case_identifiers", "case identifiers", "case items"),
+}
 MAX_IMPORT_ROWS = 2000
 
 
@@ -310,8 +323,10 @@ def targets_import_csv(
     """Import a department's targets from CSV; every bad row is reported and then nothing is written.
 
     Columns (header row, any order, case-insensitive): competency, target code, statement,
-    standard code, descriptor 1-4. A target is matched by its code (updated), otherwise created;
-    a competency is matched by code or name in the department, otherwise created.
+    standard code, descriptor 1-4, and optionally case_identifiers (the CASE identifiers of the
+    standards the target is aligned to, separated by spaces or semicolons; an empty cell leaves
+    it aligned to none). A target is matched by its code (updated), otherwise created; a
+    competency is matched by code or name in the department, otherwise created.
     """
 
     report = ImportReport()
@@ -352,6 +367,11 @@ def targets_import_csv(
                 columns[key] = header.index(name)
                 break
     missing = [names[0] for key, names in CSV_COLUMNS.items() if key not in columns]
+    for key, names in CSV_OPTIONAL_COLUMNS.items():
+        for name in names:
+            if name in header:
+                columns[key] = header.index(name)
+                break
     if missing:
         report.errors.append(
             (1, f"Missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.")
@@ -366,6 +386,19 @@ def targets_import_csv(
     }
     competencies.update({c.name.lower(): c for c in competencies.values()})
     existing = {t.code: t for t in LearningTarget.objects.filter(school=school)}
+    aligning = "case_identifiers" in columns
+    standards = {}
+    if aligning:
+        index = columns["case_identifiers"]
+        standards = items_by_identifier(
+            school,
+            [
+                identifier
+                for _, row in numbered[1:]
+                if index < len(row)
+                for identifier in split_identifiers(row[index])
+            ],
+        )
     seen: dict[str, int] = {}
     parsed = []
     for line, row in numbered[1:]:
@@ -395,6 +428,19 @@ def targets_import_csv(
         other = existing.get(code)
         if other is not None and other.department_id not in (None, department.id):
             problems.append(f"the code {code} belongs to a target of another department")
+        identifiers = split_identifiers(cell("case_identifiers")) if aligning else None
+        for identifier in identifiers or ():
+            item = standards.get(identifier.lower())
+            if item is None:
+                problems.append(
+                    f"the CASE identifier {identifier} is not a standard of a framework "
+                    "this school uses"
+                )
+            elif item.is_retired and not (
+                other is not None
+                and other.standard_alignments.filter(school=school, item=item).exists()
+            ):
+                problems.append(f"the standard {item.human_coding_scheme or identifier} is retired")
         if code:
             seen.setdefault(code, line)
         if problems:
@@ -408,13 +454,14 @@ def targets_import_csv(
                 statement,
                 cell("standard_code"),
                 [cell(f"d{i}") for i in range(1, 5)],
+                identifiers,
             )
         )
     if report.errors or dry_run:
         return report
 
     with transaction.atomic():
-        for competency_name, code, statement, standard, descriptors in parsed:
+        for competency_name, code, statement, standard, descriptors, identifiers in parsed:
             competency = competencies.get(competency_name.lower())
             if competency is None:
                 base = "".join(ch for ch in competency_name.upper() if ch.isalnum())[:24] or "COMP"
@@ -442,6 +489,7 @@ def targets_import_csv(
                 standard_code=standard,
                 subject=department.name,
                 dok_level=target.dok_level if target else None,
+                case_identifiers=identifiers,
                 saved_by=imported_by,
                 descriptors={
                     lv: text

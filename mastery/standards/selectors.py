@@ -7,23 +7,37 @@ and every page and command reaches a framework only through `frameworks_visible_
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 
 from django.db.models import Count, Q, QuerySet
 
-from mastery.models import Framework, FrameworkAssociation, FrameworkItem, School
+from mastery.models import (
+    Framework,
+    FrameworkAssociation,
+    FrameworkItem,
+    LearningTarget,
+    School,
+    TargetAlignment,
+)
 
 SEARCH_LIMIT = 200
+ALIGN_SEARCH_LIMIT = 50
 
 
 def frameworks_visible_to(school: School) -> QuerySet[Framework]:
     """The frameworks of the school's district and of the school itself, with item counts."""
-    visible = Q(owner_school_id=school.pk)
-    if school.district_id:
-        visible |= Q(owner_district_id=school.district_id)
-    return Framework.objects.filter(visible).annotate(
+    return Framework.objects.filter(_visible(school)).annotate(
         item_count=Count("items", filter=Q(items__is_retired=False))
     )
+
+
+def _visible(school: School, prefix: str = "") -> Q:
+    """The one rule of visibility: the school's district's frameworks and its own."""
+    visible = Q(**{f"{prefix}owner_school_id": school.pk})
+    if school.district_id:
+        visible |= Q(**{f"{prefix}owner_district_id": school.district_id})
+    return visible
 
 
 def framework_search(framework: Framework, query: str) -> QuerySet[FrameworkItem]:
@@ -60,3 +74,57 @@ def framework_other_associations(framework: Framework) -> QuerySet[FrameworkAsso
         .exclude(association_type="isChildOf")
         .order_by("association_type", "id")
     )
+
+
+# --- Alignment of learning targets (issue [13] item 2) ------------------------------------------
+
+
+def items_visible_to(school: School) -> QuerySet[FrameworkItem]:
+    """Every item (current and retired) of the frameworks the school sees."""
+    return FrameworkItem.objects.filter(_visible(school, "framework__"))
+
+
+def items_by_identifier(school: School, identifiers: list[str]) -> dict[str, FrameworkItem]:
+    """The visible items with these CASE identifiers (as lower-case strings; malformed ones are
+    simply not found). Of two visible frameworks holding one identifier (a district's and a
+    school's copy), the current item wins, then the latest imported."""
+    found: dict[str, FrameworkItem] = {}
+    wanted = [u for u in (_uuid(i) for i in identifiers) if u is not None]
+    if not wanted:
+        return found
+    items = (
+        items_visible_to(school)
+        .filter(identifier__in=wanted)
+        .select_related("framework")
+        .order_by("is_retired", "-framework__imported_at", "-id")
+    )
+    for item in items:
+        found.setdefault(str(item.identifier), item)
+    return found
+
+
+def alignment_search(school: School, query: str) -> QuerySet[FrameworkItem]:
+    """Current items of the visible frameworks whose code or statement contains `query`."""
+    return (
+        items_visible_to(school)
+        .filter(is_retired=False)
+        .filter(Q(human_coding_scheme__icontains=query) | Q(full_statement__icontains=query))
+        .select_related("framework")
+        .order_by("framework__title", "position", "id")[:ALIGN_SEARCH_LIMIT]
+    )
+
+
+def target_alignments(school: School, target: LearningTarget) -> list[TargetAlignment]:
+    """The target's alignments, each with its item (code, statement, retired) and framework."""
+    return list(
+        TargetAlignment.objects.filter(school=school, target=target)
+        .select_related("item__framework")
+        .order_by("item__framework__title", "item__position", "id")
+    )
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(text).strip())
+    except ValueError:
+        return None
