@@ -171,7 +171,10 @@ def level_mark(value):
 def _level_mark(value) -> str:
     if value is None:
         return ""
-    return f'<span class="level__mark" aria-hidden="true">{_e(fmt(value))}</span>'
+    # The number is drawn by CSS (content: attr(data-mark)), not written as text: a chip's label
+    # says the score and the level in words, and text inside it that the label does not contain
+    # ("3.19" then "3") breaks WCAG 2.5.3, label in name.
+    return f'<span class="level__mark" aria-hidden="true" data-mark="{_e(fmt(value))}"></span>'
 
 
 def _e(text) -> str:
