@@ -19,6 +19,14 @@ class CompetencyForm(forms.Form):
     )
 
 
+class StandardsField(forms.MultipleChoiceField):
+    """CASE identifiers of framework items, ticked among those listed. Which identifiers exist
+    and may be used is the service's question (`target_align`), so any value passes here."""
+
+    def valid_value(self, value) -> bool:
+        return True
+
+
 class TargetForm(forms.Form):
     competency = forms.ModelChoiceField(label=_("Competency"), queryset=Competency.objects.none())
     code = forms.CharField(
@@ -61,9 +69,25 @@ class TargetForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, competencies, levels=(), **kwargs):
+    case_items = StandardsField(
+        label=_("Aligned standards"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Tick the standards this target teaches (search for more above); untick one to "
+            "remove it. The target keeps its own statement and descriptors."
+        ),
+    )
+
+    def __init__(self, *args, competencies, levels=(), standards=None, **kwargs):
+        """`standards`: (identifier, label) of the items to offer; None: the school has no
+        framework, so the form has no standards field and saving leaves alignments alone."""
         super().__init__(*args, **kwargs)
         self.fields["competency"].queryset = competencies
+        if standards is None:
+            del self.fields["case_items"]
+        else:
+            self.fields["case_items"].choices = standards
         for level in levels:
             name = f"d{calculation.fmt(level.value)}"
             if name in self.fields:

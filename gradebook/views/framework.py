@@ -14,6 +14,11 @@ from mastery.forms import CompetencyForm, TargetForm, TargetImportForm, add_serv
 from mastery.models import Competency, Department, LearningTarget, LevelDescriptor
 from mastery.selectors import achievement_levels
 from mastery.services import competency_save, target_move, target_save, targets_import_csv
+from mastery.standards.selectors import (
+    alignment_search,
+    frameworks_visible_to,
+    target_alignments,
+)
 
 
 def _department(request, department_id: int, *, edit: bool = False) -> Department:
@@ -66,6 +71,24 @@ def department_targets(request, school_slug: str, department_id: int):
     )
 
 
+def _standard_label(item) -> str:
+    retired = " (retired)" if item.is_retired else ""
+    code = f"{item.human_coding_scheme}: " if item.human_coding_scheme else ""
+    return f"{code}{item.full_statement} — {item.framework.title}{retired}"
+
+
+def _standards(request, target) -> tuple[list[tuple[str, str]] | None, list[str], str]:
+    """The standards to offer (the target's own, then the matches of ?q=), the ones it has, and
+    the search; None when the school sees no framework."""
+    query = request.GET.get("q", "").strip()[:100]
+    if not frameworks_visible_to(request.school).exists():
+        return None, [], query
+    aligned = [a.item for a in target_alignments(request.school, target)] if target else []
+    found = list(alignment_search(request.school, query)) if query else []
+    offered = {str(item.identifier): _standard_label(item) for item in [*aligned, *found]}
+    return list(offered.items()), [str(item.identifier) for item in aligned], query
+
+
 def _target_form(request, department, target=None):
     competencies = Competency.objects.filter(school=request.school, department=department).order_by(
         "position", "code"
@@ -82,8 +105,13 @@ def _target_form(request, department, target=None):
         }
         for d in LevelDescriptor.objects.filter(school=request.school, target=target):
             initial[f"d{int(d.level_value)}"] = d.text
+    standards, aligned, _ = _standards(request, target)
+    if standards is not None:
+        initial = {**(initial or {}), "case_items": aligned}
     data = request.POST if request.method == "POST" else None
-    return TargetForm(data, initial=initial, competencies=competencies, levels=levels)
+    return TargetForm(
+        data, initial=initial, competencies=competencies, levels=levels, standards=standards
+    )
 
 
 def _save_target(request, department, target=None):
@@ -102,6 +130,7 @@ def _save_target(request, department, target=None):
                 subject=department.name,
                 dok_level=data["dok_level"],
                 descriptors={level: data[f"d{level}"] for level in (1, 2, 3, 4)},
+                case_identifiers=data.get("case_items"),
                 saved_by=request.user,
             )
         except ValidationError as exc:
@@ -112,7 +141,12 @@ def _save_target(request, department, target=None):
     return render(
         request,
         "gradebook/target_form.html",
-        {"department": department, "form": form, "target": target},
+        {
+            "department": department,
+            "form": form,
+            "target": target,
+            "query": request.GET.get("q", "").strip()[:100],
+        },
         status=422 if request.method == "POST" else 200,
     )
 

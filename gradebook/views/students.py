@@ -11,6 +11,7 @@ from gradebook.selectors import students as students_reads
 from mastery.fields import parse_id
 from mastery.models import Competency, Department
 from mastery.selectors import achievement_levels
+from mastery.standards.selectors import target_alignments
 
 
 def student_detail(request, school_slug: str, student_id: int):
@@ -69,4 +70,12 @@ def target_detail(request, school_slug: str, target_id: int):
     levels = achievement_levels(request.school)
     descriptors = {d.level_value: d for d in target.descriptors.all()}
     rubric = [(level, descriptors.get(level.value)) for level in reversed(levels)]
-    return render(request, "gradebook/target_detail.html", {"target": target, "rubric": rubric})
+    return render(
+        request,
+        "gradebook/target_detail.html",
+        {
+            "target": target,
+            "rubric": rubric,
+            "alignments": target_alignments(request.school, target),
+        },
+    )
