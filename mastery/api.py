@@ -17,6 +17,7 @@ from mastery.models import (
     LevelDescriptor,
     ScaleLevel,
     School,
+    TargetAlignment,
 )
 from mastery.rest import SchoolViewSet
 from mastery.selectors import achievement_levels
@@ -133,9 +134,20 @@ class DescriptorSerializer(serializers.ModelSerializer):
         fields = ["level_value", "text", "text_es"]
 
 
+class CaseItemSerializer(serializers.Serializer):
+    """A standard the target is aligned to (issue [13] item 2), as its framework says it."""
+
+    identifier = serializers.UUIDField(source="item.identifier", read_only=True)
+    code = serializers.CharField(source="item.human_coding_scheme", read_only=True)
+    statement = serializers.CharField(source="item.full_statement", read_only=True)
+    framework = serializers.CharField(source="item.framework.title", read_only=True)
+    is_retired = serializers.BooleanField(source="item.is_retired", read_only=True)
+
+
 class TargetSerializer(serializers.ModelSerializer):
     competency_code = serializers.CharField(source="competency.code", read_only=True)
     descriptors = DescriptorSerializer(many=True, read_only=True)
+    case_items = CaseItemSerializer(source="standard_alignments", many=True, read_only=True)
 
     class Meta:
         model = LearningTarget
@@ -153,6 +165,7 @@ class TargetSerializer(serializers.ModelSerializer):
             "position",
             "is_active",
             "descriptors",
+            "case_items",
         ]
 
 
@@ -183,7 +196,13 @@ class TargetViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
                 Prefetch(
                     "descriptors",
                     LevelDescriptor.objects.filter(school=self.school).order_by("level_value"),
-                )
+                ),
+                Prefetch(
+                    "standard_alignments",
+                    TargetAlignment.objects.filter(school=self.school)
+                    .select_related("item__framework")
+                    .order_by("item__framework__title", "item__position", "id"),
+                ),
             )
             .order_by("competency__position", "position", "code")
         )

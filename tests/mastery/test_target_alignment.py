@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.test import Client
 from django_scopes import scope, scopes_disabled
 
 from mastery.models import (
@@ -16,7 +17,7 @@ from mastery.models import (
     School,
     TargetAlignment,
 )
-from mastery.services import targets_import_csv
+from mastery.services import api_token_create, targets_import_csv
 from mastery.standards.alignments import split_identifiers, target_align
 from mastery.standards.selectors import alignment_search, target_alignments
 from tests.mastery.case.support import framework_of
@@ -247,4 +248,35 @@ def test_without_the_column_an_import_leaves_alignments_alone(world_a):
         "Functions,ALPHA.F1,I can read a graph.,,,,,\n",
     )
     assert report.ok and report.updated == 1
+    assert aligned(world_a, world_a.targets[0]) == [SNT1]
+
+
+# --- The API ----------------------------------------------------------------------------------------
+
+
+def test_the_targets_resource_shows_the_aligned_standards_read_only(world_a, world_b):
+    framework = framework_of(world_a)
+    align(world_a, world_a.targets[0], [SNT1])
+    with scope(school=world_a.school):
+        _, raw = api_token_create(school=world_a.school, user=world_a.admin, name="test")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    base = f"/api/v1/schools/{world_a.school.slug}/targets/"
+    listed = client.get(base).json()["results"]
+    by_code = {t["code"]: t for t in listed}
+    assert by_code[world_a.targets[0].code]["case_items"] == [
+        {
+            "identifier": SNT1,
+            "code": "SNT.1",
+            "statement": "First Added Item",
+            "framework": framework.title,
+            "is_retired": False,
+        }
+    ]
+    assert by_code[world_a.targets[1].code]["case_items"] == []
+    one = f"{base}{world_a.targets[0].id}/"
+    assert client.get(one).json()["case_items"][0]["identifier"] == SNT1
+    assert client.patch(one, {"case_items": []}, content_type="application/json").status_code in (
+        403,
+        405,
+    )
     assert aligned(world_a, world_a.targets[0]) == [SNT1]
