@@ -111,7 +111,9 @@ def test_the_grid_shows_every_student_every_target_and_the_course_grades(client,
     dist = [
         " ".join(
             f"{n} at {lv}"
-            for lv, n in re.findall(r'class="level__mark" aria-hidden="true" data-mark="(\d)"></span>(\d+)', c)
+            for lv, n in re.findall(
+                r'class="level__mark" aria-hidden="true" data-mark="(\d)"></span>(\d+)', c
+            )
         )
         for c in columns
     ]
