@@ -56,7 +56,8 @@ def course_rules(school: School) -> list[ReassessmentRule]:
     )
 
 
-def _day(value: date) -> str:
+def day_text(value: date) -> str:
+    """A date as the rules' sentences write it, in the active language."""
     return formats.date_format(value, "DATE_FORMAT")
 
 

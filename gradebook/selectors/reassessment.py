@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db.models import Q
-from django.utils import formats
 from django.utils.translation import gettext as _
 
 from gradebook.extensions import practice_dates
@@ -26,7 +25,7 @@ from gradebook.models import (
     Section,
     Student,
 )
-from grading.rules import rules_for
+from grading.rules import day_text, rules_for
 from mastery.models import LearningTarget, School
 
 # Who is asking: the student, one of their family, or a teacher noting it for the student.
@@ -42,10 +41,6 @@ def next_school_day(today: date) -> date:
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day
-
-
-def _day(value: date) -> str:
-    return formats.date_format(value, "DATE_FORMAT")
 
 
 @dataclass
@@ -163,7 +158,7 @@ def request_check(
                 _("A request on this target is already %(status)s (sent %(day)s).")
                 % {
                     "status": check.live.get_status_display().lower(),
-                    "day": _day(check.live.created_at.date()),
+                    "day": day_text(check.live.created_at.date()),
                 },
                 False,
             )
@@ -194,10 +189,10 @@ def request_check(
             lines.append(
                 RuleLine(
                     _("At least %(n)s days after the attempt of %(day)s: met.")
-                    % {"n": rule.min_days_after, "day": _day(attempt.assessed_on)}
+                    % {"n": rule.min_days_after, "day": day_text(attempt.assessed_on)}
                     if ok
                     else _("Too soon after the attempt of %(day)s: you can ask from %(opens)s.")
-                    % {"day": _day(attempt.assessed_on), "opens": _day(opens)},
+                    % {"day": day_text(attempt.assessed_on), "opens": day_text(opens)},
                     ok,
                 )
             )
@@ -214,13 +209,13 @@ def request_check(
             done = practice or (max(sessions) if sessions else None)
             lines.append(
                 RuleLine(
-                    _("Practice since the attempt: done on %(day)s.") % {"day": _day(done)}
+                    _("Practice since the attempt: done on %(day)s.") % {"day": day_text(done)}
                     if done
                     else _(
                         "Practice first: no practice score or intervention session on this target "
                         "since the attempt of %(day)s."
                     )
-                    % {"day": _day(since)},
+                    % {"day": day_text(since)},
                     done is not None,
                 )
             )
@@ -250,13 +245,14 @@ def request_check(
     ok = not outside_term and today <= closes
     lines.append(
         RuleLine(
-            _("Requests for this grading period are open until %(day)s.") % {"day": _day(closes)}
+            _("Requests for this grading period are open until %(day)s.")
+            % {"day": day_text(closes)}
             if ok
             else (
                 _("The term is not in session: requests are closed.")
                 if outside_term
                 else _("Requests for this grading period closed on %(day)s.")
-                % {"day": _day(closes)}
+                % {"day": day_text(closes)}
             ),
             ok,
         )

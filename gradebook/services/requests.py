@@ -255,6 +255,25 @@ def requests_accept(
     return requests
 
 
+def _end(
+    request: ReassessmentRequest, status: str, *, by: User, what: str, reason: str = ""
+) -> None:
+    """End a live request (declined with a reason, withdrawn) by `by`: saved, audited, the
+    portal told."""
+    before = _state(request)
+    request.status, request.resolved_by, request.resolved_at = status, by, timezone.now()
+    request.decline_reason = reason or request.decline_reason
+    request.save(update_fields=["status", "resolved_by", "resolved_at", "decline_reason"])
+    _audit(
+        request,
+        action=AuditEvent.Action.UPDATE,
+        actor=by,
+        summary=f"Reassessment request on {request.target.code} {what}",
+        before=before,
+    )
+    pagecache.students_changed(request.school_id, [request.student_id])
+
+
 @transaction.atomic
 def request_decline(
     *, school: School, request_id: int, declined_by: User, reason: str
@@ -273,18 +292,7 @@ def request_decline(
         raise EvidenceError(
             {"request": [f"That request is already {request.get_status_display().lower()}."]}
         )
-    before = _state(request)
-    request.status, request.decline_reason = Status.DECLINED, reason
-    request.resolved_by, request.resolved_at = declined_by, timezone.now()
-    request.save(update_fields=["status", "decline_reason", "resolved_by", "resolved_at"])
-    _audit(
-        request,
-        action=AuditEvent.Action.UPDATE,
-        actor=declined_by,
-        summary=f"Reassessment request on {request.target.code} declined",
-        before=before,
-    )
-    pagecache.students_changed(school.id, [request.student_id])
+    _end(request, Status.DECLINED, by=declined_by, what="declined", reason=reason)
     return request
 
 
@@ -299,18 +307,7 @@ def request_withdraw(
     request = found[0]
     if not request.live:
         return request  # already withdrawn, declined or done: nothing to take back
-    before = _state(request)
-    request.status = Status.WITHDRAWN
-    request.resolved_by, request.resolved_at = withdrawn_by, timezone.now()
-    request.save(update_fields=["status", "resolved_by", "resolved_at"])
-    _audit(
-        request,
-        action=AuditEvent.Action.UPDATE,
-        actor=withdrawn_by,
-        summary=f"Reassessment request on {request.target.code} withdrawn",
-        before=before,
-    )
-    pagecache.students_changed(school.id, [request.student_id])
+    _end(request, Status.WITHDRAWN, by=withdrawn_by, what="withdrawn")
     return request
 
 
