@@ -225,6 +225,34 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("WHITENOISE_USE_FINDERS", False)
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
+# Evidence files (photos and PDFs of students' work, docs/files.md): the named storage "evidence",
+# never served at a public URL (only through the authorized download view). The file system under
+# MEDIA_ROOT by default; an S3-compatible bucket (django-storages) when EVIDENCE_S3_BUCKET is set,
+# private (no ACL, no public URL: the view streams the bytes), credentials from the usual AWS_*
+# variables or the instance's role. Back it up with the database (docs/operations.md).
+if os.environ.get("EVIDENCE_S3_BUCKET"):
+    STORAGES["evidence"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["EVIDENCE_S3_BUCKET"],
+            "endpoint_url": os.environ.get("EVIDENCE_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("EVIDENCE_S3_REGION") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "location": os.environ.get("EVIDENCE_S3_PREFIX", ""),
+        },
+    }
+else:
+    STORAGES["evidence"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # base_url None: the storage has no URL of its own; files are read through the view.
+        "OPTIONS": {"location": MEDIA_ROOT / "evidence-files", "base_url": None},
+    }
+# One file's size after upload (a phone photo is 2-8 MB) and the files of one upload.
+EVIDENCE_FILE_MAX_BYTES = int(os.environ.get("EVIDENCE_FILE_MAX_BYTES", 15 * 1024 * 1024))
+EVIDENCE_FILES_PER_UPLOAD = int(os.environ.get("EVIDENCE_FILES_PER_UPLOAD", 6))
+
 # Mail goes to the console unless SMTP is configured (Django 6.1 MAILERS).
 if os.environ.get("EMAIL_HOST"):
     MAILERS = {
@@ -301,7 +329,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # the no-JavaScript scoring grid posts one field per cell (40 students × 25 targets and their
 # comments pass; Django's default of 1,000 fields would not). Uploads above 2.5 MB are spooled to
 # disk, and each upload form caps its own (targets CSV 2 MB; OneRoster 20 MB of .zip or .csv).
-# Django sets no cap on a whole upload: the TLS proxy in front should (25 MB is plenty).
+# Django sets no cap on a whole upload: the TLS proxy in front should (100 MB: evidence photos,
+# up to EVIDENCE_FILES_PER_UPLOAD files of EVIDENCE_FILE_MAX_BYTES each, below).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5_000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -11,6 +11,7 @@ records to evidence), and it reads top to bottom from the roster to the evidence
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -895,3 +896,239 @@ class YearEndMastery(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.year} · {self.student} · {self.target.code}"
+
+
+# --- Evidence files and student submissions (docs/files.md) ------------------------------------
+
+
+def evidence_storage():
+    """The named storage "evidence" (config/settings.py STORAGES): the file system under
+    MEDIA_ROOT by default, an S3-compatible bucket in production. A callable, so the migration
+    does not freeze whichever backend was configured when it was written."""
+    return storages["evidence"]
+
+
+class EvidenceFile(TenantModel, Voidable):
+    """One stored file: a photo or a PDF of a student's work, or of a task.
+
+    Stored under an unguessable school-scoped name (schools/<school>/evidence/<uuid>.<ext>) and
+    never at a public URL: it is read only through the authorized download view. Images are
+    re-encoded without their metadata (no GPS, no device), so `size` and `sha256` describe the
+    stored bytes, not the upload. `original_name` is for display only, never a path.
+    """
+
+    class Kind(models.TextChoices):
+        JPEG = "image/jpeg", "JPEG"
+        PNG = "image/png", "PNG"
+        WEBP = "image/webp", "WebP"
+        PDF = "application/pdf", "PDF"
+
+    file = models.FileField(storage=evidence_storage, max_length=255)
+    thumbnail = models.FileField(storage=evidence_storage, max_length=255, blank=True)
+    content_type = models.CharField(max_length=40, choices=Kind.choices)
+    # What the upload was, by its content, when it was converted (a phone's HEIC → JPEG).
+    converted_from = models.CharField(max_length=40, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=200)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        indexes = [models.Index(fields=["school", "sha256"], name="evidence_file_by_hash")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True)
+                | (Q(voided_by__isnull=False) & ~Q(void_reason="")),
+                name="evidence_file_void_has_who_and_why",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+class Submission(TenantModel):
+    """Work a student hands in on a target: pending until a teacher scores it, and counted for
+    nothing until then (the calculation reads Evidence only). Scoring makes an assessment in the
+    student's section and the Evidence on it; the files follow."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the teacher")
+        SCORED = "scored", _("Scored")
+        RETURNED = "returned", _("Returned")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    student = models.ForeignKey(
+        Student, on_delete=models.RESTRICT, related_name="submissions", db_constraint=False
+    )
+    target = models.ForeignKey(
+        LearningTarget, on_delete=models.RESTRICT, related_name="submissions", db_constraint=False
+    )
+    section = models.ForeignKey(
+        Section,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submissions",
+        db_constraint=False,
+    )
+    title = models.CharField(max_length=200)
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    # The one-time token of the form that made it: the same form sent twice makes one.
+    submission_token = models.UUIDField(null=True, blank=True, editable=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    response = models.CharField(max_length=500, blank=True)
+    evidence = models.ForeignKey(
+        Evidence,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submissions",
+        db_constraint=False,
+        help_text=_("The evidence it became when a teacher scored it."),
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [
+            models.Index(fields=["school", "status", "section"], name="submission_by_status"),
+            models.Index(fields=["school", "student", "target"], name="submission_by_pair"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "submission_token"],
+                condition=Q(submission_token__isnull=False),
+                name="submission_token_unique",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="scored") | Q(evidence__isnull=False),
+                name="submission_scored_has_evidence",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.target.code} · {self.title}"
+
+
+class FileAttachment(TenantModel, Voidable):
+    """A file on one thing: a piece of evidence, an assessment (the task, an answer key), or a
+    student's submission. One file may sit on several (a group photo on each student's
+    evidence): `student` says whose work it is shown as, so one file on several students is
+    seen and flagged. Voided with the evidence it is on; the file itself is kept."""
+
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    file = models.ForeignKey(
+        EvidenceFile, on_delete=models.RESTRICT, related_name="attachments", db_constraint=False
+    )
+    evidence = models.ForeignKey(
+        Evidence,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="attachments",
+        db_constraint=False,
+    )
+    assessment = models.ForeignKey(
+        Assessment,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="attachments",
+        db_constraint=False,
+    )
+    submission = models.ForeignKey(
+        Submission,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="attachments",
+        db_constraint=False,
+    )
+    student = models.ForeignKey(
+        Student,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="attachments",
+        db_constraint=False,
+    )
+    attached_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    attached_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["attached_at", "id"]
+        indexes = [
+            models.Index(fields=["school", "evidence"], name="attachment_by_evidence"),
+            models.Index(fields=["school", "assessment"], name="attachment_by_assessment"),
+            models.Index(fields=["school", "submission"], name="attachment_by_submission"),
+            models.Index(fields=["school", "file"], name="attachment_by_file"),
+            models.Index(fields=["school", "student"], name="attachment_by_student"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(evidence__isnull=False)
+                    & Q(assessment__isnull=True)
+                    & Q(submission__isnull=True)
+                )
+                | (
+                    Q(evidence__isnull=True)
+                    & Q(assessment__isnull=False)
+                    & Q(submission__isnull=True)
+                )
+                | (
+                    Q(evidence__isnull=True)
+                    & Q(assessment__isnull=True)
+                    & Q(submission__isnull=False)
+                ),
+                name="attachment_on_one_thing",
+            ),
+            models.CheckConstraint(
+                condition=Q(assessment__isnull=False) | Q(student__isnull=False),
+                name="attachment_student_work_has_student",
+            ),
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True)
+                | (Q(voided_by__isnull=False) & ~Q(void_reason="")),
+                name="attachment_void_has_who_and_why",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "file", "evidence"],
+                condition=Q(voided_at__isnull=True, evidence__isnull=False),
+                name="attachment_once_per_evidence",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "file", "assessment"],
+                condition=Q(voided_at__isnull=True, assessment__isnull=False),
+                name="attachment_once_per_assessment",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "file", "submission"],
+                condition=Q(voided_at__isnull=True, submission__isnull=False),
+                name="attachment_once_per_submission",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file} on {self.evidence_id or self.assessment_id or self.submission_id}"
