@@ -2,7 +2,9 @@
 
 Each school teaches its own current term (the term containing today, else its latest begun), so
 every figure counts each school's active enrollments of that term. Targets of different schools
-are comparable only where they carry the same standard code; that comparison is its own figure.
+are comparable only where they teach the same standard: the same framework item (CASE
+identifier) where they are aligned, else the same typed standard code; that comparison is its own
+figure.
 The page reads one stored row per school (SchoolFigures): counting 25 schools of 2,000 students
 in the request took minutes, so each school is counted in Celery, with the school dashboard's own
 readers, when the page finds its row older than FRESH_FOR (and nightly). The page names the
@@ -13,6 +15,7 @@ district's schools explicitly: the district admin reads across schools on purpos
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -23,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gradebook.models import Term
-from mastery.models import District, LearningTarget, School
+from mastery.models import District, School
 from reports.dashboards.counts import (
     TermScope,
     course_pass_counts,
@@ -174,8 +177,8 @@ def school_figures(*, school: School, today: date) -> dict:
         "exited": 0,
         "continuing": 0,
         "habits": [],
-        "standards": [],
-        "standard_codes": [],
+        "compared": [],
+        "compared_keys": [],
     }
     if term is None:
         return empty
@@ -253,33 +256,77 @@ def _intervention(params, school_list, term_list) -> dict[int, tuple[int, int, i
 
 
 def _school_standards(school: School, pairs: str, params: dict) -> dict:
-    """Per standard code the school's targets carry: targets, pairs assessed, proficient; and the
-    codes of its active targets (the page compares a code only where two schools teach it)."""
+    """Per standard the school's targets teach: targets, pairs assessed, proficient; and the
+    standards of its active targets (the page compares one only where two schools teach it).
+
+    A standard is a framework item's CASE identifier where the target is aligned (a target aligned
+    to several items counts under each), else the target's typed standard code: spelling decides
+    only where no alignment does. Each row carries its label (the item's code and statement), so
+    the district page reads nothing but the stored figures."""
     rows = fetch(
         f"""
-        SELECT t.standard_code, count(DISTINCT t.code), count(m.level), sum({mastered_sql()})
+        SELECT {STANDARD_KEY}, max(i.human_coding_scheme), max(i.full_statement),
+               count(DISTINCT t.code), count(m.level), sum({mastered_sql()})
         FROM (SELECT DISTINCT school_id, student_id, target_id FROM ({pairs}) p0) p
         JOIN mastery_learningtarget t ON t.id = p.target_id AND t.school_id = p.school_id
+        {ALIGNED_ITEMS}
         LEFT JOIN gradebook_mastery m ON m.school_id = p.school_id
              AND m.student_id = p.student_id AND m.target_id = p.target_id
-        WHERE t.standard_code <> ''
-        GROUP BY t.standard_code
-        ORDER BY t.standard_code
+        WHERE i.id IS NOT NULL OR t.standard_code <> ''
+        GROUP BY 1, 2
+        ORDER BY 1, 2
         """,
         params,
     )
     if not rows and not fetch(f"SELECT 1 FROM ({pairs}) p LIMIT 1", params):
-        return {"standards": [], "standard_codes": []}  # nobody to count: nothing to compare
-    codes = (
-        LearningTarget.objects.filter(school=school, is_active=True)
-        .exclude(standard_code="")
-        .values_list("standard_code", flat=True)
-        .distinct()
+        return {"compared": [], "compared_keys": []}  # nobody to count: nothing to compare
+    taught = fetch(
+        f"""
+        SELECT DISTINCT {STANDARD_KEY}
+        FROM mastery_learningtarget t
+        {ALIGNED_ITEMS}
+        WHERE t.school_id = %(standards_school)s AND t.is_active
+          AND (i.id IS NOT NULL OR t.standard_code <> '')
+        """,
+        {"standards_school": school.id},
     )
     return {
-        "standards": [[code, n, assessed, mastered or 0] for code, n, assessed, mastered in rows],
-        "standard_codes": sorted(codes),
+        # [key, label, targets, assessed, proficient]; key "item:<identifier>" or "code:<code>"
+        "compared": [
+            [
+                _standard_key(kind, value),
+                _standard_label(value, code, statement),
+                n,
+                assessed,
+                mastered or 0,
+            ]
+            for kind, value, code, statement, n, assessed, mastered in rows
+        ],
+        "compared_keys": sorted({_standard_key(kind, value) for kind, value in taught}),
     }
+
+
+# Which standard a target row counts under: ('item', identifier) where aligned, else ('code', its
+# standard code). The alignment join multiplies a target by its items, on purpose.
+STANDARD_KEY = """CASE WHEN i.id IS NULL THEN 'code' ELSE 'item' END,
+       CASE WHEN i.id IS NULL THEN t.standard_code ELSE CAST(i.identifier AS varchar(36)) END"""
+ALIGNED_ITEMS = """LEFT JOIN mastery_targetalignment a ON a.school_id = t.school_id
+             AND a.target_id = t.id
+        LEFT JOIN mastery_frameworkitem i ON i.id = a.item_id"""
+LABEL_LENGTH = 80
+
+
+def _standard_key(kind: str, value: str) -> str:
+    # PostgreSQL writes a uuid with dashes, SQLite stores 32 hex digits: one spelling for both.
+    return f"item:{uuid.UUID(value)}" if kind == "item" else f"code:{value}"
+
+
+def _standard_label(value: str, code: str | None, statement: str | None) -> str:
+    """The item's code and the start of its statement; a typed standard code as it is."""
+    if statement is None:
+        return value
+    short = statement if len(statement) <= LABEL_LENGTH else f"{statement[: LABEL_LENGTH - 1]}…"
+    return f"{code} {short}" if code else short
 
 
 def _figures_of(stored: dict[int, SchoolFigures], school: School) -> dict | None:
@@ -375,13 +422,17 @@ def _habits(schools, stored: dict[int, SchoolFigures]) -> Figure:
 
 
 def _standards(schools, stored: dict[int, SchoolFigures]) -> Figure:
-    """Targets that carry one standard code, compared school by school (codes in 2+ schools)."""
+    """Targets that teach one standard, compared school by school (standards of 2+ schools): by
+    aligned framework item (CASE identifier), else by the typed standard code."""
     figure = Figure(
         slug="standards",
         title=_("Targets compared by standard"),
         description=_(
-            "Where targets of two or more schools carry the same standard code, the share of "
-            "students proficient on them in each school (of those assessed)."
+            "Where targets of two or more schools teach the same standard, the share of students "
+            "proficient on them in each school (of those assessed). A target aligned to a "
+            "framework's standard is compared by that standard's identifier (whatever its code "
+            "is typed as), under each standard it is aligned to; a target with no aligned "
+            "standard is compared by its standard code."
         ),
         columns=[
             _("Standard"),
@@ -392,23 +443,27 @@ def _standards(schools, stored: dict[int, SchoolFigures]) -> Figure:
             _("% proficient (of assessed)"),
         ],
         rows=[],
-        empty=_("No standard code is shared by targets of two schools."),
+        empty=_("No standard is taught by targets of two schools."),
     )
     teaching: dict[str, int] = defaultdict(int)
     for school in schools:
-        for code in (_figures_of(stored, school) or {}).get("standard_codes", []):
-            teaching[code] += 1
+        # Figures counted before alignments were compared lack these keys until their next count.
+        for key in (_figures_of(stored, school) or {}).get("compared_keys", []):
+            teaching[key] += 1
     grouped = defaultdict(list)
+    labels: dict[str, str] = {}
     for school in schools:
-        for code, n_targets, assessed, mastered in (_figures_of(stored, school) or {}).get(
-            "standards", []
+        for key, label, n_targets, assessed, mastered in (_figures_of(stored, school) or {}).get(
+            "compared", []
         ):
-            if teaching[code] > 1:
-                grouped[code].append((school.name, n_targets, assessed, mastered))
-    for code in sorted(grouped):
-        for name, n_targets, assessed, mastered in sorted(grouped[code]):
+            if teaching[key] > 1:
+                labels.setdefault(key, label)
+                grouped[key].append((school.name, n_targets, assessed, mastered))
+    for key in sorted(grouped, key=lambda k: (labels[k], k)):
+        label = labels[key]
+        for name, n_targets, assessed, mastered in sorted(grouped[key]):
             figure.rows.append(
-                [code, name, n_targets, assessed, mastered, percent(mastered, assessed)]
+                [label, name, n_targets, assessed, mastered, percent(mastered, assessed)]
             )
-            figure.bars.append(share_bar(f"{code} · {name}", mastered, assessed))
+            figure.bars.append(share_bar(f"{label} · {name}", mastered, assessed))
     return figure

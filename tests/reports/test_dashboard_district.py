@@ -12,15 +12,17 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Habit, HabitScore
 from mastery.models import District, DistrictMembership, GradingPolicy, LearningTarget
+from mastery.standards.alignments import target_align
 from reports import tasks
 from reports.dashboards.district import FRESH_FOR
 from reports.models import SchoolFigures
 from reports.tasks import refresh_school_figures
 from tests.factories import make_evidence, make_user, make_world
+from tests.mastery.case.support import framework_of
 from tests.reports.dashboards import rows_of, with_query
 
 # Session user, the district, its schools, and their stored figures: whatever their size (each
@@ -134,6 +136,66 @@ def test_targets_are_compared_only_by_shared_standard_code(
         ("CCSS.X.1", "School ALPHA", "3", "2", "67"),
         ("CCSS.X.1", "School BETA", "1", "0", "0"),
     ]
+
+
+SNT1 = "e144c2e6-c0ea-11e7-95f7-5d664f4d8844"
+SNT2 = "ea98ab46-c0ea-11e7-820f-a71b35976453"
+
+
+def align(w, target, identifiers):
+    with scope(school=w.school):
+        target_align(school=w.school, target=target, identifiers=identifiers)
+
+
+def test_targets_aligned_to_one_standard_are_compared_on_one_row_whatever_their_codes(
+    client, north, django_capture_on_commit_callbacks
+):
+    a, b, c = north["a"], north["b"], north["c"]
+    framework_of(a)  # alpha's import: North's framework, which beta sees too
+    framework_of(c)  # the same package imported by South: the same identifiers
+    with scopes_disabled():
+        # Typed codes disagree (or are missing); the alignments agree.
+        LearningTarget.objects.filter(id=b.targets[1].id).update(standard_code="snt 1 (typo)")
+        LearningTarget.objects.filter(id=a.targets[2].id).update(standard_code="")
+    align(a, a.targets[1], [SNT1])
+    align(a, a.targets[2], [SNT1, SNT2])  # counts under each standard it teaches
+    align(b, b.targets[1], [SNT1])
+    align(b, b.targets[2], [SNT2])
+    align(c, c.targets[1], [SNT1])  # South's school teaches it too, and is never compared here
+    score(b, b.students[0], "4", target=b.targets[1])
+    score(c, c.students[0], "4", target=c.targets[1])
+
+    counted(client, north, django_capture_on_commit_callbacks)
+    rows = rows_of(client.get(url(north["north"], csv="standards")))
+    assert [
+        (
+            r["Standard"],
+            r["School"],
+            r["Targets"],
+            r["Student × target pairs assessed"],
+            r["Proficient"],
+            r["% proficient (of assessed)"],
+        )
+        for r in rows
+    ] == [
+        # Not aligned anywhere: still compared by the typed code.
+        ("CCSS.X.1", "School ALPHA", "1", "3", "2", "67"),
+        ("CCSS.X.1", "School BETA", "1", "1", "0", "0"),
+        # alpha's F2 (CCSS.ONLY.A) and F3, beta's F2 ("snt 1 (typo)"): one standard, one row each.
+        ("SNT.1 First Added Item", "School ALPHA", "2", "1", "0", "0"),
+        ("SNT.1 First Added Item", "School BETA", "1", "1", "1", "100"),
+        ("SNT.2 Second added item, but should be first", "School ALPHA", "1", "0", "0", ""),
+        ("SNT.2 Second added item, but should be first", "School BETA", "1", "0", "0", ""),
+    ]
+    assert "CCSS.ONLY.A" not in {r["Standard"] for r in rows}  # aligned: its code is not used
+    page = client.get(url(north["north"])).content.decode()
+    assert "School GAMMA" not in page
+
+    # South's page compares nothing: gamma alone teaches its standards there.
+    client.force_login(north["southerner"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(url(north["south"]))
+    assert rows_of(client.get(url(north["south"], csv="standards"))) == []
 
 
 def test_district_admins_see_only_their_district(client, north):
