@@ -898,6 +898,74 @@ class YearEndMastery(TenantModel):
         return f"{self.year} · {self.student} · {self.target.code}"
 
 
+class SelfAssessment(TenantModel, Voidable):
+    """A student's rating of themselves on a learning target, on the school's scale, with a short
+    reflection; a teacher may answer it.
+
+    A history, like attempts: rating the same target again later writes a new row, never edits
+    one; the student may withdraw (void) their own, which then counts nowhere and is shown to
+    nobody else. Never counted by the calculation unless the governing policy's
+    `count_self_assessment` says so (then as evidence of kind "self", on `assessed_on`).
+    """
+
+    REFLECTION_MAX = 1000
+    REPLY_MAX = 1000
+
+    # (school_id, …) keys and references in the database: mastery/citus.py
+    student = models.ForeignKey(
+        Student, on_delete=models.RESTRICT, related_name="self_assessments", db_constraint=False
+    )
+    target = models.ForeignKey(
+        LearningTarget,
+        on_delete=models.RESTRICT,
+        related_name="self_assessments",
+        db_constraint=False,
+    )
+    score = models.DecimalField(max_digits=4, decimal_places=2)
+    reflection = models.TextField(blank=True)
+    assessed_on = models.DateField(default=timezone.localdate)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The form's one-time token: a double tap on "Save" records one rating (unique below).
+    submission_token = models.UUIDField(null=True, blank=True, editable=False)
+    reply = models.TextField(blank=True)
+    replied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["assessed_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "submission_token"],
+                condition=Q(submission_token__isnull=False),
+                name="self_assessment_token_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True)
+                | (Q(voided_by__isnull=False) & ~Q(void_reason="")),
+                name="self_assessment_void_has_who_and_why",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["school", "student", "target", "assessed_on", "id"],
+                name="self_assessment_by_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · {self.target.code} · {calculation.fmt(self.score)} (self)"
+
+    def as_engine_evidence(self) -> calculation.Evidence:
+        return calculation.Evidence(
+            score=self.score, assessed_on=self.assessed_on, kind=calculation.SELF
+        )
+
+
 # --- Evidence files and student submissions (docs/files.md) ------------------------------------
 
 

@@ -71,7 +71,9 @@ def records_as_of_python(school: School, as_of: date) -> Iterator[tuple]:
     """`records_as_of_sql`'s rows through the engine (SQLite, reference)."""
     rule = governing(school)
     start = year_start(school, as_of)
-    for student_id, target_id, rows in pairs_in_order(school, until=as_of):
+    for student_id, target_id, rows in pairs_in_order(
+        school, until=as_of, counts_self=rule.self_counted
+    ):
         outcome = calculation.compute(
             engine_evidence(rows, rule.since(student_id, target_id, start)),
             rule.engine(student_id, target_id),

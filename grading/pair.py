@@ -3,7 +3,8 @@
 `pair_recompute` is what recording or voiding a score calls: a constant 3 queries (+1 without the
 levels). It runs the same engine (mastery/calculation.py) as the school-wide recompute, which is
 tested to agree with it to the cent (tests/grading/test_recompute.py), over the same evidence:
-this school year's, unless the policy carries prior years (tests/grading/test_year_boundary.py).
+this school year's, unless the policy carries prior years (tests/grading/test_year_boundary.py),
+and the student's self-assessments only when the policy counts them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from gradebook.models import Evidence, Mastery
+from gradebook.models import Evidence, Mastery, SelfAssessment
 from grading.policies import policy_for_pair, year_start_expression
 from mastery import calculation, pagecache
 from mastery.models import ScaleLevel, School
@@ -33,11 +34,18 @@ MASTERY_FIELDS = (
 
 
 def pair_evidence(
-    *, school: School, student_id: int, target_id: int, carry_prior_years: bool = False
+    *,
+    school: School,
+    student_id: int,
+    target_id: int,
+    carry_prior_years: bool = False,
+    count_self_assessment: bool = False,
 ) -> list[calculation.Evidence]:
     """The pair's live evidence the engine counts: this school year's, or with
     `carry_prior_years` (the governing policy's setting) every year's. One query: the year's
-    start is a subquery of it (grading.policies, "the year boundary")."""
+    start is a subquery of it (grading.policies, "the year boundary"). With
+    `count_self_assessment` (the policy's too), the student's live self-assessments in the same
+    window follow, as evidence of kind "self" (one query more, only then)."""
     evidence = Evidence.objects.filter(
         school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
     )
@@ -46,10 +54,20 @@ def pair_evidence(
     rows = evidence.order_by("assessed_on", "id").values_list(
         "score", "assessed_on", "kind", "status"
     )
-    return [
+    found = [
         calculation.Evidence(score=score, assessed_on=day, kind=kind, status=status)
         for score, day, kind, status in rows
     ]
+    if count_self_assessment:
+        ratings = SelfAssessment.objects.filter(
+            school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+        )
+        if not carry_prior_years:
+            ratings = ratings.filter(assessed_on__gte=year_start_expression(school))
+        # After the evidence: the engine's stable sort by date puts a day's ratings after its
+        # scores, as the SQL orders them.
+        found += [r.as_engine_evidence() for r in ratings.order_by("assessed_on", "id")]
+    return found
 
 
 def mastery_from_outcome(
@@ -99,6 +117,7 @@ def pair_recompute(
             student_id=student_id,
             target_id=target_id,
             carry_prior_years=policy.carry_prior_years,
+            count_self_assessment=policy.count_self_assessment,
         ),
         policy.to_engine(levels),
     )

@@ -25,11 +25,17 @@ enough evidence" this year. `counts_since` is the answer in Python, `window_sql`
 `AS_OF_WINDOW_SQL` in the recompute's statements, `year_start_expression` inside the one-pair
 query; tests/grading/test_year_boundary.py checks that they agree. Without school years every
 date counts, as before years existed.
+
+Students' self-assessments (gradebook.SelfAssessment) are evidence only where the governing
+policy's `count_self_assessment` says so: `Governing.counts_self` in Python, and in SQL the
+policy's own statement reads them (grading.sql.policy_statement). Elsewhere they are not read at
+all, so a record is the same with or without them (tests/grading/test_self_assessment.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -87,6 +93,7 @@ class Governing:
     default_id: int
     assigned: dict[tuple[int, int], int]  # (student, target) -> overriding policy id
     carrying: frozenset[int] = field(default_factory=frozenset)  # ids that carry prior years
+    counting_self: frozenset[int] = field(default_factory=frozenset)  # ids that count self-ratings
 
     def policy_id(self, student_id: int, target_id: int) -> int:
         return self.assigned.get((student_id, target_id), self.default_id)
@@ -97,6 +104,16 @@ class Governing:
     def since(self, student_id: int, target_id: int, start: date | None) -> date | None:
         """The first evidence date the pair's policy counts, given the school year's `start`."""
         return None if self.policy_id(student_id, target_id) in self.carrying else start
+
+    def counts_self(self, student_id: int, target_id: int) -> bool:
+        """Whether the pair's policy counts the student's self-assessments as evidence."""
+        return self.policy_id(student_id, target_id) in self.counting_self
+
+    @property
+    def self_counted(self) -> Callable[[int, int], bool] | None:
+        """`counts_self` for `grading.school.pairs_in_order`, or None when no policy counts
+        self-assessments (then they are not even read)."""
+        return self.counts_self if self.counting_self else None
 
 
 def governing(school: School) -> Governing:
@@ -110,6 +127,7 @@ def governing(school: School) -> Governing:
         default_id=default.id,
         assigned=override_assignments(school),
         carrying=frozenset(p.id for p in policies if p.carry_prior_years),
+        counting_self=frozenset(p.id for p in policies if p.count_self_assessment),
     )
 
 

@@ -89,7 +89,8 @@ def _candidate_outcomes(
         )
     outcomes = {}
     since = counts_since(candidate, start)
-    for student_id, target_id, rows in pairs_in_order(school):
+    counts_self = (lambda _s, _t: True) if candidate.count_self_assessment else None
+    for student_id, target_id, rows in pairs_in_order(school, counts_self=counts_self):
         pair = (student_id, target_id)
         if course_id is None and pair in assigned:
             continue

@@ -21,7 +21,8 @@ evidence from before the year that began (the catch-up beat task queues their re
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import cast
@@ -31,7 +32,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from gradebook.models import Evidence, Mastery, SchoolYear
+from gradebook.models import Evidence, Mastery, SchoolYear, SelfAssessment
 from grading.locks import school_lock
 from grading.pair import MASTERY_FIELDS, mastery_from_outcome, mastery_upsert
 from grading.policies import default_policy, governing, policy_scopes, window_sql, year_start
@@ -90,7 +91,10 @@ def mastery_recompute_school(*, school: School) -> RecomputeResult:
 
 
 def pairs_in_order(
-    school: School, until: date | None = None
+    school: School,
+    until: date | None = None,
+    *,
+    counts_self: Callable[[int, int], bool] | None = None,
 ) -> Iterator[tuple[int, int, list[tuple]]]:
     """Every (student, target) with evidence (voided included), with its live evidence rows;
     with `until`, only the evidence dated on or before it.
@@ -98,7 +102,13 @@ def pairs_in_order(
     Every date: which of them a pair's policy counts (the school year's window) depends on the
     pair, so `engine_evidence(rows, since)` keeps them out; the pair is yielded either way, as the
     SQL computes it either way.
+
+    With `counts_self` (whether a pair's policy counts self-assessments: Governing.self_counted),
+    a pair whose policy counts them also gets the student's live self-assessments, as rows of kind
+    "self" after the evidence of the same day (the SQL's order), and a pair with self-assessments
+    only (withdrawn ones included) is yielded too, as the policy's statement reads them.
     """
+    own = self_assessment_rows(school, until) if counts_self is not None else {}
     evidence = Evidence.objects.filter(school=school)
     if until is not None:
         evidence = evidence.filter(assessed_on__lte=until)
@@ -109,18 +119,47 @@ def pairs_in_order(
         )
         .iterator(chunk_size=10000)
     )
+
+    def with_own(key: tuple[int, int], bucket: list[tuple]) -> list[tuple]:
+        ratings = own.pop(key, None)
+        if ratings and counts_self is not None and counts_self(*key):
+            # A stable sort by date: the evidence of a day keeps its order, ratings after it.
+            return sorted([*bucket, *ratings], key=lambda row: row[1])
+        return bucket
+
     current_key: tuple[int, int] | None = None
     bucket: list[tuple] = []
     for student_id, target_id, score, day, kind, status, voided_at in rows:
         key = (student_id, target_id)
         if key != current_key:
             if current_key is not None:
-                yield (*current_key, bucket)
+                yield (*current_key, with_own(current_key, bucket))
             current_key, bucket = key, []
         if voided_at is None:
             bucket.append((score, day, kind, status))
     if current_key is not None:
-        yield (*current_key, bucket)
+        yield (*current_key, with_own(current_key, bucket))
+    for key in sorted(own):
+        if counts_self is not None and counts_self(*key):
+            yield (*key, with_own(key, []))
+
+
+def self_assessment_rows(
+    school: School, until: date | None = None
+) -> dict[tuple[int, int], list[tuple]]:
+    """(student, target) -> the live self-assessments as `pairs_in_order` rows, oldest first;
+    a pair whose ratings were all withdrawn maps to no rows (it still has a record to compute)."""
+    ratings = SelfAssessment.objects.filter(school=school)
+    if until is not None:
+        ratings = ratings.filter(assessed_on__lte=until)
+    found: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for student_id, target_id, score, day, voided_at in ratings.order_by(
+        "student_id", "target_id", "assessed_on", "id"
+    ).values_list("student_id", "target_id", "score", "assessed_on", "voided_at"):
+        rows = found[(student_id, target_id)]
+        if voided_at is None:
+            rows.append((score, day, calculation.SELF, "scored"))
+    return dict(found)
 
 
 def engine_evidence(rows: list[tuple], since: date | None = None) -> Iterator[calculation.Evidence]:
@@ -142,7 +181,7 @@ def school_recompute_python(school: School) -> RecomputeResult:
     }
     pending: list[Mastery] = []
     pairs = written = level_changes = 0
-    for student_id, target_id, rows in pairs_in_order(school):
+    for student_id, target_id, rows in pairs_in_order(school, counts_self=rule.self_counted):
         pairs += 1
         policy_id = rule.policy_id(student_id, target_id)
         since = rule.since(student_id, target_id, start)

@@ -215,6 +215,14 @@ def _score_sql(p: calculation.Policy, *, count: str, raw: str) -> str:
 # x a subquery of its own without materializing it.
 
 
+def _order(p: calculation.Policy, *, newest_first: bool) -> str:
+    """A pair's evidence order: by date, a day's self-assessments after its scores (`src` 1, only
+    read when the policy counts them), then by id; the engine's order (grading.school)."""
+    desc = " DESC" if newest_first else ""
+    src = f"src{desc}, " if p.count_self_assessment else ""
+    return f"assessed_on{desc}, {src}id{desc}"
+
+
 def _one_pass_body(p: calculation.Policy, extra: list[str]) -> str | None:
     """pair and x in one ordered pass over ev (see _one_pass_sql); None if the method needs two."""
     found = _one_pass_sql(p)
@@ -226,7 +234,7 @@ def _one_pass_body(p: calculation.Policy, extra: list[str]) -> str | None:
     return f"""sc AS (
     SELECT student_id, target_id, live, assessed_on, counts, s, row_number() OVER w AS j{oldest}
     FROM ev
-    WINDOW w AS (PARTITION BY student_id, target_id ORDER BY counts DESC, assessed_on DESC, id DESC)
+    WINDOW w AS (PARTITION BY student_id, target_id ORDER BY counts DESC, {_order(p, newest_first=True)})
 ),
 pair AS (
     SELECT student_id, target_id,
@@ -257,7 +265,7 @@ def _two_pass_body(p: calculation.Policy, res: str, extra: list[str]) -> str:
 ),
 sc AS (
     SELECT student_id, target_id, s, id,
-           row_number() OVER (PARTITION BY student_id, target_id ORDER BY assessed_on, id) AS i,
+           row_number() OVER (PARTITION BY student_id, target_id ORDER BY {_order(p, newest_first=False)}) AS i,
            count(*) OVER (PARTITION BY student_id, target_id) AS k
     FROM ev WHERE counts
 ),
@@ -307,15 +315,28 @@ def policy_statement(
     body = _one_pass_body(p, extra) or _two_pass_body(p, res, extra)
     insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
     live = f"e.voided_at IS NULL AND {window_sql}" if window_sql else "e.voided_at IS NULL"
+    # A policy that counts self-assessments reads them as evidence of their own (src 1): scored,
+    # of kind "self", which counted_kinds never names. Any other policy never reads the table.
+    own = (
+        f"""
+    UNION ALL
+    SELECT e.id, 1, e.student_id, e.target_id, e.assessed_on, {live} AS live, e.score AS s,
+           {live} AS counts
+    FROM gradebook_selfassessment e
+    WHERE e.school_id = %(school_id)s {scope_sql}"""
+        if p.count_self_assessment
+        else ""
+    )
+    src = "0 AS src, " if p.count_self_assessment else ""
     ctes = f"""
 WITH ev AS MATERIALIZED (
-    SELECT e.id, e.student_id, e.target_id, e.assessed_on, {live} AS live,
+    SELECT e.id, {src}e.student_id, e.target_id, e.assessed_on, {live} AS live,
            CASE WHEN e.status = 'scored' THEN e.score
                 WHEN e.status = 'missing' AND {missing} THEN {_lit(p.scale_min)} END AS s,
            {live} AND ({kinds})
                AND (e.status = 'scored' OR (e.status = 'missing' AND {missing})) AS counts
     FROM gradebook_evidence e
-    WHERE e.school_id = %(school_id)s {scope_sql}
+    WHERE e.school_id = %(school_id)s {scope_sql}{own}
 ),
 {body}final AS (
     SELECT x.*, {band} AS level,

@@ -53,12 +53,18 @@ METHOD_LABELS = {
     "median": "Median",
 }
 KINDS = ("pre", "formative", "summative", "interim", "reassessment")
+# A student's rating of themselves: evidence of its own kind that only the policy's
+# `count_self_assessment` lets count. It is not one of KINDS, so `counted_kinds` cannot name it,
+# and `counted_kinds=None` ("every kind") does not reach it.
+SELF = "self"
+EVIDENCE_KINDS = (*KINDS, SELF)
 KIND_LABELS = {
     "pre": "pre-assessment",
     "formative": "formative",
     "summative": "summative",
     "interim": "interim",
     "reassessment": "reassessment",
+    SELF: "self-assessment",
 }
 # "scored" carries a score; the others are statuses shown to everyone and never counted as zero.
 STATUSES = ("scored", "missing", "excused", "incomplete", "insufficient")
@@ -239,9 +245,9 @@ class Evidence:
     status: str = "scored"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in EVIDENCE_KINDS:
             raise CalculationError(
-                f"Unknown evidence kind {self.kind!r}; use one of {', '.join(KINDS)}"
+                f"Unknown evidence kind {self.kind!r}; use one of {', '.join(EVIDENCE_KINDS)}"
             )
         if self.status not in STATUSES:
             raise CalculationError(
@@ -273,6 +279,8 @@ class Policy:
     scale_min: Decimal | int = 1
     scale_max: Decimal | int = 4
     missing_counts_as_minimum: bool = False
+    # Students' ratings of themselves (kind "self") count only when this says so.
+    count_self_assessment: bool = False
     levels: tuple[Level, ...] = DEFAULT_LEVELS
     course_grade_rule: str = "mean_band"
     grade_bands: tuple[GradeBand, ...] = DEFAULT_GRADE_BANDS
@@ -310,6 +318,10 @@ class Policy:
         if self.counted_kinds is not None:
             kinds = tuple(self.counted_kinds)
             unknown = [k for k in kinds if k not in KINDS]
+            if SELF in unknown:
+                raise CalculationError(
+                    "Self-assessments are counted by count_self_assessment, not counted_kinds"
+                )
             if unknown:
                 raise CalculationError(f"Unknown kinds in counted_kinds: {', '.join(unknown)}")
             if not kinds:
@@ -352,6 +364,8 @@ class Policy:
         return chosen
 
     def counts(self, evidence: Evidence) -> bool:
+        if evidence.kind == SELF:
+            return self.count_self_assessment
         return self.counted_kinds is None or evidence.kind in self.counted_kinds
 
 
@@ -384,6 +398,7 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
     scores: list[Decimal] = []
     dates: list[date] = []
     skipped: Counter[str] = Counter()
+    own = 0  # the student's own ratings counted (self-assessments, when the policy counts them)
     for item in items:
         if item.status == "scored":
             item_score = cast(Decimal, item.score)  # scored evidence: a Decimal after __post_init__
@@ -395,6 +410,7 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
             if policy.counts(item):
                 scores.append(item_score)
                 dates.append(item.assessed_on)
+                own += item.kind == SELF
             else:
                 skipped[KIND_LABELS[item.kind]] += 1
         elif item.status == "missing" and policy.missing_counts_as_minimum and policy.counts(item):
@@ -407,6 +423,12 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
     if skipped:
         described = ", ".join(f"{count} {label}" for label, count in sorted(skipped.items()))
         steps.append(f"Not counted: {described}. Missing work is never counted as a zero.")
+    if own:
+        steps.append(
+            f"Your own ratings count as evidence under this policy: "
+            f"{'1 self-assessment is' if own == 1 else f'{own} self-assessments are'} "
+            "among the scores."
+        )
     if policy.missing_counts_as_minimum and any(i.status == "missing" for i in items):
         steps.append(
             f"Missing work counts as {fmt(policy.scale_min)}, the lowest score, under this policy."
@@ -781,6 +803,13 @@ def describe_policy(policy: Policy) -> list[str]:
         else ", ".join(KIND_LABELS[k] for k in policy.counted_kinds)
     )
     lines.append(f"Evidence that counts: {kinds}. Excused work never counts.")
+    lines.append(
+        "Students' own ratings of themselves (self-assessments) count as evidence, "
+        "like a score, on the day they were made."
+        if policy.count_self_assessment
+        else "Students' own ratings of themselves (self-assessments) are shown beside the "
+        "teacher's scores but never counted."
+    )
     lines.append(
         "Missing work counts as the lowest score."
         if policy.missing_counts_as_minimum

@@ -414,6 +414,7 @@ POLICY_FIELDS = (
     "threshold_bands",
     "fallback_letter",
     "carry_prior_years",
+    "count_self_assessment",
 )
 
 
@@ -511,6 +512,13 @@ class GradingPolicy(TenantModel):
             "readable as context)."
         ),
     )
+    count_self_assessment = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Students' ratings of themselves count as evidence, like a score on the day they "
+            "were made. Off: they are shown beside the teacher's scores and never counted."
+        ),
+    )
     note = models.CharField(max_length=300, blank=True, help_text=_("Why this version was made."))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -587,6 +595,7 @@ class GradingPolicy(TenantModel):
             scale_min=min(Decimal(lv) for lv in engine_levels),
             scale_max=max(Decimal(lv) for lv in engine_levels),
             missing_counts_as_minimum=self.missing_counts_as_minimum,
+            count_self_assessment=self.count_self_assessment,
             levels=engine_levels,
             course_grade_rule=self.course_grade_rule,
             fallback_letter=self.fallback_letter,
@@ -702,6 +711,7 @@ class AuditEvent(TenantModel):
         SCHOOL = "school", _("School settings")
         YEAR = "year", _("School year")
         FRAMEWORK = "framework", _("Standards framework")
+        SELF_ASSESSMENT = "self", _("Self-assessment")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

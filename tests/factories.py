@@ -27,6 +27,7 @@ from gradebook.models import (
     Term,
 )
 from gradebook.services.evidence import RecordResult, evidence_record
+from gradebook.services.self_assessment import self_assessment_record
 from intervention.models import (
     InterventionCycle,
     InterventionGroup,
@@ -351,3 +352,27 @@ def make_attempt(w: World, student, target, value: str, *, days_ago: int = 7, fe
         w.school, w.course, [target], on=w.assessment.assessed_on - timedelta(days=days_ago)
     )
     return make_evidence(w, student, target, value, assessment=a, feedback=feedback)
+
+
+def make_self_assessment(
+    w: World,
+    score: str = "4",
+    *,
+    target: LearningTarget | None = None,
+    reflection: str = "I can explain it to a friend.",
+    days_ago: int = 0,
+    token: str = "",
+):
+    """The world's first student (the one with an account) rates themselves through the service,
+    on the world's first target by default, today."""
+    with scope(school=w.school):
+        return self_assessment_record(
+            school=w.school,
+            student=w.students[0],
+            target=target or w.targets[0],
+            score=score,
+            reflection=reflection,
+            recorded_by=w.student_user,
+            token=token,
+            assessed_on=date.today() - timedelta(days=days_ago),
+        )

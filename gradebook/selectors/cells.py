@@ -22,6 +22,7 @@ from gradebook.models import (
     Mastery,
     ReassessmentRequest,
     Section,
+    SelfAssessment,
     Student,
 )
 from gradebook.selectors.common import LevelInfo, course_targets, level_infos, section_students
@@ -96,6 +97,9 @@ class CellDetail:
     counts_since: date | None = None
     earlier: int = 0  # live evidence of earlier school years
     last_year: LastYear | None = None  # last year's levels near the target, as context
+    # The student's own ratings (live only: a withdrawn one is shown to nobody else), newest
+    # first; counted in `outcome` only when the policy counts self-assessments.
+    self_assessments: list[SelfAssessment] = field(default_factory=list)
 
     @property
     def live_request(self) -> ReassessmentRequest | None:
@@ -211,8 +215,15 @@ def cell_detail(
     # as the recompute does; the history lists every year's.
     since = counts_since(policy, year_start(school))
     this_year = [e for e in history if since is None or e.assessed_on >= since]
+    ratings = own_ratings(school=school, student_id=student.id, target_id=target.id)
+    counted_ratings = (
+        [r.as_engine_evidence() for r in ratings if since is None or r.assessed_on >= since]
+        if policy.count_self_assessment
+        else []
+    )
     outcome = calculation.compute(
-        [e.as_engine_evidence() for e in this_year if e.voided_at is None], engine
+        [e.as_engine_evidence() for e in this_year if e.voided_at is None] + counted_ratings,
+        engine,
     )
     record = Mastery.objects.filter(school=school, student=student, target=target).first()
     descriptors = {
@@ -270,6 +281,7 @@ def cell_detail(
         counts_since=since,
         earlier=len(history) - len(this_year),
         last_year=last_year_near(school=school, student=student, target=target),
+        self_assessments=ratings[::-1],
     )
 
 
@@ -297,5 +309,16 @@ def pair_history(*, school: School, student_id: int, target_id: int) -> list[Evi
     return list(
         Evidence.objects.filter(school=school, student_id=student_id, target_id=target_id)
         .select_related("assessment", "recorded_by", "voided_by")
+        .order_by("assessed_on", "id")
+    )
+
+
+def own_ratings(*, school: School, student_id: int, target_id: int) -> list[SelfAssessment]:
+    """A student's live self-assessments on a target, oldest first, with who answered them."""
+    return list(
+        SelfAssessment.objects.filter(
+            school=school, student_id=student_id, target_id=target_id, voided_at__isnull=True
+        )
+        .select_related("replied_by")
         .order_by("assessed_on", "id")
     )

@@ -32,6 +32,7 @@ from gradebook.models import (
     Mastery,
     ReassessmentRequest,
 )
+    SelfAssessment,
 from grading.locks import school_lock
 from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
 from grading.policies import governing, year_start
@@ -448,6 +449,21 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
                 target_id=pair[1],
                 outcome=outcome,
                 policy_id=policy_id,
+    if rule.counting_self:
+        for r in SelfAssessment.objects.filter(
+            school=school,
+            student_id__in={s for s, _ in pairs},
+            target_id__in={t for _, t in pairs},
+            voided_at__isnull=True,
+        ).order_by("assessed_on", "id"):
+            pair = (r.student_id, r.target_id)
+            since = rule.since(*pair, start)
+            if (
+                pair in pairs
+                and rule.counts_self(*pair)
+                and (since is None or r.assessed_on >= since)
+            ):
+                rows[pair].append(r.as_engine_evidence())  # after the scores: the engine's order
             )
         )
     mastery_upsert(records)
