@@ -11,7 +11,7 @@ records to evidence), and it reads top to bottom from the roster to the evidence
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -969,11 +969,50 @@ class SelfAssessment(TenantModel, Voidable):
 # --- Evidence files and student submissions (docs/files.md) ------------------------------------
 
 
-def evidence_storage():
+class EvidenceStore(Storage):
     """The named storage "evidence" (config/settings.py STORAGES): the file system under
-    MEDIA_ROOT by default, an S3-compatible bucket in production. A callable, so the migration
-    does not freeze whichever backend was configured when it was written."""
-    return storages["evidence"]
+    MEDIA_ROOT by default, an S3-compatible bucket in production. Looked up at each use rather
+    than when the models load, so the migrations do not freeze whichever backend was configured
+    when they were written, and a changed STORAGES setting (a test's store) is followed."""
+
+    @staticmethod
+    def backend() -> Storage:
+        return storages["evidence"]
+
+    def open(self, name, mode="rb"):
+        return self.backend().open(name, mode)
+
+    def save(self, name, content, max_length=None):
+        return self.backend().save(name, content, max_length=max_length)
+
+    def exists(self, name):
+        return self.backend().exists(name)
+
+    def delete(self, name):
+        return self.backend().delete(name)
+
+    def size(self, name):
+        return self.backend().size(name)
+
+    def path(self, name):
+        return self.backend().path(name)
+
+    def url(self, name):
+        # Never a public address: files are read through the authorized download view.
+        raise NotImplementedError("Evidence files have no URL; use gradebook:file_download.")
+
+    def listdir(self, path):
+        return self.backend().listdir(path)
+
+    def generate_filename(self, filename):
+        return self.backend().generate_filename(filename)
+
+
+_evidence_store = EvidenceStore()
+
+
+def evidence_storage() -> EvidenceStore:
+    return _evidence_store
 
 
 class EvidenceFile(TenantModel, Voidable):

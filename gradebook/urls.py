@@ -3,6 +3,7 @@ from django.urls import path
 from gradebook.views import assessments, cells, framework, grid, habits, scoring, students
 from gradebook.views import exports as export_views
 from gradebook.views import feedback as feedback_views
+from gradebook.views import files as file_views
 from gradebook.views import rostering as rostering_views
 
 app_name = "gradebook"
@@ -28,6 +29,30 @@ urlpatterns = [
         section + "evidence/<int:evidence_id>/void/", cells.evidence_void_view, name="evidence_void"
     ),
     path(section + "reassessments/", cells.reassessment_list, name="reassessment_list"),
+    path(
+        section + "evidence/<int:evidence_id>/files/",
+        file_views.evidence_files_add,
+        name="evidence_files_add",
+    ),
+    path(scoring_base + "files/", file_views.assessment_files_add, name="assessment_files_add"),
+    path(
+        section + "files/<int:attachment_id>/remove/",
+        file_views.attachment_remove,
+        name="attachment_remove",
+    ),
+    path(section + "submissions/", file_views.submission_list, name="submission_list"),
+    path(
+        section + "submissions/<int:submission_id>/score/",
+        file_views.submission_score_view,
+        name="submission_score",
+    ),
+    path(
+        section + "submissions/<int:submission_id>/return/",
+        file_views.submission_return_view,
+        name="submission_return",
+    ),
+    path("files/<int:file_id>/", file_views.file_download, name="file_download"),
+    path("files/<int:file_id>/thumbnail/", file_views.file_thumbnail, name="file_thumbnail"),
     path(section + "requests/<int:request_id>/", cells.request_resolve, name="request_resolve"),
     path(section + "requests/schedule/", cells.requests_schedule, name="requests_schedule"),
     path(section + "habits/", habits.habit_grid, name="habits"),

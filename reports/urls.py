@@ -28,6 +28,8 @@ urlpatterns = [
         name="child_request_withdraw",
     ),
     path("me/goals/<int:goal_id>/reached/", views.goal_done, name="goal_done"),
+    path("me/work/", views.my_work, name="my_work"),
+    path("me/work/<int:submission_id>/withdraw/", views.my_work_withdraw, name="my_work_withdraw"),
     path("families/", views.families, name="families"),
     path("reports/", views.batches, name="batches"),
     path("reports/batches/<int:batch_id>/", views.batch_detail, name="batch"),

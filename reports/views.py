@@ -9,8 +9,10 @@ guardian's answers 404, and so does a request of another child.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -27,8 +29,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from gradebook.models import Guardianship, Mastery, Student
+from gradebook.models import Guardianship, Mastery, Student, Submission
 from gradebook.permissions import visible_sections, visible_students
+from gradebook.selectors import files as file_reads
 from gradebook.selectors.common import level_infos
 from gradebook.selectors.reassessment import (
     BY_FAMILY,
@@ -37,6 +40,7 @@ from gradebook.selectors.reassessment import (
 )
 from gradebook.services.evidence import EvidenceError
 from gradebook.services.requests import request_create, request_withdraw
+from gradebook.services.submissions import submission_create, submission_withdraw
 from grading.policies import policy_for_course
 from grading.rules import rules_statement
 from mastery import pagecache as portal_cache
@@ -138,6 +142,7 @@ def child_page(request, school_slug: str, student_id: int):
             "body": body["html"],
             "my_requests": selectors.student_requests(school=request.school, student=student),
             "own_child": _is_guardian(request, student),
+            "work_files": file_reads.student_files(school=request.school, student=student),
         },
     )
 
@@ -204,8 +209,93 @@ def student_home(request, school_slug: str):
             ).select_related("target"),
             "body": body["html"],
             "my_requests": selectors.student_requests(school=request.school, student=student),
+            "work_files": file_reads.student_files(school=request.school, student=student),
+            "pending_work": file_reads.student_submissions(
+                school=request.school, student=student, pending=True
+            ),
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+def my_work(request, school_slug: str):
+    """The student hands in work on a target (photos from the phone's camera, or files), and
+    sees what they sent. Pending until a teacher scores it; it counts only then."""
+    student = _own_record(request)
+    targets = selectors.student_targets(request.school, student)
+    by_id = {t.id: t for t in targets}
+    errors: list[str] = []
+    form = {"title": "", "note": "", "chosen": None}
+    if request.method == "POST":
+        form = {
+            "title": request.POST.get("title", ""),
+            "note": request.POST.get("note", ""),
+            "chosen": _int(request.POST.get("target")),
+        }
+        target = by_id.get(form["chosen"] or 0)
+        if target is None:
+            errors = [_("Choose one of your learning targets.")]
+        else:
+            try:
+                submission_create(
+                    school=request.school,
+                    student=student,
+                    target=target,
+                    title=form["title"],
+                    note=form["note"],
+                    uploads=[f for f in request.FILES.getlist("files") if f.size],
+                    submitted_by=request.user,
+                    token=request.POST.get("token", ""),
+                )
+            except EvidenceError as exc:
+                errors = exc.messages
+            else:
+                messages.success(
+                    request, _("Your work is sent. It counts once your teacher scores it.")
+                )
+                return redirect(reverse("reports:my_work", args=[school_slug]))
+    return render(
+        request,
+        "reports/my_work.html",
+        {
+            "student": student,
+            "targets": targets,
+            "submissions": file_reads.student_submissions(school=request.school, student=student),
+            "errors": errors,
+            "token": uuid.uuid4().hex,
+            "max_files": settings.EVIDENCE_FILES_PER_UPLOAD,
+            "max_mb": settings.EVIDENCE_FILE_MAX_BYTES // (1024 * 1024),
+            **form,
+        },
+        status=422 if errors else 200,
+    )
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@require_POST
+def my_work_withdraw(request, school_slug: str, submission_id: int):
+    student = _own_record(request)
+    found = Submission.objects.filter(
+        school=request.school, id=submission_id, student=student
+    ).first()
+    if found is None:
+        raise Http404("No such submission")
+    try:
+        submission_withdraw(
+            school=request.school, submission_id=found.id, withdrawn_by=request.user
+        )
+    except EvidenceError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Your work is withdrawn."))
+    return redirect(reverse("reports:my_work", args=[school_slug]))
 
 
 @require_safe

@@ -29,10 +29,11 @@ from gradebook.models import (
     Enrollment,
     Evidence,
     EvidenceStatus,
+    FileAttachment,
     Mastery,
     ReassessmentRequest,
-)
     SelfAssessment,
+)
 from grading.locks import school_lock
 from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
 from grading.policies import governing, year_start
@@ -325,6 +326,11 @@ def _evidence_write(
                     recorded_at=now,
                     replaces=current,
                 )
+                if current is not None:
+                    # The files on the old row are the same work: they follow the new score.
+                    FileAttachment.objects.filter(
+                        school=school, evidence_id=current.id, voided_at__isnull=True
+                    ).update(evidence_id=evidence.id)
             break
         except IntegrityError:
             # Another teacher saved this cell between our read and our insert: read it again.
@@ -405,6 +411,11 @@ def evidence_void(
     if evidence.voided_at is not None:
         raise EvidenceError({"evidence": ["That evidence is already voided."]})
     evidence.void(by=voided_by, reason=reason)
+    # Its files are voided with it: kept for staff and the records, no longer shown to the
+    # student or the family.
+    FileAttachment.objects.filter(
+        school=school, evidence_id=evidence.id, voided_at__isnull=True
+    ).update(voided_at=evidence.voided_at, voided_by=voided_by, void_reason=reason)
     audit.record_evidence(
         school=school,
         action=audit_action,
@@ -438,17 +449,6 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
         since = rule.since(*pair, start)
         if pair in pairs and (since is None or e.assessed_on >= since):
             rows[pair].append(e.as_engine_evidence())
-    records = []
-    for pair in pairs:
-        policy_id = rule.policy_id(*pair)
-        outcome = calculation.compute(rows.get(pair, []), rule.engines[policy_id])
-        records.append(
-            mastery_from_outcome(
-                school=school,
-                student_id=pair[0],
-                target_id=pair[1],
-                outcome=outcome,
-                policy_id=policy_id,
     if rule.counting_self:
         for r in SelfAssessment.objects.filter(
             school=school,
@@ -464,6 +464,17 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
                 and (since is None or r.assessed_on >= since)
             ):
                 rows[pair].append(r.as_engine_evidence())  # after the scores: the engine's order
+    records = []
+    for pair in pairs:
+        policy_id = rule.policy_id(*pair)
+        outcome = calculation.compute(rows.get(pair, []), rule.engines[policy_id])
+        records.append(
+            mastery_from_outcome(
+                school=school,
+                student_id=pair[0],
+                target_id=pair[1],
+                outcome=outcome,
+                policy_id=policy_id,
             )
         )
     mastery_upsert(records)

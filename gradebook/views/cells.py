@@ -17,16 +17,18 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from gradebook.forms import ReassessForm, VoidForm
-from gradebook.models import Evidence, ReassessmentRequest
+from gradebook.models import AssessmentKind, Evidence, ReassessmentRequest
 from gradebook.permissions import can_score_section
 from gradebook.selectors import cells as cells_reads
 from gradebook.selectors import common as common_reads
+from gradebook.selectors import files as file_reads
 from gradebook.selectors import grid as grid_reads
 from gradebook.selectors import home as home_reads
 from gradebook.selectors.reassessment import BY_TEACHER, next_school_day
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.reassessment import reassessment_record, submission_token
 from gradebook.services.requests import request_create, request_decline, requests_accept
+from gradebook.services.submissions import SCORED_KINDS
 from gradebook.views.common import section_for, student_in_section
 from grading.rules import course_statement
 from mastery.models import LearningTarget
@@ -59,6 +61,15 @@ def _render_detail(request, section, student, target, *, form_errors=None, statu
             args=[request.school.slug, section.id, student.id, target.id],
         ),
         "ctx": request.GET.get("ctx") or request.POST.get("ctx") or "",
+        # The files on each piece of evidence (voided ones too: staff keep the record), and the
+        # work the student submitted on this target.
+        "files": file_reads.evidence_files(
+            school=request.school, evidence_ids=[e.id for e in detail.history], staff=True
+        ),
+        "submissions": file_reads.cell_submissions(
+            school=request.school, student=student, target=target
+        ),
+        "kinds": [(k, AssessmentKind(k).label) for k in SCORED_KINDS],
     }
     if request.htmx:
         context["oob"] = _oob_context(request, section, student, target, context["ctx"])

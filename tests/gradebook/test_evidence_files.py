@@ -1,0 +1,580 @@
+"""Evidence files and student submissions: uploads checked by content (not by name), photos
+stored without their metadata, files served only to who may see the student's work (404 for
+everyone else, other schools included), voided with the evidence, and submitted work counting
+for nothing until a teacher scores it."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pillow_heif
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from django_scopes import scope, scopes_disabled
+from PIL import ExifTags, Image
+
+from gradebook.models import EvidenceFile, FileAttachment, Mastery, Submission
+from gradebook.services.evidence import EvidenceError, evidence_void
+from gradebook.services.files import FileRefused, evidence_files_attach
+from gradebook.services.submissions import submission_create, submission_score
+from tests.factories import make_evidence
+from tests.gradebook.pages import cell_url, url
+
+pillow_heif.register_heif_opener()
+TODAY = timezone.localdate()
+
+
+@pytest.fixture(autouse=True)
+def _file_store(settings, tmp_path):
+    """Each test writes its files to a store of its own."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "store"},
+        },
+    }
+    return tmp_path / "store"
+
+
+# --- Files as phones and browsers send them ---------------------------------------------------------
+
+
+def photo_exif(orientation: int | None = None) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.Base.Model] = "Phone 15 Pro"
+    if orientation:
+        exif[ExifTags.Base.Orientation] = orientation
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (37.0, 46.0, 30.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
+    gps[ExifTags.GPS.GPSLongitude] = (122.0, 25.0, 10.0)
+    return exif
+
+
+def jpeg(size=(64, 32), *, orientation: int | None = None, colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG", exif=photo_exif(orientation))
+    return out.getvalue()
+
+
+def heic(size=(64, 32), *, orientation: int | None = None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(
+        out, format="HEIF", exif=photo_exif(orientation).tobytes(), quality=90
+    )
+    return out.getvalue()
+
+
+def png(size=(20, 20)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (0, 200, 0, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><html><body><script>fetch('/api/')</script></body></html>"
+
+
+def upload(name: str, data: bytes, content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def scored(w, student=None, score="3"):
+    return make_evidence(w, student or w.students[0], w.targets[0], score).evidence
+
+
+def attach(w, evidence, *files, by=None):
+    with scope(school=w.school):
+        return evidence_files_attach(
+            school=w.school, evidence=evidence, uploads=list(files), attached_by=by or w.teacher
+        )
+
+
+def stored_image(f: EvidenceFile) -> Image.Image:
+    with f.file.open("rb") as handle:
+        image = Image.open(io.BytesIO(handle.read()))
+        image.load()
+    return image
+
+
+def count_files(w) -> int:
+    with scopes_disabled():
+        return EvidenceFile.objects.filter(school=w.school).count()
+
+
+# --- Content checks --------------------------------------------------------------------------------
+
+
+def test_an_html_page_named_photo_jpg_is_refused_and_nothing_is_stored(world_a, _file_store):
+    evidence = scored(world_a)
+    with pytest.raises(FileRefused) as refused:
+        attach(world_a, evidence, upload("photo.jpg", HTML, "image/jpeg"))
+    assert "photo.jpg" in refused.value.messages[0]
+    assert count_files(world_a) == 0
+    assert not any(p.is_file() for p in _file_store.rglob("*")) if _file_store.exists() else True
+
+
+def test_an_svg_is_refused_even_named_as_a_png(world_a):
+    evidence = scored(world_a)
+    for name in ("drawing.svg", "drawing.png"):
+        with pytest.raises(FileRefused) as refused:
+            attach(world_a, evidence, upload(name, SVG, "image/svg+xml"))
+        assert name in refused.value.messages[0]
+    assert count_files(world_a) == 0
+
+
+def test_one_refused_file_refuses_the_whole_upload(world_a):
+    evidence = scored(world_a)
+    with pytest.raises(FileRefused):
+        attach(world_a, evidence, upload("good.jpg", jpeg()), upload("bad.jpg", HTML))
+    assert count_files(world_a) == 0
+
+
+def test_a_png_named_pdf_is_stored_as_the_png_it_is(world_a):
+    evidence = scored(world_a)
+    attached = attach(world_a, evidence, upload("scan.pdf", png(), "application/pdf"))
+    stored = attached.files[0]
+    assert stored.content_type == "image/png"
+    assert stored.file.name.endswith(".png")
+    assert stored_image(stored).format == "PNG"
+    assert stored.original_name == "scan.pdf"  # shown as the student named it, never a path
+
+
+def test_a_pdf_is_kept_as_it_is_and_a_broken_one_refused(world_a):
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("work.pdf", PDF, "application/pdf")).files[0]
+    assert stored.content_type == "application/pdf"
+    with stored.file.open("rb") as handle:
+        assert handle.read() == PDF
+    with pytest.raises(FileRefused):
+        attach(world_a, evidence, upload("cut.pdf", PDF[:40], "application/pdf"))
+
+
+def test_a_file_over_the_limit_is_refused(world_a, settings):
+    settings.EVIDENCE_FILE_MAX_BYTES = 1024
+    evidence = scored(world_a)
+    big = jpeg(size=(800, 800))
+    assert len(big) > 1024
+    with pytest.raises(FileRefused) as refused:
+        attach(world_a, evidence, upload("big.jpg", big))
+    assert "big.jpg" in refused.value.messages[0]
+    assert count_files(world_a) == 0
+
+
+def test_too_many_files_at_once_are_refused(world_a, settings):
+    settings.EVIDENCE_FILES_PER_UPLOAD = 2
+    evidence = scored(world_a)
+    with pytest.raises(FileRefused):
+        attach(world_a, evidence, *(upload(f"p{i}.jpg", jpeg()) for i in range(3)))
+    assert count_files(world_a) == 0
+
+
+def test_a_jpeg_with_gps_is_stored_upright_without_any_metadata(world_a):
+    original = Image.open(io.BytesIO(jpeg(orientation=6)))
+    assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the upload does carry GPS
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("IMG_0001.JPG", jpeg(orientation=6))).files[0]
+    image = stored_image(stored)
+    assert image.format == "JPEG"
+    assert dict(image.getexif()) == {}
+    assert not image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    assert "exif" not in image.info and "xmp" not in image.info and "icc_profile" not in image.info
+    # Orientation 6 (turned 90°): applied to the pixels, so the photo stays upright.
+    assert image.size == (32, 64) == (stored.width, stored.height)
+    with stored.file.open("rb") as handle:
+        raw = handle.read()
+    assert b"PhoneMaker" not in raw and b"Exif" not in raw
+
+
+def test_a_heic_from_a_phone_is_stored_as_jpeg_without_any_metadata(world_a):
+    original = Image.open(io.BytesIO(heic()))
+    assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("IMG_0002.HEIC", heic(), "image/heic")).files[0]
+    assert stored.content_type == "image/jpeg" and stored.converted_from == "image/heic"
+    image = stored_image(stored)
+    assert image.format == "JPEG"
+    assert dict(image.getexif()) == {}
+    assert "exif" not in image.info
+    with stored.file.open("rb") as handle:
+        raw = handle.read()
+    assert b"PhoneMaker" not in raw
+    assert stored.thumbnail  # a thumbnail for the pages, also plain JPEG
+    with stored.thumbnail.open("rb") as handle:
+        assert b"PhoneMaker" not in handle.read()
+
+
+def test_files_are_stored_under_an_unguessable_name_of_their_school(world_a):
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("../../etc/passwd.jpg", jpeg())).files[0]
+    name = stored.file.name
+    assert name.startswith(f"schools/{world_a.school.id}/evidence/")
+    assert "passwd" not in name and len(name.rsplit("/", 1)[-1]) >= 32
+    assert stored.original_name == "passwd.jpg"
+
+
+def test_the_same_photo_sent_twice_on_one_evidence_is_attached_once(world_a):
+    evidence = scored(world_a)
+    attach(world_a, evidence, upload("a.jpg", jpeg()))
+    again = attach(world_a, evidence, upload("a.jpg", jpeg()))
+    assert again.files == []
+    with scopes_disabled():
+        assert FileAttachment.objects.filter(evidence=evidence).count() == 1
+
+
+def test_one_photo_on_two_students_work_is_flagged(world_a):
+    first = scored(world_a, world_a.students[0])
+    second = scored(world_a, world_a.students[1])
+    assert attach(world_a, first, upload("group.jpg", jpeg())).shared_with == []
+    told = attach(world_a, second, upload("group.jpg", jpeg()))
+    assert [s.id for s in told.shared_with] == [world_a.students[0].id]
+
+
+# --- Voided with the evidence, following a new score ------------------------------------------------
+
+
+def test_voiding_evidence_voids_its_files_but_keeps_them(world_a):
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("a.jpg", jpeg())).files[0]
+    with scope(school=world_a.school):
+        evidence_void(
+            school=world_a.school, evidence_id=evidence.id, voided_by=world_a.teacher, reason="typo"
+        )
+    with scopes_disabled():
+        attachment = FileAttachment.objects.get(file=stored)
+        assert attachment.voided_at is not None and attachment.void_reason == "typo"
+        assert EvidenceFile.objects.filter(id=stored.id, voided_at__isnull=True).exists()
+    assert stored.file.storage.exists(stored.file.name)
+
+
+def test_a_new_score_on_the_cell_keeps_its_files(world_a):
+    evidence = scored(world_a, score="2")
+    attach(world_a, evidence, upload("a.jpg", jpeg()))
+    newer = make_evidence(world_a, world_a.students[0], world_a.targets[0], "3").evidence
+    assert newer.id != evidence.id
+    with scopes_disabled():
+        assert list(
+            FileAttachment.objects.filter(voided_at__isnull=True).values_list(
+                "evidence_id", flat=True
+            )
+        ) == [newer.id]
+
+
+# --- Serving: only to who may see the student's work ------------------------------------------------
+
+
+def file_url(w, f, name="file_download") -> str:
+    return url(name, w, file_id=f.id)
+
+
+def test_the_student_the_family_and_staff_get_the_file_with_safe_headers(world_a, client):
+    stored = attach(world_a, scored(world_a), upload("a.jpg", jpeg())).files[0]
+    for user in (
+        world_a.student_user,
+        world_a.guardian,
+        world_a.teacher,
+        world_a.admin,
+        world_a.counselor,
+    ):
+        client.force_login(user)
+        response = client.get(file_url(world_a, stored))
+        assert response.status_code == 200, user
+        assert response["Content-Type"] == "image/jpeg"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Content-Security-Policy"].startswith("sandbox")
+        assert response["Content-Disposition"].startswith("inline")
+        assert b"".join(response.streaming_content)[:3] == b"\xff\xd8\xff"
+        assert client.get(file_url(world_a, stored, "file_thumbnail")).status_code == 200
+
+
+def test_a_pdf_is_downloaded_never_shown_inline(world_a, client):
+    stored = attach(world_a, scored(world_a), upload("w.pdf", PDF, "application/pdf")).files[0]
+    client.force_login(world_a.guardian)
+    response = client.get(file_url(world_a, stored))
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_another_students_file_is_not_found_for_a_student_a_family_or_another_teacher(
+    world_a, client
+):
+    other = attach(
+        world_a, scored(world_a, world_a.students[1]), upload("b.jpg", jpeg())
+    ).files[0]
+    for user in (world_a.student_user, world_a.guardian, world_a.other_teacher):
+        client.force_login(user)
+        assert client.get(file_url(world_a, other)).status_code == 404, user
+        assert client.get(file_url(world_a, other, "file_thumbnail")).status_code == 404
+
+
+def test_a_file_of_school_b_is_not_found_in_school_a(world_a, world_b, client):
+    theirs = attach(world_b, scored(world_b), upload("b.jpg", jpeg())).files[0]
+    for user in (world_a.admin, world_a.teacher, world_a.guardian, world_a.student_user):
+        client.force_login(user)
+        # Through school A's address, and through school B's by someone not in it.
+        assert client.get(url("file_download", world_a, file_id=theirs.id)).status_code == 404
+        assert client.get(file_url(world_b, theirs)).status_code == 404
+
+
+def test_a_voided_file_is_not_served_to_the_family_but_staff_keep_it(world_a, client):
+    evidence = scored(world_a)
+    stored = attach(world_a, evidence, upload("a.jpg", jpeg())).files[0]
+    with scope(school=world_a.school):
+        evidence_void(
+            school=world_a.school, evidence_id=evidence.id, voided_by=world_a.teacher, reason="typo"
+        )
+    for user in (world_a.guardian, world_a.student_user):
+        client.force_login(user)
+        assert client.get(file_url(world_a, stored)).status_code == 404
+    for user in (world_a.teacher, world_a.admin):
+        client.force_login(user)
+        assert client.get(file_url(world_a, stored)).status_code == 200
+
+
+def test_an_outsider_is_sent_to_sign_in_or_not_found(world_a, client, outsider):
+    stored = attach(world_a, scored(world_a), upload("a.jpg", jpeg())).files[0]
+    assert client.get(file_url(world_a, stored)).status_code in (302, 404)
+    client.force_login(outsider)
+    assert client.get(file_url(world_a, stored)).status_code == 404
+
+
+# --- The teacher attaches from the cell detail ------------------------------------------------------
+
+
+def test_the_teacher_attaches_photos_from_the_cell_detail_and_sees_thumbnails(world_a, client):
+    evidence = scored(world_a)
+    client.force_login(world_a.teacher)
+    page = cell_url(world_a, world_a.students[0], world_a.targets[0])
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=evidence.id),
+        {"files": [upload("work.jpg", jpeg())], "next": page},
+    )
+    assert response.status_code == 302 and response["Location"] == page
+    shown = client.get(page).content.decode()
+    with scopes_disabled():
+        stored = EvidenceFile.objects.get(school=world_a.school)
+    assert url("file_thumbnail", world_a, file_id=stored.id) in shown
+    assert "work.jpg" in shown and "1 file attached." in shown
+
+
+def test_a_refused_upload_says_why_on_the_cell_detail(world_a, client):
+    evidence = scored(world_a)
+    client.force_login(world_a.teacher)
+    page = cell_url(world_a, world_a.students[0], world_a.targets[0])
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=evidence.id),
+        {"files": [upload("photo.jpg", SVG)], "next": page},
+        follow=True,
+    )
+    assert "photo.jpg: only photos" in response.content.decode()
+    assert count_files(world_a) == 0
+
+
+def test_another_teacher_cannot_attach_to_a_section_they_do_not_teach(world_a, client):
+    evidence = scored(world_a)
+    client.force_login(world_a.other_teacher)
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=evidence.id),
+        {"files": [upload("work.jpg", jpeg())]},
+    )
+    assert response.status_code == 404
+    client.force_login(world_a.counselor)
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=evidence.id),
+        {"files": [upload("work.jpg", jpeg())]},
+    )
+    assert response.status_code == 403
+    assert count_files(world_a) == 0
+
+
+def test_the_teacher_is_told_when_one_photo_is_on_several_students(world_a, client):
+    first, second = scored(world_a, world_a.students[0]), scored(world_a, world_a.students[1])
+    attach(world_a, first, upload("group.jpg", jpeg()))
+    client.force_login(world_a.teacher)
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=second.id),
+        {"files": [upload("group.jpg", jpeg())]},
+        follow=True,
+    )
+    assert "may show" in response.content.decode()
+    assert world_a.students[0].display_name in response.content.decode()
+
+
+# --- Submissions: pending counts for nothing, scored counts once ------------------------------------
+
+
+def submit(w, *files, token="", note="", title="Homework 4"):
+    with scope(school=w.school):
+        return submission_create(
+            school=w.school,
+            student=w.students[0],
+            target=w.targets[0],
+            title=title,
+            note=note,
+            uploads=list(files),
+            submitted_by=w.student_user,
+            token=token,
+        )
+
+
+def mastery(w):
+    with scopes_disabled():
+        return Mastery.objects.filter(
+            school=w.school, student=w.students[0], target=w.targets[0]
+        ).first()
+
+
+def test_a_pending_submission_counts_for_nothing_and_counts_once_scored(world_a):
+    make_evidence(world_a, world_a.students[0], world_a.targets[0], "2")
+    before = mastery(world_a).score
+    submission = submit(world_a, upload("hw.jpg", jpeg()))
+    assert submission.status == "pending" and submission.section_id == world_a.section.id
+    assert mastery(world_a).score == before == Decimal("2")
+    with scope(school=world_a.school):
+        result = submission_score(
+            school=world_a.school,
+            submission_id=submission.id,
+            scored_by=world_a.teacher,
+            text="4",
+        )
+    assert mastery(world_a).score > before
+    assert result.evidence.kind == "formative" and result.evidence.score == Decimal("4")
+    assert result.evidence.assessment.section_id == world_a.section.id
+    with scopes_disabled():
+        submission.refresh_from_db()
+        assert submission.status == "scored" and submission.evidence_id == result.evidence.id
+        # The files follow the work onto its evidence.
+        assert FileAttachment.objects.filter(evidence=result.evidence).count() == 1
+
+
+def test_sending_the_same_submission_twice_makes_one(world_a):
+    token = "0123456789abcdef0123456789abcdef"
+    first = submit(world_a, upload("hw.jpg", jpeg()), token=token)
+    second = submit(world_a, upload("hw.jpg", jpeg()), token=token)
+    assert first.id == second.id
+    with scopes_disabled():
+        assert Submission.objects.filter(school=world_a.school).count() == 1
+        assert FileAttachment.objects.filter(school=world_a.school).count() == 1
+
+
+def test_scoring_twice_scores_once(world_a):
+    submission = submit(world_a, upload("hw.jpg", jpeg()))
+    with scope(school=world_a.school):
+        args = dict(
+            school=world_a.school, submission_id=submission.id, scored_by=world_a.teacher, text="3"
+        )
+        first = submission_score(**args)
+        second = submission_score(**args)
+    assert first.evidence.id == second.evidence.id and not second.changed
+    with scopes_disabled():
+        assert (
+            FileAttachment.objects.filter(evidence__isnull=False, school=world_a.school).count()
+            == 1
+        )
+
+
+def test_a_refused_score_leaves_the_submission_pending_and_makes_no_assessment(world_a):
+    submission = submit(world_a, upload("hw.jpg", jpeg()))
+    with scope(school=world_a.school), pytest.raises(EvidenceError):
+        submission_score(
+            school=world_a.school,
+            submission_id=submission.id,
+            scored_by=world_a.teacher,
+            text="9",
+        )
+    with scopes_disabled():
+        submission.refresh_from_db()
+        assert submission.status == "pending"
+        assert not submission.__class__.objects.filter(evidence__isnull=False).exists()
+
+
+def test_a_submission_needs_a_target_of_the_students_classes(world_a, world_b):
+    with scope(school=world_a.school), pytest.raises(EvidenceError):
+        submission_create(
+            school=world_a.school,
+            student=world_a.other_students[0],
+            target=world_a.targets[0],
+            title="",
+            note="",
+            uploads=[],
+            submitted_by=world_a.student_user,
+        )
+
+
+def test_the_student_hands_in_work_from_the_portal_and_the_teacher_scores_it(world_a, client):
+    client.force_login(world_a.student_user)
+    page = reverse("reports:my_work", args=[world_a.school.slug])
+    assert client.get(page).status_code == 200
+    form = {
+        "target": world_a.targets[0].id,
+        "title": "Problem 4",
+        "note": "I used the slope",
+        "token": "f" * 32,
+        "files": [upload("IMG_1.HEIC", heic(), "image/heic")],
+    }
+    response = client.post(page, form)
+    assert response.status_code == 302
+    client.post(page, {**form, "files": [upload("IMG_1.HEIC", heic(), "image/heic")]})  # again
+    with scopes_disabled():
+        submission = Submission.objects.get(school=world_a.school)
+    shown = client.get(page).content.decode()
+    assert "Problem 4" in shown and "Waiting for the teacher" in shown
+    # The teacher sees it waiting and scores it.
+    client.force_login(world_a.teacher)
+    waiting = url("submission_list", world_a, section_id=world_a.section.id)
+    assert "Problem 4" in client.get(waiting).content.decode()
+    score = url(
+        "submission_score", world_a, section_id=world_a.section.id, submission_id=submission.id
+    )
+    for _ in range(2):  # a double click
+        assert client.post(score, {"value": "3", "kind": "formative"}).status_code == 302
+    assert mastery(world_a).score == Decimal("3")
+    with scopes_disabled():
+        assert submission.__class__.objects.get(id=submission.id).status == "scored"
+    # The family sees the photo of the work now on its evidence.
+    client.force_login(world_a.guardian)
+    child = client.get(reverse("reports:child", args=[world_a.school.slug, world_a.students[0].id]))
+    with scopes_disabled():
+        stored = EvidenceFile.objects.get(school=world_a.school)
+    assert url("file_thumbnail", world_a, file_id=stored.id) in child.content.decode()
+
+
+def test_a_student_cannot_score_or_see_another_sections_submissions(world_a, client):
+    submission = submit(world_a, upload("hw.jpg", jpeg()))
+    score = url(
+        "submission_score", world_a, section_id=world_a.section.id, submission_id=submission.id
+    )
+    for user in (world_a.student_user, world_a.guardian, world_a.other_teacher):
+        client.force_login(user)
+        assert client.post(score, {"value": "4"}).status_code in (403, 404)
+    assert mastery(world_a) is None
+
+
+def test_a_student_withdraws_their_pending_work(world_a, client):
+    submission = submit(world_a, upload("hw.jpg", jpeg()))
+    client.force_login(world_a.student_user)
+    withdraw = reverse("reports:my_work_withdraw", args=[world_a.school.slug, submission.id])
+    assert client.post(withdraw).status_code == 302
+    with scopes_disabled():
+        assert Submission.objects.get(id=submission.id).status == "withdrawn"
+    # Another student's submission is not theirs to withdraw.
+    client.force_login(world_a.guardian)
+    assert client.post(withdraw).status_code in (403, 404)
+
+
+def test_work_submitted_in_school_b_is_not_found_in_school_a(world_a, world_b, client):
+    theirs = submit(world_b, upload("hw.jpg", jpeg()))
+    client.force_login(world_a.teacher)
+    score = url(
+        "submission_score", world_a, section_id=world_a.section.id, submission_id=theirs.id
+    )
+    assert client.post(score, {"value": "4"}).status_code == 404
+    days = TODAY - timedelta(days=1)
+    assert days  # the date is not the point: the submission is of another school
