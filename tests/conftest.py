@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -39,12 +43,21 @@ def _rls_wall_as_the_suite_left_it():
     rls.reset()
 
 
+_EVIDENCE_STORE = Path(tempfile.mkdtemp(prefix="evidence-store-"))
+atexit.register(shutil.rmtree, _EVIDENCE_STORE, True)
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_quiet(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        # Evidence files go to a store of the test run, never the checkout's media/ folder.
+        "evidence": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": _EVIDENCE_STORE},
+        },
     }
     # Every test starts with an empty cache: database ids repeat between tests (each rolls back),
     # so cached portal pages and login throttles must not outlive their test.

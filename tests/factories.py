@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django_scopes import scope, scopes_disabled
+from PIL import Image
 
 from gradebook.models import (
     Assessment,
@@ -16,6 +19,7 @@ from gradebook.models import (
     CourseTarget,
     Enrollment,
     Evidence,
+    FileAttachment,
     Guardianship,
     Mastery,
     ReassessmentRequest,
@@ -24,9 +28,11 @@ from gradebook.models import (
     Section,
     SectionTeacher,
     Student,
+    Submission,
     Term,
 )
 from gradebook.services.evidence import RecordResult, evidence_record
+from gradebook.services.files import evidence_files_attach
 from gradebook.services.self_assessment import self_assessment_record
 from intervention.models import (
     InterventionCycle,
@@ -276,6 +282,39 @@ def make_evidence(
             score=score if status == "scored" else None,
             status=status,
             **extra,
+        )
+
+
+def make_photo(colour=(200, 30, 30), size=(64, 48), name: str = "work.jpg") -> SimpleUploadedFile:
+    """A small JPEG as a browser uploads it."""
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/jpeg")
+
+
+def make_evidence_file(w: World) -> FileAttachment:
+    """A photo on the evidence of the world's first student (w.student, who has the account and
+    the guardian) on its first target, attached by the section's teacher."""
+    evidence = make_evidence(w, w.student, w.targets[0], "3").evidence
+    with scope(school=w.school):
+        evidence_files_attach(
+            school=w.school, evidence=evidence, uploads=[make_photo()], attached_by=w.teacher
+        )
+    with scopes_disabled():
+        return FileAttachment.objects.filter(evidence=evidence, voided_at__isnull=True).first()
+
+
+def make_submission(w: World) -> Submission:
+    """Work the world's first student handed in on its first target (pending)."""
+    with scopes_disabled():
+        return Submission.objects.create(
+            school=w.school,
+            student=w.student,
+            target=w.targets[0],
+            section=w.section,
+            title="Homework 4",
+            note="Problem 4, with my working",
+            submitted_by=w.student_user,
         )
 
 

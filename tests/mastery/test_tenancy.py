@@ -19,9 +19,11 @@ from reports.models import ReportBatch, StudentGoal
 from tests.factories import (
     PASSWORD,
     make_evidence,
+    make_evidence_file,
     make_intervention,
     make_request,
     make_run,
+    make_submission,
     make_user,
 )
 from tests.mastery.case.support import framework_of
@@ -49,6 +51,9 @@ URL_OBJECTS = {
     "year_id": lambda w: school_year_of(w).id,
     "rollover_id": lambda w: rollover_of(w).id,
     "framework_id": lambda w: framework_of(w).id,
+    "file_id": lambda w: make_evidence_file(w).file_id,
+    "attachment_id": lambda w: make_evidence_file(w).id,
+    "submission_id": lambda w: make_submission(w).id,
 }
 
 

@@ -108,6 +108,17 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:requests_schedule":          (302,  302,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:cell_request":               (302,  302,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:habit_cell":                 (400,  400,  404,  403,  404,  404,  403,  404,  302),
+    # Evidence files: attached by those who score the section; read by who may see the student's
+    # work (the file is on the student's evidence: the student and their guardian read it too)
+    "gradebook:evidence_files_add":         (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:assessment_files_add":       (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:attachment_remove":          (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:file_download":              (200,  200,  404,  200,  200,  200,  200,  404,  302),
+    "gradebook:file_thumbnail":             (200,  200,  404,  200,  200,  200,  200,  404,  302),
+    # Work students submitted: listed to who sees the section, scored by who scores it
+    "gradebook:submission_list":            (200,  200,  404,  200,  404,  404,  200,  404,  302),
+    "gradebook:submission_score":           (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    "gradebook:submission_return":          (422,  422,  404,  403,  404,  404,  403,  404,  302),
     # Students and the learning framework (teachers of a department's course edit its targets)
     "gradebook:student_detail":             (200,  200,  404,  200,  200,  200,  200,  404,  302),
     "gradebook:target_list":                (200,  200,  200,  200,  200,  200,  200,  404,  302),
@@ -153,6 +164,9 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "reports:child_request":                (404,  404,  404,  404,  200,  404,  404,  404,  302),
     "reports:child_request_withdraw":       (404,  404,  404,  404,  404,  404,  404,  404,  302),
     "reports:goal_done":                    (403,  403,  403,  403,  403,  302,  403,  404,  302),
+    # Handing in work: the student, their own submission (here: theirs, so withdrawn)
+    "reports:my_work":                      (403,  403,  403,  403,  403,  200,  403,  404,  302),
+    "reports:my_work_withdraw":             (403,  403,  403,  403,  403,  302,  403,  404,  302),
     "reports:families":                     (200,  403,  403,  200,  403,  403,  403,  404,  302),
     "reports:batches":                      (200,  200,  200,  200,  403,  403,  403,  404,  302),
     "reports:batch":                        (200,  404,  404,  200,  403,  403,  403,  404,  302),
