@@ -6,18 +6,22 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 
 from gradebook.models import (
     AssessmentFeedback,
     Enrollment,
     Evidence,
+    FileAttachment,
     Guardianship,
     HabitScore,
     Mastery,
     ReassessmentRequest,
     RosterSource,
     Student,
+    Submission,
     YearEndMastery,
 )
 from intervention.models import RosterEntry, SessionAttendance
@@ -231,6 +235,26 @@ def _records_of(*, school: School, student: Student) -> dict:
             resolved_by=lambda r: name(r.resolved_by),
             evidence_id="evidence_id",
         ),
+        # The files of the student's work (photos and PDFs on evidence, or handed in), listed
+        # with the hash of the stored bytes; `may_show_other_students`: the same file is on other
+        # students' work too (a group photo), so it may show them: check before disclosing it.
+        "files": _files_of(school=school, student=student, name=name, plain=plain),
+        "submissions": rows(
+            Submission.objects.filter(**mine)
+            .select_related("target", "submitted_by", "resolved_by")
+            .order_by("submitted_at", "id"),
+            id="id",
+            target="target.code",
+            title="title",
+            note="note",
+            status="status",
+            submitted_by=lambda r: name(r.submitted_by),
+            submitted_at="submitted_at",
+            resolved_by=lambda r: name(r.resolved_by),
+            resolved_at="resolved_at",
+            response="response",
+            evidence_id="evidence_id",
+        ),
         "promotions": rows(
             Promotion.objects.filter(**mine).select_related("year").order_by("year__starts_on"),
             year="year.name",
@@ -289,3 +313,51 @@ def _records_of(*, school: School, student: Student) -> dict:
         ),
         "change_history": change_history,
     }
+
+
+def _files_of(
+    *, school: School, student: Student, name: Callable[[Any], Any], plain: Callable[[Any], Any]
+) -> list[dict]:
+    """Every file on the student's work (voided ones too, marked), with its hash, and whether
+    the same bytes are on other students' work (it may show them)."""
+    attachments = list(
+        FileAttachment.objects.filter(school=school, student=student)
+        .select_related("file__uploaded_by", "evidence__target", "submission", "voided_by")
+        .order_by("attached_at", "id")
+    )
+    hashes = {a.file.sha256 for a in attachments}
+    others: dict[str, int] = {}
+    for sha, count in (
+        FileAttachment.objects.filter(
+            school=school, file__sha256__in=hashes, voided_at__isnull=True, student__isnull=False
+        )
+        .exclude(student=student)
+        .values_list("file__sha256")
+        .annotate(n=Count("student_id", distinct=True))
+    ):
+        others[sha] = count
+    return [
+        {
+            "file_id": a.file_id,
+            "name": a.file.original_name,
+            "content_type": a.file.content_type,
+            "converted_from": a.file.converted_from or None,
+            "size": a.file.size,
+            "sha256": a.file.sha256,
+            "width": a.file.width,
+            "height": a.file.height,
+            "uploaded_by": name(a.file.uploaded_by),
+            "uploaded_at": plain(a.file.uploaded_at),
+            "on": "evidence" if a.evidence_id else "submission",
+            "evidence_id": a.evidence_id,
+            "submission_id": a.submission_id,
+            "target": a.evidence.target.code if a.evidence_id and a.evidence else None,
+            "download": reverse("gradebook:file_download", args=[school.slug, a.file_id]),
+            "may_show_other_students": others.get(a.file.sha256, 0) > 0,
+            "other_students_with_this_file": others.get(a.file.sha256, 0),
+            "voided_at": plain(a.voided_at),
+            "voided_by": name(a.voided_by),
+            "void_reason": a.void_reason or None,
+        }
+        for a in attachments
+    ]

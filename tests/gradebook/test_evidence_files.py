@@ -21,6 +21,7 @@ from gradebook.models import EvidenceFile, FileAttachment, Mastery, Submission
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.files import FileRefused, evidence_files_attach
 from gradebook.services.submissions import submission_create, submission_score
+from reports.services.records import student_records_export
 from tests.factories import make_evidence
 from tests.gradebook.pages import cell_url, url
 
@@ -79,7 +80,9 @@ def png(size=(20, 20)) -> bytes:
 
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+)
 HTML = b"<!doctype html><html><body><script>fetch('/api/')</script></body></html>"
 
 
@@ -305,9 +308,7 @@ def test_a_pdf_is_downloaded_never_shown_inline(world_a, client):
 def test_another_students_file_is_not_found_for_a_student_a_family_or_another_teacher(
     world_a, client
 ):
-    other = attach(
-        world_a, scored(world_a, world_a.students[1]), upload("b.jpg", jpeg())
-    ).files[0]
+    other = attach(world_a, scored(world_a, world_a.students[1]), upload("b.jpg", jpeg())).files[0]
     for user in (world_a.student_user, world_a.guardian, world_a.other_teacher):
         client.force_login(user)
         assert client.get(file_url(world_a, other)).status_code == 404, user
@@ -467,9 +468,12 @@ def test_sending_the_same_submission_twice_makes_one(world_a):
 def test_scoring_twice_scores_once(world_a):
     submission = submit(world_a, upload("hw.jpg", jpeg()))
     with scope(school=world_a.school):
-        args = dict(
-            school=world_a.school, submission_id=submission.id, scored_by=world_a.teacher, text="3"
-        )
+        args = {
+            "school": world_a.school,
+            "submission_id": submission.id,
+            "scored_by": world_a.teacher,
+            "text": "3",
+        }
         first = submission_score(**args)
         second = submission_score(**args)
     assert first.evidence.id == second.evidence.id and not second.changed
@@ -572,9 +576,30 @@ def test_a_student_withdraws_their_pending_work(world_a, client):
 def test_work_submitted_in_school_b_is_not_found_in_school_a(world_a, world_b, client):
     theirs = submit(world_b, upload("hw.jpg", jpeg()))
     client.force_login(world_a.teacher)
-    score = url(
-        "submission_score", world_a, section_id=world_a.section.id, submission_id=theirs.id
-    )
+    score = url("submission_score", world_a, section_id=world_a.section.id, submission_id=theirs.id)
     assert client.post(score, {"value": "4"}).status_code == 404
     days = TODAY - timedelta(days=1)
     assert days  # the date is not the point: the submission is of another school
+
+
+# --- The records export -------------------------------------------------------------------------------
+
+
+def test_the_records_export_lists_the_files_with_hashes_and_flags_shared_photos(world_a):
+    own = attach(world_a, scored(world_a, world_a.students[0]), upload("mine.jpg", jpeg()))
+    second_target = make_evidence(world_a, world_a.students[0], world_a.targets[1], "3")
+    attach(world_a, second_target.evidence, upload("group.jpg", jpeg(colour=(0, 0, 250))))
+    attach(
+        world_a, scored(world_a, world_a.students[1]), upload("group.jpg", jpeg(colour=(0, 0, 250)))
+    )
+    submit(world_a, upload("hw.pdf", PDF, "application/pdf"))
+    with scope(school=world_a.school):
+        records = student_records_export(school=world_a.school, student=world_a.students[0])
+    files = {f["name"]: f for f in records["files"]}
+    assert set(files) == {"mine.jpg", "group.jpg", "hw.pdf"}
+    assert files["mine.jpg"]["sha256"] == own.files[0].sha256
+    assert files["mine.jpg"]["may_show_other_students"] is False
+    assert files["group.jpg"]["may_show_other_students"] is True
+    assert files["hw.pdf"]["on"] == "submission"
+    assert [s["title"] for s in records["submissions"]] == ["Homework 4"]
+    assert files["mine.jpg"]["download"] == url("file_download", world_a, file_id=own.files[0].id)

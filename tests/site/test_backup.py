@@ -41,7 +41,14 @@ from intervention.services import attendance_record
 from mastery.models import Membership, Role, School
 from reports.models import StudentGoal
 from reports.services.records import student_records_export
-from tests.factories import World, make_evidence, make_intervention, make_user, make_world
+from tests.factories import (
+    World,
+    make_evidence,
+    make_evidence_file,
+    make_intervention,
+    make_user,
+    make_world,
+)
 
 # --- The records of one student ------------------------------------------------------------------
 
@@ -186,6 +193,8 @@ EXPORTED_AS = {
     "RosterEntry": "intervention",
     "StudentGoal": "goals",
     "ReportFile": "progress_reports",
+    "FileAttachment": "files",
+    "Submission": "submissions",
 }
 NOT_EXPORTED: dict[str, str] = {
     # Derived data: past levels recomputed from the evidence (which is exported) for the
@@ -393,3 +402,32 @@ def test_a_dump_restores_into_a_fresh_database_with_every_row(transactional_db, 
     assert after[0] == counts, "row counts differ after the restore"
     assert after[1] == checksums, "rows differ after the restore"
     assert after[2] == sequences, "sequences differ after the restore"
+
+
+# --- The evidence file store ---------------------------------------------------------------------
+
+
+def test_the_evidence_files_back_up_and_restore_with_a_check(world_a, tmp_path, settings):
+    """docs/backups.md: the file store is copied beside the dump; after a restore,
+    evidence_files_check says every file the database names is there, unchanged."""
+    store = tmp_path / "store"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": store},
+        },
+    }
+    attachment = make_evidence_file(world_a)
+    call_command("evidence_files_check")  # all there
+    archive = shutil.make_archive(str(tmp_path / "evidence-files"), "gztar", root_dir=store)
+    shutil.rmtree(store)  # the disk is lost
+    with pytest.raises(CommandError, match="2 missing"):  # the photo and its thumbnail
+        call_command("evidence_files_check")
+    shutil.unpack_archive(archive, store)
+    call_command("evidence_files_check")
+    with scopes_disabled():
+        stored = attachment.file
+    (store / stored.file.name).write_bytes(b"not the photo")
+    with pytest.raises(CommandError, match="1 changed"):
+        call_command("evidence_files_check")
