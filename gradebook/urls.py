@@ -26,6 +26,11 @@ urlpatterns = [
     path(cell + "reassess/", cells.cell_reassess, name="cell_reassess"),
     path(cell + "request/", cells.cell_request, name="cell_request"),
     path(
+        cell + "self-assessments/<int:rating_id>/reply/",
+        cells.self_assessment_reply_view,
+        name="self_assessment_reply",
+    ),
+    path(
         section + "evidence/<int:evidence_id>/void/", cells.evidence_void_view, name="evidence_void"
     ),
     path(section + "reassessments/", cells.reassessment_list, name="reassessment_list"),

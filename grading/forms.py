@@ -83,6 +83,15 @@ class PolicyForm(forms.Form):
             "keeps counting the evidence of earlier years."
         ),
     )
+    count_self_assessment = forms.BooleanField(
+        label=_("Count students' self-assessments"),
+        required=False,
+        help_text=_(
+            "Off: a student's rating of themselves is shown beside the teacher's scores, and "
+            "never counted. On: it counts as one more score, on the day it was made, under the "
+            "method above."
+        ),
+    )
     note = forms.CharField(
         label=_("Why this change (kept with the version)"), max_length=300, required=False
     )
@@ -173,6 +182,7 @@ class PolicyForm(forms.Form):
             "threshold_bands": "\n".join(fmt_threshold(b) for b in threshold_bands),
             "fallback_letter": policy.fallback_letter,
             "carry_prior_years": policy.carry_prior_years,
+            "count_self_assessment": policy.count_self_assessment,
         }
 
 

@@ -32,18 +32,19 @@ from gradebook.models import (
     Mastery,
     ReassessmentRequest,
     SectionTeacher,
+    SelfAssessment,
     Student,
 )
-from gradebook.selectors.cells import attempt_chart
+from gradebook.selectors.cells import attempt_chart, own_ratings
 from gradebook.selectors.common import level_infos
 from gradebook.selectors.reassessment import BY_FAMILY, BY_STUDENT
 from gradebook.selectors.students import student_habits
-from grading.policies import policy_for_course
+from grading.policies import policy_for_course, policy_for_pair
 from grading.rules import rules_in, rules_index, rules_statement
 from intervention.models import WEEKDAY_NAMES, RosterEntry
 from mastery import calculation
 from mastery.models import LearningTarget, LevelDescriptor, School, User
-from mastery.selectors import achievement_levels, current_policies
+from mastery.selectors import achievement_levels, allowed_scores, current_policies
 from mastery.tenancy import all_schools
 from reports import explain
 from reports.models import StudentGoal
@@ -57,7 +58,7 @@ DEFAULT_HABIT_NAMES = (
     gettext_noop("Practice"),
 )
 
-TEMPLATE_VERSION = "6"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "7"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass
@@ -75,6 +76,8 @@ class TargetLine:
     feedback: str
     feedback_on: date | None
     goals: list[StudentGoal] = field(default_factory=list)
+    # The student's latest live rating of themselves on the target (shown beside the level).
+    own_rating: SelfAssessment | None = None
 
     @property
     def score(self) -> Decimal | None:
@@ -288,6 +291,14 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         school=school, section_id__in=[e.section_id for e in enrollments]
     ).select_related("teacher"):
         teachers[st.section_id].append(st.teacher.full_name)
+    own_ratings = {
+        r.target_id: r  # oldest first, so the latest of each target stays
+        for r in SelfAssessment.objects.filter(
+            school=school, student=student, voided_at__isnull=True, target_id__in=target_ids
+        )
+        .select_related("replied_by")
+        .order_by("assessed_on", "id")
+    }
     goals: dict[int, list[StudentGoal]] = defaultdict(list)
     if with_goals:
         for goal in StudentGoal.objects.filter(school=school, student=student):
@@ -332,6 +343,7 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     feedback=feedback,
                     feedback_on=feedback_on,
                     goals=goals.get(target.id, []),
+                    own_rating=own_ratings.get(target.id),
                 )
             )
         grade = calculation.course_grade([line.score for line in lines], engine)
@@ -417,6 +429,56 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         reassessment_rules=list(statements.values()),
         may_ask=may_ask,
     )
+
+
+@dataclass
+class RatingChoice:
+    """One score a student may give themselves: the scale's value, its level, and what the
+    target's rubric says at that level (empty for a half point)."""
+
+    value: str
+    label: str
+    descriptor: str
+    level_value: Decimal | None
+
+
+def self_assessment_page(
+    *, school: School, student: Student, target: LearningTarget
+) -> dict[str, Any]:
+    """What the student's rating page shows: the level now, the rubric as choices (highest
+    first), their earlier live ratings (newest first) with the teachers' answers, and whether
+    the governing policy counts ratings."""
+    language = translation.get_language() or "en"
+    scale = achievement_levels(school)
+    by_value = {lv.value: lv for lv in scale}
+    texts = {
+        value: (text_es if language == "es" and text_es else text)
+        for value, text, text_es in LevelDescriptor.objects.filter(
+            school=school, target=target
+        ).values_list("level_value", "text", "text_es")
+    }
+    choices = []
+    for value in reversed(allowed_scores(scale)):
+        level = by_value.get(value)
+        below = [lv for lv in scale if lv.value <= value]
+        choices.append(
+            RatingChoice(
+                value=calculation.fmt(value),
+                label=(level or below[-1]).display_label if (level or below) else "",
+                descriptor=texts.get(value, "") if level else "",
+                level_value=(level or below[-1]).value if (level or below) else None,
+            )
+        )
+    policy = policy_for_pair(school=school, student_id=student.id, target_id=target.id)
+    return {
+        "student": student,
+        "target": target,
+        "record": Mastery.objects.filter(school=school, student=student, target=target).first(),
+        "levels": level_infos(scale),
+        "choices": choices,
+        "history": own_ratings(school=school, student_id=student.id, target_id=target.id)[::-1],
+        "counted": policy.count_self_assessment,
+    }
 
 
 def target_goals(school: School, student: Student, target: LearningTarget) -> list[StudentGoal]:

@@ -28,6 +28,16 @@ urlpatterns = [
         name="child_request_withdraw",
     ),
     path("me/goals/<int:goal_id>/reached/", views.goal_done, name="goal_done"),
+    path(
+        "me/targets/<int:target_id>/self-assessment/",
+        views.student_self_assessment,
+        name="my_self_assessment",
+    ),
+    path(
+        "me/self-assessments/<int:rating_id>/withdraw/",
+        views.student_self_assessment_withdraw,
+        name="my_self_assessment_withdraw",
+    ),
     path("me/work/", views.my_work, name="my_work"),
     path("me/work/<int:submission_id>/withdraw/", views.my_work_withdraw, name="my_work_withdraw"),
     path("families/", views.families, name="families"),

@@ -40,6 +40,10 @@ from gradebook.selectors.reassessment import (
 )
 from gradebook.services.evidence import EvidenceError
 from gradebook.services.requests import request_create, request_withdraw
+from gradebook.services.self_assessment import (
+    self_assessment_record,
+    self_assessment_withdraw,
+)
 from gradebook.services.submissions import submission_create, submission_withdraw
 from grading.policies import policy_for_course
 from grading.rules import rules_statement
@@ -330,6 +334,67 @@ def goal_done(request, school_slug: str, goal_id: int):
         raise Http404("No such goal") from None
     messages.success(request, _("Well done! The goal is marked as reached."))
     return redirect("reports:me", school_slug=school_slug)
+
+
+# --- Self-assessments (the student's own; families read them on the child's page) ---------------
+
+
+@require_http_methods(["GET", "POST"])
+def student_self_assessment(request, school_slug: str, target_id: int):
+    """The student rates themselves on one of their targets, with a short reflection: the
+    rubric's levels to choose from, their earlier ratings and the teachers' answers."""
+    student = _own_record(request)
+    target = _request_target(request, student, target_id)
+    values = {"score": "", "reflection": ""}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in values}
+        try:
+            self_assessment_record(
+                school=request.school,
+                student=student,
+                target=target,
+                score=values["score"],
+                reflection=values["reflection"],
+                recorded_by=request.user,
+                token=request.POST.get("submission", ""),
+            )
+        except EvidenceError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(
+                request, _("Your rating is saved. Your teachers and your family can see it.")
+            )
+            return redirect(
+                "reports:my_self_assessment", school_slug=school_slug, target_id=target.id
+            )
+    return render(
+        request,
+        "reports/self_assessment.html",
+        {
+            **selectors.self_assessment_page(school=request.school, student=student, target=target),
+            "values": values,
+            "errors": errors,
+            "submission_token": uuid.uuid4().hex,  # one rating per form, however often sent
+            "back": reverse("reports:me", args=[school_slug]),
+        },
+        status=422 if errors else 200,
+    )
+
+
+@require_POST
+def student_self_assessment_withdraw(request, school_slug: str, rating_id: int):
+    student = _own_record(request)
+    try:
+        rating = self_assessment_withdraw(
+            school=request.school, student=student, rating_id=rating_id, withdrawn_by=request.user
+        )
+    except EvidenceError:
+        raise Http404("No such rating") from None
+    messages.success(request, _("The rating is withdrawn. Nobody else sees it now."))
+    return redirect(
+        "reports:my_self_assessment", school_slug=school_slug, target_id=rating.target_id
+    )
 
 
 # --- Invitations ---------------------------------------------------------------------------------

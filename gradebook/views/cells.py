@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from gradebook.forms import ReassessForm, VoidForm
-from gradebook.models import AssessmentKind, Evidence, ReassessmentRequest
+from gradebook.models import AssessmentKind, Evidence, ReassessmentRequest, SelfAssessment
 from gradebook.permissions import can_score_section
 from gradebook.selectors import cells as cells_reads
 from gradebook.selectors import common as common_reads
@@ -28,6 +28,7 @@ from gradebook.selectors.reassessment import BY_TEACHER, next_school_day
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.reassessment import reassessment_record, submission_token
 from gradebook.services.requests import request_create, request_decline, requests_accept
+from gradebook.services.self_assessment import self_assessment_reply
 from gradebook.services.submissions import SCORED_KINDS
 from gradebook.views.common import section_for, student_in_section
 from grading.rules import course_statement
@@ -147,6 +148,43 @@ def cell_reassess(request, school_slug: str, section_id: int, student_id: int, t
         return _render_detail(request, section, student, target)
     return redirect(
         reverse("gradebook:cell_detail", args=[school_slug, section.id, student.id, target.id])
+    )
+
+
+@require_POST
+def self_assessment_reply_view(
+    request, school_slug: str, section_id: int, student_id: int, target_id: int, rating_id: int
+):
+    """A teacher of the student's section answers one of the student's ratings of themselves."""
+    section = section_for(request, section_id, scoring=True)
+    student = student_in_section(request, section, student_id)
+    target = _target_in_course(request, section, target_id)
+    rating = SelfAssessment.objects.filter(
+        school=request.school,
+        id=rating_id,
+        student=student,
+        target=target,
+        voided_at__isnull=True,
+    ).first()
+    if rating is None:
+        raise Http404("No such self-assessment in this cell")
+    try:
+        self_assessment_reply(
+            school=request.school,
+            rating_id=rating.id,
+            reply=request.POST.get("reply", ""),
+            replied_by=request.user,
+        )
+    except EvidenceError as exc:
+        return _render_detail(
+            request, section, student, target, form_errors={rating.id: exc.messages}, status=422
+        )
+    messages.success(request, _("Your answer is saved; the student sees it on their page."))
+    if request.htmx:
+        return _render_detail(request, section, student, target)
+    return redirect(
+        reverse("gradebook:cell_detail", args=[school_slug, section.id, student.id, target.id])
+        + f"#rating-{rating.id}"
     )
 
 

@@ -23,10 +23,11 @@ from gradebook.selectors.cells import cell_detail
 from gradebook.services.self_assessment import self_assessment_withdraw
 from grading.pair import pair_recompute
 from grading.preview import policy_preview
-from grading.school import school_recompute_python, school_recompute_sql
+from grading.school import school_recompute_sql
 from grading.services import policy_candidate, policy_change
 from mastery import calculation
-from mastery.calculation import CalculationError, Evidence as E, Policy, compute
+from mastery.calculation import CalculationError, Policy, compute
+from mastery.calculation import Evidence as E
 from mastery.models import GradingPolicy
 from tests.factories import make_attempt, make_self_assessment, make_world
 from tests.grading.test_recompute import (

@@ -23,6 +23,7 @@ from tests.factories import (
     make_intervention,
     make_request,
     make_run,
+    make_self_assessment,
     make_submission,
     make_user,
 )
@@ -54,6 +55,7 @@ URL_OBJECTS = {
     "file_id": lambda w: make_evidence_file(w).file_id,
     "attachment_id": lambda w: make_evidence_file(w).id,
     "submission_id": lambda w: make_submission(w).id,
+    "rating_id": lambda w: make_self_assessment(w).id,
 }
 
 

@@ -107,6 +107,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:request_resolve":            (302,  302,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:requests_schedule":          (302,  302,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:cell_request":               (302,  302,  404,  403,  404,  404,  403,  404,  302),
+    # A teacher answers the student's rating of themselves (the harmless body: an empty answer)
+    "gradebook:self_assessment_reply":      (422,  422,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:habit_cell":                 (400,  400,  404,  403,  404,  404,  403,  404,  302),
     # Evidence files: attached by those who score the section; read by who may see the student's
     # work (the file is on the student's evidence: the student and their guardian read it too)
@@ -164,6 +166,9 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "reports:child_request":                (404,  404,  404,  404,  200,  404,  404,  404,  302),
     "reports:child_request_withdraw":       (404,  404,  404,  404,  404,  404,  404,  404,  302),
     "reports:goal_done":                    (403,  403,  403,  403,  403,  302,  403,  404,  302),
+    # Rating oneself: the student only (families read the ratings on the child's page)
+    "reports:my_self_assessment":           (403,  403,  403,  403,  403,  200,  403,  404,  302),
+    "reports:my_self_assessment_withdraw":  (403,  403,  403,  403,  403,  302,  403,  404,  302),
     # Handing in work: the student, their own submission (here: theirs, so withdrawn)
     "reports:my_work":                      (403,  403,  403,  403,  403,  200,  403,  404,  302),
     "reports:my_work_withdraw":             (403,  403,  403,  403,  403,  302,  403,  404,  302),
