@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from gradebook import api as gradebook_api
-from gradebook import api_requests
+from gradebook import api_requests, api_targets
 from intervention import api as intervention_api
 from mastery import api as mastery_api
 from mastery.rest import api_not_found
@@ -19,7 +19,8 @@ for prefix, viewset, basename in [
     ("scale", mastery_api.ScaleViewSet, "scale"),
     ("departments", mastery_api.DepartmentViewSet, "department"),
     ("competencies", mastery_api.CompetencyViewSet, "competency"),
-    ("targets", mastery_api.TargetViewSet, "target"),
+    ("targets", api_targets.TargetViewSet, "target"),
+    ("frameworks", mastery_api.FrameworkViewSet, "framework"),
     ("terms", gradebook_api.TermViewSet, "term"),
     ("courses", gradebook_api.CourseViewSet, "course"),
     ("sections", gradebook_api.SectionViewSet, "section"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from django.db.models import Prefetch, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -13,6 +15,8 @@ from mastery.models import (
     ApiToken,
     Competency,
     Department,
+    Framework,
+    FrameworkItem,
     LearningTarget,
     LevelDescriptor,
     ScaleLevel,
@@ -21,6 +25,11 @@ from mastery.models import (
 )
 from mastery.rest import SchoolViewSet
 from mastery.selectors import achievement_levels
+from mastery.standards.selectors import (
+    frameworks_visible_to,
+    parse_identifier,
+    with_child_counts,
+)
 from mastery.tenancy import schools_for_user
 
 # --- Schools -----------------------------------------------------------------------------------------
@@ -174,11 +183,25 @@ class TargetFilter(django_filters.FilterSet):
     competency = django_filters.NumberFilter(field_name="competency_id")
     course = django_filters.NumberFilter(method="in_course", label="Targets a course scores")
     standard_code = django_filters.CharFilter()
+    case_identifier = django_filters.CharFilter(
+        method="aligned_to", label="Targets aligned to the standard with this CASE identifier"
+    )
     code = django_filters.CharFilter()
     is_active = django_filters.BooleanFilter()
 
     def in_course(self, queryset, name, value):
         return queryset.filter(course_targets__course_id=value)
+
+    def aligned_to(self, queryset, name, value):
+        identifier = parse_identifier(value)
+        if identifier is None:
+            raise exceptions.ValidationError(
+                {"case_identifier": [f"{value[:100]} is not a CASE identifier (a UUID)."]}
+            )
+        aligned = TargetAlignment.objects.filter(
+            school=self.request.school, item__identifier=identifier
+        ).values("target_id")
+        return queryset.filter(id__in=aligned)
 
 
 class TargetViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
@@ -206,3 +229,128 @@ class TargetViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
             )
             .order_by("competency__position", "position", "code")
         )
+
+
+# --- Standards frameworks (CASE, issue [13]) ----------------------------------------------------------
+
+
+class FrameworkSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField(help_text="Who imported it: district or school.")
+    item_count = serializers.IntegerField(read_only=True, help_text="Current (not retired) items.")
+
+    class Meta:
+        model = Framework
+        fields = [
+            "id",
+            "identifier",
+            "uri",
+            "title",
+            "creator",
+            "publisher",
+            "description",
+            "subjects",
+            "language",
+            "version",
+            "adoption_status",
+            "official_source_url",
+            "last_change",
+            "imported_at",
+            "owner",
+            "item_count",
+        ]
+
+    def get_owner(self, framework: Framework) -> str:
+        return "district" if framework.owner_district_id else "school"
+
+
+class FrameworkItemSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="human_coding_scheme", read_only=True)
+    child_count = serializers.IntegerField(
+        read_only=True, help_text="Current items one level below (isChildOf)."
+    )
+
+    class Meta:
+        model = FrameworkItem
+        fields = [
+            "identifier",
+            "uri",
+            "code",
+            "full_statement",
+            "abbreviated_statement",
+            "alternative_label",
+            "list_enumeration",
+            "item_type",
+            "education_levels",
+            "concept_keywords",
+            "language",
+            "notes",
+            "last_change",
+            "parent_identifier",
+            "sequence_number",
+            "depth",
+            "position",
+            "child_count",
+            "is_retired",
+        ]
+
+
+ITEM_PARAMETERS = [
+    OpenApiParameter(
+        "parent",
+        OpenApiTypes.STR,
+        description="The children of the item with this identifier; `none` for the top level.",
+    ),
+    OpenApiParameter("q", OpenApiTypes.STR, description="Code or statement contains (any case)."),
+    OpenApiParameter("identifier", OpenApiTypes.UUID, description="The item of this identifier."),
+    OpenApiParameter("is_retired", OpenApiTypes.BOOL, description="Retired items or current."),
+]
+
+
+class FrameworkViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
+    """The standards frameworks the school sees (its district's and its own), read only: they are
+    imported from CASE packages on the standards page or with `import_case`."""
+
+    model = Framework
+    serializer_class = FrameworkSerializer
+
+    def get_queryset(self):
+        return frameworks_visible_to(self.school).order_by("title", "id")
+
+    @extend_schema(parameters=ITEM_PARAMETERS, responses=FrameworkItemSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=FrameworkItemSerializer)
+    def items(self, request, school_slug: str, pk: str):
+        """The framework's items, level by level, siblings in the publisher's order; paged."""
+        framework = self.get_object()
+        items = FrameworkItem.objects.filter(framework=framework)
+        query = request.query_params
+        errors = {}
+        if "parent" in query:
+            if query["parent"].strip().lower() in ("", "none", "null"):
+                items = items.filter(parent_identifier__isnull=True)
+            elif (parent := parse_identifier(query["parent"])) is None:
+                errors["parent"] = [f"{query['parent'][:100]} is not a CASE identifier (a UUID)."]
+            else:
+                items = items.filter(parent_identifier=parent)
+        if "identifier" in query:
+            if (identifier := parse_identifier(query["identifier"])) is None:
+                errors["identifier"] = [
+                    f"{query['identifier'][:100]} is not a CASE identifier (a UUID)."
+                ]
+            else:
+                items = items.filter(identifier=identifier)
+        if q := query.get("q", "").strip()[:100]:
+            items = items.filter(
+                Q(human_coding_scheme__icontains=q) | Q(full_statement__icontains=q)
+            )
+        if "is_retired" in query:
+            flag = query["is_retired"].strip().lower()
+            if flag not in ("true", "false"):
+                errors["is_retired"] = ["Give true or false."]
+            else:
+                items = items.filter(is_retired=flag == "true")
+        if errors:
+            raise exceptions.ValidationError(errors)
+        page = self.paginate_queryset(
+            with_child_counts(items).order_by("depth", "parent_identifier", "position", "id")
+        )
+        return self.get_paginated_response(FrameworkItemSerializer(page, many=True).data)

@@ -54,6 +54,7 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from tests.mastery.case.support import framework_of
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -381,6 +382,7 @@ def api_objects(w: World) -> dict[str, int]:
             "cycles": InterventionCycle.objects.filter(school=w.school).first().id,
             "groups": InterventionGroup.objects.filter(school=w.school).first().id,
             "roster-entries": RosterEntry.objects.filter(school=w.school).first().id,
+            "frameworks": framework_of(w).id,
         }
 
 

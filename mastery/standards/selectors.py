@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from mastery.models import (
     Framework,
@@ -67,6 +68,46 @@ def framework_tree(framework: Framework) -> tuple[list[FrameworkItem], list[Fram
     return ordered, retired
 
 
+def with_child_counts(items: QuerySet[FrameworkItem]) -> QuerySet[FrameworkItem]:
+    """Each item with `child_count`, its current children (what a tree picker may open)."""
+    children = (
+        FrameworkItem.objects.filter(
+            framework_id=OuterRef("framework_id"),
+            parent_identifier=OuterRef("identifier"),
+            is_retired=False,
+        )
+        .order_by()
+        .values("framework_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return items.annotate(child_count=Coalesce(Subquery(children), 0))
+
+
+def item_children(framework: Framework, parent: uuid.UUID | None) -> QuerySet[FrameworkItem]:
+    """One level of the framework's isChildOf tree: the current children of `parent` (None: the
+    top level), in the publisher's order, each with its child count. One level at a time, so a
+    5,000-item framework is browsed without reading it whole."""
+    return with_child_counts(
+        FrameworkItem.objects.filter(
+            framework=framework, parent_identifier=parent, is_retired=False
+        ).order_by("position", "id")
+    )
+
+
+def item_ancestors(framework: Framework, item: FrameworkItem) -> list[FrameworkItem]:
+    """The item's ancestors, top level first (at most its depth: one query a level)."""
+    path: list[FrameworkItem] = []
+    parent = item.parent_identifier
+    while parent is not None and len(path) < item.depth:
+        found = FrameworkItem.objects.filter(framework=framework, identifier=parent).first()
+        if found is None:
+            break
+        path.append(found)
+        parent = found.parent_identifier
+    return list(reversed(path))
+
+
 def framework_other_associations(framework: Framework) -> QuerySet[FrameworkAssociation]:
     """The associations that are not the tree (exactMatchOf, precedes, isRelatedTo…)."""
     return (
@@ -89,7 +130,7 @@ def items_by_identifier(school: School, identifiers: list[str]) -> dict[str, Fra
     simply not found). Of two visible frameworks holding one identifier (a district's and a
     school's copy), the current item wins, then the latest imported."""
     found: dict[str, FrameworkItem] = {}
-    wanted = [u for u in (_uuid(i) for i in identifiers) if u is not None]
+    wanted = [u for u in (parse_identifier(i) for i in identifiers) if u is not None]
     if not wanted:
         return found
     items = (
@@ -123,7 +164,8 @@ def target_alignments(school: School, target: LearningTarget) -> list[TargetAlig
     )
 
 
-def _uuid(text: str) -> uuid.UUID | None:
+def parse_identifier(text: str) -> uuid.UUID | None:
+    """A CASE identifier (a UUID, any case, braces or not), or None when it is none."""
     try:
         return uuid.UUID(str(text).strip())
     except ValueError:

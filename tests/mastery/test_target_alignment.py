@@ -254,7 +254,7 @@ def test_without_the_column_an_import_leaves_alignments_alone(world_a):
 # --- The API ----------------------------------------------------------------------------------------
 
 
-def test_the_targets_resource_shows_the_aligned_standards_read_only(world_a, world_b):
+def test_the_targets_resource_shows_the_aligned_standards(world_a, world_b):
     framework = framework_of(world_a)
     align(world_a, world_a.targets[0], [SNT1])
     with scope(school=world_a.school):
@@ -275,8 +275,7 @@ def test_the_targets_resource_shows_the_aligned_standards_read_only(world_a, wor
     assert by_code[world_a.targets[1].code]["case_items"] == []
     one = f"{base}{world_a.targets[0].id}/"
     assert client.get(one).json()["case_items"][0]["identifier"] == SNT1
-    assert client.patch(one, {"case_items": []}, content_type="application/json").status_code in (
-        403,
-        405,
-    )
+    # case_items is what the target shows; alignments are written as case_identifiers
+    # (tests/mastery/test_standards_api.py): the shown field written back changes nothing.
+    assert client.patch(one, {"case_items": []}, content_type="application/json").status_code == 200
     assert aligned(world_a, world_a.targets[0]) == [SNT1]

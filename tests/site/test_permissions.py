@@ -191,6 +191,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:competency-detail":                (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:target-list":                      (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:target-detail":                    (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    # Standards frameworks (the district's and the school's own): read only, for all staff
+    "api:framework-list":                   (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:framework-detail":                 (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:framework-items":                  (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:term-list":                        (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:term-detail":                      (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:course-list":                      (200,  200,  200,  200,  403,  403,  200,  404,  401),
