@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django_scopes import scopes_disabled
 
 from gradebook.models import Guardianship, Section, Student
+from gradebook.selectors import files as file_reads
 from gradebook.selectors import home as home_reads
 from gradebook.selectors.feedback import teacher_feedback_owed
 from gradebook.selectors.reassessment import next_school_day
@@ -52,6 +53,11 @@ def school_home(request, school_slug: str):
             school=school, sections=sections
         )
         context["default_day"] = next_school_day(timezone.localdate())
+        # Work students handed in, waiting to be scored (one query).
+        waiting = file_reads.pending_counts(access=access, user=user)
+        context["work_waiting"] = [
+            (section, waiting[section.id]) for section in sections if section.id in waiting
+        ]
         context["intervention_groups"] = teacher_groups_this_week(
             school=school, teacher=user, today=timezone.localdate()
         )

@@ -383,6 +383,12 @@ def api_objects(w: World) -> dict[str, int]:
             "groups": InterventionGroup.objects.filter(school=w.school).first().id,
             "roster-entries": RosterEntry.objects.filter(school=w.school).first().id,
             "frameworks": framework_of(w).id,
+            "evidence-files": (
+                FileAttachment.objects.filter(school=w.school).first() or make_evidence_file(w)
+            ).file_id,
+            "submissions": (
+                Submission.objects.filter(school=w.school).first() or make_submission(w)
+            ).id,
         }
 
 

@@ -36,7 +36,9 @@ from gradebook.views.common import section_for
 FILE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
 
-def _serve(found, *, thumbnail: bool) -> FileResponse:
+def file_response(found, *, thumbnail: bool) -> FileResponse:
+    """The stored file (or its thumbnail) as a response that is never run or rendered as a
+    page: sandboxed, not sniffed, an image inline, a PDF downloaded."""
     field = found.thumbnail if thumbnail and found.thumbnail else found.file
     content_type = "image/jpeg" if thumbnail and found.thumbnail else found.content_type
     try:
@@ -62,7 +64,7 @@ def file_download(request, school_slug: str, file_id: int):
     found = file_reads.file_for_viewer(access=request.access, user=request.user, file_id=file_id)
     if found is None:
         raise Http404("No such file")
-    return _serve(found, thumbnail=False)
+    return file_response(found, thumbnail=False)
 
 
 @require_safe
@@ -70,7 +72,7 @@ def file_thumbnail(request, school_slug: str, file_id: int):
     found = file_reads.file_for_viewer(access=request.access, user=request.user, file_id=file_id)
     if found is None:
         raise Http404("No such file")
-    return _serve(found, thumbnail=True)
+    return file_response(found, thumbnail=True)
 
 
 def _back(request, fallback: str) -> str:

@@ -603,3 +603,46 @@ def test_the_records_export_lists_the_files_with_hashes_and_flags_shared_photos(
     assert files["hw.pdf"]["on"] == "submission"
     assert [s["title"] for s in records["submissions"]] == ["Homework 4"]
     assert files["mine.jpg"]["download"] == url("file_download", world_a, file_id=own.files[0].id)
+
+
+def test_the_teachers_home_page_and_grid_lead_to_the_work_waiting(world_a, client):
+    submit(world_a, upload("hw.jpg", jpeg()))
+    client.force_login(world_a.teacher)
+    waiting = url("submission_list", world_a, section_id=world_a.section.id)
+    home = client.get(reverse("school_home", args=[world_a.school.slug])).content.decode()
+    assert waiting in home and "1 to score" in home
+    assert (
+        waiting
+        in client.get(
+            url("section_detail", world_a, section_id=world_a.section.id)
+        ).content.decode()
+    )
+    client.force_login(world_a.other_teacher)  # not their section: nothing waiting for them
+    home = client.get(reverse("school_home", args=[world_a.school.slug])).content.decode()
+    assert waiting not in home
+
+
+# --- The API --------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_file_metadata_and_downloads_through_the_same_check(world_a, client):
+    stored = attach(world_a, scored(world_a), upload("a.jpg", jpeg())).files[0]
+    other = attach(
+        world_a, scored(world_a, world_a.other_students[0]), upload("b.jpg", jpeg(colour=(1, 2, 3)))
+    )
+    base = f"/api/v1/schools/{world_a.school.slug}/evidence-files/"
+    client.force_login(world_a.teacher)
+    listed = client.get(base).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [r["id"] for r in rows] == [stored.id]  # not the other section's student's file
+    row = rows[0]
+    assert row["sha256"] == stored.sha256 and row["content_type"] == "image/jpeg"
+    assert row["attachments"][0]["student"] == world_a.students[0].id
+    download = client.get(row["download"])
+    assert download.status_code == 200 and download["Content-Security-Policy"].startswith("sandbox")
+    assert b"".join(download.streaming_content)[:3] == b"\xff\xd8\xff"
+    assert client.get(f"{base}{other.files[0].id}/download/").status_code == 404
+    submit(world_a, upload("hw.jpg", jpeg(colour=(9, 9, 9))))
+    work = client.get(f"/api/v1/schools/{world_a.school.slug}/submissions/?status=pending").json()
+    work = work["results"] if isinstance(work, dict) else work
+    assert [w["title"] for w in work] == ["Homework 4"] and len(work[0]["files"]) == 1

@@ -225,6 +225,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     # The rules: read only, for all staff (the check without a student and target: 400)
     "api:reassessment-rule-list":           (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:reassessment-rule-detail":         (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    # Evidence files (on the student's evidence in the teacher's section) and submitted work
+    "api:evidence-file-list":               (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:evidence-file-detail":             (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    "api:evidence-file-download":           (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    "api:submission-list":                  (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:submission-detail":                (200,  200,  404,  200,  403,  403,  200,  404,  401),
     "api:reassessment-rule-check":          (400,  400,  400,  400,  403,  403,  400,  404,  401),
     "api:cycle-list":                       (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:cycle-detail":                     (200,  200,  200,  200,  403,  403,  200,  404,  401),
