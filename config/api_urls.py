@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from gradebook import api as gradebook_api
-from gradebook import api_files, api_requests, api_targets
+from gradebook import api_files, api_requests, api_self, api_targets
 from intervention import api as intervention_api
 from mastery import api as mastery_api
 from mastery.rest import api_not_found
@@ -31,6 +31,7 @@ for prefix, viewset, basename in [
     ("mastery", gradebook_api.MasteryViewSet, "mastery"),
     ("reassessment-requests", api_requests.ReassessmentRequestViewSet, "reassessment-request"),
     ("reassessment-rules", api_requests.ReassessmentRuleViewSet, "reassessment-rule"),
+    ("self-assessments", api_self.SelfAssessmentViewSet, "self-assessment"),
     ("evidence-files", api_files.EvidenceFileViewSet, "evidence-file"),
     ("submissions", api_files.SubmissionViewSet, "submission"),
     ("cycles", intervention_api.CycleViewSet, "cycle"),

@@ -27,6 +27,7 @@ from gradebook.models import (
     RecomputeRun,
     Section,
     SectionTeacher,
+    SelfAssessment,
     Student,
     Submission,
     Term,
@@ -366,6 +367,10 @@ def api_objects(w: World) -> dict[str, int]:
         rule, _ = ReassessmentRule.objects.get_or_create(school=w.school, course=None)
         return {
             "reassessment-requests": request.id,
+            "self-assessments": (
+                SelfAssessment.objects.filter(school=w.school, voided_at__isnull=True).first()
+                or make_self_assessment(w)
+            ).id,
             "reassessment-rules": rule.id,
             "students": w.students[1].id,
             "reports": w.students[1].id,

@@ -86,6 +86,7 @@ API_OBJECTS = {
     "report-batch": lambda w: make_batch(w).id,
     "reassessment-request": lambda w: make_request(w).id,
     "reassessment-rule": lambda w: ReassessmentRule.objects.get_or_create(school=w.school)[0].id,
+    "self-assessment": lambda w: make_self_assessment(w).id,
     "evidence-file": lambda w: make_evidence_file(w).file_id,
     "submission": lambda w: make_submission(w).id,
     "framework": lambda w: framework_of(w).id,

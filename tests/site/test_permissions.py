@@ -222,15 +222,20 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:reassessment-request-accept":      (400,  400,  404,  403,  403,  403,  403,  404,  401),
     "api:reassessment-request-decline":     (200,  200,  404,  403,  403,  403,  403,  404,  401),
     "api:reassessment-request-accept-many": (400,  400,  400,  403,  403,  403,  403,  404,  401),
-    # The rules: read only, for all staff (the check without a student and target: 400)
-    "api:reassessment-rule-list":           (200,  200,  200,  200,  403,  403,  200,  404,  401),
-    "api:reassessment-rule-detail":         (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    # Self-assessments: read like the students; answered by the student's teachers (the harmless
+    # body: no answer, 400) and school admins
+    "api:self-assessment-list":             (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:self-assessment-detail":           (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    "api:self-assessment-reply":            (400,  400,  404,  403,  403,  403,  403,  404,  401),
     # Evidence files (on the student's evidence in the teacher's section) and submitted work
     "api:evidence-file-list":               (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:evidence-file-detail":             (200,  200,  404,  200,  403,  403,  200,  404,  401),
     "api:evidence-file-download":           (200,  200,  404,  200,  403,  403,  200,  404,  401),
     "api:submission-list":                  (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:submission-detail":                (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    # The rules: read only, for all staff (the check without a student and target: 400)
+    "api:reassessment-rule-list":           (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:reassessment-rule-detail":         (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:reassessment-rule-check":          (400,  400,  400,  400,  403,  403,  400,  404,  401),
     "api:cycle-list":                       (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:cycle-detail":                     (200,  200,  200,  200,  403,  403,  200,  404,  401),
