@@ -10,6 +10,7 @@ from django.utils import timezone
 from gradebook.forms import AssessmentForm
 from gradebook.models import Assessment, CourseTarget, Evidence
 from gradebook.permissions import can_score_section
+from gradebook.selectors import files as file_reads
 from gradebook.selectors import home as home_reads
 from gradebook.selectors import scoring as scoring_reads
 from gradebook.services.assessments import assessment_save
@@ -111,7 +112,18 @@ def _save(request, section, assessment: Assessment | None):
     return render(
         request,
         "gradebook/assessment_form.html",
-        {"section": section, "form": form, "assessment": assessment, "scored": scored},
+        {
+            "section": section,
+            "form": form,
+            "assessment": assessment,
+            "scored": scored,
+            # The task's own files (its sheet, an answer key): staff only.
+            "task_files": file_reads.assessment_files(
+                school=request.school, assessment_id=assessment.id
+            )
+            if assessment
+            else [],
+        },
         status=status,
     )
 

@@ -158,8 +158,12 @@ def attachment_remove(request, school_slug: str, section_id: int, attachment_id:
                 evidence__student__enrollments__section=section,
                 evidence__assessment__course_id=section.course_id,
             )
-            | Q(assessment__course_id=section.course_id)
+            | (
+                Q(assessment__course_id=section.course_id)
+                & (Q(assessment__section__isnull=True) | Q(assessment__section=section))
+            )
         )
+        .distinct()
         .first()
     )
     if attachment is None:

@@ -646,3 +646,32 @@ def test_the_api_lists_file_metadata_and_downloads_through_the_same_check(world_
     work = client.get(f"/api/v1/schools/{world_a.school.slug}/submissions/?status=pending").json()
     work = work["results"] if isinstance(work, dict) else work
     assert [w["title"] for w in work] == ["Homework 4"] and len(work[0]["files"]) == 1
+
+
+def test_the_teacher_attaches_the_task_to_an_assessment_for_staff_only(world_a, client):
+    client.force_login(world_a.teacher)
+    page = url(
+        "assessment_edit",
+        world_a,
+        section_id=world_a.section.id,
+        assessment_id=world_a.assessment.id,
+    )
+    response = client.post(
+        url(
+            "assessment_files_add",
+            world_a,
+            section_id=world_a.section.id,
+            assessment_id=world_a.assessment.id,
+        ),
+        {"files": [upload("task.pdf", PDF, "application/pdf")], "next": page},
+        follow=True,
+    )
+    assert (
+        "task.pdf" in response.content.decode() and "1 file attached." in response.content.decode()
+    )
+    with scopes_disabled():
+        stored = EvidenceFile.objects.get(school=world_a.school)
+    assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 200
+    for user in (world_a.student_user, world_a.guardian):  # it may hold the answers
+        client.force_login(user)
+        assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 404
