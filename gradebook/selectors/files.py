@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -25,7 +26,7 @@ from gradebook.models import (
     Submission,
 )
 from gradebook.permissions import SCHOOL_WIDE, visible_sections
-from mastery.models import Role, User
+from mastery.models import LearningTarget, Role, School, User
 from mastery.tenancy import SchoolAccess
 
 
@@ -92,7 +93,7 @@ class Shown:
         return self.attachment.id
 
     @property
-    def voided_at(self):
+    def voided_at(self) -> datetime | None:
         return self.attachment.voided_at
 
     @property
@@ -100,7 +101,7 @@ class Shown:
         return self.attachment.void_reason
 
 
-def _shared_counts(school, attachments: list[FileAttachment]) -> dict[tuple[str, int], int]:
+def _shared_counts(school: School, attachments: list[FileAttachment]) -> dict[tuple[str, int], int]:
     """For each (file hash, student): how many other students have the same bytes on their work."""
     hashes = {a.file.sha256 for a in attachments}
     if not hashes:
@@ -120,9 +121,13 @@ def _shared_counts(school, attachments: list[FileAttachment]) -> dict[tuple[str,
     }
 
 
-def evidence_files(*, school, evidence_ids: Iterable[int], staff: bool) -> dict[int, list[Shown]]:
+def evidence_files(
+    *, school: School, evidence_ids: Iterable[int], staff: bool
+) -> dict[int, list[Shown]]:
     """The files on each piece of evidence (two queries). Staff see voided ones too."""
-    attachments = FileAttachment.objects.filter(school=school, evidence_id__in=list(evidence_ids))
+    attachments: QuerySet[FileAttachment] = FileAttachment.objects.filter(
+        school=school, evidence_id__in=list(evidence_ids)
+    )
     if not staff:
         attachments = family_visible(attachments)
     rows = list(attachments.select_related("file").order_by("attached_at", "id"))
@@ -136,7 +141,7 @@ def evidence_files(*, school, evidence_ids: Iterable[int], staff: bool) -> dict[
     return by_evidence
 
 
-def assessment_files(*, school, assessment_id: int) -> list[FileAttachment]:
+def assessment_files(*, school: School, assessment_id: int) -> list[FileAttachment]:
     return list(
         FileAttachment.objects.filter(school=school, assessment_id=assessment_id)
         .select_related("file")
@@ -144,7 +149,7 @@ def assessment_files(*, school, assessment_id: int) -> list[FileAttachment]:
     )
 
 
-def student_files(*, school, student: Student) -> list[FileAttachment]:
+def student_files(*, school: School, student: Student) -> list[FileAttachment]:
     """The files on a student's live evidence, newest first, for the student and the family."""
     return list(
         family_visible(FileAttachment.objects.filter(school=school, student=student))
@@ -154,7 +159,9 @@ def student_files(*, school, student: Student) -> list[FileAttachment]:
     )
 
 
-def student_submissions(*, school, student: Student, pending: bool = False) -> list[Submission]:
+def student_submissions(
+    *, school: School, student: Student, pending: bool = False
+) -> list[Submission]:
     """A student's submissions (only those waiting for the teacher, if `pending`), newest
     first, with their live files (for the portal)."""
     live = family_visible(FileAttachment.objects.filter(school=school)).select_related("file")
@@ -199,7 +206,9 @@ def pending_counts(*, access: SchoolAccess, user: User) -> dict[int, int]:
     )
 
 
-def cell_submissions(*, school, student: Student, target) -> list[Submission]:
+def cell_submissions(
+    *, school: School, student: Student, target: LearningTarget
+) -> list[Submission]:
     """The student's submissions on one target (the cell detail), newest first."""
     return list(
         Submission.objects.filter(school=school, student=student, target=target)

@@ -27,6 +27,7 @@ from gradebook.models import (
     CourseTarget,
     Enrollment,
     FileAttachment,
+    Mastery,
     Section,
     Student,
     Submission,
@@ -34,6 +35,7 @@ from gradebook.models import (
 from gradebook.services.evidence import EvidenceError, RecordResult, evidence_record
 from gradebook.services.files import file_store, files_check
 from gradebook.services.grid import parse_entry
+from grading.pair import pair_recompute
 from mastery import audit, pagecache
 from mastery.models import AuditEvent, LearningTarget, School, User
 
@@ -203,14 +205,12 @@ def submission_score(
     submission = _pending_for_update(school, submission_id)
     if submission.status == Status.SCORED and submission.evidence is not None:
         evidence = submission.evidence
-        return RecordResult(
-            evidence=evidence,
-            mastery=evidence.student.mastery_records.filter(
-                school=school, target_id=evidence.target_id
-            ).first(),
-            replaced=None,
-            changed=False,
+        mastery = Mastery.objects.filter(
+            school=school, student_id=evidence.student_id, target_id=evidence.target_id
+        ).first() or pair_recompute(
+            school=school, student_id=evidence.student_id, target_id=evidence.target_id
         )
+        return RecordResult(evidence=evidence, mastery=mastery, replaced=None, changed=False)
     if submission.status != Status.PENDING:
         raise EvidenceError(
             {
