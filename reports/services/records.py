@@ -20,6 +20,7 @@ from gradebook.models import (
     Mastery,
     ReassessmentRequest,
     RosterSource,
+    SelfAssessment,
     Student,
     Submission,
     YearEndMastery,
@@ -64,7 +65,8 @@ def _records_of(*, school: School, student: Student) -> dict:
 
     The profile, enrollments (withdrawn ones too), every piece of evidence including voided ones
     (who voided it, when and why), comments, mastery records, habit scores, reassessment
-    requests, intervention roster entries with attendance, goals, progress reports made, the
+    requests, intervention roster entries with attendance, goals, self-assessments (withdrawn
+    ones too) with the teachers' answers, progress reports made, the
     rostering system's ids, the change history of the student's scores, and the guardians by
     name and relationship only (their contact details are theirs, not the student's). Staff
     appear by name. Runs inside the school (its scope): every query is filtered by it.
@@ -296,6 +298,24 @@ def _records_of(*, school: School, student: Student) -> dict:
             placed_by=lambda e: name(e.placed_by),
             placed_at="placed_at",
             attendance=lambda e: attendance.get(e.id, []),
+        ),
+        # The student's ratings of themselves (withdrawn ones too: the records hold everything)
+        # and the teachers' answers.
+        "self_assessments": rows(
+            SelfAssessment.objects.filter(**mine)
+            .select_related("target", "created_by", "replied_by", "voided_by")
+            .order_by("assessed_on", "id"),
+            id="id",
+            target="target.code",
+            score="score",
+            reflection="reflection",
+            assessed_on="assessed_on",
+            created_by=lambda r: name(r.created_by),
+            created_at="created_at",
+            reply=lambda r: r.reply or None,
+            replied_by=lambda r: name(r.replied_by),
+            replied_at="replied_at",
+            **voided,
         ),
         "goals": rows(
             StudentGoal.objects.filter(**mine).select_related("target").order_by("created_at"),

@@ -17,6 +17,7 @@ from gradebook.services.self_assessment import (
     self_assessment_withdraw,
 )
 from mastery.models import AuditEvent, LearningTarget, Role
+from reports.services.records import student_records_export
 from tests.factories import make_member, make_self_assessment, make_user
 from tests.gradebook.pages import HTMX, cell_url, page
 
@@ -326,3 +327,39 @@ def test_school_bs_rating_is_not_found_from_school_a(client, world_a, world_b):
     with scopes_disabled():
         kept = SelfAssessment.objects.get(id=theirs.id)
     assert kept.voided_at is None and kept.reply == ""
+
+
+# --- The records export ----------------------------------------------------------------------
+
+
+def test_the_students_records_hold_every_rating_withdrawn_ones_and_answers_too(world_a):
+    w = world_a
+    kept = make_self_assessment(w, "3", reflection="Kept")
+    gone = make_self_assessment(w, "4", reflection="Withdrawn later")
+    with scope(school=w.school):
+        self_assessment_reply(
+            school=w.school, rating_id=kept.id, reply="Good.", replied_by=w.teacher
+        )
+        self_assessment_withdraw(
+            school=w.school, student=w.students[0], rating_id=gone.id, withdrawn_by=w.student_user
+        )
+        records = student_records_export(school=w.school, student=w.students[0])
+    rows = {r["id"]: r for r in records["self_assessments"]}
+    assert rows[kept.id]["score"] == "3.00" and rows[kept.id]["reply"] == "Good."
+    assert rows[kept.id]["replied_by"] == "Tess Teacher"
+    assert rows[kept.id]["created_by"] == "Stu Student" and rows[kept.id]["voided_at"] is None
+    assert rows[gone.id]["reflection"] == "Withdrawn later"
+    assert rows[gone.id]["void_reason"] == "Withdrawn by the student"
+    assert {e["object_type"] for e in records["change_history"]} >= {"self"}
+
+
+def test_the_progress_report_shows_the_latest_rating_beside_the_level(client, world_a):
+    w = world_a
+    make_self_assessment(w, "2", reflection="Earlier thoughts", days_ago=5)
+    make_self_assessment(w, "3.5", reflection="Almost there")
+    client.force_login(w.guardian)
+    report = page(
+        client.get(reverse("reports:child_report", args=[w.school.slug, w.students[0].id]))
+    )
+    assert "The student's own rating" in report and "Almost there" in report
+    assert "3.5" in report and "Earlier thoughts" not in report
