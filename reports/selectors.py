@@ -28,6 +28,7 @@ from gradebook.models import (
     CourseTarget,
     Enrollment,
     Evidence,
+    FileAttachment,
     Guardianship,
     Mastery,
     ReassessmentRequest,
@@ -58,7 +59,7 @@ DEFAULT_HABIT_NAMES = (
     gettext_noop("Practice"),
 )
 
-TEMPLATE_VERSION = "7"  # bump when the report's layout changes: cached PDFs are then rendered anew
+TEMPLATE_VERSION = "8"  # bump when the report's layout changes: cached PDFs are then rendered anew
 
 
 @dataclass
@@ -78,6 +79,8 @@ class TargetLine:
     goals: list[StudentGoal] = field(default_factory=list)
     # The student's latest live rating of themselves on the target (shown beside the level).
     own_rating: SelfAssessment | None = None
+    # Photos and files of the student's work on the target's live evidence (a count on the report).
+    work_files: int = 0
 
     @property
     def score(self) -> Decimal | None:
@@ -170,6 +173,7 @@ class StudentReport:
                             line.sentence,
                             line.feedback,
                             [(p.x, p.y) for p in line.chart.get("points", [])],
+                            line.work_files,
                         ]
                         for line in c.lines
                     ],
@@ -299,6 +303,19 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
         .select_related("replied_by")
         .order_by("assessed_on", "id")
     }
+    work_files = dict(
+        FileAttachment.objects.filter(
+            school=school,
+            student=student,
+            voided_at__isnull=True,
+            file__voided_at__isnull=True,
+            evidence__voided_at__isnull=True,
+            evidence__target_id__in=target_ids,
+        )
+        .values_list("evidence__target_id")
+        .annotate(n=Count("id"))
+        .values_list("evidence__target_id", "n")
+    )
     goals: dict[int, list[StudentGoal]] = defaultdict(list)
     if with_goals:
         for goal in StudentGoal.objects.filter(school=school, student=student):
@@ -344,6 +361,7 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     feedback_on=feedback_on,
                     goals=goals.get(target.id, []),
                     own_rating=own_ratings.get(target.id),
+                    work_files=work_files.get(target.id, 0),
                 )
             )
         grade = calculation.course_grade([line.score for line in lines], engine)
@@ -459,14 +477,16 @@ def self_assessment_page(
     }
     choices = []
     for value in reversed(allowed_scores(scale)):
-        level = by_value.get(value)
-        below = [lv for lv in scale if lv.value <= value]
+        # The level a score of this value bands into (as a computed score would): a half point
+        # may reach the level above (3.5 is Advanced on the default scale).
+        reached = [lv for lv in sorted(scale, key=lambda lv: lv.cutoff) if lv.cutoff <= value]
+        band = reached[-1] if reached else None
         choices.append(
             RatingChoice(
                 value=calculation.fmt(value),
-                label=(level or below[-1]).display_label if (level or below) else "",
-                descriptor=texts.get(value, "") if level else "",
-                level_value=(level or below[-1]).value if (level or below) else None,
+                label=band.display_label if band else "",
+                descriptor=texts.get(value, "") if value in by_value else "",
+                level_value=band.value if band else None,
             )
         )
     policy = policy_for_pair(school=school, student_id=student.id, target_id=target.id)

@@ -675,3 +675,17 @@ def test_the_teacher_attaches_the_task_to_an_assessment_for_staff_only(world_a, 
     for user in (world_a.student_user, world_a.guardian):  # it may hold the answers
         client.force_login(user)
         assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 404
+
+
+def test_the_progress_report_counts_the_work_files_of_a_target(world_a, client):
+    attach(
+        world_a,
+        scored(world_a),
+        upload("a.jpg", jpeg()),
+        upload("b.jpg", jpeg(colour=(5, 5, 5))),
+    )
+    client.force_login(world_a.guardian)
+    report = client.get(
+        reverse("reports:child_report", args=[world_a.school.slug, world_a.students[0].id])
+    ).content.decode()
+    assert "2 photos or files of the student's work are kept" in report
