@@ -121,7 +121,9 @@ def self_assessment_record(
     Only the student themselves may rate (their account is the student's); the target must be in
     one of their current courses; the score must be a value of the school's scale. The form's
     one-time `token` makes a double submit record one rating (a unique constraint, so two taps
-    arriving at once also make one). Refused with a message per field; nothing written then.
+    arriving at once also make one), and the same score and reflection sent again the same day
+    (an older copy of the form) is the rating already made. Refused with a message per field;
+    nothing written then.
     """
     if (
         student.school_id != school.id
@@ -152,6 +154,19 @@ def self_assessment_record(
             if done.student_id != student.id:
                 raise EvidenceError({"student": [_("You can only rate yourself.")]})
             return done  # this very form, sent again
+    day = assessed_on or timezone.localdate()
+    # The same rating sent again from an older copy of the form (Back, then Save: the browser
+    # restores what was typed, not the form's token) is the rating already made: the latest
+    # one of the day with the same score and reflection.
+    latest = (
+        SelfAssessment.objects.filter(
+            school=school, student=student, target=target, voided_at__isnull=True, assessed_on=day
+        )
+        .order_by("-id")
+        .first()
+    )
+    if latest is not None and (latest.score, latest.reflection) == (value, reflection):
+        return latest
     school_lock(school, shared=True)  # a bulk recompute never overwrites this one's record
     try:
         with transaction.atomic():
@@ -161,7 +176,7 @@ def self_assessment_record(
                 target=target,
                 score=value,
                 reflection=reflection,
-                assessed_on=assessed_on or timezone.localdate(),
+                assessed_on=day,
                 created_by=recorded_by,
                 submission_token=once,
             )

@@ -23,11 +23,11 @@ def entry(evidence: Evidence | None) -> str:
 
 @register.simple_tag
 def rating_chip(score: Decimal, levels) -> str:
-    """A student's rating of themselves as a chip in the colour of the level it reaches:
-    “3 Proficient”, “2.5 Developing” (a half point takes the level below it)."""
+    """A student's rating of themselves as a chip in the colour of the level it bands into, as a
+    computed score would (the highest level whose cut-off is at or below it): “3 Proficient”."""
     reached = None
-    for level in sorted(levels or (), key=lambda lv: Decimal(lv.value)):
-        if Decimal(level.value) <= score:
+    for level in sorted(levels or (), key=lambda lv: Decimal(lv.cutoff)):
+        if Decimal(level.cutoff) <= score:
             reached = level
     label = getattr(reached, "display_label", getattr(reached, "label", "")) if reached else ""
     return format_html(

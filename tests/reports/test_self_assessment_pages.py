@@ -127,10 +127,15 @@ def test_a_double_submit_records_one_rating(client, world_a):
     assert client.post(rate_url(w), body).status_code == 302
     assert client.post(rate_url(w), body).status_code == 302
     assert len(ratings(w)) == 1
-    # A new form (a new token) is a new rating, even with the same values.
+    # Back to an older copy of the form, sent again (the browser restores what was typed, with a
+    # token of its own): the same score and reflection the same day are the rating made.
     fresh = page(client.get(rate_url(w))).split('name="submission" value="')[1].split('"')[0]
-    client.post(rate_url(w), {**body, "submission": fresh})
-    assert len(ratings(w)) == 2
+    assert client.post(rate_url(w), {**body, "submission": fresh}).status_code == 302
+    assert client.post(rate_url(w), {"score": "3", "reflection": "Once"}).status_code == 302
+    assert len(ratings(w)) == 1
+    # A different rating is a new one: the history grows.
+    client.post(rate_url(w), {**body, "reflection": "Thought again", "submission": fresh})
+    assert [r.reflection for r in ratings(w)] == ["Once", "Thought again"]
 
 
 def test_a_target_outside_the_students_courses_is_not_found(client, world_a):
