@@ -74,8 +74,8 @@ class TargetForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_(
-            "Tick the standards this target teaches (search for more above); untick one to "
-            "remove it. The target keeps its own statement and descriptors."
+            "Tick the standards this target teaches (search above, or browse the frameworks "
+            "below); untick one to remove it. The target keeps its own statement and descriptors."
         ),
     )
 
