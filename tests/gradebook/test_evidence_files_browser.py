@@ -115,3 +115,24 @@ def test_a_student_hands_in_a_photo_on_a_phone_and_the_teacher_scores_it(
     full = page.request.get(f"{live_server.url}{href}")
     assert full.status == 200 and full.headers["content-type"] == "image/jpeg"
     assert full.headers["content-security-policy"].startswith("sandbox")
+
+
+def test_a_spanish_speaking_student_hands_in_work_on_a_phone(page: Page, live_server, class_world):
+    """The same page in Spanish (its strings come with the translation merge of issue [13])."""
+    w = class_world
+    with scopes_disabled():
+        w.student_user.preferred_language = "es"
+        w.student_user.save()
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server, w.student_user.email)
+    page.get_by_role("link", name="Entregar mi trabajo").click()
+    page.get_by_label("Objetivo de aprendizaje").select_option(str(w.targets[0].id))
+    page.get_by_label("Título").fill("Problema 4")
+    page.get_by_label("Tomar una foto").set_input_files(
+        {"name": "IMG_2042.HEIC", "mimeType": "image/heic", "buffer": phone_photo()}
+    )
+    assert axe_problems(page) == [] and no_horizontal_scroll(page)
+    page.get_by_role("button", name="Enviar a mi docente").click()
+    expect(page.get_by_text("Su trabajo fue enviado.")).to_be_visible()
+    expect(page.locator(".submission").first).to_contain_text("Esperando al docente")
+    shoot(page, "work-student-es", 390)
