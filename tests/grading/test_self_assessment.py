@@ -30,6 +30,8 @@ from mastery.calculation import CalculationError, Policy, compute
 from mastery.calculation import Evidence as E
 from mastery.models import GradingPolicy
 from tests.factories import make_attempt, make_self_assessment, make_world
+from tests.gradebook.pages import page
+from tests.grading.test_policy_page import policy_data, policy_save, policy_url, school_policy
 from tests.grading.test_recompute import (
     POLICIES,
     clear_mastery,
@@ -309,3 +311,48 @@ def test_off_the_ratings_change_no_record_of_a_busy_school(db):
     scatter_ratings(w, 42)
     from_sql, from_python = both_ways(w)
     assert from_sql == from_python == before
+
+
+# --- The policy page, and which writes recompute --------------------------------------------------
+
+
+def test_an_admin_turns_the_option_on_from_the_policy_page_and_it_is_explained(
+    client, world_a, django_capture_on_commit_callbacks
+):
+    w = world_a
+    set_policy(w, method="mean")
+    teacher_two_then_three_and_own_four(w)
+    client.force_login(w.admin)
+    shown = page(client.get(policy_url(w)))
+    assert "Count students' self-assessments" in shown
+    assert "is shown beside the teacher's scores and never counted toward a level" in shown
+    assert "are shown beside the teacher's scores but never counted" in shown  # the rule in words
+    data = policy_data(school_policy(w), "save", count_self_assessment=True, note="Count them")
+    asked = page(client.post(policy_url(w), data))
+    assert "1 result becomes mastered" in asked, "the preview counts the rating"
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = policy_save(client, policy_url(w), data)
+    assert saved.status_code == 302
+    policy = school_policy(w)
+    assert policy.count_self_assessment and policy.version == 2
+    assert record_of(w).score == Decimal(3), "the school was recomputed under the new version"
+    shown = page(client.get(policy_url(w)))
+    assert "counts as one more score, on the day it was made" in shown
+    assert "count as evidence, like a score, on the day they were made" in shown
+
+
+def test_a_rating_recomputes_nothing_while_ratings_do_not_count(world_a):
+    w = world_a
+    set_policy(w, method="mean")
+    make_attempt(w, w.students[0], w.targets[0], "2", days_ago=10)
+    before = record_of(w).computed_at
+    make_self_assessment(w, "4")
+    make_self_assessment(w, "3", target=w.targets[2])
+    assert record_of(w).computed_at == before, "the record was not even rewritten"
+    with scope(school=w.school):
+        assert not Mastery.objects.filter(student=w.students[0], target=w.targets[2]).exists()
+    set_policy(w, method="mean", count_self_assessment=True)
+    make_self_assessment(w, "1", target=w.targets[2])
+    with scope(school=w.school):
+        (own,) = Mastery.objects.filter(student=w.students[0], target=w.targets[2])
+    assert own.score == Decimal(2), "(3 + 1) ÷ 2: both the day's ratings, once they count"
