@@ -79,6 +79,7 @@ class TargetLine:
     goals: list[StudentGoal] = field(default_factory=list)
     # The student's latest live rating of themselves on the target (shown beside the level).
     own_rating: SelfAssessment | None = None
+    own_counts: bool = False  # the governing policy counts the student's ratings as evidence
     # Photos and files of the student's work on the target's live evidence (a count on the report).
     work_files: int = 0
 
@@ -361,6 +362,7 @@ def student_report(*, school: School, student: Student, with_goals: bool = False
                     feedback_on=feedback_on,
                     goals=goals.get(target.id, []),
                     own_rating=own_ratings.get(target.id),
+                    own_counts=policy.count_self_assessment,
                     work_files=work_files.get(target.id, 0),
                 )
             )

@@ -16,7 +16,8 @@ from gradebook.services.self_assessment import (
     self_assessment_reply,
     self_assessment_withdraw,
 )
-from mastery.models import AuditEvent, LearningTarget, Role
+from mastery import pagecache
+from mastery.models import AuditEvent, GradingPolicy, LearningTarget, Role
 from reports.services.records import student_records_export
 from tests.factories import make_member, make_self_assessment, make_user
 from tests.gradebook.pages import HTMX, cell_url, page
@@ -368,3 +369,19 @@ def test_the_progress_report_shows_the_latest_rating_beside_the_level(client, wo
     )
     assert "The student's own rating" in report and "Almost there" in report
     assert "3.5" in report and "Earlier thoughts" not in report
+
+
+def test_the_portal_says_whether_the_rating_counts_toward_the_level(client, world_a):
+    w = world_a
+    make_self_assessment(w, "3")
+    client.force_login(w.guardian)
+    child = reverse("reports:child", args=[w.school.slug, w.students[0].id])
+    assert "Shown beside the teacher's scores; it does not change the level." in page(
+        client.get(child)
+    )
+    with scopes_disabled():
+        GradingPolicy.objects.filter(school=w.school, is_current=True).update(
+            count_self_assessment=True
+        )
+        pagecache.school_changed(w.school.id)
+    assert "The school counts it as one more score toward the level." in page(client.get(child))
