@@ -411,7 +411,7 @@ def attachment_void(
     if len(reason) > 300:
         raise EvidenceError({"reason": [_("Keep the reason under 300 characters.")]})
     attachment = (
-        FileAttachment.objects.select_for_update()
+        FileAttachment.objects.select_for_update(of=("self",))
         .filter(school=school, id=attachment_id)
         .select_related("file", "evidence")
         .first()

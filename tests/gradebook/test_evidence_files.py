@@ -201,12 +201,15 @@ def test_a_heic_from_a_phone_is_stored_as_jpeg_without_any_metadata(world_a):
     original = Image.open(io.BytesIO(heic()))
     assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo)
     evidence = scored(world_a)
-    stored = attach(world_a, evidence, upload("IMG_0002.HEIC", heic(), "image/heic")).files[0]
+    stored = attach(
+        world_a, evidence, upload("IMG_0002.HEIC", heic(orientation=6), "image/heic")
+    ).files[0]
     assert stored.content_type == "image/jpeg" and stored.converted_from == "image/heic"
     image = stored_image(stored)
     assert image.format == "JPEG"
     assert dict(image.getexif()) == {}
     assert "exif" not in image.info
+    assert image.size == (32, 64)  # turned upright once, not twice
     with stored.file.open("rb") as handle:
         raw = handle.read()
     assert b"PhoneMaker" not in raw
@@ -689,3 +692,26 @@ def test_the_progress_report_counts_the_work_files_of_a_target(world_a, client):
         reverse("reports:child_report", args=[world_a.school.slug, world_a.students[0].id])
     ).content.decode()
     assert "2 photos or files of the student's work are kept" in report
+
+
+def test_the_teacher_removes_a_wrong_photo_with_a_reason_and_staff_keep_it(world_a, client):
+    stored = attach(world_a, scored(world_a), upload("wrong.jpg", jpeg())).files[0]
+    with scopes_disabled():
+        attachment = FileAttachment.objects.get(file=stored)
+    client.force_login(world_a.teacher)
+    remove = url(
+        "attachment_remove", world_a, section_id=world_a.section.id, attachment_id=attachment.id
+    )
+    page = cell_url(world_a, world_a.students[0], world_a.targets[0])
+    for _ in range(2):  # a double click
+        response = client.post(remove, {"reason": "the wrong student", "next": page})
+        assert response.status_code == 302 and response["Location"] == page
+    with scopes_disabled():
+        attachment.refresh_from_db()
+    assert attachment.void_reason == "the wrong student"
+    assert "Removed: the wrong student" in client.get(page).content.decode()
+    assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 200
+    client.force_login(world_a.guardian)
+    assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 404
+    client.force_login(world_a.other_teacher)
+    assert client.post(remove, {"reason": "x"}).status_code == 404
