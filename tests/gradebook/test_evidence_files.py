@@ -715,3 +715,20 @@ def test_the_teacher_removes_a_wrong_photo_with_a_reason_and_staff_keep_it(world
     assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 404
     client.force_login(world_a.other_teacher)
     assert client.post(remove, {"reason": "x"}).status_code == 404
+
+
+def test_a_phone_sized_upload_passes_djangos_request_limits(world_a, client, settings):
+    """Above DATA_UPLOAD_MAX_MEMORY_SIZE and FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): streamed to
+    disk and accepted, up to EVIDENCE_FILE_MAX_BYTES."""
+    assert settings.EVIDENCE_FILE_MAX_BYTES >= 15 * 1024 * 1024
+    big = b"%PDF-1.4\n%" + b"0" * (9 * 1024 * 1024) + b"\n%%EOF\n"
+    assert len(big) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    evidence = scored(world_a)
+    client.force_login(world_a.teacher)
+    response = client.post(
+        url("evidence_files_add", world_a, section_id=world_a.section.id, evidence_id=evidence.id),
+        {"files": [upload("scan.pdf", big, "application/pdf")]},
+    )
+    assert response.status_code == 302
+    with scopes_disabled():
+        assert EvidenceFile.objects.get(school=world_a.school).size == len(big)
