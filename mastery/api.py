@@ -338,7 +338,10 @@ class FrameworkViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
                 ]
             else:
                 items = items.filter(identifier=identifier)
-        if q := query.get("q", "").strip()[:100]:
+        q = query.get("q", "").strip()[:100]
+        if "\x00" in q:  # PostgreSQL text cannot hold it: no statement contains one
+            errors["q"] = ["The search holds a NUL character; type the words to look for."]
+        elif q:
             items = items.filter(
                 Q(human_coding_scheme__icontains=q) | Q(full_statement__icontains=q)
             )

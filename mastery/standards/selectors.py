@@ -146,6 +146,8 @@ def items_by_identifier(school: School, identifiers: list[str]) -> dict[str, Fra
 
 def alignment_search(school: School, query: str) -> QuerySet[FrameworkItem]:
     """Current items of the visible frameworks whose code or statement contains `query`."""
+    # PostgreSQL text cannot hold NUL, so no statement contains one (and the query would fail).
+    query = query.replace("\x00", "")
     return (
         items_visible_to(school)
         .filter(is_retired=False)

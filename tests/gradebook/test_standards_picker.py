@@ -168,6 +168,10 @@ def test_a_search_that_finds_nothing_says_so(client, world_a, state):
     found = page(client.get(edit_url(w, q="3.D2.C4.10")))
     assert "No standards match" not in found
     assert "2 standards match “3.D2.C4.10”" in found  # and 13.D2.C4.10
+    # A NUL pasted into the search (PostgreSQL text cannot hold one) is a search, not a 500.
+    pasted = client.get(edit_url(w, q="zebra\x00"))
+    assert pasted.status_code == 200
+    assert "No standards match" in page(pasted)
 
 
 def test_school_b_and_the_wrong_roles_never_browse_school_as_tree(client, world_a, world_b):

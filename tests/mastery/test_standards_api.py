@@ -152,7 +152,12 @@ def test_a_frameworks_items_by_parent_search_and_identifier(north):
     assert [(i["code"], i["full_statement"]) for i in by_id] == [
         ("1.D1.C2.7", standard.full_statement)
     ]
-    for bad in ({"parent": "G1"}, {"identifier": "nope"}, {"is_retired": "maybe"}):
+    for bad in (
+        {"parent": "G1"},
+        {"identifier": "nope"},
+        {"is_retired": "maybe"},
+        {"q": "1.D\x00"},
+    ):
         body = assert_error(client.get(items, bad), 400)
         assert set(body["errors"]) == set(bad)
 
