@@ -712,6 +712,7 @@ class AuditEvent(TenantModel):
         YEAR = "year", _("School year")
         FRAMEWORK = "framework", _("Standards framework")
         SELF_ASSESSMENT = "self", _("Self-assessment")
+        SUBMISSION = "submission", _("Submitted work")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -64,14 +64,14 @@ def _audit(submission: Submission, *, action: str, actor: User, summary: str) ->
     audit.record(
         school=submission.school_id,
         action=action,
-        # A submission is recorded with the evidence trail of the student and target.
-        object_type=AuditEvent.ObjectType.EVIDENCE,
-        object_id=submission.evidence_id,
+        # The submission's own trail; the student and target place it beside their evidence.
+        object_type=AuditEvent.ObjectType.SUBMISSION,
+        object_id=submission.id,
         student_id=submission.student_id,
         target_id=submission.target_id,
         summary=summary,
         before=None,
-        after={"submission": submission.id, "status": submission.status},
+        after={"status": submission.status, "evidence": submission.evidence_id},
         actor=actor,
     )
 

@@ -21,6 +21,7 @@ from gradebook.models import EvidenceFile, FileAttachment, Mastery, Submission
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.files import FileRefused, evidence_files_attach
 from gradebook.services.submissions import submission_create, submission_score
+from mastery.models import AuditEvent
 from reports.services.records import student_records_export
 from tests.factories import make_evidence
 from tests.gradebook.pages import cell_url, url
@@ -456,6 +457,14 @@ def test_a_pending_submission_counts_for_nothing_and_counts_once_scored(world_a)
         assert submission.status == "scored" and submission.evidence_id == result.evidence.id
         # The files follow the work onto its evidence.
         assert FileAttachment.objects.filter(evidence=result.evidence).count() == 1
+        # The work's own trail: handed in by the student, scored by the teacher.
+        trail = AuditEvent.objects.filter(
+            school=world_a.school, object_type="submission", object_id=submission.id
+        ).order_by("at", "id")
+        assert [(e.actor_id, e.after["status"]) for e in trail] == [
+            (world_a.student_user.id, "pending"),
+            (world_a.teacher.id, "scored"),
+        ]
 
 
 def test_sending_the_same_submission_twice_makes_one(world_a):
