@@ -26,6 +26,7 @@ from gradebook.api import by_ids
 from gradebook.models import EvidenceFile, FileAttachment, Section, Submission
 from gradebook.permissions import SCHOOL_WIDE, visible_sections
 from gradebook.selectors import files as file_reads
+from gradebook.services.files import EXTENSION as STORED_TYPES
 from gradebook.views.files import file_response
 from mastery.models import Role
 from mastery.rest import SchoolViewSet
@@ -124,10 +125,13 @@ class EvidenceFileViewSet(SchoolViewSet, viewsets.ReadOnlyModelViewSet):
         )
 
     @extend_schema(
+        # The stored file in its own type: the types a check by content accepts (HEIC is stored
+        # as JPEG), never the uploader's claim.
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
+            (200, content_type): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The stored file (images without metadata)."
             )
+            for content_type in STORED_TYPES
         }
     )
     @action(detail=True, methods=["get"])
