@@ -239,7 +239,10 @@ def _record_scale(scale: Scale) -> None:
 
 
 def _detach_indexes(table: str) -> list[str]:
-    """Drop the table's foreign keys and secondary indexes; return the SQL that rebuilds them."""
+    """Drop the table's foreign keys and secondary indexes; return the SQL that rebuilds them.
+
+    An index a constraint stands on stays: the primary key, and a unique key that other tables'
+    foreign keys refer to (evidence's (school_id, id), which files and submissions point at)."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
@@ -249,9 +252,9 @@ def _detach_indexes(table: str) -> list[str]:
         fks = cur.fetchall()
         cur.execute(
             "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND"
-            " i.indexname NOT IN (SELECT conname FROM pg_constraint"
-            "  WHERE conrelid = %s::regclass AND contype = 'p')",
-            [table, table],
+            " NOT EXISTS (SELECT 1 FROM pg_constraint c"
+            "  WHERE c.conindid = format('%%I', i.indexname)::regclass)",
+            [table],
         )
         indexes = cur.fetchall()
         for name, _ in fks:

@@ -11,7 +11,7 @@ from mastery.citus import tenant_keys
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gradebook", "0010_evidence_with_feedback"),
+        ("gradebook", "0010_evidence_school_key"),
         ("mastery", "0013_target_alignment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -195,6 +195,7 @@ EXPORTED_AS = {
     "ReportFile": "progress_reports",
     "FileAttachment": "files",
     "Submission": "submissions",
+    "SelfAssessment": "self_assessments",
 }
 NOT_EXPORTED: dict[str, str] = {
     # Derived data: past levels recomputed from the evidence (which is exported) for the
