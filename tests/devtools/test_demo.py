@@ -29,6 +29,7 @@ def demo_env(tmp_path) -> dict[str, str]:
         DEBUG="1",
         DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         CELERY_TASK_ALWAYS_EAGER="1",
+        MEDIA_ROOT=str(tmp_path / "media"),  # the demo's photo of homework
     )
     return env
 
@@ -130,6 +131,15 @@ def test_the_sqlite_demo_migrates_seeds_once_and_serves_the_login_page(tmp_path)
         child = re.search(r'href="(/s/riverside/family/\d+/)"', page).group(1)
         status, _, page = guardian.get(child)
         assert status == 200 and "Informe de progreso" in page and "Próximo paso" in page
+
+        # The demo student has rated themselves and handed in a photo of homework.
+        student = Browser(base)
+        status, url, page = student.post_form(
+            "/accounts/login/",
+            {"username": "student@riverside.example", "password": "mastery-demo"},
+        )
+        assert url.endswith("/s/riverside/me/")
+        assert "I can do these on my own now" in page and "Homework, problems 1-4" in page
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -11,14 +11,19 @@ reads as the demo school's story, top to bottom; the curriculum it loads is in d
 
 from __future__ import annotations
 
+import io
+import json
 import random
+import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image, ImageDraw
 
 from devtools.demo import curriculum, curriculum_es
 from devtools.demo.years import demo_school_years
@@ -29,6 +34,7 @@ from gradebook.models import (
     CourseTarget,
     Enrollment,
     Evidence,
+    EvidenceFile,
     GradingPeriod,
     Guardianship,
     Habit,
@@ -43,6 +49,8 @@ from gradebook.models import (
 from gradebook.selectors.reassessment import next_school_day, request_check
 from gradebook.services.evidence import evidence_record
 from gradebook.services.requests import request_decline, request_withdraw, requests_accept
+from gradebook.services.self_assessment import self_assessment_record, self_assessment_reply
+from gradebook.services.submissions import submission_create
 from grading.school import mastery_recompute_school
 from grading.services import rules_save
 from intervention.models import InterventionSettings, InterventionSlot, SessionAttendance
@@ -61,6 +69,9 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from mastery.standards.alignments import target_align
+from mastery.standards.case import package_parse
+from mastery.standards.importer import framework_import
 from mastery.tenancy import all_schools, enter_school
 
 SLUG = "riverside"
@@ -135,6 +146,8 @@ class Command(BaseCommand):
             result = mastery_recompute_school(school=school)
             self.make_requests(school, self.sections)
             self.make_intervention(school)
+            self.make_standards(school)
+            self.make_student_work(school)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
@@ -154,6 +167,11 @@ class Command(BaseCommand):
     def remove(self, school: School) -> None:
         with enter_school(school):
             Evidence.objects.filter(school=school).update(replaces=None)
+            # The demo's photos go with it (only the demo's reset ever deletes a stored file).
+            for stored in EvidenceFile.objects.filter(school=school):
+                for field in (stored.file, stored.thumbnail):
+                    if field:
+                        field.storage.delete(field.name)
             audit.allow_purge()  # the school goes as a whole, its audit trail with it
             school.delete()
         User.objects.filter(email__endswith="@" + DOMAIN, memberships__isnull=True).delete()
@@ -593,6 +611,148 @@ class Command(BaseCommand):
             feedback=feedback,
             recorded_by=teacher,
             recorded_at=recorded,
+        )
+
+    def make_standards(self, school: School) -> None:
+        """The district's standards as a CASE 1.0 package (one item per standard code the demo's
+        targets name, under a subject), imported as IT would, and every target aligned to its
+        standard: the target's page, its form's tree and the district comparison use them."""
+        space = uuid.UUID("0b0e4bd6-52a4-4c8e-9a1d-3f3c1f6a7e21")  # the same identifiers each time
+
+        def node(*key: str) -> str:
+            return str(uuid.uuid5(space, "/".join(key)))
+
+        def link(identifier: str, title: str) -> dict[str, str]:
+            base = "https://standards.river-valley.example/uri/"
+            return {"title": title, "identifier": identifier, "uri": base + identifier}
+
+        when = "2026-08-01T00:00:00+00:00"
+        document = node("document")
+        items: list[dict] = []
+        associations: list[dict] = []
+        by_code: dict[str, str] = {}
+        targets = list(
+            LearningTarget.objects.filter(school=school)
+            .exclude(standard_code="")
+            .order_by("subject", "position", "id")
+        )
+        for subject in dict.fromkeys(t.subject for t in targets):
+            parent = node("subject", subject)
+            items.append(
+                {
+                    "identifier": parent,
+                    "uri": link(parent, subject)["uri"],
+                    "fullStatement": f"{subject}, high school",
+                    "humanCodingScheme": subject,
+                    "CFItemType": "Subject",
+                    "lastChangeDateTime": when,
+                }
+            )
+            associations.append(
+                {
+                    "identifier": node("child", subject),
+                    "uri": link(node("child", subject), subject)["uri"],
+                    "associationType": "isChildOf",
+                    "originNodeURI": link(parent, subject),
+                    "destinationNodeURI": link(document, "River Valley standards"),
+                    "lastChangeDateTime": when,
+                }
+            )
+            for n, target in enumerate(t for t in targets if t.subject == subject):
+                if target.standard_code in by_code:
+                    continue
+                identifier = by_code[target.standard_code] = node("item", target.standard_code)
+                statement = target.statement.removeprefix("I can ").rstrip(".")
+                items.append(
+                    {
+                        "identifier": identifier,
+                        "uri": link(identifier, target.standard_code)["uri"],
+                        "fullStatement": f"{statement[:1].upper()}{statement[1:]}.",
+                        "humanCodingScheme": target.standard_code,
+                        "CFItemType": "Standard",
+                        "educationLevel": ["09", "10"],
+                        "lastChangeDateTime": when,
+                    }
+                )
+                associations.append(
+                    {
+                        "identifier": node("child", target.standard_code),
+                        "uri": link(node("child", target.standard_code), "")["uri"],
+                        "associationType": "isChildOf",
+                        "sequenceNumber": n + 1,
+                        "originNodeURI": link(identifier, target.standard_code),
+                        "destinationNodeURI": link(parent, subject),
+                        "lastChangeDateTime": when,
+                    }
+                )
+        package = {
+            "CFDocument": {
+                "identifier": document,
+                "uri": link(document, "")["uri"],
+                "creator": "River Valley Unified (demo)",
+                "title": "River Valley standards (demo)",
+                "lastChangeDateTime": when,
+                "CFPackageURI": link(document, "River Valley standards"),
+            },
+            "CFItems": items,
+            "CFAssociations": associations,
+        }
+        framework_import(
+            school=school,
+            package=package_parse(json.dumps(package)),
+            source="demo",
+            imported_by=None,
+        )
+        for target in targets:
+            target_align(school=school, target=target, identifiers=[by_code[target.standard_code]])
+
+    def make_student_work(self, school: School) -> None:
+        """The demo student's own part: a rating of themselves with a reflection their teacher
+        answered, and a photo of homework handed in and waiting to be scored."""
+        student = Student.objects.get(school=school, user__email=f"student@{DOMAIN}")
+        enrollment = (
+            Enrollment.objects.filter(school=school, student=student, withdrawn_on__isnull=True)
+            .select_related("section__course")
+            .order_by("section__course__code")
+            .first()
+        )
+        course_targets = list(
+            enrollment.section.course.course_targets.order_by("position").select_related("target")
+        )
+        rated, handed_in = course_targets[0].target, course_targets[-1].target
+        teacher = SectionTeacher.objects.filter(school=school, section=enrollment.section).first()
+        rating = self_assessment_record(
+            school=school,
+            student=student,
+            target=rated,
+            score="3",
+            reflection="I can do these on my own now; I still check my work with a graph.",
+            recorded_by=student.user,
+        )
+        self_assessment_reply(
+            school=school,
+            rating_id=rating.id,
+            reply="Agreed: your last quiz shows it. Try explaining your check in words next time.",
+            replied_by=teacher.teacher,
+        )
+        page = Image.new("RGB", (900, 1200), (250, 248, 240))
+        pen = ImageDraw.Draw(page)
+        for y in range(120, 1150, 60):
+            pen.line([(60, y), (840, y)], fill=(190, 205, 225), width=2)
+        for y in range(140, 700, 120):
+            pen.line(
+                [(90, y), (90 + self.rng.randint(350, 700), y + 10)], fill=(40, 40, 90), width=5
+            )
+        photo = io.BytesIO()
+        page.save(photo, "JPEG", quality=80)
+        submission_create(
+            school=school,
+            student=student,
+            target=handed_in,
+            title="Homework, problems 1-4",
+            note="I showed my steps. Number 3 was hard.",
+            uploads=[SimpleUploadedFile("IMG_2041.JPG", photo.getvalue(), "image/jpeg")],
+            submitted_by=student.user,
         )
 
     def make_requests(self, school, sections) -> None:
