@@ -11,7 +11,9 @@ from mastery.models import LearningTarget
 
 class GoalForm(forms.Form):
     target = forms.ModelChoiceField(
-        label=_("Learning target"), queryset=LearningTarget.objects.none()
+        label=_("Learning target"),
+        queryset=LearningTarget.objects.none(),
+        empty_label=_("Choose a target"),  # Django's own label has no Spanish yet
     )
     note = forms.CharField(
         label=_("My goal"),

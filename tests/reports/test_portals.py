@@ -391,3 +391,14 @@ def test_an_existing_account_is_asked_to_log_in_before_accepting(client, rich, i
 def test_only_admins_and_counselors_invite_families(client, rich):
     client.force_login(rich.teacher)
     assert client.get(reverse("reports:families", args=[rich.school.slug])).status_code == 403
+
+
+def test_a_spanish_student_chooses_a_goals_target_in_spanish(client, rich, in_school):
+    w = rich
+    w.student_user.preferred_language = "es"
+    w.student_user.save(update_fields=["preferred_language"])
+    client.force_login(w.student_user)
+    page = client.get(reverse("reports:me", args=[w.school.slug])).content.decode()
+    # The goal form's empty choice was Django's English "- Select an option -".
+    assert "Mis metas" in page and "Elija un objetivo" in page
+    assert "Select an option" not in page
