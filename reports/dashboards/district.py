@@ -111,8 +111,13 @@ def school_figures_ready(*, schools: list[School], today: date) -> dict[int, Sch
         if found is None:
             due.append(school.id)
             continue
-        fresh = found.computed_at is not None and (
-            found.as_of == today and now - found.computed_at < FRESH_FOR
+        # Figures counted before targets were compared by aligned standard lack its keys: they
+        # are counted again rather than shown without the comparison for up to an hour.
+        fresh = (
+            found.computed_at is not None
+            and found.as_of == today
+            and now - found.computed_at < FRESH_FOR
+            and "compared_keys" in (found.figures or {})
         )
         queued = (
             found.status == SchoolFigures.Status.QUEUED and now - found.queued_at < REQUEUE_AFTER
@@ -447,7 +452,6 @@ def _standards(schools, stored: dict[int, SchoolFigures]) -> Figure:
     )
     teaching: dict[str, int] = defaultdict(int)
     for school in schools:
-        # Figures counted before alignments were compared lack these keys until their next count.
         for key in (_figures_of(stored, school) or {}).get("compared_keys", []):
             teaching[key] += 1
     grouped = defaultdict(list)

@@ -291,6 +291,16 @@ def test_a_school_is_counted_in_the_background_and_shown_with_when(
     assert {r["School"]: r for r in rows_of(stale)}["School ALPHA"]["Assessed"] == "4"  # meanwhile
     renewed = {r["School"]: r for r in rows_of(client.get(url(north["north"], csv="schools")))}
     assert renewed["School ALPHA"]["Assessed"] == "5"
+    # Figures counted before standards were compared by identifier (no such keys) count again.
+    with scopes_disabled():
+        old = SchoolFigures.objects.get(school=north["a"].school)
+        old.figures = {k: v for k, v in old.figures.items() if not k.startswith("compared")}
+        old.save(update_fields=["figures"])
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        client.get(url(north["north"]))
+    assert len(queued) == 1
+    with scopes_disabled():
+        assert "compared_keys" in SchoolFigures.objects.get(school=north["a"].school).figures
     # A count queued but not yet done is not queued again on the next visit.
     with scopes_disabled():
         SchoolFigures.objects.filter(school=north["b"].school).update(
