@@ -2,8 +2,9 @@
 the pages) and the work students submitted.
 
 `evidence-files/`: the files staff may read (gradebook.selectors.files: school admins, counselors
-and district admins any file of the school; a teacher those on the work of the students they
-teach and on their courses' assessments), voided ones included (marked). Each lists where it is
+and district admins any file of the school; a teacher those on a student's work on a target of
+a course they teach the student in, on work handed in to their sections and on their courses'
+assessments), voided ones included (marked). Each lists where it is
 attached. `GET evidence-files/<id>/download/` answers the bytes with the page's headers (no
 sniffing, a sandboxing CSP); a file the caller may not read is not found, as on the pages.
 `submissions/`: work students handed in, in the sections the caller sees; filter by `status`,
@@ -14,7 +15,7 @@ there: like every API route, these are read-only and for staff (mastery.tenancy.
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -23,7 +24,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 
 from gradebook.api import by_ids
-from gradebook.models import EvidenceFile, FileAttachment, Section, Submission
+from gradebook.models import EvidenceFile, FileAttachment, Submission
 from gradebook.permissions import SCHOOL_WIDE, visible_sections
 from gradebook.selectors import files as file_reads
 from gradebook.services.files import EXTENSION as STORED_TYPES
@@ -40,10 +41,8 @@ def visible_files(access: SchoolAccess, user) -> QuerySet[EvidenceFile]:
         return files
     if not access.has(Role.TEACHER):
         return files.none()
-    taught = Section.objects.filter(school=access.school, section_teachers__teacher=user)
     attached = FileAttachment.objects.filter(school=access.school).filter(
-        Q(student__enrollments__section__in=taught)
-        | Q(assessment__course_id__in=visible_sections(access, user).values("course_id"))
+        file_reads.teacher_readable(access, user)
     )
     return files.filter(id__in=attached.values("file_id"))
 

@@ -2,7 +2,8 @@
 
 Who may read a file mirrors who may read the student's cell detail (gradebook.permissions):
 school admins, counselors and district admins, any file of the school; a teacher, the files on
-the work of students in the sections they teach and on the assessments of their courses; the
+a student's work on a target of a course they teach the student in, on work handed in to their
+sections and on the assessments of their courses; the
 student, the files on their own work; a guardian, those on their children's. Students and
 families see only live files on live evidence or on submissions; a voided file (or one on voided
 evidence) is for staff alone. Anything else is not found: the same 404 as another school's file.
@@ -15,13 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from gradebook.models import (
     Enrollment,
     EvidenceFile,
     FileAttachment,
     Section,
+    SectionTeacher,
     Student,
     Submission,
 )
@@ -30,10 +32,24 @@ from mastery.models import LearningTarget, Role, School, User
 from mastery.tenancy import SchoolAccess
 
 
-def _taught_students(access: SchoolAccess, user: User) -> QuerySet:
-    return Enrollment.objects.filter(
-        school=access.school, section__section_teachers__teacher=user
-    ).values("student_id")
+def teacher_readable(access: SchoolAccess, user: User) -> Q:
+    """The attachments a teacher may read, as the cell detail allows (gradebook.views.cells):
+    work on a target of a course of a section they teach the student in; work handed in to one
+    of their sections; the files of their courses' assessments. Not the PE teacher reading the
+    same student's English work."""
+    taught = SectionTeacher.objects.filter(school=access.school, teacher=user).values("section_id")
+    in_their_course = Enrollment.objects.filter(
+        school=access.school,
+        section_id__in=taught,
+        student_id=OuterRef("student_id"),
+        section__course__course_targets__target_id=OuterRef("evidence__target_id"),
+    )
+    courses = visible_sections(access, user).values("course_id")
+    return (
+        Q(evidence__isnull=False, student__isnull=False) & Exists(in_their_course)
+        | Q(submission__section_id__in=taught)
+        | Q(assessment__course_id__in=courses)
+    )
 
 
 def _own_students(access: SchoolAccess, user: User) -> QuerySet[Student]:
@@ -47,9 +63,22 @@ def _own_students(access: SchoolAccess, user: User) -> QuerySet[Student]:
 
 
 def family_visible(attachments: QuerySet[FileAttachment]) -> QuerySet[FileAttachment]:
-    """What a student or a family may see: live files on live evidence or on submissions."""
+    """What a student or a family may see: live files on live evidence, and those of work
+    handed in. Once the work is scored its files are shown through its evidence only: a photo
+    the teacher took off the evidence ("it shows another student"), or one on a voided score,
+    is gone for the family, not kept visible by the submission it came in with."""
+    on_live_evidence = FileAttachment.objects.filter(
+        evidence_id=OuterRef("submission__evidence_id"),
+        evidence__voided_at__isnull=True,
+        file_id=OuterRef("file_id"),
+        voided_at__isnull=True,
+    )
     return attachments.filter(voided_at__isnull=True, file__voided_at__isnull=True).filter(
-        Q(evidence__isnull=False, evidence__voided_at__isnull=True) | Q(submission__isnull=False)
+        Q(evidence__isnull=False, evidence__voided_at__isnull=True)
+        | (
+            Q(submission__isnull=False)
+            & (~Q(submission__status=Submission.Status.SCORED) | Exists(on_live_evidence))
+        )
     )
 
 
@@ -61,12 +90,8 @@ def file_for_viewer(*, access: SchoolAccess, user: User, file_id: int) -> Eviden
     if access.has(*SCHOOL_WIDE):
         return found
     attachments = FileAttachment.objects.filter(school=access.school, file=found)
-    if access.has(Role.TEACHER):
-        courses = visible_sections(access, user).values("course_id")
-        if attachments.filter(
-            Q(student_id__in=_taught_students(access, user)) | Q(assessment__course_id__in=courses)
-        ).exists():
-            return found
+    if access.has(Role.TEACHER) and attachments.filter(teacher_readable(access, user)).exists():
+        return found
     if access.has(Role.GUARDIAN, Role.STUDENT) and (
         family_visible(attachments)
         .filter(student__in=_own_students(access, user).values("id"))

@@ -21,6 +21,7 @@ import re
 import unicodedata
 import uuid
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,9 +47,18 @@ from mastery.models import AuditEvent, School, User
 
 pillow_heif.register_heif_opener()
 
-# A photo of 40 megapixels is larger than any phone takes; a bigger image is refused before it is
-# decoded (a small file can declare a huge image: a "decompression bomb").
-MAX_PIXELS = 40_000_000
+# Images are stored at most 24 megapixels (a print of a page needs far less). Phone photos, JPEG
+# and HEIC, of up to 48 megapixels are accepted and stored at half their size; drawings and
+# screenshots (PNG, WebP) over 16 megapixels are refused before they are decoded: a file of a
+# few KB can declare a huge image (a "decompression bomb"), and every megapixel decoded costs
+# 3-4 MB of memory.
+MAX_PIXELS = 24_000_000
+MAX_PHOTO_PIXELS = 50_000_000
+MAX_DRAWN_PIXELS = 16_000_000
+OPTIMIZE_MAX_PIXELS = 4_000_000
+SCALED_TYPES = {"image/jpeg", "image/heic"}
+# Each type is opened by its own decoder only (not by whichever of Pillow's matches first).
+DECODER = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/heic": "HEIF"}
 THUMBNAIL_SIZE = (480, 480)
 JPEG_QUALITY = 88
 NAME_MAX = 200
@@ -135,20 +145,53 @@ def _too_large(limit: int) -> str:
     return _("the file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
 
 
+def _too_many_pixels(name: str, pixels: int) -> FileRefused:
+    return _refuse(
+        name,
+        _("the image is too large (%(mp)s megapixels); send a smaller photo or a screenshot.")
+        % {"mp": round(pixels / 1_000_000)},
+    )
+
+
+def _open_image(data: bytes, name: str, found: str) -> Image.Image:
+    """Open the image with its own decoder only, and decode it no larger than it may be stored:
+    a phone photo of up to 48 megapixels (JPEG, HEIC) is read at a half or a quarter of its size
+    (JPEG's decoder scales as it decodes); other images over their cap are refused before they
+    are decoded (a few KB can declare a picture of gigabytes: a "decompression bomb")."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[DECODER[found]])
+    except Image.DecompressionBombError as exc:
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_many_pixels(name, int(declared[1]) if declared else 0) from exc
+    width, height = image.size
+    pixels = width * height
+    if pixels > (MAX_PHOTO_PIXELS if found in SCALED_TYPES else MAX_DRAWN_PIXELS):
+        raise _too_many_pixels(name, pixels)
+    if pixels > MAX_PIXELS and found == "image/jpeg":
+        # Decoded at 1/2, 1/4 or 1/8 of its size straight from the JPEG data.
+        scale = 2
+        while pixels / (scale * scale) > MAX_PIXELS:
+            scale *= 2
+        image.draft("RGB", (-(-width // scale), -(-height // scale)))
+    image.load()
+    if image.width * image.height <= MAX_PIXELS:
+        return image
+    factor = 2  # HEIC decodes whole: reduced after
+    while image.width * image.height / (factor * factor) > MAX_PIXELS:
+        factor += 1
+    return image.reduce(factor)
+
+
 def _clean_image(data: bytes, name: str, found: str) -> Checked:
     """Decode the image and write it again from its pixels alone, upright, without metadata."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise _refuse(name, _("the image is too large (more than 40 megapixels)."))
-            image.load()
-            upright = ImageOps.exif_transpose(image) or image
+        upright = _open_image(data, name, found)
+        ImageOps.exif_transpose(upright, in_place=True)  # in place: no second copy of the pixels
     except FileRefused:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise _refuse(name, _("the image cannot be read (damaged or not an image).")) from exc
     if found == "image/heic":
         stored_type, converted_from = "image/jpeg", "image/heic"
@@ -159,20 +202,27 @@ def _clean_image(data: bytes, name: str, found: str) -> Checked:
     )
     keep_alpha = transparent and stored_type in ("image/png", "image/webp")
     mode = "RGBA" if keep_alpha else "RGB"
-    converted = upright.convert(mode)
-    # A new image from the pixels alone: nothing of the original's info (EXIF, XMP, ICC, PNG text
-    # chunks, comments) can ride along into the file written below.
-    clean = Image.frombytes(mode, converted.size, converted.tobytes())
+    clean = upright if upright.mode == mode else upright.convert(mode)
+    # Only the pixels are written: nothing of the original's info (EXIF, XMP, ICC, PNG text
+    # chunks, comments) may ride along into the file (savers fall back on `info`), and no EXIF
+    # read earlier is kept either.
+    clean.info = {}
+    clean._exif = None  # Pillow keeps the EXIF it parsed here
     out = io.BytesIO()
     options: dict = {}
+    # Optimizing is another full pass over the pixels: worth it on small images only.
+    small = clean.width * clean.height <= OPTIMIZE_MAX_PIXELS
     if stored_type == "image/jpeg":
-        options = {"quality": JPEG_QUALITY, "optimize": True}
+        options = {"quality": JPEG_QUALITY, "optimize": small}
     elif stored_type == "image/png":
-        options = {"optimize": True}
+        options = {"optimize": small}
     elif stored_type == "image/webp":
         options = {"quality": 85}
     clean.save(out, format=PIL_FORMAT[stored_type], **options)
-    thumb = clean.convert("RGB")
+    # Shrunk first by whole factors (cheap), then to size: never another full-size copy.
+    factor = max(1, min(clean.width // THUMBNAIL_SIZE[0], clean.height // THUMBNAIL_SIZE[1]))
+    thumb = clean.reduce(factor) if factor > 1 else clean.copy()
+    thumb = thumb.convert("RGB") if thumb.mode != "RGB" else thumb
     thumb.thumbnail(THUMBNAIL_SIZE)
     thumb_out = io.BytesIO()
     thumb.save(thumb_out, format="JPEG", quality=80)
@@ -190,11 +240,76 @@ def _clean_image(data: bytes, name: str, found: str) -> Checked:
 _PDF_EOF = re.compile(rb"%%EOF\s*$")
 
 
+# What in a PDF runs or carries something else when it is opened: scripts, actions run on opening
+# or launching a program, embedded files, Flash/3D media and XML forms. Schoolwork needs none of
+# them; a PDF with any is refused (it could be a phishing page or a payload sent by anyone).
+PDF_ACTIVE = {
+    b"JavaScript",
+    b"JS",
+    b"OpenAction",
+    b"Launch",
+    b"EmbeddedFile",
+    b"EmbeddedFiles",
+    b"RichMedia",
+    b"XFA",
+}
+_PDF_NAME = re.compile(rb"/([A-Za-z0-9#]+)")
+_PDF_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"stream\r?\n")
+# Compressed streams (object streams hold dictionaries too) are inflated to look inside, up to
+# this much in all: a "zip bomb" of a stream is not inflated past it.
+PDF_INFLATE_MAX = 64 * 1024 * 1024
+
+
+def _pdf_names(data: bytes) -> set[bytes]:
+    """The names in PDF syntax, with #xx escapes decoded (/J#61vaScript is /JavaScript)."""
+    return {_PDF_HEX.sub(lambda m: bytes([int(m[1], 16)]), m[1]) for m in _PDF_NAME.finditer(data)}
+
+
+def _pdf_streams(data: bytes) -> list[bytes]:
+    """The zlib-compressed streams of the PDF, inflated (within PDF_INFLATE_MAX in all)."""
+    inflated, budget = [], PDF_INFLATE_MAX
+    for found in _PDF_STREAM.finditer(data):
+        start = found.end()
+        if data[start : start + 1] not in (b"x", b"h", b"X", b"H"):  # not a zlib header
+            continue
+        end = data.find(b"endstream", start)
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(data[start : end if end >= 0 else len(data)], budget)
+        except zlib.error:
+            continue
+        inflated.append(out)
+        budget -= len(out)
+        if budget <= 0:
+            break
+    return inflated
+
+
 def _check_pdf(data: bytes, name: str) -> Checked:
-    """A PDF kept as it is: its header and its end-of-file marker must both be there."""
+    """A PDF kept as it is: its header and its end-of-file marker must both be there, and nothing
+    in it that runs or carries another file (PDF_ACTIVE), compressed streams included."""
     if not re.match(rb"%PDF-\d\.\d", data[:16]) or not _PDF_EOF.search(data[-2048:]):
         raise _refuse(name, _("the PDF is damaged or incomplete."))
+    for part in (data, *_pdf_streams(data)):
+        if _pdf_names(part) & PDF_ACTIVE:
+            raise _refuse(
+                name,
+                _(
+                    "the PDF holds scripts, actions or embedded files, which are not accepted. "
+                    "Print it to a new PDF, or send a photo of the work."
+                ),
+            )
     return Checked(name=name, data=data, content_type="application/pdf")
+
+
+def stored_name(name: str, content_type: str) -> str:
+    """The name shown and downloaded: the user's, ending in the extension of what the file is
+    (a PDF named x.html is x.pdf, a HEIC photo stored as JPEG is .jpg), never the uploader's."""
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    stem = stem.rstrip(". ") or "file"
+    extension = EXTENSION.get(content_type, "bin")
+    return f"{stem[: NAME_MAX - len(extension) - 1]}.{extension}"
 
 
 def file_check(upload: File, *, name: str | None = None) -> Checked:
@@ -212,6 +327,7 @@ def file_check(upload: File, *, name: str | None = None) -> Checked:
     checked = (
         _check_pdf(data, name) if found == "application/pdf" else _clean_image(data, name, found)
     )
+    checked.name = stored_name(name, checked.content_type)
     checked.sha256 = hashlib.sha256(checked.data).hexdigest()
     return checked
 
@@ -281,8 +397,20 @@ def shared_with(*, school: School, files: Sequence[EvidenceFile], student_id: in
 
 
 def _audit_attach(
-    *, school: School, evidence: Evidence | None, summary: str, files: list[EvidenceFile], by: User
+    *,
+    school: School,
+    evidence: Evidence | None,
+    summary: str,
+    files: list[EvidenceFile],
+    by: User,
+    assessment: Assessment | None = None,
 ) -> None:
+    after: dict = {
+        "files": [{"id": f.id, "name": f.original_name, "sha256": f.sha256} for f in files]
+    }
+    if assessment is not None:
+        # An assessment has no trail of its own: the event names it, to be found by it.
+        after["assessment"] = assessment.id
     audit.record(
         school=school,
         action=AuditEvent.Action.UPDATE,
@@ -293,7 +421,7 @@ def _audit_attach(
         target_id=evidence.target_id if evidence is not None else None,
         summary=summary,
         before=None,
-        after={"files": [{"id": f.id, "name": f.original_name, "sha256": f.sha256} for f in files]},
+        after=after,
         actor=by,
     )
 
@@ -395,6 +523,7 @@ def assessment_files_attach(
             + ", ".join(f.original_name for f in stored),
             files=stored,
             by=attached_by,
+            assessment=assessment,
         )
     return Attached(files=stored)
 
@@ -422,15 +551,27 @@ def attachment_void(
         return attachment  # removed already (the same form sent twice)
     attachment.void(by=voided_by, reason=reason)
     evidence = attachment.evidence
+    summary = f"File removed: {attachment.file.original_name}"
+    before = {"file": attachment.file_id, "sha256": attachment.file.sha256}
+    if attachment.submission_id is not None:
+        # Work handed in has a trail of its own (services.submissions).
+        object_type, object_id = AuditEvent.ObjectType.SUBMISSION, attachment.submission_id
+    elif attachment.assessment_id is not None:
+        # An assessment has no trail of its own: the event names it, to be found by it.
+        object_type, object_id = AuditEvent.ObjectType.EVIDENCE, None
+        summary += f" (assessment {attachment.assessment_id})"
+        before["assessment"] = attachment.assessment_id
+    else:
+        object_type, object_id = AuditEvent.ObjectType.EVIDENCE, attachment.evidence_id
     audit.record(
         school=school,
         action=AuditEvent.Action.VOID,
-        object_type=AuditEvent.ObjectType.EVIDENCE,
-        object_id=attachment.evidence_id,
+        object_type=object_type,
+        object_id=object_id,
         student_id=attachment.student_id,
         target_id=evidence.target_id if evidence is not None else None,
-        summary=f"File removed: {attachment.file.original_name}",
-        before={"file": attachment.file_id, "sha256": attachment.file.sha256},
+        summary=summary,
+        before=before,
         after=None,
         actor=voided_by,
     )

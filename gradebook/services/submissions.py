@@ -113,8 +113,12 @@ def submission_create(
     once = _token(token)
     if once is not None:
         made = Submission.objects.filter(school=school, submission_token=once).first()
-        if made is not None:
+        if made is not None and made.student_id == student.id:
             return made
+        if made is not None:
+            # Another student's form's token (copied, or a shared device's Back): never their
+            # submission; this work is made without one.
+            once = None
     title = (title or "").strip()
     note = (note or "").strip()
     errors: dict[str, list[str]] = {}
@@ -149,7 +153,9 @@ def submission_create(
             )
     except IntegrityError:
         # The same form, sent at the same moment, committed first: that is this submission.
-        found = Submission.objects.filter(school=school, submission_token=once).first()
+        found = Submission.objects.filter(
+            school=school, student=student, submission_token=once
+        ).first()
         if found is None:
             raise
         return found

@@ -21,24 +21,28 @@ from gradebook.models import (
     FileAttachment,
     Submission,
 )
+from gradebook.permissions import SCHOOL_WIDE, can_score_section
 from gradebook.selectors import files as file_reads
 from gradebook.services.evidence import EvidenceError
 from gradebook.services.files import (
     assessment_files_attach,
     attachment_void,
     evidence_files_attach,
+    stored_name,
 )
 from gradebook.services.submissions import SCORED_KINDS, submission_return, submission_score
 from gradebook.views.common import section_for
+from mastery.models import Role
 
 # Served files are never run or rendered as a page: sandboxed (no scripts, no same origin), no
 # sniffing, private to the browser.
 FILE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
 
-def file_response(found, *, thumbnail: bool) -> FileResponse:
+def file_response(found, *, thumbnail: bool, staff: bool = True) -> FileResponse:
     """The stored file (or its thumbnail) as a response that is never run or rendered as a
-    page: sandboxed, not sniffed, an image inline, a PDF downloaded."""
+    page: sandboxed, not sniffed, an image inline, a PDF downloaded. Staff's browsers may keep it
+    a while; a student's or family's (often a shared or school device) keep nothing."""
     field = found.thumbnail if thumbnail and found.thumbnail else found.file
     content_type = "image/jpeg" if thumbnail and found.thumbnail else found.content_type
     try:
@@ -47,15 +51,18 @@ def file_response(found, *, thumbnail: bool) -> FileResponse:
         raise Http404("The file is missing from the store") from None
     inline = content_type.startswith("image/")  # PDFs are downloaded, never shown inline
     response = FileResponse(handle, content_type=content_type)
-    name = found.original_name
-    if found.converted_from and not name.lower().endswith(".jpg"):
-        name = f"{name.rsplit('.', 1)[0]}.jpg"
+    # Named for what it is (files stored before names were checked too): never x.html.
+    name = stored_name(found.original_name, content_type)
     response["Content-Disposition"] = content_disposition_header(not inline, name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_CSP
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, max-age=3600" if staff else "no-store"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+def _staff(request) -> bool:
+    return request.access.has(Role.TEACHER, *SCHOOL_WIDE)
 
 
 @require_safe
@@ -64,7 +71,7 @@ def file_download(request, school_slug: str, file_id: int):
     found = file_reads.file_for_viewer(access=request.access, user=request.user, file_id=file_id)
     if found is None:
         raise Http404("No such file")
-    return file_response(found, thumbnail=False)
+    return file_response(found, thumbnail=False, staff=_staff(request))
 
 
 @require_safe
@@ -72,7 +79,7 @@ def file_thumbnail(request, school_slug: str, file_id: int):
     found = file_reads.file_for_viewer(access=request.access, user=request.user, file_id=file_id)
     if found is None:
         raise Http404("No such file")
-    return file_response(found, thumbnail=True)
+    return file_response(found, thumbnail=True, staff=_staff(request))
 
 
 def _back(request, fallback: str) -> str:
@@ -149,19 +156,29 @@ def evidence_files_add(request, school_slug: str, section_id: int, evidence_id: 
 
 @require_POST
 def attachment_remove(request, school_slug: str, section_id: int, attachment_id: int):
-    """Take a file off evidence or an assessment of the section (voided: kept for staff)."""
+    """Take a file off evidence, an assessment or work handed in to the section (voided: kept
+    for staff)."""
     section = section_for(request, section_id, scoring=True)
     attachment = (
         FileAttachment.objects.filter(school=request.school, id=attachment_id)
         .filter(
-            Q(
-                evidence__student__enrollments__section=section,
-                evidence__assessment__course_id=section.course_id,
+            (
+                Q(
+                    evidence__student__enrollments__section=section,
+                    evidence__assessment__course_id=section.course_id,
+                )
+                & (
+                    Q(evidence__assessment__section__isnull=True)
+                    | Q(evidence__assessment__section=section)
+                )
             )
             | (
                 Q(assessment__course_id=section.course_id)
                 & (Q(assessment__section__isnull=True) | Q(assessment__section=section))
             )
+            # Work handed in to this section, waiting or scored (a photo that shows another
+            # student is taken off before it is scored too).
+            | Q(submission__section=section)
         )
         .distinct()
         .first()
@@ -240,6 +257,8 @@ def _render_list(request, section, *, errors=None, status=200):
             "kinds": [(k, AssessmentKind(k).label) for k in SCORED_KINDS],
             "today": timezone.localdate(),
             "errors": errors or {},
+            # A photo that shows another student can be taken off before scoring (its teachers).
+            "can_score": can_score_section(request.access, request.user, section),
         },
         status=status,
     )

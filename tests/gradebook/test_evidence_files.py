@@ -6,6 +6,10 @@ for nothing until a teacher scores it."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import zlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,13 +21,23 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from PIL import ExifTags, Image
 
-from gradebook.models import EvidenceFile, FileAttachment, Mastery, Submission
+from gradebook.models import (
+    Course,
+    CourseTarget,
+    Enrollment,
+    EvidenceFile,
+    FileAttachment,
+    Mastery,
+    Section,
+    SectionTeacher,
+    Submission,
+)
 from gradebook.services.evidence import EvidenceError, evidence_void
 from gradebook.services.files import FileRefused, evidence_files_attach
 from gradebook.services.submissions import submission_create, submission_score
-from mastery.models import AuditEvent
+from mastery.models import AuditEvent, LearningTarget
 from reports.services.records import student_records_export
-from tests.factories import make_evidence
+from tests.factories import make_assessment, make_evidence
 from tests.gradebook.pages import cell_url, url
 
 pillow_heif.register_heif_opener()
@@ -149,7 +163,7 @@ def test_a_png_named_pdf_is_stored_as_the_png_it_is(world_a):
     assert stored.content_type == "image/png"
     assert stored.file.name.endswith(".png")
     assert stored_image(stored).format == "PNG"
-    assert stored.original_name == "scan.pdf"  # shown as the student named it, never a path
+    assert stored.original_name == "scan.png"  # the student's name, with what it is as extension
 
 
 def test_a_pdf_is_kept_as_it_is_and_a_broken_one_refused(world_a):
@@ -741,3 +755,340 @@ def test_a_phone_sized_upload_passes_djangos_request_limits(world_a, client, set
     assert response.status_code == 302
     with scopes_disabled():
         assert EvidenceFile.objects.get(school=world_a.school).size == len(big)
+
+
+# --- What the review found ---------------------------------------------------------------------------
+
+
+def _hand_in_and_score(w, client):
+    """The student hands in a photo from the portal; the teacher scores it from the list."""
+    client.force_login(w.student_user)
+    page = reverse("reports:my_work", args=[w.school.slug])
+    client.post(
+        page,
+        {
+            "target": w.targets[0].id,
+            "title": "Problem 4",
+            "note": "",
+            "token": "e" * 32,
+            "files": [upload("IMG_2.jpg", jpeg(colour=(7, 70, 170)))],
+        },
+    )
+    with scopes_disabled():
+        submission = Submission.objects.get(school=w.school)
+        stored = EvidenceFile.objects.get(school=w.school)
+    client.force_login(w.teacher)
+    score = url("submission_score", w, section_id=w.section.id, submission_id=submission.id)
+    assert client.post(score, {"value": "3", "kind": "formative"}).status_code == 302
+    with scopes_disabled():
+        submission.refresh_from_db()
+    return submission, stored
+
+
+def _family_sees(w, client, stored) -> dict:
+    seen = {}
+    shown = (
+        url("file_download", w, file_id=stored.id),
+        url("file_thumbnail", w, file_id=stored.id),
+    )
+    pages = {
+        w.student_user: reverse("reports:my_work", args=[w.school.slug]),
+        w.guardian: reverse("reports:child", args=[w.school.slug, w.students[0].id]),
+    }
+    for user, page in pages.items():
+        client.force_login(user)
+        listed = client.get(page).content.decode()
+        seen[user.email] = (
+            client.get(shown[0]).status_code,
+            client.get(shown[1]).status_code,
+            any(u in listed for u in shown),
+        )
+    return seen
+
+
+def test_a_handed_in_photo_the_teacher_removes_is_gone_for_the_student_and_family(world_a, client):
+    submission, stored = _hand_in_and_score(world_a, client)
+    assert set(_family_sees(world_a, client, stored).values()) == {(200, 200, True)}
+    with scopes_disabled():
+        on_evidence = FileAttachment.objects.get(evidence=submission.evidence)
+    client.force_login(world_a.teacher)
+    remove = url(
+        "attachment_remove", world_a, section_id=world_a.section.id, attachment_id=on_evidence.id
+    )
+    assert client.post(remove, {"reason": "shows another student"}).status_code == 302
+    assert set(_family_sees(world_a, client, stored).values()) == {(404, 404, False)}
+    client.force_login(world_a.teacher)  # staff keep it for the records
+    assert client.get(url("file_download", world_a, file_id=stored.id)).status_code == 200
+
+
+def test_a_handed_in_photo_is_gone_for_the_family_once_its_score_is_voided(world_a, client):
+    submission, stored = _hand_in_and_score(world_a, client)
+    with scope(school=world_a.school):
+        evidence_void(
+            school=world_a.school,
+            evidence_id=submission.evidence_id,
+            voided_by=world_a.teacher,
+            reason="wrong student",
+        )
+    assert set(_family_sees(world_a, client, stored).values()) == {(404, 404, False)}
+
+
+def test_the_teacher_removes_a_photo_from_work_still_waiting(world_a, client):
+    submission = submit(world_a, upload("hw.jpg", jpeg(colour=(9, 9, 9))))
+    with scopes_disabled():
+        attachment = FileAttachment.objects.get(submission=submission)
+    remove = url(
+        "attachment_remove", world_a, section_id=world_a.section.id, attachment_id=attachment.id
+    )
+    client.force_login(world_a.other_teacher)
+    assert client.post(remove, {"reason": "x"}).status_code == 404
+    client.force_login(world_a.teacher)
+    waiting = url("submission_list", world_a, section_id=world_a.section.id)
+    assert remove in client.get(waiting).content.decode()  # "Remove" on the work waiting
+    response = client.post(remove, {"reason": "shows another student", "next": waiting})
+    assert response.status_code == 302 and response["Location"] == waiting
+    assert "Removed: shows another student" in client.get(waiting).content.decode()
+    client.force_login(world_a.counselor)  # reads the list, cannot change it
+    assert remove not in client.get(waiting).content.decode()
+    assert set(_family_sees(world_a, client, attachment.file).values()) == {(404, 404, False)}
+
+
+def _pe_teacher_of(w):
+    """The first student also takes PE, taught by the other teacher (who teaches no maths to them)."""
+    with scopes_disabled():
+        pe_target = LearningTarget.objects.create(
+            school=w.school,
+            competency=w.competency,
+            department=w.department,
+            code="PE.1",
+            statement="I can run.",
+            position=9,
+        )
+        pe = Course.objects.create(school=w.school, department=w.department, code="PE", name="PE")
+        CourseTarget.objects.create(school=w.school, course=pe, target=pe_target, position=0)
+        pe_section = Section.objects.create(school=w.school, course=pe, term=w.term, name="PE 1")
+        SectionTeacher.objects.create(school=w.school, section=pe_section, teacher=w.other_teacher)
+        Enrollment.objects.create(
+            school=w.school, student=w.students[0], section=pe_section, enrolled_on=w.term.starts_on
+        )
+    return w.other_teacher
+
+
+def test_a_teacher_of_another_course_cannot_read_the_students_work_files(world_a, client):
+    on_work = attach(world_a, scored(world_a, world_a.students[0]), upload("a.jpg", jpeg())).files[
+        0
+    ]
+    handed_in = submit(world_a, upload("hw.jpg", jpeg(colour=(9, 9, 9))))
+    with scopes_disabled():
+        sent = FileAttachment.objects.get(submission=handed_in).file
+    pe_teacher = _pe_teacher_of(world_a)
+    client.force_login(pe_teacher)
+    for f in (on_work, sent):
+        assert client.get(file_url(world_a, f)).status_code == 404
+        assert client.get(file_url(world_a, f, "file_thumbnail")).status_code == 404
+        api = f"/api/v1/schools/{world_a.school.slug}/evidence-files/"
+        assert client.get(f"{api}{f.id}/download/").status_code == 404
+        assert client.get(f"{api}{f.id}/").status_code == 404
+    listed = client.get(f"/api/v1/schools/{world_a.school.slug}/evidence-files/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert rows == []
+    client.force_login(world_a.teacher)  # the maths teacher still reads both
+    for f in (on_work, sent):
+        assert client.get(file_url(world_a, f)).status_code == 200
+
+
+def test_an_html_page_inside_a_pdf_is_downloaded_as_a_pdf_whatever_its_name(world_a, client):
+    polyglot = b"%PDF-1.4\n<html><body><h1>Sign in</h1><form></form></body></html>\n%%EOF\n"
+    stored = attach(world_a, scored(world_a), upload("x.html", polyglot, "text/html")).files[0]
+    assert stored.original_name == "x.pdf"
+    client.force_login(world_a.guardian)
+    response = client.get(file_url(world_a, stored))
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'attachment; filename="x.pdf"'
+    photo = attach(world_a, scored(world_a), upload("me.svg", png(), "image/svg+xml")).files[0]
+    assert photo.original_name == "me.png"
+    named = attach(world_a, scored(world_a), upload("noname", jpeg(colour=(3, 3, 3)))).files[0]
+    assert named.original_name == "noname.jpg"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1 0 obj<</Type/Catalog/OpenAction 2 0 R>>endobj\n2 0 obj<</S/JavaScript/JS(app.alert(1))>>",
+        b"1 0 obj<</Type/Catalog/Names<</EmbeddedFiles 2 0 R>>>>endobj",
+        b"1 0 obj<</S/Launch/F(cmd.exe)>>endobj",
+        b"1 0 obj<</Type/Catalog/AA<</O<</S/J#61vaScript/JS(x)>>>>>>endobj",
+        b"1 0 obj<</Type/Annot/Subtype/RichMedia>>endobj",
+        b"1 0 obj<</AcroForm<</XFA 2 0 R>>>>endobj",
+    ],
+)
+def test_a_pdf_with_scripts_or_embedded_files_is_refused(world_a, body):
+    pdf = b"%PDF-1.7\n" + body + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    with pytest.raises(FileRefused) as refused:
+        attach(world_a, scored(world_a), upload("homework.pdf", pdf, "application/pdf"))
+    assert refused.value.messages[0].startswith("homework.pdf: ")
+    assert "script" in refused.value.messages[0]
+    assert count_files(world_a) == 0
+
+
+def test_a_script_hidden_in_a_compressed_pdf_stream_is_refused(world_a):
+    hidden = zlib.compress(b"<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>")
+    pdf = (
+        b"%PDF-1.7\n1 0 obj<</Type/ObjStm/Filter/FlateDecode/Length "
+        + str(len(hidden)).encode()
+        + b">>stream\n"
+        + hidden
+        + b"\nendstream\nendobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+    with pytest.raises(FileRefused):
+        attach(world_a, scored(world_a), upload("scan.pdf", pdf, "application/pdf"))
+    assert count_files(world_a) == 0
+
+
+MEMORY_PROBE = """
+import io, resource, sys
+import django
+django.setup()
+from django.core.files.uploadedfile import SimpleUploadedFile
+from gradebook.services.files import FileRefused, file_check
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    checked = file_check(SimpleUploadedFile("tiny.png", data))
+    outcome = f"stored {checked.width}x{checked.height}"
+except FileRefused as exc:
+    outcome = "refused " + exc.messages[0]
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) // 1024, outcome)
+"""
+
+
+def test_a_tiny_png_declaring_a_huge_picture_is_refused_without_eating_memory(tmp_path):
+    """4.9 KB of a 1-bit PNG of 6300 x 6300 (40 megapixels): refused before it is decoded, by
+    its size in megapixels; the check's peak memory (its own process) stays small."""
+    out = io.BytesIO()
+    Image.new("1", (6300, 6300)).save(out, "PNG")
+    assert len(out.getvalue()) < 10_000
+    (tmp_path / "tiny.png").write_bytes(out.getvalue())
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(tmp_path / "tiny.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
+    grown_mb, outcome = probe.stdout.strip().split(" ", 1)
+    assert outcome == (
+        "refused tiny.png: the image is too large (40 megapixels); send a smaller photo or a "
+        "screenshot."
+    )
+    assert int(grown_mb) < 300
+
+
+def test_a_48_megapixel_phone_photo_is_stored_at_half_its_size(world_a):
+    stored = attach(world_a, scored(world_a), upload("IMG_48MP.jpg", jpeg((8000, 6000)))).files[0]
+    assert (stored.width, stored.height) == (4000, 3000)
+    assert stored_image(stored).size == (4000, 3000)
+
+
+def test_an_image_beyond_pillows_bomb_limit_says_how_large_it_is(world_a):
+    out = io.BytesIO()
+    Image.new("1", (15000, 15000)).save(out, "PNG")
+    with pytest.raises(FileRefused) as refused:
+        attach(world_a, scored(world_a), upload("bomb.png", out.getvalue(), "image/png"))
+    assert refused.value.messages[0].startswith("bomb.png: the image is too large (225 megapixels)")
+
+
+def test_a_reused_form_token_never_returns_another_students_work(world_a):
+    token = "d" * 32
+    mine = submit(world_a, upload("hw.jpg", jpeg()), token=token)
+    with scope(school=world_a.school):
+        theirs = submission_create(
+            school=world_a.school,
+            student=world_a.students[1],
+            target=world_a.targets[0],
+            title="Mine",
+            note="mine",
+            uploads=[],
+            submitted_by=world_a.teacher,
+            token=token,
+        )
+    assert theirs.id != mine.id and theirs.student_id == world_a.students[1].id
+
+
+def test_a_file_is_never_kept_by_a_students_or_familys_browser(world_a, client):
+    stored = attach(world_a, scored(world_a), upload("a.jpg", jpeg())).files[0]
+    for user, cache in (
+        (world_a.student_user, "no-store"),
+        (world_a.guardian, "no-store"),
+        (world_a.teacher, "private, max-age=3600"),
+    ):
+        client.force_login(user)
+        assert client.get(file_url(world_a, stored))["Cache-Control"] == cache, user
+        assert client.get(file_url(world_a, stored, "file_thumbnail"))["Cache-Control"] == cache
+
+
+def test_a_file_on_another_sections_assessment_cannot_be_removed_from_this_section(world_a, client):
+    """The same course, taught in two sections: evidence on the other section's own assessment is
+    not this section's to change, even for a student enrolled in both."""
+    with scopes_disabled():
+        theirs = make_assessment(
+            world_a.school,
+            world_a.course,
+            world_a.targets[:1],
+            on=TODAY - timedelta(days=2),
+            section=world_a.other_section,
+        )
+        Enrollment.objects.create(
+            school=world_a.school,
+            student=world_a.other_students[0],
+            section=world_a.section,
+            enrolled_on=world_a.term.starts_on,
+        )
+    evidence = make_evidence(
+        world_a,
+        world_a.other_students[0],
+        world_a.targets[0],
+        "3",
+        assessment=theirs,
+        by=world_a.other_teacher,
+    ).evidence
+    stored = attach(world_a, evidence, upload("a.jpg", jpeg()), by=world_a.other_teacher).files[0]
+    with scopes_disabled():
+        attachment = FileAttachment.objects.get(file=stored)
+    client.force_login(world_a.teacher)
+    remove = url(
+        "attachment_remove", world_a, section_id=world_a.section.id, attachment_id=attachment.id
+    )
+    assert client.post(remove, {"reason": "not mine"}).status_code == 404
+    with scopes_disabled():
+        assert FileAttachment.objects.get(id=attachment.id).voided_at is None
+
+
+def test_removing_an_assessments_file_is_audited_with_the_assessment(world_a, client):
+    client.force_login(world_a.teacher)
+    client.post(
+        url(
+            "assessment_files_add",
+            world_a,
+            section_id=world_a.section.id,
+            assessment_id=world_a.assessment.id,
+        ),
+        {"files": [upload("key.pdf", PDF, "application/pdf")]},
+    )
+    with scopes_disabled():
+        attachment = FileAttachment.objects.get(assessment=world_a.assessment)
+    client.post(
+        url(
+            "attachment_remove", world_a, section_id=world_a.section.id, attachment_id=attachment.id
+        ),
+        {"reason": "wrong key"},
+    )
+    with scopes_disabled():
+        events = AuditEvent.objects.filter(
+            school=world_a.school, before__assessment=world_a.assessment.id
+        )
+        attached = AuditEvent.objects.filter(
+            school=world_a.school, after__assessment=world_a.assessment.id
+        )
+        assert events.count() == 1 and attached.count() == 1
