@@ -1,11 +1,12 @@
 """REST API: students' self-assessments (their ratings of themselves on a target, with a
 reflection) and the teachers' answers.
 
-Listed and read by whoever may see the student (school admins, counselors and district admins the
-whole school, a teacher the students of the sections they teach), live ratings only: a rating the
-student withdrew is shown to nobody else. Filter by `student` and `target`. A teacher of the
-student in a course of the target (or a school admin) answers one: `POST self-assessments/<id>/
-reply/`, through the same service as the cell page (gradebook.services.self_assessment), audited.
+Listed and read by school admins, counselors and district admins (the whole school) and by a
+teacher for a student they teach, on the targets of the courses they teach that student in (as the
+cell page shows them), live ratings only: a rating the student withdrew is shown to nobody else.
+Filter by `student` and `target`. A teacher of the student in a course of the target (or a
+school admin) answers one: `POST self-assessments/<id>/reply/`, through the same service as the
+cell page (gradebook.services.self_assessment), audited.
 Students rate themselves from the portal: like every API route, this one is not theirs (API tokens
 are for staff, mastery.tenancy.API_ROLES).
 """
@@ -13,7 +14,7 @@ are for staff, mastery.tenancy.API_ROLES).
 from __future__ import annotations
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
@@ -21,7 +22,7 @@ from rest_framework.response import Response
 
 from gradebook.api import by_ids
 from gradebook.models import SectionTeacher, SelfAssessment
-from gradebook.permissions import visible_students
+from gradebook.permissions import SCHOOL_WIDE, visible_students
 from gradebook.services.self_assessment import REPLY_MAX, self_assessment_reply
 from mastery.models import Role
 from mastery.rest import SchoolViewSet
@@ -29,11 +30,24 @@ from mastery.tenancy import SchoolAccess
 
 
 def visible_ratings(access: SchoolAccess, user) -> QuerySet[SelfAssessment]:
-    """The live self-assessments of the students the user may see."""
-    return SelfAssessment.objects.filter(
-        school=access.school,
-        voided_at__isnull=True,
-        student__in=visible_students(access, user).values("id"),
+    """The live self-assessments the user may read: school admins, counselors and district
+    admins every student's; a teacher only a student's ratings on the targets of a course they
+    teach that student in (the cell page's rule), not their reflections on other teachers'
+    courses."""
+    ratings = SelfAssessment.objects.filter(school=access.school, voided_at__isnull=True)
+    if access.has(*SCHOOL_WIDE):
+        return ratings.filter(student__in=visible_students(access, user).values("id"))
+    if not access.has(Role.TEACHER):
+        return ratings.none()
+    return ratings.filter(
+        Exists(
+            SectionTeacher.objects.filter(
+                school=access.school,
+                teacher=user,
+                section__enrollments__student_id=OuterRef("student_id"),
+                section__course__course_targets__target_id=OuterRef("target_id"),
+            )
+        )
     )
 
 

@@ -88,8 +88,8 @@ class PolicyForm(forms.Form):
         required=False,
         help_text=_(
             "Off: a student's rating of themselves is shown beside the teacher's scores, and "
-            "never counted. On: it counts as one more score, on the day it was made, under the "
-            "method above."
+            "never counted. On: only the student's latest rating on a target counts, as one "
+            "score, on the day it was made, under the method above."
         ),
     )
     note = forms.CharField(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from gradebook.models import Evidence, Mastery, SelfAssessment
@@ -105,22 +106,54 @@ def mastery_upsert(records: list[Mastery], *, announce: bool = True) -> None:
     )
 
 
+def records_without_evidence_dropped(
+    *, school: School, pairs: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Of `pairs` (each with nothing to compute, under a policy that does not count ratings),
+    those the teacher never gave any evidence (voided and earlier years' included): their records
+    are deleted and they are returned. Such a record could only come from the student's own
+    ratings while a policy counted them; the set recompute (grading.sql) deletes it too, so no
+    level made from ratings that no longer count stays, under an old policy's id that would keep
+    the school stale for ever. One query, one more if any is deleted."""
+    if not pairs:
+        return set()
+    scored = set(
+        Evidence.objects.filter(
+            school=school,
+            student_id__in={s for s, _ in pairs},
+            target_id__in={t for _, t in pairs},
+        )
+        .values_list("student_id", "target_id")
+        .distinct()
+    )
+    gone = pairs - scored
+    if gone:
+        which = Q()
+        for student_id, target_id in gone:
+            which |= Q(student_id=student_id, target_id=target_id)
+        Mastery.objects.filter(which, school=school).delete()
+        pagecache.students_changed(school.id, {s for s, _ in gone})
+    return gone
+
+
 def pair_recompute(
     *, school: School, student_id: int, target_id: int, levels: list[ScaleLevel] | None = None
 ) -> Mastery:
-    """Recompute one Mastery record from its evidence: a constant 3 queries (+1 without levels)."""
+    """Recompute one Mastery record from its evidence: a constant 3 queries (+1 without levels;
+    +1 or 2 for a pair with no live evidence whose policy does not count ratings).
+
+    A pair with no evidence at all under such a policy has no record (its record is deleted):
+    the unsaved record returned says it has no score."""
     levels = levels if levels is not None else achievement_levels(school)
     policy = policy_for_pair(school=school, student_id=student_id, target_id=target_id)
-    outcome = calculation.compute(
-        pair_evidence(
-            school=school,
-            student_id=student_id,
-            target_id=target_id,
-            carry_prior_years=policy.carry_prior_years,
-            count_self_assessment=policy.count_self_assessment,
-        ),
-        policy.to_engine(levels),
+    evidence = pair_evidence(
+        school=school,
+        student_id=student_id,
+        target_id=target_id,
+        carry_prior_years=policy.carry_prior_years,
+        count_self_assessment=policy.count_self_assessment,
     )
+    outcome = calculation.compute(evidence, policy.to_engine(levels))
     record = mastery_from_outcome(
         school=school,
         student_id=student_id,
@@ -128,5 +161,11 @@ def pair_recompute(
         outcome=outcome,
         policy_id=policy.id,
     )
+    if (
+        not evidence
+        and not policy.count_self_assessment
+        and records_without_evidence_dropped(school=school, pairs={(student_id, target_id)})
+    ):
+        return record
     mastery_upsert([record])
     return record

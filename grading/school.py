@@ -183,6 +183,7 @@ def school_recompute_python(school: School) -> RecomputeResult:
     pairs = written = level_changes = 0
     for student_id, target_id, rows in pairs_in_order(school, counts_self=rule.self_counted):
         pairs += 1
+        old = existing.pop((student_id, target_id), None)
         policy_id = rule.policy_id(student_id, target_id)
         since = rule.since(student_id, target_id, start)
         outcome = calculation.compute(engine_evidence(rows, since), rule.engines[policy_id])
@@ -193,7 +194,6 @@ def school_recompute_python(school: School) -> RecomputeResult:
             outcome=outcome,
             policy_id=policy_id,
         )
-        old = existing.get((student_id, target_id))
         if (old.level if old else None) != record.level:
             level_changes += 1
         if _unchanged(old, record):
@@ -206,6 +206,12 @@ def school_recompute_python(school: School) -> RecomputeResult:
     if pending:
         mastery_upsert(pending, announce=False)
         written += len(pending)
+    # The records of no pair computed: pairs only the student rated, whose policy no longer counts
+    # ratings. Deleted (derived data; the ratings stay), as the SQL's statement deletes them.
+    for chunk in iter_chunks(existing.values(), BATCH):
+        Mastery.objects.filter(school=school, pk__in=[m.pk for m in chunk]).delete()
+        written += len(chunk)
+        level_changes += sum(m.level is not None for m in chunk)
     pagecache.school_changed(school.id)
     return RecomputeResult(
         pairs=pairs, written=written, method="python", level_changes=level_changes

@@ -316,14 +316,21 @@ def policy_statement(
     insufficient = f"'Not enough evidence: ' || {_phrase_sql('x.c')} || {_quote(f' counted, {p.min_evidence} needed')}"
     live = f"e.voided_at IS NULL AND {window_sql}" if window_sql else "e.voided_at IS NULL"
     # A policy that counts self-assessments reads them as evidence of their own (src 1): scored,
-    # of kind "self", which counted_kinds never names. Any other policy never reads the table.
+    # of kind "self", which counted_kinds never names. Only a pair's latest live rating (by date,
+    # then id: the engine's latest_rating_only) is read as one; its other live ratings are left
+    # out, a rating again replacing the last. Not-live ratings stay (neither live nor counted),
+    # so a pair whose ratings were all withdrawn is still computed. Any other policy never reads
+    # the table.
     own = (
         f"""
     UNION ALL
-    SELECT e.id, 1, e.student_id, e.target_id, e.assessed_on, {live} AS live, e.score AS s,
-           {live} AS counts
-    FROM gradebook_selfassessment e
-    WHERE e.school_id = %(school_id)s {scope_sql}"""
+    SELECT id, 1, student_id, target_id, assessed_on, live, s, live AS counts FROM (
+        SELECT e.id, e.student_id, e.target_id, e.assessed_on, {live} AS live, e.score AS s,
+               row_number() OVER (PARTITION BY e.student_id, e.target_id, {live}
+                                  ORDER BY e.assessed_on DESC, e.id DESC) AS newest
+        FROM gradebook_selfassessment e
+        WHERE e.school_id = %(school_id)s {scope_sql}
+    ) own WHERE newest = 1 OR NOT live"""
         if p.count_self_assessment
         else ""
     )
@@ -355,6 +362,34 @@ SELECT student_id, target_id, score, CASE WHEN score IS NULL THEN NULL ELSE leve
 FROM final
 """
         )
+    # A policy that does not count self-assessments computes no pair that only the student rated
+    # (it never reads their table), so a record such a pair got while ratings counted (a level
+    # from the student's own rating, an older policy's id) is deleted: derived data, nothing
+    # counts toward it now, and left it would keep the school stale for ever. The ratings'
+    # pairs lead (few, or none: then nothing is read), so the statement stays cheap. No such
+    # pair is in final, so no record is both deleted and written.
+    dropped = (
+        ""
+        if p.count_self_assessment
+        else f""",
+dropped AS (
+    DELETE FROM gradebook_mastery e
+    USING (SELECT DISTINCT student_id, target_id FROM gradebook_selfassessment
+           WHERE school_id = %(school_id)s) r
+    WHERE e.school_id = %(school_id)s AND e.student_id = r.student_id
+      AND e.target_id = r.target_id {scope_sql}
+      AND NOT EXISTS (SELECT 1 FROM gradebook_evidence v WHERE v.school_id = %(school_id)s
+                      AND v.student_id = e.student_id AND v.target_id = e.target_id)
+    RETURNING e.level
+)"""
+    )
+    # Deleted records count as written, and as a level changed where they had one.
+    dropped_written = "" if p.count_self_assessment else " + (SELECT count(*) FROM dropped)"
+    dropped_levels = (
+        ""
+        if p.count_self_assessment
+        else " + (SELECT count(*) FROM dropped WHERE level IS NOT NULL)"
+    )
     # Counting the pairs here keeps an in-memory copy of final (measured no slower than streaming
     # final into the INSERT); counting the school's Mastery rows afterwards cost 0.17 s on the
     # benchmark school, every row version having just changed.
@@ -380,12 +415,13 @@ written AS (
            EXCLUDED.scores_counted, EXCLUDED.last_evidence_on, EXCLUDED.explanation,
            EXCLUDED.policy_id)
     RETURNING 1
-)
-SELECT (SELECT count(*) FROM final), (SELECT count(*) FROM written),
+){dropped}
+SELECT (SELECT count(*) FROM final), (SELECT count(*) FROM written){dropped_written},
        -- Every part of the statement reads the records as they were before it: old level vs new.
        (SELECT count(*) FROM final f
         LEFT JOIN gradebook_mastery old ON old.school_id = %(school_id)s
              AND old.student_id = f.student_id AND old.target_id = f.target_id
         WHERE old.level IS DISTINCT FROM (CASE WHEN f.score IS NULL THEN NULL ELSE f.level END))
+       {dropped_levels}
 """
     )

@@ -391,10 +391,22 @@ def _ordered(evidence: Iterable[Evidence]) -> list[Evidence]:
     return sorted(evidence, key=lambda e: e.assessed_on)
 
 
+def latest_rating_only(evidence: list[Evidence]) -> list[Evidence]:
+    """`evidence` in the engine's order, with only the last of the student's own ratings (kind
+    "self"): the latest, by date and then as given (every path passes them oldest first, by date
+    then id, as the SQL numbers them). A student who rates themselves again replaces their
+    rating; twenty ratings of 4 are not twenty scores that drown the teacher's. Every path goes
+    through `compute`, so each counts at most one rating a pair: the latest it was given (as of
+    a date: the latest on or before it)."""
+    last = next((i for i in range(len(evidence) - 1, -1, -1) if evidence[i].kind == SELF), None)
+    return [e for i, e in enumerate(evidence) if e.kind != SELF or i == last]
+
+
 def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outcome:
-    """Compute one student's result on one learning target from all their (unvoided) evidence."""
+    """Compute one student's result on one learning target from all their (unvoided) evidence;
+    of the student's own ratings, only the latest (`latest_rating_only`)."""
     policy = policy or Policy()
-    items = _ordered(evidence)
+    items = latest_rating_only(_ordered(evidence))
     scores: list[Decimal] = []
     dates: list[date] = []
     skipped: Counter[str] = Counter()
@@ -425,9 +437,8 @@ def compute(evidence: Iterable[Evidence], policy: Policy | None = None) -> Outco
         steps.append(f"Not counted: {described}. Missing work is never counted as a zero.")
     if own:
         steps.append(
-            f"Your own ratings count as evidence under this policy: "
-            f"{'1 self-assessment is' if own == 1 else f'{own} self-assessments are'} "
-            "among the scores."
+            "Your own ratings count as evidence under this policy: only your latest rating on "
+            "this target counts, as one score."
         )
     if policy.missing_counts_as_minimum and any(i.status == "missing" for i in items):
         steps.append(
@@ -805,7 +816,8 @@ def describe_policy(policy: Policy) -> list[str]:
     lines.append(f"Evidence that counts: {kinds}. Excused work never counts.")
     lines.append(
         "Students' own ratings of themselves (self-assessments) count as evidence, "
-        "like a score, on the day they were made."
+        "like a score, on the day they were made: only the student's latest rating on a target "
+        "counts, as one score."
         if policy.count_self_assessment
         else "Students' own ratings of themselves (self-assessments) are shown beside the "
         "teacher's scores but never counted."

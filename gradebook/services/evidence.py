@@ -35,7 +35,12 @@ from gradebook.models import (
     SelfAssessment,
 )
 from grading.locks import school_lock
-from grading.pair import mastery_from_outcome, mastery_upsert, pair_recompute
+from grading.pair import (
+    mastery_from_outcome,
+    mastery_upsert,
+    pair_recompute,
+    records_without_evidence_dropped,
+)
 from grading.policies import governing, year_start
 from mastery import audit, calculation, pagecache
 from mastery.models import AuditEvent, ScaleLevel, School, User
@@ -464,8 +469,14 @@ def pairs_recompute(*, school: School, pairs: set[tuple[int, int]]) -> int:
                 and (since is None or r.assessed_on >= since)
             ):
                 rows[pair].append(r.as_engine_evidence())  # after the scores: the engine's order
+    # A pair with nothing to compute under a policy that does not count ratings may have no
+    # evidence at all: its record, from ratings that counted once, goes (grading.pair).
+    dropped = records_without_evidence_dropped(
+        school=school,
+        pairs={p for p in pairs if p not in rows and not rule.counts_self(*p)},
+    )
     records = []
-    for pair in pairs:
+    for pair in pairs - dropped:
         policy_id = rule.policy_id(*pair)
         outcome = calculation.compute(rows.get(pair, []), rule.engines[policy_id])
         records.append(

@@ -20,11 +20,12 @@ from django_scopes import scope, scopes_disabled
 
 from gradebook.models import Evidence, Mastery, SelfAssessment
 from gradebook.selectors.cells import cell_detail
+from gradebook.services.evidence import pairs_recompute
 from gradebook.services.self_assessment import self_assessment_withdraw
 from grading.pair import pair_recompute
 from grading.preview import policy_preview
-from grading.school import school_recompute_sql
-from grading.services import policy_candidate, policy_change
+from grading.school import school_recompute_python, school_recompute_sql, stale_school_ids
+from grading.services import policy_candidate, policy_change, policy_remove_override
 from mastery import calculation
 from mastery.calculation import CalculationError, Policy, compute
 from mastery.calculation import Evidence as E
@@ -337,8 +338,9 @@ def test_an_admin_turns_the_option_on_from_the_policy_page_and_it_is_explained(
     assert policy.count_self_assessment and policy.version == 2
     assert record_of(w).score == Decimal(3), "the school was recomputed under the new version"
     shown = page(client.get(policy_url(w)))
-    assert "counts as one more score, on the day it was made" in shown
+    assert "only the student's latest rating on a target counts, as one score" in shown
     assert "count as evidence, like a score, on the day they were made" in shown
+    assert "only the student's latest rating on a target counts, as one score." in shown
 
 
 def test_a_rating_recomputes_nothing_while_ratings_do_not_count(world_a):
@@ -355,4 +357,145 @@ def test_a_rating_recomputes_nothing_while_ratings_do_not_count(world_a):
     make_self_assessment(w, "1", target=w.targets[2])
     with scope(school=w.school):
         (own,) = Mastery.objects.filter(student=w.students[0], target=w.targets[2])
-    assert own.score == Decimal(2), "(3 + 1) ÷ 2: both the day's ratings, once they count"
+    assert own.score == Decimal(1), (
+        "the day's later rating, 1, is the student's latest: it alone counts"
+    )
+
+
+# --- Turning the option off, and a student rating themselves again and again ---------------------
+
+
+def change_counting(w, in_school, on_commit, counted: bool) -> None:
+    """The admin changes the school's policy; its recompute runs when the change commits."""
+    with in_school(w), on_commit(execute=True):
+        policy_change(
+            school=w.school,
+            changed_by=w.admin,
+            count_self_assessment=counted,
+            note="Count them" if counted else "Stop counting them",
+        )
+
+
+def rated_only_level(w) -> Decimal | None:
+    """The level of the first student on the third target, which only they rated."""
+    with scope(school=w.school):
+        record = Mastery.objects.filter(student=w.students[0], target=w.targets[2]).first()
+    return record.level if record else None
+
+
+def test_turning_the_option_off_takes_away_a_level_made_from_ratings_alone(
+    world_a, in_school, django_capture_on_commit_callbacks
+):
+    """A pair the teacher never scored had a level only from the student's own rating; once the
+    ratings stop counting it has none, on every path, and the school is not stale for ever."""
+    w = world_a
+    on_commit = django_capture_on_commit_callbacks
+    set_policy(w, method="mean")
+    change_counting(w, in_school, on_commit, True)
+    make_self_assessment(w, "3", target=w.targets[2])
+    assert rated_only_level(w) == Decimal(3)
+    change_counting(w, in_school, on_commit, False)
+    assert rated_only_level(w) is None, "the set recompute took the rating's level away"
+    assert stale_school_ids() == []
+    key = (w.students[0].id, w.targets[2].id)
+    with scope(school=w.school):
+        assert pair_recompute(school=w.school, student_id=key[0], target_id=key[1]).level is None
+        pairs_recompute(school=w.school, pairs={key})
+    assert rated_only_level(w) is None, "nor does one pair's recompute give it back"
+    assert stale_school_ids() == []
+    change_counting(w, in_school, on_commit, True)
+    assert rated_only_level(w) == Decimal(3), "counted again, the rating's level is back"
+    change_counting(w, in_school, on_commit, False)
+    with scope(school=w.school):
+        school_recompute_python(w.school)
+    assert rated_only_level(w) is None, "the engine batches take it away too"
+    assert stale_school_ids() == []
+
+
+def test_a_course_override_that_counted_ratings_removed_leaves_no_level_from_them(
+    world_a, in_school, django_capture_on_commit_callbacks
+):
+    w = world_a
+    set_policy(w, method="mean")
+    with in_school(w):
+        policy_change(
+            school=w.school,
+            changed_by=w.admin,
+            course=w.course,
+            count_self_assessment=True,
+            note="This course counts them",
+        )
+    with scope(school=w.school):
+        school_recompute_sql(w.school)
+    make_self_assessment(w, "3", target=w.targets[2])
+    assert rated_only_level(w) == Decimal(3)
+    with in_school(w), django_capture_on_commit_callbacks(execute=True):
+        policy_remove_override(school=w.school, course=w.course, changed_by=w.admin)
+    assert rated_only_level(w) is None
+    assert stale_school_ids() == []
+
+
+def test_only_the_students_latest_rating_counts_as_one_score(world_a, in_school):
+    """Three ratings of 4, then the teacher's 1 and 2: the mean of 1, 2 and the latest rating
+    (7 ÷ 3 = 2.33), not of 1, 2, 4, 4, 4 (3); rating oneself again replaces the rating."""
+    w = world_a
+    set_policy(w, method="mean", count_self_assessment=True)
+    for days_ago in (9, 8, 7):
+        make_self_assessment(w, "4", days_ago=days_ago)
+    make_attempt(w, w.students[0], w.targets[0], "1", days_ago=3)
+    make_attempt(w, w.students[0], w.targets[0], "2", days_ago=2)
+    assert record_of(w).score == Decimal("2.33")
+    assert every_path(w) == dict.fromkeys(every_path(w), Decimal("2.33"))
+    record = record_of(w)
+    assert (record.evidence_count, record.scores_counted) == (3, 3)
+    key = pair_key(w)
+    with scope(school=w.school):
+        assert pairs_recompute(school=w.school, pairs={key}) == 1
+    assert record_of(w).score == Decimal("2.33")
+    with scope(school=w.school):
+        detail = cell_detail(
+            school=w.school, section=w.section, student=w.students[0], target=w.targets[0]
+        )
+    assert "Average of 1, 2, 4 = 7 ÷ 3 = 2.33" in detail.outcome.explanation
+    make_self_assessment(w, "1")  # today: now the latest
+    assert every_path(w) == dict.fromkeys(every_path(w), Decimal("1.33"))
+    # As of yesterday the latest rating was still a 4.
+    yesterday = date.today() - timedelta(days=1)
+    assert as_of_sql(w, yesterday)[key][0] == as_of_python(w, yesterday)[key][0] == Decimal("2.33")
+
+
+def test_the_preview_counts_only_the_latest_rating(world_a, in_school):
+    w = world_a
+    set_policy(w, method="mean")
+    for days_ago in (9, 8, 7):
+        make_self_assessment(w, "4", days_ago=days_ago)
+    make_attempt(w, w.students[0], w.targets[0], "1", days_ago=3)
+    make_attempt(w, w.students[0], w.targets[0], "2", days_ago=2)
+    with in_school(w):
+        counting = policy_candidate(school=w.school, changed_by=w.admin, count_self_assessment=True)
+        changed = policy_preview(school=w.school, candidate=counting)
+    assert any(example.endswith("→ 2.33 Developing") for example in changed.examples), (
+        changed.examples
+    )
+
+
+def test_a_busy_school_that_stops_counting_ratings_is_left_as_if_it_never_had(db):
+    """Ratings counted (many pairs rated only by their students got records), then not: the SQL
+    and the engine batches each leave exactly the records of a school that never counted them,
+    and the school is not stale."""
+    w = make_world("selfstop", students=4)
+    scatter_evidence(w, 51, students=5)
+    scatter_ratings(w, 52)
+    set_policy(w, method="mean")
+    never = both_ways(w)[0]
+    for recompute in (school_recompute_sql, school_recompute_python):
+        clear_mastery(w)
+        set_policy(w, method="mean", count_self_assessment=True)
+        with scope(school=w.school):
+            school_recompute_sql(w.school)
+        assert len(snapshot(w)) > len(never), "rated-only pairs got records while ratings counted"
+        set_policy(w, method="mean", count_self_assessment=False)
+        with scope(school=w.school):
+            recompute(w.school)
+        assert snapshot(w) == never, recompute.__name__
+    assert stale_school_ids() == []

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from django_scopes import scope, scopes_disabled
 
-from gradebook.models import SelfAssessment
+from gradebook.models import (
+    Course,
+    CourseTarget,
+    Enrollment,
+    LearningTarget,
+    Section,
+    SectionTeacher,
+    SelfAssessment,
+)
 from gradebook.services.self_assessment import self_assessment_withdraw
 from mastery.models import AuditEvent
 from tests.factories import make_self_assessment
@@ -101,3 +109,58 @@ def test_school_bs_ratings_are_not_found_with_school_as_token(world_a, world_b):
     assert client.get(url(world_a, RATINGS)).json()["count"] == 0
     with scopes_disabled():
         assert SelfAssessment.objects.get(id=theirs.id).reply == ""
+
+
+def test_a_teacher_of_another_course_of_the_student_reads_only_that_courses_ratings(world_a):
+    """The student is in Otto's Geometry section too. Otto reads and answers their ratings on
+    Geometry's target, never their Algebra ratings and reflections (the cell page's rule: a
+    target of the course of a section the teacher teaches the student in); Tess, their Algebra
+    teacher, never reads the Geometry one."""
+    w = world_a
+    with scopes_disabled():
+        geometry = Course.objects.create(
+            school=w.school, department=w.department, code="GEO", name="Geometry"
+        )
+        proof = LearningTarget.objects.create(
+            school=w.school,
+            competency=w.competency,
+            department=w.department,
+            code="ALPHA.G1",
+            statement="I can write a proof.",
+            position=9,
+        )
+        CourseTarget.objects.create(school=w.school, course=geometry, target=proof, position=0)
+        period_3 = Section.objects.create(
+            school=w.school, course=geometry, term=w.term, name="Period 3", period=3
+        )
+        SectionTeacher.objects.create(school=w.school, section=period_3, teacher=w.other_teacher)
+        Enrollment.objects.create(
+            school=w.school,
+            section=period_3,
+            student=w.students[0],
+            enrolled_on=w.term.starts_on,
+        )
+    algebra = make_self_assessment(w, "2", reflection="Algebra is hard for me at home")
+    geo = make_self_assessment(w, "3", target=proof, reflection="Proofs click")
+    otto = api(token_for(w, w.other_teacher))
+    rows = otto.get(url(w, RATINGS), {"student": w.students[0].id}).json()["results"]
+    assert [(r["id"], r["reflection"]) for r in rows] == [(geo.id, "Proofs click")]
+    assert_error(otto.get(url(w, RATINGS, algebra.id)), 404)
+    assert_error(
+        otto.post(
+            url(w, RATINGS, algebra.id, "reply"), {"reply": "Hi"}, content_type="application/json"
+        ),
+        404,
+    )
+    assert reply_of(algebra) == ""
+    answered = otto.post(
+        url(w, RATINGS, geo.id, "reply"), {"reply": "Nice"}, content_type="application/json"
+    )
+    assert answered.status_code == 200 and reply_of(geo) == "Nice"
+    tess = api(token_for(w, w.teacher))
+    rows = tess.get(url(w, RATINGS), {"student": w.students[0].id}).json()["results"]
+    assert [r["id"] for r in rows] == [algebra.id]
+    assert_error(tess.get(url(w, RATINGS, geo.id)), 404)
+    # School-wide roles read both, as before.
+    assert api(token_for(w, w.counselor)).get(url(w, RATINGS)).json()["count"] == 2
+    assert api(token_for(w)).get(url(w, RATINGS)).json()["count"] == 2
