@@ -47,16 +47,20 @@ from mastery.models import AuditEvent, School, User
 
 pillow_heif.register_heif_opener()
 
-# Images are stored at most 24 megapixels (a print of a page needs far less). Phone photos, JPEG
-# and HEIC, of up to 48 megapixels are accepted and stored at half their size; drawings and
-# screenshots (PNG, WebP) over 16 megapixels are refused before they are decoded: a file of a
-# few KB can declare a huge image (a "decompression bomb"), and every megapixel decoded costs
-# 3-4 MB of memory.
+# Images are stored at most 24 megapixels (a print of a page needs far less). Over their type's
+# cap an image is refused before it is decoded: a file of a few KB can declare a huge image (a
+# "decompression bomb"). JPEG photos of up to 50 megapixels are decoded already scaled down (a
+# 48 MP photo costs ~60 MB); HEIC cannot be: libheif takes ~7 bytes a pixel (335 MB for 48 MP),
+# so HEIC stops at 25 MP (the 24 MP iPhones take by default; Safari sends most photos as JPEG
+# anyway). PNG and WebP (drawings, screenshots, scans) stop at 16 MP.
 MAX_PIXELS = 24_000_000
-MAX_PHOTO_PIXELS = 50_000_000
-MAX_DRAWN_PIXELS = 16_000_000
+TYPE_MAX_PIXELS = {
+    "image/jpeg": 50_000_000,
+    "image/heic": 25_000_000,
+    "image/png": 16_000_000,
+    "image/webp": 16_000_000,
+}
 OPTIMIZE_MAX_PIXELS = 4_000_000
-SCALED_TYPES = {"image/jpeg", "image/heic"}
 # Each type is opened by its own decoder only (not by whichever of Pillow's matches first).
 DECODER = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/heic": "HEIF"}
 THUMBNAIL_SIZE = (480, 480)
@@ -155,9 +159,9 @@ def _too_many_pixels(name: str, pixels: int) -> FileRefused:
 
 def _open_image(data: bytes, name: str, found: str) -> Image.Image:
     """Open the image with its own decoder only, and decode it no larger than it may be stored:
-    a phone photo of up to 48 megapixels (JPEG, HEIC) is read at a half or a quarter of its size
-    (JPEG's decoder scales as it decodes); other images over their cap are refused before they
-    are decoded (a few KB can declare a picture of gigabytes: a "decompression bomb")."""
+    a JPEG photo of up to 50 megapixels is read at a half or a quarter of its size (its decoder
+    scales as it decodes); images over their type's cap are refused before they are decoded (a
+    few KB can declare a picture of gigabytes: a "decompression bomb")."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -167,7 +171,7 @@ def _open_image(data: bytes, name: str, found: str) -> Image.Image:
         raise _too_many_pixels(name, int(declared[1]) if declared else 0) from exc
     width, height = image.size
     pixels = width * height
-    if pixels > (MAX_PHOTO_PIXELS if found in SCALED_TYPES else MAX_DRAWN_PIXELS):
+    if pixels > TYPE_MAX_PIXELS[found]:
         raise _too_many_pixels(name, pixels)
     if pixels > MAX_PIXELS and found == "image/jpeg":
         # Decoded at 1/2, 1/4 or 1/8 of its size straight from the JPEG data.
@@ -178,7 +182,7 @@ def _open_image(data: bytes, name: str, found: str) -> Image.Image:
     image.load()
     if image.width * image.height <= MAX_PIXELS:
         return image
-    factor = 2  # HEIC decodes whole: reduced after
+    factor = 2  # HEIC (up to 25 MP) decodes whole: reduced after
     while image.width * image.height / (factor * factor) > MAX_PIXELS:
         factor += 1
     return image.reduce(factor)

@@ -991,6 +991,15 @@ def test_a_48_megapixel_phone_photo_is_stored_at_half_its_size(world_a):
     assert stored_image(stored).size == (4000, 3000)
 
 
+def test_a_huge_heic_is_refused_with_its_size_before_it_is_decoded(world_a):
+    """libheif cannot decode scaled down: a 48 MP HEIC (28 KB of flat colour) would cost ~335 MB."""
+    with pytest.raises(FileRefused) as refused:
+        attach(world_a, scored(world_a), upload("IMG_9.HEIC", heic((8000, 6000)), "image/heic"))
+    assert refused.value.messages[0].startswith(
+        "IMG_9.HEIC: the image is too large (48 megapixels)"
+    )
+
+
 def test_an_image_beyond_pillows_bomb_limit_says_how_large_it_is(world_a):
     out = io.BytesIO()
     Image.new("1", (15000, 15000)).save(out, "PNG")
