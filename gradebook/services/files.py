@@ -244,13 +244,14 @@ def _clean_image(data: bytes, name: str, found: str) -> Checked:
 _PDF_EOF = re.compile(rb"%%EOF\s*$")
 
 
-# What in a PDF runs or carries something else when it is opened: scripts, actions run on opening
-# or launching a program, embedded files, Flash/3D media and XML forms. Schoolwork needs none of
-# them; a PDF with any is refused (it could be a phishing page or a payload sent by anyone).
+# What in a PDF runs or carries something else when it is opened: scripts, launching a program,
+# embedded files, Flash/3D media and XML forms. Schoolwork needs none of them; a PDF with any is
+# refused (it could be a phishing page or a payload sent by anyone). `/OpenAction` itself is not
+# here: word processors and scanners write it to open at the first page, and what it could run
+# (a script, a launch) is refused by its own name.
 PDF_ACTIVE = {
     b"JavaScript",
     b"JS",
-    b"OpenAction",
     b"Launch",
     b"EmbeddedFile",
     b"EmbeddedFiles",

@@ -931,6 +931,16 @@ def test_a_pdf_with_scripts_or_embedded_files_is_refused(world_a, body):
     assert count_files(world_a) == 0
 
 
+def test_a_pdf_that_opens_at_its_first_page_is_homework_not_a_threat(world_a):
+    # Word processors and scanners write an /OpenAction that only shows page 1, fitted.
+    pdf = (
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog/Pages 2 0 R/OpenAction[3 0 R/Fit]>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+    stored = attach(world_a, scored(world_a), upload("essay.pdf", pdf, "application/pdf"))
+    assert [f.content_type for f in stored.files] == ["application/pdf"]
+
+
 def test_a_script_hidden_in_a_compressed_pdf_stream_is_refused(world_a):
     hidden = zlib.compress(b"<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>")
     pdf = (
