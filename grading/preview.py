@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import cast
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 
-from gradebook.models import CourseTarget, Enrollment, Mastery, Student
+from gradebook.models import CourseTarget, Enrollment, Evidence, Mastery, SelfAssessment, Student
 from grading.policies import (
     counts_since,
     create_pair_policy,
@@ -101,18 +102,61 @@ def _candidate_outcomes(
     return outcomes
 
 
+def _rated_only_pairs(school: School, course_id: int | None) -> set[tuple[int, int]]:
+    """The pairs the candidate would govern that have a record but no evidence, only the
+    student's ratings: a level made from ratings alone, which the recompute deletes under a
+    policy that does not count them (grading.sql)."""
+
+    def of_the_pair(rows: QuerySet) -> Exists:
+        return Exists(
+            rows.filter(
+                school=school, student_id=OuterRef("student_id"), target_id=OuterRef("target_id")
+            )
+        )
+
+    records = set(
+        Mastery.objects.filter(school=school)
+        .filter(of_the_pair(SelfAssessment.objects.all()))
+        .exclude(of_the_pair(Evidence.objects.all()))
+        .values_list("student_id", "target_id")
+    )
+    if not records:
+        return set()
+    if course_id is None:
+        assigned = override_assignments(school)
+        return {pair for pair in records if pair not in assigned}
+    targets = set(
+        CourseTarget.objects.filter(school=school, course_id=course_id).values_list(
+            "target_id", flat=True
+        )
+    )
+    students = set(
+        Enrollment.objects.filter(school=school, section__course_id=course_id).values_list(
+            "student_id", flat=True
+        )
+    )
+    return {pair for pair in records if pair[0] in students and pair[1] in targets}
+
+
 def policy_preview(*, school: School, candidate: GradingPolicy) -> PolicyPreview:
     """What saving `candidate` (an unsaved policy version) would change on the school's data now."""
     levels = achievement_levels(school)
     engine = candidate.to_engine(levels)
     new = _candidate_outcomes(school, candidate, engine)
+    pairs_governed = len(new)
+    if not candidate.count_self_assessment and any(
+        p.count_self_assessment for p in current_policies(school)
+    ):
+        # Ratings stop counting for some pairs: those only the student rated lose their record.
+        for pair in _rated_only_pairs(school, candidate.course_id) - new.keys():
+            new[pair] = (None, None, False)
     old = {
         (m.student_id, m.target_id): (m.score, m.level, m.mastered)
         for m in Mastery.objects.filter(school=school).only(
             "student", "target", "score", "level", "mastered"
         )
     }
-    preview = PolicyPreview(pairs=len(new))
+    preview = PolicyPreview(pairs=pairs_governed)
     changed_students: set[int] = set()
     changed_targets: set[int] = set()
     samples: list[tuple[tuple[int, int], tuple, tuple]] = []

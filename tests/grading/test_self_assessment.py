@@ -499,3 +499,17 @@ def test_a_busy_school_that_stops_counting_ratings_is_left_as_if_it_never_had(db
             recompute(w.school)
         assert snapshot(w) == never, recompute.__name__
     assert stale_school_ids() == []
+
+
+def test_the_preview_of_turning_the_option_off_shows_the_rated_only_level_going(
+    world_a, in_school, django_capture_on_commit_callbacks
+):
+    w = world_a
+    set_policy(w, method="mean")
+    change_counting(w, in_school, django_capture_on_commit_callbacks, True)
+    make_self_assessment(w, "3", target=w.targets[2])
+    with in_school(w):
+        off = policy_candidate(school=w.school, changed_by=w.admin, count_self_assessment=False)
+        preview = policy_preview(school=w.school, candidate=off)
+    assert (preview.level_changes, preview.mastered_lost) == (1, 1)
+    assert preview.examples == [f"Student0 Student, {w.targets[2].code}: 3 Proficient → no level"]
