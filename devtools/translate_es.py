@@ -301,7 +301,6 @@ SINGLE = {
     "The evidence it became when a teacher scored it.": "La evidencia en que se convirtió cuando un docente la calificó.",
     "the file is larger than %(mb)s MB.": "el archivo pesa más de %(mb)s MB.",
     "the file is empty.": "el archivo está vacío.",
-    "the image is too large (more than 40 megapixels).": "la imagen es demasiado grande (más de 40 megapíxeles).",
     "the image cannot be read (damaged or not an image).": "no se puede leer la imagen (está dañada o no es una imagen).",
     "the PDF is damaged or incomplete.": "el PDF está dañado o incompleto.",
     "only photos (JPEG, PNG, HEIC, WebP) and PDF files can be added; this file is not one.": "solo se pueden agregar fotos (JPEG, PNG, HEIC, WebP) y archivos PDF; este archivo no es ninguno de ellos.",
@@ -376,8 +375,6 @@ SINGLE = {
     "Self-assessment": "Autoevaluación",
     "Students' ratings of themselves count as evidence, like a score on the day they were made. Off: they are shown beside the teacher's scores and never counted.": "Las autoevaluaciones de los estudiantes cuentan como evidencia, como una calificación del día en que se hicieron. Desactivado: se muestran junto a las calificaciones del maestro y nunca cuentan.",
     "Count students' self-assessments": "Contar las autoevaluaciones de los estudiantes",
-    "Off: a student's rating of themselves is shown beside the teacher's scores, and never counted. On: it counts as one more score, on the day it was made, under the method above.": "Desactivado: la autoevaluación de un estudiante se muestra junto a las calificaciones del maestro y nunca cuenta. Activado: cuenta como una calificación más, del día en que se hizo, según el método de arriba.",
-    "Self-assessments: a student's own rating of a target counts as one more score, on the day it was made, under the method above.": "Autoevaluaciones: la calificación que un estudiante se da en un objetivo cuenta como una calificación más, del día en que se hizo, según el método de arriba.",
     "Self-assessments: a student's own rating of a target is shown beside the teacher's scores and never counted toward a level.": "Autoevaluaciones: la calificación que un estudiante se da en un objetivo se muestra junto a las calificaciones del maestro y nunca cuenta para el nivel.",
     "Keep it to %(limit)s characters or fewer.": "Escribe %(limit)s caracteres o menos.",
     "You can only rate yourself.": "Solo puedes evaluarte a ti mismo.",
@@ -402,7 +399,6 @@ SINGLE = {
     "Your rating is saved. Your teachers and your family can see it.": "Tu autoevaluación se guardó. Tus maestros y tu familia pueden verla.",
     "The rating is withdrawn. Nobody else sees it now.": "La autoevaluación se retiró. Ahora nadie más la ve.",
     "My teacher's level now": "Mi nivel actual según mi maestro",
-    "Your school counts your own ratings: each one is one more score toward your level, on the day you make it.": "Tu escuela cuenta tus autoevaluaciones: cada una es una calificación más para tu nivel, del día en que la haces.",
     "Your rating is shown beside your teacher's scores, to your teachers and your family. It does not change your level.": "Tu autoevaluación se muestra junto a las calificaciones de tu maestro, a tus maestros y a tu familia. No cambia tu nivel.",
     "Where am I on this target?": "¿Dónde estoy en este objetivo?",
     "My reflection (optional): what shows it, and what I will do next": "Mi reflexión (opcional): qué lo demuestra y qué haré después",
@@ -414,6 +410,11 @@ SINGLE = {
     "Withdraw this rating": "Retirar esta autoevaluación",
     "The school counts it as one more score toward the level.": "La escuela la cuenta como una calificación más para el nivel.",
     "Shown beside the teacher's scores; it does not change the level.": "Se muestra junto a las calificaciones del maestro; no cambia el nivel.",
+    "the PDF holds scripts, actions or embedded files, which are not accepted. Print it to a new PDF, or send a photo of the work.": "el PDF contiene scripts, acciones o archivos incrustados, que no se aceptan. Imprímalo como un PDF nuevo o envíe una foto del trabajo.",
+    "the image is too large (%(mp)s megapixels); send a smaller photo or a screenshot.": "la imagen es demasiado grande (%(mp)s megapíxeles); envíe una foto más pequeña o una captura de pantalla.",
+    "Off: a student's rating of themselves is shown beside the teacher's scores, and never counted. On: only the student's latest rating on a target counts, as one score, on the day it was made, under the method above.": "Desactivado: la autoevaluación de un estudiante se muestra junto a las calificaciones del maestro y nunca cuenta. Activado: solo cuenta la autoevaluación más reciente del estudiante en un objetivo, como una calificación, del día en que se hizo, según el método de arriba.",
+    "Self-assessments: only the student's latest rating on a target counts, as one score, on the day it was made, under the method above.": "Autoevaluaciones: solo cuenta la autoevaluación más reciente del estudiante en un objetivo, como una calificación, del día en que se hizo, según el método de arriba.",
+    "Your school counts your own rating: only your latest rating on this target counts, as one score toward your level, on the day you make it.": "Tu escuela cuenta tu autoevaluación: solo cuenta tu autoevaluación más reciente en este objetivo, como una calificación para tu nivel, del día en que la haces.",
 }
 
 PLURAL = {
