@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from mastery import audit
@@ -345,6 +345,22 @@ def _sync(
     return counts
 
 
+# The advisory lock's first key: the CASE import's namespace (the second, the document's id).
+IMPORT_LOCK = 7302
+
+
+def _one_import_at_a_time(identifier: uuid.UUID) -> None:
+    """Imports of one framework wait for each other (until the transaction ends): the row lock
+    cannot serialize the first import, as there is no row yet, and two admins pressing Import at
+    once would both insert it (the second failing on the unique key)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [IMPORT_LOCK, str(identifier)]
+        )
+
+
 def framework_import(
     *,
     school: School,
@@ -376,6 +392,7 @@ def framework_import(
         repairs=package.repairs,
     )
     with transaction.atomic():
+        _one_import_at_a_time(identifier)
         framework = (
             Framework.objects.select_for_update().filter(Q(**owner), identifier=identifier).first()
         )

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from celery.app.task import Task
@@ -23,11 +24,15 @@ from grading.school import mastery_recompute_school
 from grading.services import policy_change
 from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import roster_rebuild
-from mastery.models import GradingPolicy
+from mastery.models import Framework, GradingPolicy
+from mastery.standards.case import package_parse
+from mastery.standards.importer import framework_import
 from tests.factories import make_evidence, make_intervention, make_world
 from tests.workers import start_worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
+
+CASE = Path(__file__).resolve().parent.parent / "mastery" / "case"
 
 
 def in_threads(*calls):
@@ -253,3 +258,27 @@ def test_two_rebuilds_at_once_do_not_double_rosters():
     in_threads(rebuild, rebuild, rebuild)
     assert counts() == single
     assert connection.vendor == "postgresql"
+
+
+# --- Two admins, one new framework, the same moment -----------------------------------------------
+
+
+def test_two_admins_importing_one_new_framework_at_once_make_one(in_school):
+    w = make_world("caserace", students=1)
+    package = package_parse((CASE / "Ordering.cfpackage.json").read_bytes())
+    results = []
+
+    def importing():
+        with in_school(w):
+            results.append(
+                framework_import(
+                    school=w.school, package=package, source="race", imported_by=w.admin
+                )
+            )
+
+    # Before, the second insert of the new framework failed on its unique key: a 500.
+    in_threads(importing, importing)
+    assert sorted(r.document.created for r in results) == [0, 1]
+    assert sorted(r.items.created for r in results) == [0, 28]
+    with scopes_disabled():
+        assert Framework.objects.filter(identifier=results[0].identifier).count() == 1
