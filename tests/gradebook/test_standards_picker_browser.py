@@ -33,6 +33,13 @@ def world(transactional_db):
     return w
 
 
+def settled(page: Page) -> None:
+    """htmx makes a fetched level work (its own toggle fetches) when it settles, 20 ms after it
+    appears; on a loaded machine a level opened before that shows its "Show them" link instead
+    (the page without JavaScript), so the test waits as a person's eyes and hands do."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling')")
+
+
 def test_a_teacher_opens_the_tree_with_the_keyboard_ticks_a_standard_and_saves(
     page: Page, live_server, world
 ):
@@ -46,12 +53,15 @@ def test_a_teacher_opens_the_tree_with_the_keyboard_ticks_a_standard_and_saves(
     tree.get_by_text("Generated State Standards").focus()
     page.keyboard.press("Enter")
     expect(tree.get_by_text("5 standards under G2")).to_be_visible()  # fetched by htmx
+    settled(page)
     tree.get_by_text("5 standards under G2").focus()
     page.keyboard.press("Enter")
     expect(tree.get_by_text("4 standards under 2.D3")).to_be_visible()
+    settled(page)
     tree.get_by_text("4 standards under 2.D3").focus()
     page.keyboard.press("Enter")
     expect(tree.get_by_text("10 standards under 2.D3.C1")).to_be_visible()
+    settled(page)
     tree.get_by_text("10 standards under 2.D3.C1").focus()
     page.keyboard.press("Enter")
     standard = tree.get_by_role("checkbox", name="2.D3.C1.4")
