@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "gradebook.apps.GradebookConfig",
     "intervention.apps.InterventionConfig",
     "years.apps.YearsConfig",
+    "marks.apps.MarksConfig",
     "reports.apps.ReportsConfig",
 ]
 # The benchmark and the demo data (devtools/) are not in the production image: installed where

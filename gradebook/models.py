@@ -77,6 +77,11 @@ class GradingPeriod(TenantModel):
     name = models.CharField(max_length=80)
     starts_on = models.DateField()
     ends_on = models.DateField()
+    # The posting window (marks): teachers post the period's marks from the first day to the
+    # last, both in the school's time zone; empty ends leave that side open. Outside it only a
+    # school admin posts (audited).
+    posting_opens_on = models.DateField(_("posting opens on"), null=True, blank=True)
+    posting_closes_on = models.DateField(_("posting closes on"), null=True, blank=True)
 
     class Meta:
         ordering = ["starts_on"]
@@ -85,10 +90,21 @@ class GradingPeriod(TenantModel):
             models.CheckConstraint(
                 condition=Q(ends_on__gt=F("starts_on")), name="period_ends_after_start"
             ),
+            models.CheckConstraint(
+                condition=Q(posting_opens_on__isnull=True)
+                | Q(posting_closes_on__isnull=True)
+                | Q(posting_closes_on__gte=F("posting_opens_on")),
+                name="period_posting_window_order",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.term} · {self.name}"
+
+    def posting_open_on(self, day) -> bool:
+        """Whether teachers may post this period's marks on `day` (the school's date)."""
+        opens, closes = self.posting_opens_on, self.posting_closes_on
+        return (opens is None or day >= opens) and (closes is None or day <= closes)
 
 
 class Course(TenantModel):

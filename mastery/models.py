@@ -692,6 +692,9 @@ class AuditEvent(TenantModel):
         ACTIVATE = "activate", _("Account activated")
         EMAIL_CHANGE = "email_change", _("Email changed")
         LINK = "link", _("Account linked")
+        # The marks of record (marks): a mark posted, or posted again as a new version.
+        POST = "post", _("Posted")
+        REPOST = "repost", _("Posted again")
 
     class ObjectType(models.TextChoices):
         EVIDENCE = "evidence", _("Evidence")
@@ -713,6 +716,9 @@ class AuditEvent(TenantModel):
         FRAMEWORK = "framework", _("Standards framework")
         SELF_ASSESSMENT = "self", _("Self-assessment")
         SUBMISSION = "submission", _("Submitted work")
+        MARK = "mark", _("Posted mark")
+        COMMENT_BANK = "comment_bank", _("Comment bank")
+        PERIOD = "period", _("Grading period")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

@@ -1,0 +1,421 @@
+"""Writes of the marks of record: posting a section's marks, the posting window, the comment bank.
+
+Posting is all or nothing: every mark sent is checked (its value on the scale or the school's
+grade form, a reason for an override or a changed post, the computed value the teacher reviewed
+still the computed value), and one problem refuses the whole post with every problem located, so
+what the teacher typed stays on their screen and nothing is half-posted.
+
+A mark sent exactly as it is already posted (same value, same comment) writes nothing: posting a
+section again, or a double click, adds no version. A changed mark adds the next version; the old
+ones stay (marks.models.PostedMark is append-only).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils import timezone
+
+from gradebook.models import GradingPeriod, Section
+from marks.computing import (
+    COURSE,
+    HABIT,
+    TARGET,
+    Computed,
+    Key,
+    SectionMarks,
+    section_marks_compute,
+)
+from marks.models import CommentBankEntry, CourseGradeForm, MarkSettings, PostedMark
+from marks.selectors import current_marks
+from mastery import audit, calculation
+from mastery.models import AuditEvent, ProficiencyScale, ScaleLevel, School, User
+from mastery.selectors import achievement_levels, allowed_scores
+
+PLACEHOLDERS = ("first_name", "last_name", "course")
+# A bank pick as typed or as the picker fills it in: the entry's code, alone or before its text.
+BANK_PICK = re.compile(r"^([A-Za-z0-9_.-]{1,12})(?::\s+(.*))?$", re.S)
+
+
+class PostingError(Exception):
+    """The post was refused; `errors` maps a key (or None: the whole post) to its message."""
+
+    def __init__(self, errors: Mapping[Key | None, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(self.errors.values()))
+
+
+@dataclass(frozen=True)
+class MarkEntry:
+    """One mark as the teacher sends it."""
+
+    key: Key
+    value: str
+    reason: str = ""
+    # None: keep the comment already posted; "" : no comment; a bank code ("M3", or "M3: its
+    # text" as the picker shows it) takes the bank's texts; anything else is the teacher's own.
+    comment: str | None = None
+    # The computed value the teacher reviewed (None: not checked, e.g. the API without it).
+    seen: str | None = None
+
+
+@dataclass(frozen=True)
+class PostResult:
+    written: int
+    unchanged: int
+    overridden: int
+    outside_window: bool
+
+
+def window_allows(period: GradingPeriod, *, is_admin: bool, school: School) -> tuple[bool, bool]:
+    """(may post, outside the window) for a poster today in the school's time zone."""
+    today = school_today(school)
+    inside = period.posting_open_on(today)
+    return inside or is_admin, not inside
+
+
+def school_today(school: School) -> date:
+    """Today in the school's time zone (a window closes at the end of the school's day)."""
+    return timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(school.timezone)).date()
+
+
+def window_message(period: GradingPeriod) -> str:
+    if period.posting_closes_on and school_today(period.school) > period.posting_closes_on:
+        return (
+            f"Posting for {period.name} closed on {period.posting_closes_on:%b %-d, %Y}: "
+            "ask a school admin to post these marks."
+        )
+    return (
+        f"Posting for {period.name} opens on {period.posting_opens_on:%b %-d, %Y}."
+        if period.posting_opens_on
+        else f"Posting for {period.name} is not open."
+    )
+
+
+def _number(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+class _Values:
+    """What a value may be, per kind of mark, for one school (read once per post)."""
+
+    def __init__(self, school: School, marks: SectionMarks):
+        self.levels = {calculation.fmt(v) for v in allowed_scores(achievement_levels(school))}
+        habit_levels = list(
+            ScaleLevel.objects.filter(school=school, scale__kind=ProficiencyScale.Kind.HABITS)
+        )
+        values = [lv.value for lv in habit_levels]
+        self.habit_range = (min(values), max(values)) if values else (Decimal(1), Decimal(4))
+        engine = marks.engine
+        # The letters the course's rule can give: its bands' (the rule in use first), then the
+        # fallback; listed once each.
+        bands = (
+            engine.grade_bands
+            if engine.course_grade_rule == "mean_band"
+            else engine.threshold_bands
+        )
+        self.letters = list(dict.fromkeys([*(b.letter for b in bands), engine.fallback_letter]))
+        self.top_gpa = max((p for _, p in engine.gpa_points), default=Decimal(4))
+        self.form = marks.grade_form
+
+    def clean(self, kind: str, text: str) -> tuple[str, str | None]:
+        """(the value as posted, or an error message)."""
+        text = (text or "").strip()
+        if not text:
+            return "", None
+        if kind == TARGET:
+            number = _number(text)
+            shown = calculation.fmt(number) if number is not None else text
+            if shown not in self.levels:
+                allowed = ", ".join(sorted(self.levels, key=Decimal))
+                return text, f"“{text}” is not a level of the scale ({allowed}, or empty)."
+            return shown, None
+        if kind == HABIT:
+            number = _number(text)
+            low, high = self.habit_range
+            if number is None or not low <= number <= high:
+                return text, (
+                    f"“{text}” is not a habit score "
+                    f"({calculation.fmt(low)} to {calculation.fmt(high)}, or empty)."
+                )
+            return calculation.fmt(calculation.round_score(number)), None
+        if self.form == CourseGradeForm.LETTER:
+            letter = next((lt for lt in self.letters if lt.upper() == text.upper()), None)
+            if letter is None:
+                letters = ", ".join(self.letters)
+                return text, f"“{text}” is not a letter of this course's policy ({letters})."
+            return letter, None
+        number = _number(text)
+        top = Decimal(100) if self.form == CourseGradeForm.PERCENT else self.top_gpa
+        if number is None or not Decimal(0) <= number <= top:
+            return text, f"“{text}” is not a course grade from 0 to {calculation.fmt(top)}."
+        if self.form == CourseGradeForm.GPA:
+            return f"{number.quantize(Decimal('0.1')):.1f}", None
+        return calculation.fmt(number.quantize(Decimal("0.1"))), None
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    for name in PLACEHOLDERS:
+        text = text.replace("{" + name + "}", values.get(name, ""))
+    return text.strip()
+
+
+def live_bank(school: School) -> dict[str, CommentBankEntry]:
+    """The bank's live entries by code (lower case), read once per post."""
+    return {
+        entry.code.lower(): entry
+        for entry in CommentBankEntry.objects.filter(school=school, retired_at__isnull=True)
+    }
+
+
+def bank_pick(bank: Mapping[str, CommentBankEntry], text: str) -> CommentBankEntry | None:
+    """The entry a comment picks: its code alone, or its code and one of its texts as the picker
+    shows them ("M3: {first_name} explains…"). A teacher's own words after a code are their own."""
+    match = BANK_PICK.match((text or "").strip())
+    if not match:
+        return None
+    entry = bank.get(match[1].lower())
+    if entry is None:
+        return None
+    if match[2] is None or match[2].strip() in {t.strip() for t in entry.texts.values()}:
+        return entry
+    return None
+
+
+@transaction.atomic
+def section_marks_post(
+    *,
+    school: School,
+    section: Section,
+    period: GradingPeriod,
+    posted_by: User,
+    entries: Iterable[MarkEntry],
+    is_admin: bool,
+    language: str = "en",
+    source: str = "grid",
+) -> PostResult:
+    """Post (or post again) marks of a section for a period; all or nothing (PostingError)."""
+    # One post of a section at a time: a second teacher's post waits, then sees the first's
+    # versions (and an unchanged re-send writes nothing).
+    Section.objects.select_for_update().filter(school=school, pk=section.pk).first()
+    if period.term_id != section.term_id:
+        raise PostingError({None: f"{period.name} is not a grading period of {section.term}."})
+    allowed, outside = window_allows(period, is_admin=is_admin, school=school)
+    if not allowed:
+        raise PostingError({None: window_message(period)})
+    marks = section_marks_compute(school=school, section=section, period=period)
+    current = current_marks(school=school, section=section, period=period)
+    values = _Values(school, marks)
+    names = {s.id: s for s in marks.students}
+    keys = set(marks.keys())
+    bank: dict[str, CommentBankEntry] | None = None
+    errors: dict[Key | None, str] = {}
+    new: list[PostedMark] = []
+    unchanged = 0
+    for entry in entries:
+        key = entry.key
+        if key not in keys:
+            errors[key] = "That is not a mark of this section in this period."
+            continue
+        student_id, kind, subject_id = key
+        value, problem = values.clean(kind, entry.value)
+        if problem:
+            errors[key] = problem
+            continue
+        was = current.get(key)
+        comment, entry_id = (was.comment, was.comment_entry_id) if was else ({}, None)
+        if entry.comment is not None:
+            student = names[student_id]
+            fill = {
+                "first_name": student.first_name,
+                "last_name": student.last_name,
+                "course": section.course.name,
+            }
+            text = entry.comment.strip()
+            if text and bank is None:
+                bank = live_bank(school)
+            picked = bank_pick(bank, text) if text and bank is not None else None
+            if picked is not None:
+                comment = {lang: _fill(t, fill) for lang, t in picked.texts.items() if t.strip()}
+                entry_id = picked.id
+            elif text:
+                comment, entry_id = {language: _fill(text, fill)}, None
+            else:
+                comment, entry_id = {}, None
+        if was is not None and was.value == value and was.comment == comment:
+            unchanged += 1
+            continue
+        reason = entry.reason.strip()[:300]
+        computed: Computed = marks.computed[key]
+        if was is not None and was.value == value:
+            # Only the comment changes: the mark keeps what it was computed as when posted.
+            computed = Computed(was.computed_value, was.computed_score, was.explanation, 0)
+            computed_count = was.evidence_count
+            reason = reason or was.reason or ("Comment changed" if was.overridden else "")
+        else:
+            computed_count = computed.evidence_count
+            if entry.seen is not None and entry.seen.strip() != computed.value:
+                errors[key] = (
+                    f"The computed mark changed since the page was opened "
+                    f"(now {computed.value or 'not enough evidence'}): check it and post again."
+                )
+                continue
+            if value != computed.value and not reason:
+                errors[key] = (
+                    f"{value or 'No mark'} is not the computed "
+                    f"{computed.value or 'not enough evidence'}: say why (the reason is required)."
+                )
+                continue
+            if was is not None and not reason:
+                errors[key] = (
+                    f"This mark was posted as {was.value or 'no mark'}: say why it changes."
+                )
+                continue
+        new.append(
+            PostedMark(
+                school=school,
+                student_id=student_id,
+                section=section,
+                period=period,
+                kind=kind,
+                target_id=subject_id if kind == TARGET else None,
+                habit_id=subject_id if kind == HABIT else None,
+                subject_id=subject_id,
+                version=(was.version + 1) if was else 1,
+                computed_value=computed.value,
+                computed_score=computed.score,
+                explanation=computed.explanation,
+                evidence_count=computed_count,
+                value=value,
+                grade_form=marks.grade_form if kind == COURSE else "",
+                reason=reason,
+                comment=comment,
+                comment_entry_id=entry_id,
+                policy=marks.policy,
+                posted_by=posted_by,
+                outside_window=outside,
+                source=source,
+            )
+        )
+    if errors:
+        raise PostingError(errors)
+    PostedMark.objects.bulk_create(new)
+    audit.record_many(_events(school, section, period, new, current, outside))
+    return PostResult(
+        written=len(new),
+        unchanged=unchanged,
+        overridden=sum(1 for m in new if m.overridden),
+        outside_window=outside and bool(new),
+    )
+
+
+def _events(
+    school: School,
+    section: Section,
+    period: GradingPeriod,
+    marks: list[PostedMark],
+    current: Mapping[Key, PostedMark],
+    outside: bool,
+) -> Iterable[AuditEvent]:
+    where = f"{section} · {period.name}"
+    for mark in marks:
+        was = current.get(mark.key)
+        what = {"target": "target", "course": "course grade", "habit": "habit"}[mark.kind]
+        summary = (
+            f"{'Posted again' if was else 'Posted'} {what} mark {mark.value or 'none'} "
+            f"({where})"
+            + (
+                f"; override of {mark.computed_value or 'none'}: {mark.reason}"
+                if mark.overridden
+                else ""
+            )
+            + ("; outside the posting window" if outside else "")
+        )
+        yield audit.event(
+            school=school,
+            action=AuditEvent.Action.REPOST if was else AuditEvent.Action.POST,
+            object_type=AuditEvent.ObjectType.MARK,
+            object_id=None,
+            student_id=mark.student_id,
+            target_id=mark.target_id,
+            summary=summary,
+            before=_state(was) if was else None,
+            after=_state(mark),
+            actor=mark.posted_by,
+        )
+
+
+def _state(mark: PostedMark) -> dict:
+    return {
+        "period": mark.period_id,
+        "section": mark.section_id,
+        "kind": mark.kind,
+        "subject": mark.subject_id,
+        "version": mark.version,
+        "computed": mark.computed_value,
+        "value": mark.value,
+        "reason": mark.reason,
+        "comment": mark.comment,
+    }
+
+
+@transaction.atomic
+def posting_window_set(
+    *,
+    school: School,
+    period: GradingPeriod,
+    opens_on: date | None,
+    closes_on: date | None,
+    by: User,
+) -> GradingPeriod:
+    """Set a period's posting window (a school admin), audited."""
+    if opens_on and closes_on and closes_on < opens_on:
+        raise PostingError({None: "The window must close on or after the day it opens."})
+    before = {"opens": period.posting_opens_on, "closes": period.posting_closes_on}
+    period.posting_opens_on, period.posting_closes_on = opens_on, closes_on
+    period.save(update_fields=["posting_opens_on", "posting_closes_on"])
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.UPDATE,
+        object_type=AuditEvent.ObjectType.PERIOD,
+        object_id=period.id,
+        summary=f"Posting window of {period}",
+        before=before,
+        after={"opens": opens_on, "closes": closes_on},
+        actor=by,
+    )
+    return period
+
+
+@transaction.atomic
+def grade_form_set(*, school: School, form: str, by: User) -> MarkSettings:
+    if form not in CourseGradeForm.values:
+        raise PostingError({None: "Choose letter, percent or grade points."})
+    found = MarkSettings.objects.select_for_update().filter(school=school).first()
+    before = found.course_grade_form if found else CourseGradeForm.LETTER
+    if found is None:
+        found = MarkSettings.objects.create(school=school, course_grade_form=form)
+    elif before != form:
+        found.course_grade_form = form
+        found.save(update_fields=["course_grade_form"])
+    if before != form:
+        audit.record(
+            school=school,
+            action=AuditEvent.Action.UPDATE,
+            object_type=AuditEvent.ObjectType.SCHOOL,
+            summary="Course grade of record shown as " + found.get_course_grade_form_display(),
+            before={"course_grade_form": before},
+            after={"course_grade_form": form},
+            actor=by,
+        )
+    return found
