@@ -74,6 +74,7 @@ urlpatterns = [
     path("s/<slug:school_slug>/", include("gradebook.urls")),
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/years/", include("years.urls")),
+    path("s/<slug:school_slug>/marks/", include("marks.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),
     # A district's schools side by side (its district admins only).
     path("d/<slug:district_slug>/dashboard/", dashboards.district_view, name="district_dashboard"),
