@@ -247,7 +247,11 @@ def test_the_database_refuses_to_change_or_delete_a_posted_mark(world_a):
         "UPDATE marks_postedmark SET value = 'A'",
         "DELETE FROM marks_postedmark",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(statement)
     with scopes_disabled():
         assert PostedMark.objects.get().value == ""
