@@ -41,7 +41,7 @@ def mark_history(
             kind=kind,
             subject_id=subject_id,
         )
-        .select_related("posted_by")
+        .select_related("posted_by", "student", "target", "habit")
         .order_by("-version")
     )
 

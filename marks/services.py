@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gradebook.models import GradingPeriod, Section
@@ -35,7 +37,15 @@ from marks.computing import (
 from marks.models import CommentBankEntry, CourseGradeForm, MarkSettings, PostedMark
 from marks.selectors import current_marks
 from mastery import audit, calculation
-from mastery.models import AuditEvent, ProficiencyScale, ScaleLevel, School, User
+from mastery.models import (
+    AuditEvent,
+    Department,
+    LearningTarget,
+    ProficiencyScale,
+    ScaleLevel,
+    School,
+    User,
+)
 from mastery.selectors import achievement_levels, allowed_scores
 
 PLACEHOLDERS = ("first_name", "last_name", "course")
@@ -264,6 +274,8 @@ def section_marks_post(
             reason = reason or was.reason or ("Comment changed" if was.overridden else "")
         else:
             computed_count = computed.evidence_count
+            if was is None and value == computed.value:
+                reason = ""  # a first post of the computed value has nothing to explain
             if entry.seen is not None and entry.seen.strip() != computed.value:
                 errors[key] = (
                     f"The computed mark changed since the page was opened "
@@ -419,3 +431,163 @@ def grade_form_set(*, school: School, form: str, by: User) -> MarkSettings:
             actor=by,
         )
     return found
+
+
+# --- The comment bank (school admins) ---------------------------------------------------------------
+
+# What the posting grid's picker reads as a code (BANK_PICK): a code it could not read would be an
+# entry no teacher can pick by typing.
+BANK_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,12}$")
+BRACED = re.compile(r"\{([^{}]*)\}")
+TEXT_MAX = 2000
+
+
+def _placeholder_problem(text: str) -> str | None:
+    """Why a text's braces would not fill in when posted (None: they all would)."""
+    unknown = [name for name in BRACED.findall(text) if name not in PLACEHOLDERS]
+    known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+    if unknown:
+        names = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
+        return f"Unknown placeholder {names}: the placeholders are {known}."
+    # A lone brace would be printed as typed on the report card.
+    if "{" in BRACED.sub("", text) or "}" in BRACED.sub("", text):
+        return f"Braces are only for the placeholders {known}; remove the lone brace."
+    return None
+
+
+def _entry_state(entry: CommentBankEntry) -> dict:
+    return {
+        "code": entry.code,
+        "department": entry.department_id,
+        "target": entry.target_id,
+        "level": calculation.fmt(entry.level) if entry.level is not None else None,
+        "texts": entry.texts,
+    }
+
+
+@transaction.atomic
+def comment_entry_save(
+    *,
+    school: School,
+    by: User,
+    code: str,
+    texts: Mapping[str, str],
+    department_id: int | None = None,
+    target_id: int | None = None,
+    level: Decimal | None = None,
+    entry: CommentBankEntry | None = None,
+) -> CommentBankEntry:
+    """Add an entry to the school's comment bank (`entry` None) or change one, audited.
+
+    `texts` maps a language of settings.LANGUAGES to its text; at least one is needed, and only
+    the placeholders posting fills in ({first_name}, {last_name}, {course}) may appear. The
+    department, target and level narrow who it is offered for (None: any). Refused with a
+    ValidationError naming the field: "code", "department", "target", "level", "texts", or
+    "text_<language>". Marks already posted keep the texts they copied: an edit changes what is
+    posted from now on, never a posted mark. Saving an entry unchanged writes nothing.
+    """
+    errors: dict[str, str] = {}
+    code = (code or "").strip()
+    if not BANK_CODE.match(code):
+        errors["code"] = (
+            "A code is 1 to 12 letters, digits, dots, dashes or underscores, no spaces (e.g. M3)."
+        )
+    else:
+        # Teachers type codes in any case: two codes differing only by case would be one pick.
+        taken = CommentBankEntry.objects.filter(school=school, code__iexact=code)
+        if entry is not None:
+            taken = taken.exclude(pk=entry.pk)
+        other = taken.first()
+        if other is not None:
+            errors["code"] = f"The code {other.code} is already used" + (
+                " by a retired entry." if other.retired_at else "."
+            )
+    languages = dict(settings.LANGUAGES)
+    cleaned: dict[str, str] = {}
+    for language, raw in texts.items():
+        text = (raw or "").strip()
+        if language not in languages:
+            errors["texts"] = f"{language} is not a language of this site."
+            continue
+        if not text:
+            continue
+        if len(text) > TEXT_MAX:
+            errors[f"text_{language}"] = f"Keep the text under {TEXT_MAX} characters."
+        elif problem := _placeholder_problem(text):
+            errors[f"text_{language}"] = problem
+        cleaned[language] = text
+    if not cleaned and "texts" not in errors:
+        errors["texts"] = "Write the comment in at least one language."
+    department = None
+    if department_id is not None:
+        department = Department.objects.filter(school=school, pk=department_id).first()
+        if department is None:
+            errors["department"] = "Choose a department of this school."
+    if target_id is not None:
+        target = LearningTarget.objects.filter(school=school, pk=target_id).first()
+        if target is None:
+            errors["target"] = "Choose a learning target of this school."
+        elif department is not None and target.department_id != department.id:
+            errors["target"] = f"{target.code} is not a target of {department.name}."
+    if level is not None:
+        levels = allowed_scores(achievement_levels(school))
+        if level not in levels:
+            allowed = ", ".join(calculation.fmt(v) for v in levels)
+            errors["level"] = f"Choose a level of the school's scale ({allowed}), or any level."
+    if errors:
+        raise ValidationError(errors)
+    ordered = {lang: cleaned[lang] for lang in languages if lang in cleaned}
+    if entry is None:
+        entry = CommentBankEntry(school=school, created_by=by)
+        before = None
+    else:
+        entry = CommentBankEntry.objects.select_for_update().get(school=school, pk=entry.pk)
+        before = _entry_state(entry)
+    entry.code, entry.texts, entry.level = code, ordered, level
+    entry.department_id, entry.target_id = department_id, target_id
+    after = _entry_state(entry)
+    if before == after:
+        return entry
+    try:
+        # A savepoint: two admins adding one code at the same moment meet the unique constraint.
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        raise ValidationError({"code": f"The code {code} is already used."}) from None
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.CREATE if before is None else AuditEvent.Action.UPDATE,
+        object_type=AuditEvent.ObjectType.COMMENT_BANK,
+        object_id=entry.id,
+        summary=f"{'Added' if before is None else 'Changed'} comment bank entry {entry.code}",
+        before=before,
+        after=after,
+        actor=by,
+    )
+    return entry
+
+
+@transaction.atomic
+def comment_entry_retire(
+    *, school: School, entry: CommentBankEntry, by: User, retired: bool = True
+) -> CommentBankEntry:
+    """Retire an entry (teachers no longer pick it; posted marks keep its texts), or bring a
+    retired one back (`retired=False`). Never deleted: posted marks point to it. Audited; asking
+    for the state it is already in writes nothing (a double click)."""
+    entry = CommentBankEntry.objects.select_for_update().get(school=school, pk=entry.pk)
+    if (entry.retired_at is not None) == retired:
+        return entry
+    before = entry.retired_at
+    entry.retired_at = timezone.now() if retired else None
+    entry.save(update_fields=["retired_at"])
+    audit.record(
+        school=school,
+        action=AuditEvent.Action.UPDATE,
+        object_type=AuditEvent.ObjectType.COMMENT_BANK,
+        object_id=entry.id,
+        summary=f"{'Retired' if retired else 'Brought back'} comment bank entry {entry.code}",
+        before={"retired_at": before},
+        after={"retired_at": entry.retired_at},
+        actor=by,
+    )
+    return entry

@@ -43,6 +43,7 @@ from intervention.models import (
     RosterEntry,
 )
 from intervention.services import cycle_open
+from marks.models import CommentBankEntry
 from mastery.models import (
     Competency,
     Department,
@@ -428,3 +429,19 @@ def make_self_assessment(
             token=token,
             assessed_on=date.today() - timedelta(days=days_ago),
         )
+
+
+def make_comment_entry(w: World, code: str = "M1") -> CommentBankEntry:
+    """A comment bank entry of the school in English and Spanish (made once per code)."""
+    with scopes_disabled():
+        entry, _ = CommentBankEntry.objects.get_or_create(
+            school=w.school,
+            code=code,
+            defaults={
+                "texts": {
+                    "en": "{first_name} explains their reasoning clearly.",
+                    "es": "{first_name} explica su razonamiento con claridad.",
+                }
+            },
+        )
+    return entry

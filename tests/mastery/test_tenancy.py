@@ -18,6 +18,7 @@ from mastery.tasks import SchoolTask
 from reports.models import ReportBatch, StudentGoal
 from tests.factories import (
     PASSWORD,
+    make_comment_entry,
     make_evidence,
     make_evidence_file,
     make_intervention,
@@ -56,6 +57,7 @@ URL_OBJECTS = {
     "attachment_id": lambda w: make_evidence_file(w).id,
     "submission_id": lambda w: make_submission(w).id,
     "rating_id": lambda w: make_self_assessment(w).id,
+    "comment_id": lambda w: make_comment_entry(w).id,
 }
 
 

@@ -97,6 +97,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:cell_detail":                (200,  200,  404,  200,  404,  404,  200,  404,  302),
     "gradebook:reassessment_list":          (200,  200,  404,  200,  404,  404,  200,  404,  302),
     "gradebook:habits":                     (200,  200,  404,  200,  404,  404,  200,  404,  302),
+    # The marks of record: a section's teachers and school admins post; counselors and district
+    # admins read. The history without a mark asked for is nothing to see.
+    "marks:post":                           (200,  200,  404,  200,  404,  404,  200,  404,  302),
+    "marks:history":                        (404,  404,  404,  404,  404,  404,  404,  404,  302),
     # htmx fragments and POST-only endpoints (400/422: let through, the harmless body refused)
     "gradebook:score_cell":                 (400,  400,  404,  403,  404,  404,  403,  404,  302),
     "gradebook:score_feedback":             (400,  400,  404,  403,  404,  404,  403,  404,  302),
@@ -153,6 +157,11 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "years:home":                           (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "years:rollover":                       (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "years:year":                           (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    # The marks of record's admin pages (marks.views.admin): school admins only, as years
+    "marks:progress":                       (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "marks:periods":                        (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "marks:comments":                       (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    "marks:comment":                        (200,  403,  403,  403,  403,  403,  403,  404,  302),
     # The portals, reports and records
     "reports:child":                        (200,  200,  404,  200,  200,  404,  200,  404,  302),
     "reports:child_report":                 (200,  200,  404,  200,  200,  404,  200,  404,  302),
