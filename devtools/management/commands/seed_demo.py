@@ -26,6 +26,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from devtools.demo import curriculum, curriculum_es
+from devtools.demo.marks import demo_marks
 from devtools.demo.years import demo_school_years
 from gradebook.models import (
     Assessment,
@@ -86,9 +87,10 @@ LOGINS = [
     ("District admin (the district's dashboard)", f"district@{DOMAIN}"),
 ]
 
-# Eight weeks of a course: a pre-assessment on every target, then two units (the first and second
-# half of the course's targets), each with two formative checks and a summative task, and a common
-# interim assessment on every target. (week, kind, title, which targets)
+# Eight steps of a course, spread over the weeks before today (up to sixteen, from the term's start,
+# so that the quarter that ended has marks of record): a pre-assessment on every target, then two
+# units (the first and second half of the course's targets), each with two formative checks and a
+# summative task, and a common interim assessment on every target. (step, kind, title, targets)
 PLAN = [
     (0, "pre", "Pre-assessment", "all"),
     (1, "formative", "{f1}", "unit1"),
@@ -148,6 +150,7 @@ class Command(BaseCommand):
             self.make_intervention(school)
             self.make_standards(school)
             self.make_student_work(school)
+            demo_marks(school=school, today=timezone.localdate())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
@@ -204,7 +207,7 @@ class Command(BaseCommand):
             sections = self.make_sections(school, term, courses, staff)
             roster = self.make_students(school, students, sections, term_start)
             anchor = min(today - timedelta(days=1), term_end)
-            start = max(term_start + timedelta(days=7), anchor - timedelta(weeks=8))
+            start = max(term_start + timedelta(days=7), anchor - timedelta(weeks=16))
             self.make_assessments_and_evidence(
                 school, courses, sections, roster, staff, start, anchor
             )
