@@ -92,6 +92,23 @@ def test_the_sqlite_demo_migrates_seeds_once_and_serves_the_login_page(tmp_path)
         "from mastery.models import School; print('SCHOOLS', School.objects.count())",
     )
     assert "SCHOOLS 1" in count
+    # Each quarter that has ended is posted, every mark of it, by its sections' teachers.
+    marks = manage(
+        env,
+        "shell",
+        "-c",
+        "from datetime import date; from django_scopes import scopes_disabled; "
+        "from gradebook.models import GradingPeriod, Section; from marks.models import PostedMark; "
+        "from marks.computing import section_marks_compute\n"
+        "with scopes_disabled():\n"
+        "    ended = GradingPeriod.objects.filter(ends_on__lt=date.today())\n"
+        "    due = sum(len(section_marks_compute(school=s.school, section=s, period=p).computed) "
+        "for p in ended for s in Section.objects.filter(term=p.term))\n"
+        "    posted = PostedMark.objects.filter(period__in=ended).current()\n"
+        "    print('MARKS', due, posted.count(), posted.filter(posted_by__email__endswith='@riverside.example').count())",
+    )
+    due, posted, by_teachers = map(int, re.search(r"MARKS (\d+) (\d+) (\d+)", marks).groups())
+    assert due == posted == by_teachers
 
     port = free_port()
     server = subprocess.Popen(
