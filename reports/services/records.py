@@ -26,6 +26,7 @@ from gradebook.models import (
     YearEndMastery,
 )
 from intervention.models import RosterEntry, SessionAttendance
+from marks.models import PostedMark
 from mastery import audit
 from mastery.models import AuditEvent, School, User
 from reports.models import ReportFile, StudentGoal
@@ -256,6 +257,28 @@ def _records_of(*, school: School, student: Student) -> dict:
             resolved_at="resolved_at",
             response="response",
             evidence_id="evidence_id",
+        ),
+        # The marks of record, every version (the history is part of the record).
+        "posted_marks": rows(
+            PostedMark.objects.filter(**mine)
+            .select_related("section__course", "period", "target", "habit", "posted_by")
+            .order_by("period__starts_on", "section_id", "kind", "subject_id", "version"),
+            period="period.name",
+            course="section.course.code",
+            section="section.name",
+            kind="kind",
+            target=lambda m: m.target.code if m.target_id else None,
+            habit=lambda m: m.habit.name if m.habit_id else None,
+            version="version",
+            computed_value="computed_value",
+            value="value",
+            overridden="overridden",
+            grade_form="grade_form",
+            reason="reason",
+            comment="comment",
+            posted_by=lambda m: name(m.posted_by),
+            posted_at="posted_at",
+            outside_window="outside_window",
         ),
         "promotions": rows(
             Promotion.objects.filter(**mine).select_related("year").order_by("year__starts_on"),

@@ -196,6 +196,7 @@ EXPORTED_AS = {
     "FileAttachment": "files",
     "Submission": "submissions",
     "SelfAssessment": "self_assessments",
+    "PostedMark": "posted_marks",
 }
 NOT_EXPORTED: dict[str, str] = {
     # Derived data: past levels recomputed from the evidence (which is exported) for the
