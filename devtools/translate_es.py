@@ -415,6 +415,28 @@ SINGLE = {
     "Off: a student's rating of themselves is shown beside the teacher's scores, and never counted. On: only the student's latest rating on a target counts, as one score, on the day it was made, under the method above.": "Desactivado: la autoevaluación de un estudiante se muestra junto a las calificaciones del maestro y nunca cuenta. Activado: solo cuenta la autoevaluación más reciente del estudiante en un objetivo, como una calificación, del día en que se hizo, según el método de arriba.",
     "Self-assessments: only the student's latest rating on a target counts, as one score, on the day it was made, under the method above.": "Autoevaluaciones: solo cuenta la autoevaluación más reciente del estudiante en un objetivo, como una calificación, del día en que se hizo, según el método de arriba.",
     "Your school counts your own rating: only your latest rating on this target counts, as one score toward your level, on the day you make it.": "Tu escuela cuenta tu autoevaluación: solo cuenta tu autoevaluación más reciente en este objetivo, como una calificación para tu nivel, del día en que la haces.",
+    # Report cards of record (reports/report_card.html, the portal's list of report cards)
+    "Report card": "Boletín de calificaciones",
+    "Report cards": "Boletines de calificaciones",
+    "All report cards": "Todos los boletines",
+    "How to read this report card": "Cómo leer este boletín",
+    "as of %(period)s (%(day)s)": "al cierre de %(period)s (%(day)s)",
+    "Marks of record posted by the teachers; they do not change when later work is scored.": "Calificaciones oficiales publicadas por los docentes; no cambian cuando se califica un trabajo posterior.",
+    "Each course shows the level posted on each learning target in each grading period, then the course grade as the school reports it.": "Cada materia muestra el nivel publicado en cada objetivo de aprendizaje en cada período de calificación, y luego la calificación de la materia como la informa la escuela.",
+    "no mark": "sin calificación",
+    "Set by the teacher, not the computed value.": "Fijada por el docente, no el valor calculado.",
+    "set by the teacher, not the computed value": "fijada por el docente, no el valor calculado",
+    "Teacher's comments": "Comentarios del docente",
+    "Habit": "Hábito",
+    "On their own scale; they do not change any level or grade above.": "En su propia escala; no cambian ningún nivel ni calificación de arriba.",
+    "The marks of record the teachers posted at the end of each grading period. They do not change when later work is scored.": "Las calificaciones oficiales que los docentes publicaron al final de cada período de calificación. No cambian cuando se califica un trabajo posterior.",
+    "The marks of record the teachers post at the end of each grading period.": "Las calificaciones oficiales que los docentes publican al final de cada período de calificación.",
+    "Grading period ending %(day)s": "Período de calificación que termina el %(day)s",
+    "No report card yet. One appears here when the teachers post the marks of a grading period.": "Todavía no hay boletines. Aparecen aquí cuando los docentes publican las calificaciones de un período de calificación.",
+    "See the report cards": "Ver los boletines",
+    "Letter (A–F)": "Letra (A–F)",
+    "Percent (0–100)": "Porcentaje (0–100)",
+    "Grade points (4.0)": "Puntos de calificación (4,0)",
 }
 
 PLURAL = {

@@ -122,3 +122,31 @@ class BatchForm(forms.Form):
         if whole_school:
             choices.append(("school", _("The whole school")))
         self.fields["scope"].choices = choices
+
+
+class ReportCardBatchForm(forms.Form):
+    """A batch of report cards of record: whose, as of which grading period, in which language."""
+
+    scope = forms.ChoiceField(label="Report cards for")
+    period = forms.ChoiceField(
+        label="As of the grading period",
+        help_text="Students with marks posted in that period get a card.",
+    )
+    language = forms.ChoiceField(
+        label="Language",
+        choices=[
+            ("family", "Each family's language"),
+            ("en", "English"),
+            ("es", "Spanish"),
+        ],
+    )
+
+    def __init__(self, *args, sections, grades, periods, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(f"section:{s.id}", f"{s.course.name} · {s.name} ({s.term})") for s in sections]
+        choices += [(f"grade:{g}", f"Grade {g}") for g in grades]
+        choices.append(("school", "The whole school"))
+        self.fields["scope"].choices = choices
+        self.fields["period"].choices = [
+            (str(p.id), f"{p.term} · {p.name} (ends {p.ends_on:%b %-d, %Y})") for p in periods
+        ]

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from gradebook.models import Section, Student
+from gradebook.models import GradingPeriod, Section, Student
 from mastery.models import LearningTarget, TenantModel
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
@@ -86,7 +86,12 @@ class StudentGoal(TenantModel):
 
 
 class ReportBatch(TenantModel):
-    """A batch of progress reports (a section, a grade level or the school), rendered in Celery."""
+    """A batch of progress reports, or of report cards of record as of a grading period (a
+    section, a grade level or the school), rendered in Celery."""
+
+    class Kind(models.TextChoices):
+        PROGRESS = "progress", _("Progress reports")
+        REPORT_CARD = "report_card", _("Report cards")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -101,6 +106,11 @@ class ReportBatch(TenantModel):
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROGRESS)
+    # Report cards: the grading period they are as of.
+    period = models.ForeignKey(
+        GradingPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     section = models.ForeignKey(
         Section, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -125,12 +135,20 @@ class ReportBatch(TenantModel):
         return f"Reports ({self.scope_label}) {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
+    def is_report_card(self) -> bool:
+        return self.kind == self.Kind.REPORT_CARD
+
+    @property
     def scope_label(self) -> str:
         if self.section_id:
-            return str(self.section)
-        if self.grade_level:
-            return f"Grade {self.grade_level}"
-        return "Whole school"
+            scope = str(self.section)
+        elif self.grade_level:
+            scope = f"Grade {self.grade_level}"
+        else:
+            scope = "Whole school"
+        if self.is_report_card:
+            return f"Report cards, {self.period.name if self.period else ''}: {scope}"
+        return scope
 
     @property
     def finished(self) -> bool:

@@ -1,14 +1,16 @@
-"""Rendering one student's progress report, in a language, as HTML or as a PDF."""
+"""Rendering one student's progress report, or report card of record, in a language, as HTML or
+as a PDF."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.utils import translation
 
-from gradebook.models import Student
+from gradebook.models import GradingPeriod, Student
 from mastery.gcpause import gc_paused
 from mastery.models import School
 from mastery.pdf import last_page_filled, render_document
+from reports.report_cards import ReportCard, report_card
 from reports.selectors import StudentReport, student_report
 
 
@@ -50,4 +52,22 @@ def report_pdf(
             )
             if len(tighter.pages) < len(document.pages):
                 document = tighter
+        return document.write_pdf()
+
+
+CARD_TEMPLATE = "reports/report_card.html"
+
+
+def report_card_pdf(
+    *,
+    school: School,
+    student: Student,
+    period: GradingPeriod,
+    language: str,
+    card: ReportCard | None = None,
+) -> bytes:
+    """The report card of record as of `period`, as a PDF (the same template as its page)."""
+    with translation.override(language), gc_paused():
+        card = card or report_card(school=school, student=student, period=period)
+        document = render_document(CARD_TEMPLATE, {"card": card, "pdf": True}, stylesheets=STYLE)
         return document.write_pdf()

@@ -29,7 +29,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from gradebook.models import Guardianship, Mastery, Student, Submission
+from gradebook.models import GradingPeriod, Guardianship, Mastery, Student, Submission
 from gradebook.permissions import visible_sections, visible_students
 from gradebook.selectors import files as file_reads
 from gradebook.selectors.common import level_infos
@@ -53,11 +53,18 @@ from mastery.decorators import roles_required
 from mastery.models import LearningTarget, Role
 from mastery.selectors import achievement_levels
 from mastery.tenancy import all_schools, enter_school
-from reports import selectors
-from reports.forms import AcceptInvitationForm, BatchForm, CodeForm, GoalForm, InvitationForm
+from reports import report_cards, selectors
+from reports.forms import (
+    AcceptInvitationForm,
+    BatchForm,
+    CodeForm,
+    GoalForm,
+    InvitationForm,
+    ReportCardBatchForm,
+)
 from reports.models import GuardianInvitation, ReportBatch, ReportFile, StudentGoal
 from reports.rendering import report_language
-from reports.services.batches import batch_start, report_pdf_file
+from reports.services.batches import batch_start, report_card_pdf_file, report_pdf_file
 from reports.services.goals import goal_achieve, goal_create
 from reports.services.invitations import (
     invitation_accept,
@@ -180,6 +187,115 @@ def child_report(request, school_slug: str, student_id: int):
     student = _child_for(request, student_id)
     return _report_response(
         request, student, reverse("reports:child", args=[school_slug, student.id])
+    )
+
+
+# --- Report cards of record (families, students, staff) ---------------------------------------
+# Every period the student has posted marks in has a card; any other period answers 404, as does
+# a child who is not the guardian's. The card is in the viewer's language unless ?lang= asks.
+
+
+def _report_card_response(request, student: Student, period_id: int, *, back_url: str):
+    period = report_cards.posted_period(school=request.school, student=student, period_id=period_id)
+    if period is None:
+        raise Http404("No report card for this period")
+    language = report_language(student, request.GET.get("lang") or translation.get_language())
+    if request.GET.get("format") == "pdf":
+        path, _, _ = report_card_pdf_file(
+            school=request.school, student=student, period=period, language=language
+        )
+        filename = (
+            f"report-card-{student.last_name}-{student.first_name}-{period.name}-{language}.pdf"
+        ).replace(" ", "-")
+        return FileResponse(
+            path.open("rb"), content_type="application/pdf", filename=filename, as_attachment=False
+        )
+    with translation.override(language):
+        card = report_cards.report_card(school=request.school, student=student, period=period)
+        return render(
+            request,
+            "reports/report_card.html",
+            {
+                "card": card,
+                "pdf": False,
+                "back_url": back_url,
+                "lang_param": request.GET.get("lang", ""),
+            },
+        )
+
+
+def _report_cards_page(request, student: Student, *, card_url, back_url: str, is_student: bool):
+    periods = report_cards.posted_periods(school=request.school, student=student)
+    return render(
+        request,
+        "reports/report_cards.html",
+        {
+            "student": student,
+            "is_student": is_student,
+            "back_url": back_url,
+            "cards": [(period, card_url(period)) for period in periods],
+        },
+    )
+
+
+@require_safe
+def child_report_cards(request, school_slug: str, student_id: int):
+    student = _child_for(request, student_id)
+    return _report_cards_page(
+        request,
+        student,
+        card_url=lambda p: reverse(
+            "reports:child_report_card", args=[school_slug, student.id, p.id]
+        ),
+        back_url=reverse("reports:child", args=[school_slug, student.id]),
+        is_student=False,
+    )
+
+
+@require_safe
+def child_report_card(request, school_slug: str, student_id: int, period_id: int):
+    student = _child_for(request, student_id)
+    return _report_card_response(
+        request,
+        student,
+        period_id,
+        back_url=reverse("reports:child_report_cards", args=[school_slug, student.id]),
+    )
+
+
+@require_safe
+def my_report_cards(request, school_slug: str):
+    student = _own_record(request)
+    return _report_cards_page(
+        request,
+        student,
+        card_url=lambda p: reverse("reports:my_report_card", args=[school_slug, p.id]),
+        back_url=reverse("reports:me", args=[school_slug]),
+        is_student=True,
+    )
+
+
+@require_safe
+def my_report_card(request, school_slug: str, period_id: int):
+    student = _own_record(request)
+    return _report_card_response(
+        request, student, period_id, back_url=reverse("reports:my_report_cards", args=[school_slug])
+    )
+
+
+@require_safe
+def staff_report_card(request, school_slug: str, student_id: int, period_id: int):
+    """Staff read a student's report card as the family does (a student they may see)."""
+    if not request.access.is_staff:
+        raise PermissionDenied("Your role in this school does not include this page.")
+    student = visible_students(request.access, request.user).filter(pk=student_id).first()
+    if student is None:
+        raise Http404("No such student")
+    return _report_card_response(
+        request,
+        student,
+        period_id,
+        back_url=reverse("reports:child_report_cards", args=[school_slug, student.id]),
     )
 
 
@@ -542,7 +658,7 @@ BATCH_ROLES = (Role.SCHOOL_ADMIN, Role.COUNSELOR, Role.TEACHER)
 def _batches_for(request):
 
     batches = ReportBatch.objects.filter(school=request.school).select_related(
-        "section__course", "requested_by"
+        "section__course", "requested_by", "period"
     )
     if not request.access.has(*FAMILY_STAFF):
         batches = batches.filter(requested_by=request.user)
@@ -624,8 +740,67 @@ def batch_download(request, school_slug: str, batch_id: int):
         or not Path(batch.zip_path).exists()
     ):
         raise Http404("No such zip")
+    name = "report-cards" if batch.is_report_card else "progress-reports"
     return FileResponse(
-        open(batch.zip_path, "rb"), as_attachment=True, filename=f"progress-reports-{batch.id}.zip"
+        open(batch.zip_path, "rb"), as_attachment=True, filename=f"{name}-{batch.id}.zip"
+    )
+
+
+@roles_required(Role.SCHOOL_ADMIN)
+def report_card_batches(request, school_slug: str):
+    """School admins: report cards of record as of a grading period, for a section, a grade
+    level or the school, rendered in Celery into one zip (as progress reports are)."""
+
+    school = request.school
+    sections = list(
+        visible_sections(request.access, request.user)
+        .select_related("course", "term")
+        .order_by("-term__starts_on", "course__name", "period")
+    )
+    grades = sorted(
+        set(
+            Student.objects.filter(school=school)
+            .exclude(grade_level=None)
+            .values_list("grade_level", flat=True)
+        )
+    )
+    periods = list(
+        GradingPeriod.objects.filter(school=school)
+        .select_related("term")
+        .order_by("-ends_on", "name")
+    )
+    form = ReportCardBatchForm(
+        request.POST or None, sections=sections, grades=grades, periods=periods
+    )
+    if request.method == "POST" and form.is_valid():
+        scope_value = form.cleaned_data["scope"]
+        section = grade = None
+        if scope_value.startswith("section:"):
+            section = next(s for s in sections if str(s.id) == scope_value.split(":")[1])
+        elif scope_value.startswith("grade:"):
+            grade = int(scope_value.split(":")[1])
+        period = next(p for p in periods if str(p.id) == form.cleaned_data["period"])
+        try:
+            batch = batch_start(
+                school=school,
+                requested_by=request.user,
+                section=section,
+                grade_level=grade,
+                language=form.cleaned_data["language"],
+                period=period,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            return redirect("reports:batch", school_slug=school_slug, batch_id=batch.id)
+    return render(
+        request,
+        "reports/report_card_batches.html",
+        {
+            "form": form,
+            "batches": _batches_for(request).filter(kind=ReportBatch.Kind.REPORT_CARD)[:20],
+        },
+        status=422 if request.method == "POST" else 200,
     )
 
 

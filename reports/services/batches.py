@@ -1,5 +1,6 @@
-"""Report batches: a progress report PDF per student, each rendered in its own Celery task, then
-one zip; and a student's report PDF on disk, reused while its data has not changed."""
+"""Report batches: a progress report PDF (or a report card of record as of a grading period) per
+student, each rendered in its own Celery task, then one zip; and a student's report PDF on disk,
+reused while its data has not changed."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone, translation
 
-from gradebook.models import Section, Student
+from gradebook.models import GradingPeriod, Section, Student
+from marks.models import PostedMark
 from mastery.models import School, User
 from mastery.tenancy import enter_school
 from reports.models import ReportBatch, ReportFile
-from reports.rendering import report_language, report_pdf
+from reports.rendering import report_card_pdf, report_language, report_pdf
+from reports.report_cards import report_card
 from reports.selectors import student_report
 from reports.tasks import report_files_queue, zip_report_batch
 
@@ -39,6 +42,24 @@ def batch_students(
     return students.distinct().order_by("last_name", "first_name")
 
 
+def report_card_students(
+    *,
+    school: School,
+    period: GradingPeriod,
+    section: Section | None = None,
+    grade_level: int | None = None,
+) -> QuerySet[Student]:
+    """The students who have a report card as of `period` (marks posted in it): of a section
+    (posted in that section), a grade level or the school."""
+    posted = PostedMark.objects.filter(school=school, period=period, student=OuterRef("pk"))
+    if section is not None:
+        posted = posted.filter(section=section)
+    students = Student.objects.filter(school=school).filter(Exists(posted))
+    if grade_level is not None:
+        students = students.filter(grade_level=grade_level)
+    return students.order_by("last_name", "first_name")
+
+
 @transaction.atomic
 def batch_start(
     *,
@@ -48,8 +69,10 @@ def batch_start(
     grade_level: int | None = None,
     language: str = "family",
     students: list[Student] | None = None,
+    period: GradingPeriod | None = None,
 ) -> ReportBatch:
-    """Queue a batch of progress reports; each student's PDF renders in its own Celery task.
+    """Queue a batch of progress reports, or of report cards as of `period` when one is given;
+    each student's PDF renders in its own Celery task.
 
     The batch covers a section, a grade level or the whole school; `students` names them
     instead (the benchmark's batch of 100).
@@ -57,13 +80,27 @@ def batch_start(
 
     if language not in ReportBatch.Language.values:
         raise ValidationError({"language": ["Choose the reports' language."]})
+    if period is not None and period.school_id != school.id:
+        raise ValidationError({"period": ["Choose a grading period of this school."]})
     if students is None:
-        students = list(batch_students(school=school, section=section, grade_level=grade_level))
+        students = list(
+            batch_students(school=school, section=section, grade_level=grade_level)
+            if period is None
+            else report_card_students(
+                school=school, period=period, section=section, grade_level=grade_level
+            )
+        )
     if not students:
-        raise ValidationError("No student to report on.")
+        raise ValidationError(
+            "No student to report on."
+            if period is None
+            else f"No marks are posted for {period.name} in this group yet."
+        )
     batch = ReportBatch.objects.create(
         school=school,
         requested_by=requested_by,
+        kind=ReportBatch.Kind.PROGRESS if period is None else ReportBatch.Kind.REPORT_CARD,
+        period=period,
         section=section,
         grade_level=grade_level,
         language=language,
@@ -110,12 +147,36 @@ def report_pdf_file(*, school: School, student: Student, language: str) -> tuple
     return path, fingerprint, False
 
 
+def report_card_pdf_file(
+    *, school: School, student: Student, period: GradingPeriod, language: str
+) -> tuple[Path, str, bool]:
+    """The student's report card as of `period` on disk: (path, fingerprint, reused).
+
+    Named by the fingerprint of what it prints (the current versions of the posted marks among
+    it): posted marks never change, so the file is reused until a mark is posted again."""
+
+    with translation.override(language):
+        card = report_card(school=school, student=student, period=period)
+    fingerprint = card.fingerprint()
+    path = report_dir(school) / "cards" / f"{fingerprint}.pdf"
+    if path.exists():
+        return path, fingerprint, True
+    pdf = report_card_pdf(
+        school=school, student=student, period=period, language=language, card=card
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_bytes(pdf)
+    partial.replace(path)
+    return path, fingerprint, False
+
+
 def batch_render_file(*, school: School, file_id: int) -> None:
     """Render one student's report of a batch (or reuse an identical one). Safe to run twice."""
 
     item = (
         ReportFile.objects.filter(school=school, pk=file_id)
-        .select_related("student", "batch")
+        .select_related("student", "batch__period__term")
         .first()
     )
     if item is None or item.status != ReportFile.Status.PENDING:
@@ -124,9 +185,15 @@ def batch_render_file(*, school: School, file_id: int) -> None:
         school=school, pk=item.batch_id, status=ReportBatch.Status.QUEUED
     ).update(status=ReportBatch.Status.RUNNING)
     try:
-        path, fingerprint, reused = report_pdf_file(
-            school=school, student=item.student, language=item.language
-        )
+        period = item.batch.period
+        if item.batch.is_report_card and period is not None:
+            path, fingerprint, reused = report_card_pdf_file(
+                school=school, student=item.student, period=period, language=item.language
+            )
+        else:
+            path, fingerprint, reused = report_pdf_file(
+                school=school, student=item.student, language=item.language
+            )
         claimed = ReportFile.objects.filter(
             school=school, pk=item.pk, status=ReportFile.Status.PENDING
         ).update(
@@ -170,18 +237,20 @@ def _finish_if_complete(school: School, batch_id: int) -> None:
 def batch_zip(*, school: School, batch_id: int) -> Path | None:
     """Pack the batch's PDFs (named after the students) into one zip."""
 
-    batch = ReportBatch.objects.filter(school=school, pk=batch_id).first()
+    batch = ReportBatch.objects.filter(school=school, pk=batch_id).select_related("period").first()
     if batch is None or batch.status == ReportBatch.Status.DONE:
         return Path(batch.zip_path) if batch and batch.zip_path else None
     target = report_dir(school) / "batches" / f"batch-{batch.id}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
+    # A report card's file says which period it is as of (a family keeps one per period).
+    suffix = f"_{batch.period.name}" if batch.is_report_card and batch.period else ""
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for item in ReportFile.objects.filter(
             school=school, batch=batch, status=ReportFile.Status.DONE
         ).select_related("student"):
             s = item.student
-            name = f"{s.last_name}_{s.first_name}_{s.local_id}_{item.language}.pdf".replace(
+            name = f"{s.last_name}_{s.first_name}_{s.local_id}{suffix}_{item.language}.pdf".replace(
                 " ", "-"
             ).replace("/", "-")
             archive.write(item.path, arcname=name)

@@ -29,6 +29,7 @@ from tests.factories import (
     make_user,
 )
 from tests.mastery.case.support import framework_of
+from tests.reports.report_card_support import posted_period_of
 from tests.years.support import rollover_of, school_year_of
 
 # How to fill each URL parameter with an object of a given world. A new school URL whose
@@ -57,6 +58,7 @@ URL_OBJECTS = {
     "attachment_id": lambda w: make_evidence_file(w).id,
     "submission_id": lambda w: make_submission(w).id,
     "rating_id": lambda w: make_self_assessment(w).id,
+    "period_id": lambda w: posted_period_of(w).id,
     "comment_id": lambda w: make_comment_entry(w).id,
 }
 

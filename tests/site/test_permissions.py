@@ -165,6 +165,14 @@ MATRIX: dict[str, tuple[int, ...]] = {
     # The portals, reports and records
     "reports:child":                        (200,  200,  404,  200,  200,  404,  200,  404,  302),
     "reports:child_report":                 (200,  200,  404,  200,  200,  404,  200,  404,  302),
+    # Report cards of record (a period with marks posted for the student): as the child's page;
+    # the staff's own address for students they may see
+    "reports:child_report_cards":           (200,  200,  404,  200,  200,  404,  200,  404,  302),
+    "reports:child_report_card":            (200,  200,  404,  200,  200,  404,  200,  404,  302),
+    "reports:my_report_cards":              (403,  403,  403,  403,  403,  200,  403,  404,  302),
+    "reports:my_report_card":               (403,  403,  403,  403,  403,  200,  403,  404,  302),
+    "reports:student_report_card":          (200,  200,  404,  200,  403,  403,  200,  404,  302),
+    "reports:report_card_batches":          (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "reports:me":                           (403,  403,  403,  403,  403,  200,  403,  404,  302),
     "reports:my_report":                    (403,  403,  403,  403,  403,  200,  403,  404,  302),
     "reports:goal_add":                     (403,  403,  403,  403,  403,  302,  403,  404,  302),
