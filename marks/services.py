@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gradebook.models import GradingPeriod, Section
+from gradebook.models import GradingPeriod, Section, Student
 from marks.computing import (
     COURSE,
     HABIT,
@@ -73,6 +73,9 @@ class MarkEntry:
     comment: str | None = None
     # The computed value the teacher reviewed (None: not checked, e.g. the API without it).
     seen: str | None = None
+    # The version of the mark the teacher saw (0: not posted yet; None: not checked): a mark
+    # posted by someone else since is refused, never overwritten.
+    version_seen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ class _Values:
     """What a value may be, per kind of mark, for one school (read once per post)."""
 
     def __init__(self, school: School, marks: SectionMarks):
-        self.levels = {calculation.fmt(v) for v in allowed_scores(achievement_levels(school))}
+        self.level_values = set(allowed_scores(achievement_levels(school)))
+        self.levels = {calculation.fmt(v) for v in self.level_values}
         habit_levels = list(
             ScaleLevel.objects.filter(school=school, scale__kind=ProficiencyScale.Kind.HABITS)
         )
@@ -145,7 +149,8 @@ class _Values:
             return "", None
         if kind == TARGET:
             number = _number(text)
-            shown = calculation.fmt(number) if number is not None else text
+            # Compared as numbers first: "3.0" is 3, and "1e26" is no level (and never formatted).
+            shown = calculation.fmt(number) if number in self.level_values else text
             if shown not in self.levels:
                 allowed = ", ".join(sorted(self.levels, key=Decimal))
                 return text, f"“{text}” is not a level of the scale ({allowed}, or empty)."
@@ -202,6 +207,79 @@ def bank_pick(bank: Mapping[str, CommentBankEntry], text: str) -> CommentBankEnt
     return None
 
 
+REASON_MAX = 300
+COMMENT_MAX = 2000
+
+
+def _comment_of(
+    entry: MarkEntry,
+    was: PostedMark | None,
+    student: Student,
+    section: Section,
+    language: str,
+    bank: Mapping[str, CommentBankEntry],
+) -> tuple[dict, int | None, str | None]:
+    """(the comment per language, its bank entry id, a problem) for one mark as sent."""
+    kept = (was.comment, was.comment_entry_id) if was is not None else ({}, None)
+    if entry.comment is None:
+        return (*kept, None)
+    text = entry.comment.strip()
+    if "\x00" in text or len(text) > COMMENT_MAX:
+        return ({}, None, f"A comment is plain text of at most {COMMENT_MAX} characters.")
+    # The grid shows a posted comment in the reader's language, placeholders filled: sent back
+    # as it was shown, it is the same comment (every language of it kept), not a new one.
+    if was is not None and text in {t.strip() for t in was.comment.values()}:
+        return (*kept, None)
+    if not text:
+        return ({}, None, None)
+    picked = bank_pick(bank, text)
+    fill = {
+        "first_name": student.first_name,
+        "last_name": student.last_name,
+        "course": section.course.name,
+    }
+    if picked is not None:
+        texts = {lang: _fill(t, fill) for lang, t in picked.texts.items() if t.strip()}
+        return (texts, picked.id, None)
+    return ({language: _fill(text, fill)}, None, None)
+
+
+def _version(
+    was: PostedMark,
+    *,
+    posted_by: User,
+    comment: dict,
+    comment_entry_id: int | None,
+    outside: bool,
+    source: str,
+) -> PostedMark:
+    """The next version of a mark whose comment alone changes: all else as it was posted."""
+    return PostedMark(
+        school_id=was.school_id,
+        student_id=was.student_id,
+        section_id=was.section_id,
+        period_id=was.period_id,
+        kind=was.kind,
+        target_id=was.target_id,
+        habit_id=was.habit_id,
+        subject_id=was.subject_id,
+        version=was.version + 1,
+        computed_value=was.computed_value,
+        computed_score=was.computed_score,
+        explanation=was.explanation,
+        evidence_count=was.evidence_count,
+        value=was.value,
+        grade_form=was.grade_form,
+        reason=was.reason,
+        comment=comment,
+        comment_entry_id=comment_entry_id,
+        policy_id=was.policy_id,
+        posted_by=posted_by,
+        outside_window=outside,
+        source=source,
+    )
+
+
 @transaction.atomic
 def section_marks_post(
     *,
@@ -231,68 +309,82 @@ def section_marks_post(
     bank: dict[str, CommentBankEntry] | None = None
     errors: dict[Key | None, str] = {}
     new: list[PostedMark] = []
+    seen_keys: set[Key] = set()
     unchanged = 0
     for entry in entries:
         key = entry.key
         if key not in keys:
             errors[key] = "That is not a mark of this section in this period."
             continue
+        if key in seen_keys:
+            errors[key] = "This mark was sent twice in one post."
+            continue
+        seen_keys.add(key)
         student_id, kind, subject_id = key
-        value, problem = values.clean(kind, entry.value)
+        was = current.get(key)
+        typed = (entry.value or "").strip()
+        if bank is None and entry.comment:
+            bank = live_bank(school)  # read once per post, at the first comment
+        comment, entry_id, problem = _comment_of(
+            entry, was, names[student_id], section, language, bank or {}
+        )
         if problem:
             errors[key] = problem
             continue
-        was = current.get(key)
-        comment, entry_id = (was.comment, was.comment_entry_id) if was else ({}, None)
-        if entry.comment is not None:
-            student = names[student_id]
-            fill = {
-                "first_name": student.first_name,
-                "last_name": student.last_name,
-                "course": section.course.name,
-            }
-            text = entry.comment.strip()
-            if text and bank is None:
-                bank = live_bank(school)
-            picked = bank_pick(bank, text) if text and bank is not None else None
-            if picked is not None:
-                comment = {lang: _fill(t, fill) for lang, t in picked.texts.items() if t.strip()}
-                entry_id = picked.id
-            elif text:
-                comment, entry_id = {language: _fill(text, fill)}, None
-            else:
-                comment, entry_id = {}, None
-        if was is not None and was.value == value and was.comment == comment:
+        # Exactly as posted (the value as shown, the comment as posted): nothing to write, and
+        # nothing to check either, so a later change of the scale or of the school's grade form
+        # never blocks posting the rest of the section.
+        if was is not None and typed == was.value and comment == was.comment:
             unchanged += 1
             continue
-        reason = entry.reason.strip()[:300]
+        if entry.version_seen is not None and entry.version_seen != (was.version if was else 0):
+            errors[key] = (
+                f"Someone posted this mark meanwhile ({was.value or 'no mark'}, by "
+                f"{was.posted_by.full_name}): reload the page to see it, then post again."
+                if was is not None
+                else "This mark was posted differently meanwhile: reload the page."
+            )
+            continue
+        reason = (entry.reason or "").strip()
+        if "\x00" in reason or len(reason) > REASON_MAX:
+            errors[key] = f"A reason is plain text of at most {REASON_MAX} characters."
+            continue
+        if was is not None and typed == was.value:
+            # Only the comment changes: the mark keeps what it was when posted (its computed
+            # value, form, policy and reason); the new version says so.
+            new.append(
+                _version(
+                    was,
+                    posted_by=posted_by,
+                    comment=comment,
+                    comment_entry_id=entry_id,
+                    outside=outside,
+                    source=source,
+                )
+            )
+            continue
+        value, problem = values.clean(kind, typed)
+        if problem:
+            errors[key] = problem
+            continue
         computed: Computed = marks.computed[key]
-        if was is not None and was.value == value:
-            # Only the comment changes: the mark keeps what it was computed as when posted.
-            computed = Computed(was.computed_value, was.computed_score, was.explanation, 0)
-            computed_count = was.evidence_count
-            reason = reason or was.reason or ("Comment changed" if was.overridden else "")
-        else:
-            computed_count = computed.evidence_count
-            if was is None and value == computed.value:
-                reason = ""  # a first post of the computed value has nothing to explain
-            if entry.seen is not None and entry.seen.strip() != computed.value:
-                errors[key] = (
-                    f"The computed mark changed since the page was opened "
-                    f"(now {computed.value or 'not enough evidence'}): check it and post again."
-                )
-                continue
-            if value != computed.value and not reason:
-                errors[key] = (
-                    f"{value or 'No mark'} is not the computed "
-                    f"{computed.value or 'not enough evidence'}: say why (the reason is required)."
-                )
-                continue
-            if was is not None and not reason:
-                errors[key] = (
-                    f"This mark was posted as {was.value or 'no mark'}: say why it changes."
-                )
-                continue
+        if was is None and value == computed.value:
+            reason = ""  # a first post of the computed value has nothing to explain
+        if entry.seen is not None and entry.seen.strip() != computed.value:
+            errors[key] = (
+                f"The computed mark changed since the page was opened "
+                f"(now {computed.value or 'not enough evidence'}): check it and post again."
+            )
+            continue
+        if value != computed.value and not reason:
+            errors[key] = (
+                f"{value or 'No mark'} is not the computed "
+                f"{computed.value or 'not enough evidence'}: say why (the reason is required)."
+            )
+            continue
+        if was is not None and not reason:
+            errors[key] = f"This mark was posted as {was.value or 'no mark'}: say why it changes."
+            continue
         new.append(
             PostedMark(
                 school=school,
@@ -307,7 +399,7 @@ def section_marks_post(
                 computed_value=computed.value,
                 computed_score=computed.score,
                 explanation=computed.explanation,
-                evidence_count=computed_count,
+                evidence_count=computed.evidence_count,
                 value=value,
                 grade_form=marks.grade_form if kind == COURSE else "",
                 reason=reason,
@@ -321,7 +413,15 @@ def section_marks_post(
         )
     if errors:
         raise PostingError(errors)
-    PostedMark.objects.bulk_create(new)
+    try:
+        with transaction.atomic():
+            PostedMark.objects.bulk_create(new)
+    except IntegrityError as exc:
+        # The section's row lock serializes posts through this service; a version that exists
+        # already means a write that went around it. Refuse, never overwrite.
+        raise PostingError(
+            {None: "These marks were posted by someone else meanwhile: reload and post again."}
+        ) from exc
     audit.record_many(_events(school, section, period, new, current, outside))
     return PostResult(
         written=len(new),
@@ -343,9 +443,14 @@ def _events(
     for mark in marks:
         was = current.get(mark.key)
         what = {"target": "target", "course": "course grade", "habit": "habit"}[mark.kind]
+        comment_only = was is not None and was.value == mark.value
         summary = (
-            f"{'Posted again' if was else 'Posted'} {what} mark {mark.value or 'none'} "
-            f"({where})"
+            (
+                f"Changed the comment of the posted {what} mark {mark.value or 'none'} ({where})"
+                if comment_only
+                else f"{'Posted again' if was else 'Posted'} {what} mark {mark.value or 'none'} "
+                f"({where})"
+            )
             + (
                 f"; override of {mark.computed_value or 'none'}: {mark.reason}"
                 if mark.overridden
@@ -413,14 +518,13 @@ def posting_window_set(
 def grade_form_set(*, school: School, form: str, by: User) -> MarkSettings:
     if form not in CourseGradeForm.values:
         raise PostingError({None: "Choose letter, percent or grade points."})
-    found = MarkSettings.objects.select_for_update().filter(school=school).first()
-    before = found.course_grade_form if found else CourseGradeForm.LETTER
-    if found is None:
-        found = MarkSettings.objects.create(school=school, course_grade_form=form)
-    elif before != form:
+    # get_or_create first, then lock: two admins saving at once both find the one row.
+    MarkSettings.objects.get_or_create(school=school)
+    found = MarkSettings.objects.select_for_update().get(school=school)
+    before = found.course_grade_form
+    if before != form:
         found.course_grade_form = form
         found.save(update_fields=["course_grade_form"])
-    if before != form:
         audit.record(
             school=school,
             action=AuditEvent.Action.UPDATE,

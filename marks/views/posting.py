@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,8 +33,12 @@ FIELD = re.compile(r"^m-([0-9]+)-(target|course|habit)-([0-9]+)$")
 
 
 def _subject(text: str) -> int | None:
-    """A target's or habit's id, or 0: the course grade's subject."""
-    return 0 if text == "0" else parse_id(text)
+    """A target's or habit's id, or 0: the course grade's subject (written as ids are written:
+    "07" is no id, so one mark has one field name)."""
+    if text == "0":
+        return 0
+    found = parse_id(text)
+    return found if found is not None and str(found) == text else None
 
 
 @dataclass
@@ -49,6 +53,10 @@ class Cell:
 
     @property
     def overridden(self) -> bool:
+        """Not the computed value: as posted (the value it was posted against) while it holds
+        the posted value, else against today's computed value."""
+        if self.posted is not None and self.value.strip() == self.posted.value:
+            return self.posted.overridden
         return self.value.strip() != self.computed
 
     @property
@@ -118,9 +126,17 @@ def _rows(
 
 
 def _period(request, section) -> tuple[list[GradingPeriod], GradingPeriod | None]:
+    """The period asked for (?period=; a post names the one its page showed), else the one whose
+    window is open. A post without its period is refused: the marks reviewed were one period's."""
     periods = selectors.periods_of(request.school, section)
-    wanted = parse_id(request.GET.get("period") or "")
-    if request.GET.get("period"):
+    asked = request.GET.get("period")
+    if request.method == "POST":
+        posted = request.POST.get("period") or asked
+        if not posted or (asked and posted != asked):
+            raise BadRequest("Say which grading period these marks are for.")
+        asked = posted
+    wanted = parse_id(asked or "")
+    if asked:
         chosen = next((p for p in periods if p.id == wanted), None)
         if chosen is None:
             raise Http404("No such grading period for this section")
@@ -233,10 +249,12 @@ def _entries(data) -> list[MarkEntry]:
     the row's comment with its course grade."""
     entries = []
     for name, value in data.items():
-        match = FIELD.match(name)
+        match = FIELD.fullmatch(name)
         if not match:
             continue
-        student_id, subject_id = parse_id(match[1]), _subject(match[3])
+        student_id, subject_id = _subject(match[1]), _subject(match[3])
+        if student_id == 0:
+            continue
         if student_id is None or subject_id is None:
             continue
         kind = match[2]
@@ -248,6 +266,7 @@ def _entries(data) -> list[MarkEntry]:
                 reason=data.get(f"reason-{student_id}", ""),
                 comment=comment,
                 seen=data.get(f"seen-{name[2:]}"),
+                version_seen=_subject(data.get(f"ver-{name[2:]}", "") or "-"),
             )
         )
     return entries

@@ -53,6 +53,8 @@ def test_an_admin_sets_a_window_reads_the_progress_and_adds_a_comment(
     assert axe_problems(page) == []
     shoot(page, "marks-admin-comments", 1280)
     with scopes_disabled():
-        assert CommentBankEntry.objects.get(school=world.school).texts["es"].startswith(
-            "{first_name} explica"
+        assert (
+            CommentBankEntry.objects.get(school=world.school)
+            .texts["es"]
+            .startswith("{first_name} explica")
         )

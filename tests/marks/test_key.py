@@ -320,3 +320,14 @@ def test_a_period_of_another_term_or_a_key_of_another_section_is_refused(world_a
     with pytest.raises(PostingError) as refused:
         post(w, w.section, q1, [MarkEntry(key=stranger, value="")])
     assert "not a mark of this section" in refused.value.errors[stranger]
+
+
+def test_one_mark_twice_in_one_post_is_refused_whole(world_a):
+    w = world_a
+    q1, _ = periods(w)
+    key = (w.students[1].id, COURSE, 0)
+    with pytest.raises(PostingError) as refused:
+        post(w, w.section, q1, [MarkEntry(key=key, value=""), MarkEntry(key=key, value="")])
+    assert "sent twice" in refused.value.errors[key]
+    with scopes_disabled():
+        assert not PostedMark.objects.exists()

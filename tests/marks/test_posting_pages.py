@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from gradebook.models import GradingPeriod
 from marks.computing import COURSE, TARGET
 from marks.models import CommentBankEntry, PostedMark
+from marks.services import grade_form_set
 from tests.factories import make_evidence, make_student
 from tests.gradebook.pages import page
 from tests.marks.test_key import TODAY, computed, in_q1, periods
@@ -25,7 +28,7 @@ def url(w, section=None, period=None, name="marks:post"):
 
 def form_of(w, period, **changes):
     """The grid's form as the browser sends it: every mark as shown, the computed values seen."""
-    data = {}
+    data = {"period": str(period.id)}
     for (student_id, kind, subject_id), c in computed(w, w.section, period).items():
         name = f"{student_id}-{kind}-{subject_id}"
         data[f"m-{name}"] = c.value
@@ -222,3 +225,143 @@ def test_the_grid_reads_and_posts_in_a_constant_number_of_queries(client, world_
         assert client.post(url(w, period=q1), form_of(w, q1)).status_code == 302
     assert len(seen) == posting
     assert (w.students[1].id, TARGET, w.targets[0].id) in computed(w, w.section, q1)
+
+
+INPUT = re.compile(r'<input(?=[^>]*\bname="([^"]+)")(?:(?=[^>]*\bvalue="([^"]*)"))?[^>]*>')
+
+
+def as_the_browser_sends(client, address, **changes):
+    """Every input of the posting grid as the page shows it (what a browser would send)."""
+    text = client.get(address).content.decode()
+    form = text[text.index("data-posting") :]
+    data = {name: html.unescape(value or "") for name, value in INPUT.findall(form)}
+    data.pop("csrfmiddlewaretoken", None)
+    data.update(changes)
+    return data
+
+
+def test_posting_the_page_again_as_shown_keeps_every_comment_in_every_language(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    with scopes_disabled():
+        CommentBankEntry.objects.create(
+            school=w.school,
+            code="G1",
+            texts={"en": "{first_name} grows.", "es": "{first_name} crece."},
+        )
+    client.force_login(w.teacher)
+    student = w.students[1]
+    first = as_the_browser_sends(client, url(w, period=q1), **{f"comment-{student.id}": "G1"})
+    assert client.post(url(w, period=q1), first).status_code == 302
+    count = len(posted())
+    # The page now shows the comment in English, its name filled in; sent back as it is shown
+    # (say the teacher fixes another mark and posts the page again): the same comment.
+    again = as_the_browser_sends(client, url(w, period=q1))
+    assert again[f"comment-{student.id}"] == f"{student.first_name} grows."
+    assert client.post(url(w, period=q1), again).status_code == 302
+    assert len(posted()) == count
+    with scopes_disabled():
+        mark = PostedMark.objects.filter(student=student, kind=COURSE).current().get()
+    assert mark.version == 1 and mark.comment["es"] == f"{student.first_name} crece."
+
+
+def test_a_post_names_the_period_its_page_showed(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    client.force_login(w.teacher)
+    data = as_the_browser_sends(client, url(w, period=q1))
+    assert data["period"] == str(q1.id)
+    # Without the period the post is refused, whatever period is open today.
+    data.pop("period")
+    assert (
+        client.post(reverse("marks:post", args=[w.school.slug, w.section.id]), data).status_code
+        == 400
+    )
+    assert posted() == []
+
+
+@pytest.mark.parametrize(
+    "field_value",
+    [
+        ("m-{s}-target-{t}", "1e26"),
+        ("m-{s}-target-{t}", "NaN"),
+        ("reason-{s}", "oral\x00exam"),
+        ("comment-{s}", "x\x00y"),
+        ("comment-{s}", "x" * 5000),
+    ],
+)
+def test_bad_values_are_refused_with_a_message_never_a_500(client, world_a, field_value):
+    w = world_a
+    q1, _ = periods(w)
+    client.force_login(w.teacher)
+    name, value = field_value
+    name = name.format(s=w.students[1].id, t=w.targets[0].id)
+    data = as_the_browser_sends(client, url(w, period=q1), **{name: value})
+    if name.startswith("reason"):
+        data[f"m-{w.students[1].id}-target-{w.targets[0].id}"] = "4"  # a change needing it
+    answer = client.post(url(w, period=q1), data)
+    assert answer.status_code == 422 and "Nothing was posted" in answer.content.decode()
+    assert posted() == []
+
+
+def test_one_mark_sent_twice_under_two_spellings_is_refused_not_a_500(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    client.force_login(w.teacher)
+    s, t = w.students[1].id, w.targets[0].id
+    data = as_the_browser_sends(client, url(w, period=q1))
+    shown = data[f"m-{s}-target-{t}"]
+    data[f"m-{s}-target-0{t}"] = shown  # not how an id is written: not a mark's field
+    data[f"m-{s}-target-{t}\n"] = shown
+    data[f"m-{s:03d}-target-{t}"] = shown
+    answer = client.post(url(w, period=q1), data)
+    assert answer.status_code == 302
+    with scopes_disabled():
+        assert PostedMark.objects.filter(student_id=s, target_id=t).count() == 1
+
+
+def test_a_mark_a_colleague_posted_meanwhile_is_not_overwritten(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    make_evidence(w, w.students[1], w.targets[0], "3", assessment=in_q1(w))
+    s, t = w.students[1], w.targets[0]
+    client.force_login(w.teacher)
+    stale = as_the_browser_sends(client, url(w, period=q1))  # the page as opened
+    # A co-teacher (here the admin) posts an override of 4 first.
+    client.force_login(w.admin)
+    client.post(
+        url(w, period=q1),
+        as_the_browser_sends(
+            client, url(w, period=q1), **{field(s, t): "4", f"reason-{s.id}": "Oral defence"}
+        ),
+    )
+    client.force_login(w.teacher)
+    # The stale page still shows 3; the teacher adds a reason for another change in that row.
+    stale[f"reason-{s.id}"] = "Late work counted"
+    stale[f"m-{s.id}-target-{w.targets[1].id}"] = "2"
+    answer = client.post(url(w, period=q1), stale)
+    assert answer.status_code == 422 and "posted this mark meanwhile" in answer.content.decode()
+    with scopes_disabled():
+        mark = PostedMark.objects.filter(student=s, target=t).current().get()
+    assert (mark.value, mark.version) == ("4", 1)
+
+
+def test_a_change_of_the_grade_form_never_blocks_posting_the_rest(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    make_evidence(w, w.students[1], w.targets[0], "3", assessment=in_q1(w))
+    client.force_login(w.teacher)
+    assert (
+        client.post(url(w, period=q1), as_the_browser_sends(client, url(w, period=q1))).status_code
+        == 302
+    )
+    with scope(school=w.school):
+        grade_form_set(school=w.school, form="percent", by=w.admin)
+    newcomer = make_student(w.school, "late-1", sections=[w.section], enrolled_on=w.term.starts_on)
+    answer = client.post(url(w, period=q1), as_the_browser_sends(client, url(w, period=q1)))
+    assert answer.status_code == 302
+    with scopes_disabled():
+        letter = PostedMark.objects.get(student=w.students[1], kind=COURSE)
+        percent = PostedMark.objects.get(student=newcomer, kind=COURSE)
+    assert (letter.grade_form, letter.version) == ("letter", 1)
+    assert percent.grade_form == "percent"
