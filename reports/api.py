@@ -34,6 +34,8 @@ class BatchSerializer(serializers.ModelSerializer):
         model = ReportBatch
         fields = [
             "id",
+            "kind",
+            "period",
             "section",
             "grade_level",
             "language",
@@ -75,7 +77,8 @@ class BatchStartSerializer(serializers.Serializer):
 class ReportBatchViewSet(
     SchoolViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin
 ):
-    """Batches of progress reports; each student's PDF renders in its own Celery task."""
+    """Batches of progress reports (and, read here, of report cards of record: `kind`, `period`;
+    those are started on the report cards page); each student's PDF renders in its own task."""
 
     model = ReportBatch
     allowed_roles = BATCH_ROLES

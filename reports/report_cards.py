@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import formats, translation
 
 from gradebook.models import (
@@ -157,31 +157,42 @@ def year_terms(school: School, term: Term) -> tuple[str, QuerySet[Term]]:
     )
 
 
-def posted_periods(*, school: School, student: Student) -> list[GradingPeriod]:
-    """The grading periods the student has posted marks in, latest first (the portal's list)."""
-    return list(
-        GradingPeriod.objects.filter(
-            school=school,
-            id__in=PostedMark.objects.filter(school=school, student=student).values("period_id"),
-        )
-        .select_related("term")
-        .order_by("-ends_on", "-starts_on", "name")
-    )
+def released(today: date) -> Q:
+    """Periods whose report cards families and students read: the day after the posting window
+    closed, or after the period ended when the window has no closing day. Until then teachers
+    are still posting, and a card would be half-posted; staff read it all along."""
+    return Q(posting_closes_on__lt=today) | Q(posting_closes_on__isnull=True, ends_on__lt=today)
 
 
-def posted_period(*, school: School, student: Student, period_id: int) -> GradingPeriod | None:
-    """The period if the student has posted marks in it (else None: no card to show)."""
-    return (
-        GradingPeriod.objects.filter(
-            school=school,
-            pk=period_id,
-            id__in=PostedMark.objects.filter(
-                school=school, student=student, period_id=period_id
-            ).values("period_id"),
-        )
-        .select_related("term")
-        .first()
+def posted_periods(
+    *, school: School, student: Student, released_by: date | None = None
+) -> list[GradingPeriod]:
+    """The grading periods the student has posted marks in, latest first (the portal's list);
+    with `released_by`, only those released to families by that day."""
+    periods = GradingPeriod.objects.filter(
+        school=school,
+        id__in=PostedMark.objects.filter(school=school, student=student).values("period_id"),
     )
+    if released_by is not None:
+        periods = periods.filter(released(released_by))
+    return list(periods.select_related("term").order_by("-ends_on", "-starts_on", "name"))
+
+
+def posted_period(
+    *, school: School, student: Student, period_id: int, released_by: date | None = None
+) -> GradingPeriod | None:
+    """The period if the student has posted marks in it (else None: no card to show); with
+    `released_by`, only if its cards are released to families by that day."""
+    periods = GradingPeriod.objects.filter(
+        school=school,
+        pk=period_id,
+        id__in=PostedMark.objects.filter(
+            school=school, student=student, period_id=period_id
+        ).values("period_id"),
+    )
+    if released_by is not None:
+        periods = periods.filter(released(released_by))
+    return periods.select_related("term").first()
 
 
 def shown_value(value: str, form: str = "") -> str:
@@ -321,7 +332,9 @@ def report_card(*, school: School, student: Student, period: GradingPeriod) -> R
                 targets=[rows[k] for k in target_keys],
                 grade=rows.get((COURSE, 0)) or Row("", "", [EMPTY] * len(columns)),
                 grade_form=latest_form[1] if latest_form else "",
-                habits=[rows[k] for k in habit_keys],
+                # A habit never scored in this section (every period posted empty) is left
+                # out: a course that does not score habits prints no table of dashes.
+                habits=[rows[k] for k in habit_keys if any(c.value for c in rows[k].cells)],
             )
         )
     return ReportCard(

@@ -47,6 +47,7 @@ from gradebook.services.self_assessment import (
 from gradebook.services.submissions import submission_create, submission_withdraw
 from grading.policies import policy_for_course
 from grading.rules import rules_statement
+from marks.services import school_today
 from mastery import pagecache as portal_cache
 from mastery.auth import client_address
 from mastery.decorators import roles_required
@@ -195,8 +196,19 @@ def child_report(request, school_slug: str, student_id: int):
 # a child who is not the guardian's. The card is in the viewer's language unless ?lang= asks.
 
 
+def _released_by(request):
+    """Families and students read a period's cards once released (report_cards.released);
+    staff read them from the first mark posted."""
+    return None if request.access.is_staff else school_today(request.school)
+
+
 def _report_card_response(request, student: Student, period_id: int, *, back_url: str):
-    period = report_cards.posted_period(school=request.school, student=student, period_id=period_id)
+    period = report_cards.posted_period(
+        school=request.school,
+        student=student,
+        period_id=period_id,
+        released_by=_released_by(request),
+    )
     if period is None:
         raise Http404("No report card for this period")
     language = report_language(student, request.GET.get("lang") or translation.get_language())
@@ -219,13 +231,16 @@ def _report_card_response(request, student: Student, period_id: int, *, back_url
                 "card": card,
                 "pdf": False,
                 "back_url": back_url,
-                "lang_param": request.GET.get("lang", ""),
+                # The language resolved (a known one), never the raw parameter.
+                "lang_param": language if request.GET.get("lang") else "",
             },
         )
 
 
 def _report_cards_page(request, student: Student, *, card_url, back_url: str, is_student: bool):
-    periods = report_cards.posted_periods(school=request.school, student=student)
+    periods = report_cards.posted_periods(
+        school=request.school, student=student, released_by=_released_by(request)
+    )
     return render(
         request,
         "reports/report_cards.html",

@@ -16,7 +16,7 @@ TODAY = date.today()
 
 
 def quarters(w: World) -> tuple[GradingPeriod, GradingPeriod]:
-    """Q1 ended ten days ago; Q2 runs to the end of the term (made once per world)."""
+    """Q1 ended ten days ago, Q2 yesterday: both released to families (made once per world)."""
     with scopes_disabled():
         q1, _ = GradingPeriod.objects.get_or_create(
             school=w.school,
@@ -28,7 +28,7 @@ def quarters(w: World) -> tuple[GradingPeriod, GradingPeriod]:
             school=w.school,
             term=w.term,
             name="Q2",
-            defaults={"starts_on": TODAY - timedelta(days=9), "ends_on": w.term.ends_on},
+            defaults={"starts_on": TODAY - timedelta(days=9), "ends_on": TODAY - timedelta(days=1)},
         )
     return q1, q2
 

@@ -326,6 +326,32 @@ def test_families_and_students_find_every_posted_card_by_period(client, posted):
     assert response.status_code == 200 and "Report card" in response.content.decode()
 
 
+def test_families_read_a_card_only_once_posting_has_closed_staff_at_once(client, posted):
+    w = posted
+    q2 = w.extra["q2"]
+    # The window for Q2 is still open until tomorrow: teachers may still be posting.
+    with scopes_disabled():
+        GradingPeriod.objects.filter(pk=q2.pk).update(posting_closes_on=TODAY + timedelta(days=1))
+    listing = reverse("reports:child_report_cards", args=[w.school.slug, w.student.id])
+    client.force_login(w.guardian)
+    assert card_url(w, q2) not in client.get(listing).content.decode()
+    assert client.get(card_url(w, q2)).status_code == 404
+    assert client.get(card_url(w, w.extra["q1"])).status_code == 200
+    client.force_login(w.student_user)
+    assert (
+        client.get(reverse("reports:my_report_card", args=[w.school.slug, q2.id])).status_code
+        == 404
+    )
+    client.force_login(w.teacher)
+    staff = reverse("reports:student_report_card", args=[w.school.slug, w.student.id, q2.id])
+    assert client.get(staff).status_code == 200
+    # The day after the window closed, the family reads it.
+    with scopes_disabled():
+        GradingPeriod.objects.filter(pk=q2.pk).update(posting_closes_on=TODAY - timedelta(days=1))
+    client.force_login(w.guardian)
+    assert client.get(card_url(w, q2)).status_code == 200
+
+
 def test_a_period_without_posted_marks_for_the_student_answers_404(client, posted):
     w = posted
     with scopes_disabled():
