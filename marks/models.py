@@ -228,6 +228,14 @@ class PostedMark(TenantModel):
                 | (Q(kind="habit") & Q(habit__isnull=False) & Q(target__isnull=True)),
                 name="posted_mark_subject_of_kind",
             ),
+            # The key's subject is the target's or habit's own id (0: the course grade), so one
+            # mark's versions can never be split over two subject ids by a raw insert.
+            models.CheckConstraint(
+                condition=(Q(kind="target") & Q(subject_id=F("target_id")))
+                | (Q(kind="course") & Q(subject_id=0))
+                | (Q(kind="habit") & Q(subject_id=F("habit_id"))),
+                name="posted_mark_subject_id",
+            ),
             models.CheckConstraint(
                 condition=Q(value=F("computed_value")) | ~Q(reason=""),
                 name="posted_mark_override_has_reason",
