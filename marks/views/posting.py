@@ -25,6 +25,7 @@ from marks import selectors
 from marks.computing import COURSE, HABIT, TARGET, Key, SectionMarks, section_marks_compute
 from marks.models import CommentBankEntry, PostedMark
 from marks.services import MarkEntry, PostingError, school_today, section_marks_post
+from mastery import calculation
 from mastery.fields import parse_id
 from mastery.models import Role
 from mastery.selectors import achievement_levels
@@ -231,10 +232,34 @@ def post_marks(request, school_slug: str, section_id: int):
         "posted_count": len(current),
         "drifted": sum(1 for row in rows for cell in row.cells if cell.drifted),
         "bank": [(entry, _bank_label(entry, language)) for entry in bank],
+        "suggested": _suggestions(rows, bank, language, {t.id for t in marks.targets}),
         "levels": achievement_levels(request.school),
         "errors": errors,
     }
     return render(request, "marks/post.html", context, status=status)
+
+
+def _suggestions(
+    rows: list[Row], bank: list[CommentBankEntry], language: str, course_targets: set[int]
+) -> dict[int, list[str]]:
+    """Each student's picker: the bank's entries for a target of the course at the level the
+    student's mark shows first, then the entries for any target or level; an entry for another
+    course's target, or for a level this student has on none of its targets, is left out."""
+    found: dict[int, list[str]] = {}
+    for row in rows:
+        shown = {cell.key[2]: cell.value.strip() for cell in row.cells if cell.key[1] == TARGET}
+        close, general = [], []
+        for entry in bank:
+            if entry.target_id is not None and entry.target_id not in course_targets:
+                continue
+            level = calculation.fmt(entry.level) if entry.level is not None else None
+            targets = [entry.target_id] if entry.target_id is not None else list(shown)
+            if level is not None and not any(shown.get(t) == level for t in targets):
+                continue
+            label = _bank_label(entry, language)
+            (close if entry.target_id is not None or level is not None else general).append(label)
+        found[row.student_id] = close + general
+    return found
 
 
 def _bank_label(entry: CommentBankEntry, language: str) -> str:

@@ -365,3 +365,30 @@ def test_a_change_of_the_grade_form_never_blocks_posting_the_rest(client, world_
         percent = PostedMark.objects.get(student=newcomer, kind=COURSE)
     assert (letter.grade_form, letter.version) == ("letter", 1)
     assert percent.grade_form == "percent"
+
+
+def test_each_students_picker_offers_the_comments_for_their_levels_first(client, world_a):
+    w = world_a
+    q1, _ = periods(w)
+    quiz = in_q1(w)
+    make_evidence(w, w.students[1], w.targets[0], "2", assessment=quiz)
+    make_evidence(w, w.students[2], w.targets[0], "4", assessment=quiz)
+    with scopes_disabled():
+        for code, level, text in (
+            ("T2", 2, "Keep practising the first skill."),
+            ("T4", 4, "Mastered the first skill."),
+        ):
+            CommentBankEntry.objects.create(
+                school=w.school, code=code, target=w.targets[0], level=level, texts={"en": text}
+            )
+        CommentBankEntry.objects.create(school=w.school, code="G1", texts={"en": "Works steadily."})
+    client.force_login(w.teacher)
+    text = client.get(url(w, period=q1)).content.decode()
+
+    def picker(student):
+        block = text[text.index(f'<datalist id="bank-{student.id}">') :]
+        return re.findall(r'<option value="([^"]+)"', block[: block.index("</datalist>")])
+
+    assert picker(w.students[1]) == ["T2: Keep practising the first skill.", "G1: Works steadily."]
+    assert picker(w.students[2]) == ["T4: Mastered the first skill.", "G1: Works steadily."]
+    assert picker(w.students[0]) == ["G1: Works steadily."]
