@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from gradebook import api as gradebook_api
 from gradebook import api_files, api_requests, api_self, api_targets
 from intervention import api as intervention_api
+from marks import api as marks_api
 from mastery import api as mastery_api
 from mastery.rest import api_not_found
 from reports import api as reports_api
@@ -39,6 +40,8 @@ for prefix, viewset, basename in [
     ("roster-entries", intervention_api.RosterEntryViewSet, "roster-entry"),
     ("report-batches", reports_api.ReportBatchViewSet, "report-batch"),
     ("reports", reports_api.StudentReportViewSet, "student-report"),
+    ("posted-marks", marks_api.PostedMarkViewSet, "posted-mark"),
+    ("comment-bank", marks_api.CommentBankViewSet, "comment-bank"),
 ]:
     router.register(f"{school}/{prefix}", viewset, basename=basename)
 

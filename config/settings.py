@@ -465,6 +465,9 @@ SPECTACULAR_SETTINGS = {
         "EvidenceStatusEnum": "gradebook.models.EvidenceStatus",
         "CycleStatusEnum": "intervention.models.InterventionCycle.Status",
         "BatchStatusEnum": "reports.models.ReportBatch.Status",
+        "PostedMarkKindEnum": "marks.models.PostedMark.Kind",
+        "PreferredLanguageEnum": LANGUAGES,
+        "LanguageEnum": "reports.models.ReportBatch.Language",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

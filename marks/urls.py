@@ -3,7 +3,7 @@ windows, the comment bank and the CSV exports of record."""
 
 from django.urls import path
 
-from marks.views import admin, posting
+from marks.views import admin, exports, posting
 
 app_name = "marks"
 
@@ -18,4 +18,10 @@ urlpatterns: list = [
     path("comments/", admin.comments_page, name="comments"),
     path("comments/<int:comment_id>/", admin.comment_edit, name="comment"),
     # --- exports (marks.views.exports) ---
+    path(
+        "sections/<int:section_id>/export.csv",
+        exports.section_marks_export,
+        name="section_export",
+    ),
+    path("export.csv", exports.school_marks_export, name="school_export"),
 ]

@@ -20,6 +20,7 @@ from gradebook.models import (
     Enrollment,
     Evidence,
     FileAttachment,
+    GradingPeriod,
     Guardianship,
     Mastery,
     ReassessmentRequest,
@@ -43,7 +44,9 @@ from intervention.models import (
     RosterEntry,
 )
 from intervention.services import cycle_open
-from marks.models import CommentBankEntry
+from marks.computing import section_marks_compute
+from marks.models import CommentBankEntry, PostedMark
+from marks.services import MarkEntry, section_marks_post
 from mastery.models import (
     Competency,
     Department,
@@ -395,6 +398,8 @@ def api_objects(w: World) -> dict[str, int]:
             "submissions": (
                 Submission.objects.filter(school=w.school).first() or make_submission(w)
             ).id,
+            "posted-marks": make_posted_mark(w).id,
+            "comment-bank": make_comment_entry(w).id,
         }
 
 
@@ -428,6 +433,50 @@ def make_self_assessment(
             recorded_by=w.student_user,
             token=token,
             assessed_on=date.today() - timedelta(days=days_ago),
+        )
+
+
+def marking_period(w: World, name: str = "Q1") -> GradingPeriod:
+    """A grading period of the world's term, from its first day to a month ahead, its posting
+    window left open (made once per world and name)."""
+    with scopes_disabled():
+        period, _ = GradingPeriod.objects.get_or_create(
+            school=w.school,
+            term=w.term,
+            name=name,
+            defaults={"starts_on": w.term.starts_on, "ends_on": date.today() + timedelta(days=30)},
+        )
+    return period
+
+
+def make_posted_mark(w: World) -> PostedMark:
+    """The world's section's marks posted as computed for marking_period (once), through the
+    service by the section's teacher; returns the first student's mark on the first target."""
+    period = marking_period(w)
+    with scope(school=w.school):
+        if not PostedMark.objects.filter(
+            school=w.school, section=w.section, period=period
+        ).exists():
+            computed = section_marks_compute(school=w.school, section=w.section, period=period)
+            section_marks_post(
+                school=w.school,
+                section=w.section,
+                period=period,
+                posted_by=w.teacher,
+                entries=[MarkEntry(key=k, value=c.value) for k, c in computed.computed.items()],
+                is_admin=False,
+            )
+        return (
+            PostedMark.objects.filter(
+                school=w.school,
+                section=w.section,
+                period=period,
+                student=w.students[0],
+                kind=PostedMark.Kind.TARGET,
+                subject_id=w.targets[0].id,
+            )
+            .current()
+            .get()
         )
 
 

@@ -22,6 +22,7 @@ from tests.factories import (
     make_evidence,
     make_evidence_file,
     make_intervention,
+    make_posted_mark,
     make_request,
     make_run,
     make_self_assessment,
@@ -94,6 +95,8 @@ API_OBJECTS = {
     "evidence-file": lambda w: make_evidence_file(w).file_id,
     "submission": lambda w: make_submission(w).id,
     "framework": lambda w: framework_of(w).id,
+    "posted-mark": lambda w: make_posted_mark(w).id,
+    "comment-bank": lambda w: make_comment_entry(w).id,
 }
 
 

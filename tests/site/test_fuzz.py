@@ -63,12 +63,13 @@ from intervention.models import (
     RosterEntry,
     SessionAttendance,
 )
+from marks.models import PostedMark
 from mastery.fields import BoundedDateField, BoundedModelMultipleChoiceField, IdField, parse_id
 from mastery.models import AuditEvent, Department
 from mastery.rest import BoundedFilterBackend, JSONParser, filter_ids
 from mastery.services import api_token_create
 from reports.models import ReportBatch
-from tests.factories import api_objects, make_evidence, make_intervention
+from tests.factories import api_objects, make_evidence, make_intervention, marking_period
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,6 +187,7 @@ WRITTEN = [
     SessionAttendance,
     Department,
     ReportBatch,
+    PostedMark,
 ]
 
 
@@ -575,6 +577,13 @@ def api_world(world_a, world_b, settings):
         },
         ("POST", "void"): {"reason": "fuzz"},
         ("POST", "report-batches"): {"section": world_a.section.id},
+        ("POST", "post"): {  # posted-marks/post/: one course grade of the section
+            "section": world_a.section.id,
+            "period": marking_period(world_a).id,
+            "marks": [
+                {"student": world_a.students[0].id, "kind": "course", "subject": 0, "value": ""}
+            ],
+        },
     }
     yield world_a, raw, known, bodies
     for signal in (signals.request_started, signals.request_finished):

@@ -140,6 +140,9 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "gradebook:section_requests_export":    (200,  200,  404,  200,  404,  404,  200,  404,  302),
     "gradebook:requests_export":            (200,  403,  403,  200,  403,  403,  200,  404,  302),
     "gradebook:oneroster_import":           (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    # The CSV of record (marks.views.exports): without ?period= a 400 once the user may export
+    "marks:section_export":                 (400,  400,  404,  400,  404,  404,  400,  404,  302),
+    "marks:school_export":                  (400,  403,  403,  400,  403,  403,  400,  404,  302),
     "gradebook:feedback_settings":          (200,  200,  200,  200,  403,  403,  200,  404,  302),
     # Intervention (the group in the URL is other_teacher's; the student is teacher's)
     "intervention:home":                    (200,  302,  302,  200,  403,  403,  200,  404,  302),
@@ -263,6 +266,13 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "api:report-batch-list":                (200,  200,  200,  200,  403,  403,  403,  404,  401),
     "api:report-batch-detail":              (200,  404,  404,  200,  403,  403,  403,  404,  401),
     "api:report-batch-download":            (404,  404,  404,  404,  403,  403,  403,  404,  401),
+    # Marks of record: read like their section; posted by its teachers and school admins (the
+    # sweep's body posts nothing: 400); the comment bank read by all staff
+    "api:posted-mark-list":                 (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:posted-mark-detail":               (200,  200,  404,  200,  403,  403,  200,  404,  401),
+    "api:posted-mark-post":                 (400,  400,  400,  403,  403,  403,  403,  404,  401),
+    "api:comment-bank-list":                (200,  200,  200,  200,  403,  403,  200,  404,  401),
+    "api:comment-bank-detail":              (200,  200,  200,  200,  403,  403,  200,  404,  401),
     "api:schema":                           (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "api:docs":                             (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "api/^.*$":                             (404,  404,  404,  404,  404,  404,  404,  404,  404),

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from devtools.bench import generate, measure, runs
+from devtools.bench import marks as marks_runs
 from devtools.bench.load import mixed_load, portal_load
 from mastery import rls
 
@@ -28,6 +29,8 @@ NAMES = (
     "report_pdf",
     "report_pdf_download",
     "report_batch_100",
+    "marks_post",
+    "marks_csv",
     "portal_load",
     "load_mixed",
 )
@@ -116,6 +119,8 @@ class Command(BaseCommand):
             "report_batch_100": lambda: runs.report_batch(
                 w, 1, o["batch_size"], o["batch_workers"]
             ),
+            "marks_post": lambda: marks_runs.marks_post(w, fast),
+            "marks_csv": lambda: marks_runs.marks_csv(w, slow),
             "portal_load": lambda: portal_load(
                 w.school, seconds=o["load_seconds"], connections=o["load_connections"]
             ),
