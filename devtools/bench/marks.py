@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devtools.bench.measure import Measurement, interleaved, timed
-from devtools.bench.runs import World, _capture_queries, _client, _ok
+from devtools.bench.runs import World, _capture_queries, _client, _ok, report_batch
 from gradebook.models import Enrollment, GradingPeriod, Section, SectionTeacher, Term
 from marks.computing import section_marks_compute
 from marks.exports import posted_marks_csv_query
@@ -239,3 +239,19 @@ def marks_csv(w: World, n: int) -> Measurement:
         within=lambda m: m.p95 <= 5000,
         extra={"rows": current, "csv_bytes": sizes[-1]},
     )
+
+
+def report_card_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
+    """A batch of `size` report cards of record as of the bench period (the school posted),
+    through real Celery workers, from start to the zip: as `report_batch` measures progress
+    reports."""
+    period = marking_period(w)
+    _school_posted(w, period)
+    with all_schools():
+        students = list(
+            PostedMark.objects.filter(school=w.school, period=period)
+            .order_by("student_id")
+            .values_list("student_id", flat=True)
+            .distinct()
+        )
+    return report_batch(w, n, size, concurrency, period=period, student_ids=students)

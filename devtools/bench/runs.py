@@ -458,10 +458,13 @@ def celery_worker(concurrency: int):
             process.kill()
 
 
-def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
-    """A batch of `size` reports through real Celery workers, from start to the zip ready."""
+def report_batch(
+    w: World, n: int, size: int, concurrency: int, *, period=None, student_ids=None
+) -> Measurement:
+    """A batch of `size` reports through real Celery workers, from start to the zip ready; with
+    `period`, of report cards of record as of it (of `student_ids`, students with posted marks)."""
     with all_schools():
-        pool = list(
+        pool = student_ids or list(
             Student.objects.filter(school=w.school).order_by("id").values_list("id", flat=True)
         )
     samples = []
@@ -479,7 +482,11 @@ def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
                 start = time.perf_counter()
                 with enter_school(w.school), transaction.atomic():
                     batch = batch_start(
-                        school=w.school, requested_by=w.admin, students=students, language="en"
+                        school=w.school,
+                        requested_by=w.admin,
+                        students=students,
+                        language="en",
+                        period=period,
                     )
                 while True:
                     with all_schools():
@@ -495,9 +502,11 @@ def report_batch(w: World, n: int, size: int, concurrency: int) -> Measurement:
     finally:
         celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
     per_report = [s / size for s in samples]
+    kind = "report_card_batch" if period is not None else "report_batch"
+    what = "report cards of record" if period is not None else "report PDFs"
     return Measurement(
-        f"report_batch_{size}" if size != 100 else "report_batch_100",
-        f"a batch of {size} report PDFs through Celery ({concurrency} worker processes), to the zip",
+        f"{kind}_{size}",
+        f"a batch of {size} {what} through Celery ({concurrency} worker processes), to the zip",
         budget="runs in parallel with a progress bar",
         samples_ms=samples,
         extra={

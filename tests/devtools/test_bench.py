@@ -63,7 +63,10 @@ def test_the_benchmark_measures_every_figure_and_reuses_its_data(tmp_path):
 
     results = {r["name"]: r for r in json.loads(out.read_text())}
     # The batch is named after its size (report_batch_100 at the default size).
-    assert set(results) == set(NAMES) - {"report_batch_100"} | {"report_batch_3"}
+    assert set(results) == set(NAMES) - {"report_batch_100", "report_card_batch_100"} | {
+        "report_batch_3",
+        "report_card_batch_3",
+    }
     for name, r in results.items():
         assert r["n"] >= 1 and 0 < r["median_ms"] <= r["p95_ms"], name
         assert r["scale"]["students"] == 60 and r["scale"]["evidence_rows"] > 0
@@ -80,8 +83,9 @@ def test_the_benchmark_measures_every_figure_and_reuses_its_data(tmp_path):
     assert mixed["scores_saved"] > 0 and mixed["cells_scored"] > 0
     assert mixed["score_p95_ms"] > 0 and mixed["family_p95_ms"] > 0
     assert results["report_pdf"]["pages"] >= 1 and results["report_pdf"]["pdf_bytes"] > 1000
-    batch = results["report_batch_3"]
-    assert batch["reports"] == 3 and batch["ms_per_report"] > 0
+    for name in ("report_batch_3", "report_card_batch_3"):
+        batch = results[name]
+        assert batch["reports"] == 3 and batch["ms_per_report"] > 0, name
 
     # A second run at the same scale reuses the generated database and measures only what it
     # is asked for.

@@ -29,6 +29,7 @@ NAMES = (
     "report_pdf",
     "report_pdf_download",
     "report_batch_100",
+    "report_card_batch_100",
     "marks_post",
     "marks_csv",
     "portal_load",
@@ -117,6 +118,9 @@ class Command(BaseCommand):
             "report_pdf": lambda: runs.report_pdf_warm(w, max(5, fast // 3)),
             "report_pdf_download": lambda: runs.report_download(w, fast),
             "report_batch_100": lambda: runs.report_batch(
+                w, 1, o["batch_size"], o["batch_workers"]
+            ),
+            "report_card_batch_100": lambda: marks_runs.report_card_batch(
                 w, 1, o["batch_size"], o["batch_workers"]
             ),
             "marks_post": lambda: marks_runs.marks_post(w, fast),
