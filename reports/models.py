@@ -109,8 +109,14 @@ class ReportBatch(TenantModel):
     )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROGRESS)
     # Report cards: the grading period they are as of.
+    # A composite key (school_id, period_id) in the database (migration 0005, mastery.citus).
     period = models.ForeignKey(
-        GradingPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        GradingPeriod,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     section = models.ForeignKey(
         Section, null=True, blank=True, on_delete=models.CASCADE, related_name="+"

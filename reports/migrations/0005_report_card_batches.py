@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from mastery.citus import tenant_keys
+
 
 class Migration(migrations.Migration):
 
@@ -20,6 +22,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='reportbatch',
             name='period',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='gradebook.gradingperiod'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='gradebook.gradingperiod'),
+        ),
+        # The new reference carries the school (the table's own older keys stay listed).
+        tenant_keys(
+            "reports_reportbatch",
+            references={"period_id": "gradebook_gradingperiod"},
+            primary=False,
         ),
     ]
