@@ -62,12 +62,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "oauth2_provider",
     "mastery.apps.MasteryConfig",
     "grading.apps.GradingConfig",
     "gradebook.apps.GradebookConfig",
     "intervention.apps.InterventionConfig",
     "years.apps.YearsConfig",
     "marks.apps.MarksConfig",
+    "sis.apps.SisConfig",
     "reports.apps.ReportsConfig",
 ]
 # The benchmark and the demo data (devtools/) are not in the production image: installed where
@@ -503,3 +505,35 @@ CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(50 * 100
 CASE_IMPORT_TIMEOUT = float(os.environ.get("CASE_IMPORT_TIMEOUT", "20"))
 # A CA bundle trusted besides the system's (an internal CASE server's own CA); empty: system only.
 CASE_IMPORT_CA_FILE = os.environ.get("CASE_IMPORT_CA_FILE", "")
+
+# --- Grades to the SIS (sis) ---------------------------------------------------------------------
+# OAuth 2 for the OneRoster Gradebook REST binding: client credentials only (SIS service accounts
+# made on the SIS page, each Application of grant type client-credentials), secrets hashed,
+# tokens for an hour, the binding's read scope.
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("SIS_TOKEN_SECONDS", "3600")),
+    "SCOPES": {
+        "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly": (
+            "Read the OneRoster gradebook"
+        ),
+    },
+    "DEFAULT_SCOPES": ["https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly"],
+}
+# django-oauth-toolkit's own models (named so Django's migration graph can resolve them).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# The key the SIS's push credentials are encrypted with (Fernet); derived from SECRET_KEY when
+# unset, so rotating SECRET_KEY then means entering the SIS secret again.
+SIS_CREDENTIALS_KEY = os.environ.get("SIS_CREDENTIALS_KEY", "")
+# Hosts a push may reach although they resolve to a private or loopback address (a SIS inside the
+# district's network); every other host must resolve to public addresses only. https only.
+SIS_PUSH_ALLOWED_HOSTS = env_list("SIS_PUSH_ALLOWED_HOSTS", [])
+SIS_PUSH_CA_FILE = os.environ.get("SIS_PUSH_CA_FILE", "")
+SIS_PUSH_TIMEOUT = float(os.environ.get("SIS_PUSH_TIMEOUT", "20"))
+# A push that could not reach the SIS (or was told to wait) tries again this many times, waiting
+# SIS_PUSH_BACKOFF seconds, then twice that, and so on.
+SIS_PUSH_RETRIES = int(os.environ.get("SIS_PUSH_RETRIES", "5"))
+SIS_PUSH_BACKOFF = float(os.environ.get("SIS_PUSH_BACKOFF", "30"))

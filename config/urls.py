@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from oauth2_provider import views as oauth2_views
 
 from config import views as site_views
 from gradebook.views import audit as audit_views
@@ -44,6 +45,11 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path(settings.ADMIN_URL, admin_site.urls),
     path("api/", include("config.api_urls")),
+    # Grades to the SIS (sis): the OneRoster 1.2 Gradebook REST binding and the OAuth 2 token
+    # endpoint its clients take tokens at (client credentials; no authorization pages).
+    path("ims/oneroster/gradebook/v1p2/", include("sis.oneroster_urls")),
+    path("oauth/token/", oauth2_views.TokenView.as_view(), name="oauth_token"),
+    path("oauth/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth_revoke"),
     # Everything of one school lives under /s/<school-slug>/ and runs in that school's scope.
     path("s/<slug:school_slug>/", site_views.school_home, name="school_home"),
     path("s/<slug:school_slug>/policy/", grading_views.policy_page, name="policy"),
@@ -75,6 +81,7 @@ urlpatterns = [
     path("s/<slug:school_slug>/intervention/", include("intervention.urls")),
     path("s/<slug:school_slug>/years/", include("years.urls")),
     path("s/<slug:school_slug>/marks/", include("marks.urls")),
+    path("s/<slug:school_slug>/sis/", include("sis.urls")),
     path("s/<slug:school_slug>/", include("reports.urls")),
     # A district's schools side by side (its district admins only).
     path("d/<slug:district_slug>/dashboard/", dashboards.district_view, name="district_dashboard"),

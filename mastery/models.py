@@ -695,6 +695,8 @@ class AuditEvent(TenantModel):
         # The marks of record (marks): a mark posted, or posted again as a new version.
         POST = "post", _("Posted")
         REPOST = "repost", _("Posted again")
+        SEND = "send", _("Sent to the SIS")
+        REVOKE = "revoke", _("Revoked")
 
     class ObjectType(models.TextChoices):
         EVIDENCE = "evidence", _("Evidence")
@@ -719,6 +721,7 @@ class AuditEvent(TenantModel):
         MARK = "mark", _("Posted mark")
         COMMENT_BANK = "comment_bank", _("Comment bank")
         PERIOD = "period", _("Grading period")
+        SIS = "sis", _("Grades to the SIS")
 
     # Every read leads with the school and the time (the composite index): no index of its own.
     school = models.ForeignKey(

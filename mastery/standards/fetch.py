@@ -47,8 +47,12 @@ def _public(address: str) -> bool:
     )
 
 
-def checked_address(url: str) -> tuple[str, str, int]:
-    """(host, the address to connect to, port) of an https URL that may be fetched."""
+def checked_address(
+    url: str, allowed_hosts: list[str] | None = None
+) -> tuple[str, str, int]:
+    """(host, the address to connect to, port) of an https URL that may be fetched; hosts in
+    `allowed_hosts` (by default CASE_IMPORT_ALLOWED_HOSTS) may resolve to private addresses.
+    The SIS push (sis.push) checks its URLs here too, with its own list."""
     parts = urlsplit(url)
     if parts.scheme != "https":
         raise FetchError("Only https:// addresses are fetched.")
@@ -66,7 +70,9 @@ def checked_address(url: str) -> tuple[str, str, int]:
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"The host {host} could not be found.") from exc
     addresses = [str(info[4][0]) for info in infos]
-    allowed = {h.lower() for h in settings.CASE_IMPORT_ALLOWED_HOSTS}
+    if allowed_hosts is None:
+        allowed_hosts = settings.CASE_IMPORT_ALLOWED_HOSTS
+    allowed = {h.lower() for h in allowed_hosts}
     if host not in allowed:
         refused = [a for a in addresses if not _public(a)]
         if refused:
@@ -77,7 +83,7 @@ def checked_address(url: str) -> tuple[str, str, int]:
     return host, addresses[0], port
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """An HTTPS connection to a checked address, verifying the certificate for the host name."""
 
     def __init__(
@@ -108,7 +114,7 @@ def url_fetch(url: str) -> bytes:
         host, address, port = checked_address(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = _PinnedHTTPSConnection(
+        connection = PinnedHTTPSConnection(
             host, address, port, timeout=timeout, context=_context()
         )
         try:
