@@ -65,9 +65,10 @@ def start_worker_process(**env_overrides: str) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def celery_worker():
-    """Start `celery worker` on the test database; tasks sent inside the block go to it for real."""
-    process = start_worker_process()
+def celery_worker(**env_overrides: str):
+    """Start `celery worker` on the test database; tasks sent inside the block go to it for real.
+    `env_overrides`: settings the worker reads from its environment (an SIS's address, say)."""
+    process = start_worker_process(**env_overrides)
     worker = Worker(process)
     celery_app.conf.task_always_eager = False
     try:

@@ -20,7 +20,6 @@ from sis.csv_binding import BULK, HEADERS, REQUIRED, bundle_files, bundle_zip
 from sis.gradebook import period_gradebook
 from sis.models import SisDelivery
 from tests.factories import make_member, make_world
-from tests.sis.conftest import make_bundle_school
 
 EXPECTED = Path(__file__).with_name("expected_bundle")
 SCORE_STATUS = {"exempt", "fully graded", "not submitted", "partially graded", "submitted"}
