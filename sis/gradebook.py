@@ -70,12 +70,16 @@ FULLY_GRADED = "fully graded"
 # LearningObjectiveSetDType.source: "case" for CASE identifiers (Gradebook information model).
 CASE_SOURCE = "case"
 
-CATEGORY_TITLES = {
+CATEGORY_TITLES: dict[str, str] = {
     PostedMark.Kind.TARGET: "Learning targets",
     PostedMark.Kind.COURSE: "Course grade",
     PostedMark.Kind.HABIT: "Habits of work",
 }
-KIND_ORDER = {PostedMark.Kind.TARGET: 0, PostedMark.Kind.COURSE: 1, PostedMark.Kind.HABIT: 2}
+KIND_ORDER: dict[str, int] = {
+    PostedMark.Kind.TARGET: 0,
+    PostedMark.Kind.COURSE: 1,
+    PostedMark.Kind.HABIT: 2,
+}
 
 
 def our_id(*parts: object) -> str:
@@ -349,19 +353,19 @@ def period_gradebook(
     line_item_of: dict[tuple[int, str, int], str] = {}
     letter_points: dict[int, dict[str, Decimal]] = {}
     for m in marks:
-        key = (m.section_id, m.kind, m.subject_id)
+        item_key = (m.section_id, m.kind, m.subject_id)
         form = m.grade_form if m.kind == PostedMark.Kind.COURSE else ""
         scale_key = (m.section_id, m.kind, form)
         section = sections[m.section_id]
-        if key not in line_item_of:
+        if item_key not in line_item_of:
             sourced_id = our_id(
                 school.pk, "lineItem", m.section_id, period.pk, m.kind, m.subject_id
             )
-            line_item_of[key] = sourced_id
+            line_item_of[item_key] = sourced_id
             item: dict[str, Any] = {
                 "sourcedId": sourced_id,
                 "status": ACTIVE,
-                "dateLastModified": datetime_text(first_posted[key]),
+                "dateLastModified": datetime_text(first_posted[item_key]),
                 "title": _title(m, period, courses[section.course_id], targets, habits),
                 "description": _description(m, targets, habits),
                 # date-times in the JSON binding, dates in the CSV one: whole days, UTC.
@@ -390,7 +394,7 @@ def period_gradebook(
             ),
             "status": ACTIVE,
             "dateLastModified": datetime_text(m.posted_at),
-            "lineItem": ref("lineItem", line_item_of[key]),
+            "lineItem": ref("lineItem", line_item_of[item_key]),
             "student": ref("user", ids.user(m.student_id)),
             "class": ref("class", ids.klass(m.section_id)),
             "scoreScale": ref("scoreScale", scale_of[scale_key]),

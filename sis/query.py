@@ -131,7 +131,7 @@ def _int(params: Mapping[str, str], name: str, default: int, minimum: int) -> in
     if raw in (None, ""):
         return default
     try:
-        value = int(raw)  # type: ignore[arg-type]
+        value = int(raw)
     except ValueError as exc:
         raise QueryError(f"{name} must be a whole number.", "invaliddata") from exc
     if value < minimum:
