@@ -284,10 +284,9 @@ def period_gradebook(
     # Categories: one per kind of mark present.
     # Categories and score scales are the school's (per class): dated by the school's first
     # posted mark, so that every export and every page of the pull dates them the same.
-    earliest = (
-        PostedMark.objects.filter(school=school).aggregate(first=Min("posted_at"))["first"]
-        or min(first_posted.values())
-    )
+    earliest = PostedMark.objects.filter(school=school).aggregate(first=Min("posted_at"))[
+        "first"
+    ] or min(first_posted.values())
     kinds = sorted({m.kind for m in marks}, key=KIND_ORDER.__getitem__)
     category_of = {kind: our_id(school.pk, "category", kind) for kind in kinds}
     for kind in kinds:

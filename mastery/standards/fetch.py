@@ -47,9 +47,7 @@ def _public(address: str) -> bool:
     )
 
 
-def checked_address(
-    url: str, allowed_hosts: list[str] | None = None
-) -> tuple[str, str, int]:
+def checked_address(url: str, allowed_hosts: list[str] | None = None) -> tuple[str, str, int]:
     """(host, the address to connect to, port) of an https URL that may be fetched; hosts in
     `allowed_hosts` (by default CASE_IMPORT_ALLOWED_HOSTS) may resolve to private addresses.
     The SIS push (sis.push) checks its URLs here too, with its own list."""
@@ -114,9 +112,7 @@ def url_fetch(url: str) -> bytes:
         host, address, port = checked_address(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = PinnedHTTPSConnection(
-            host, address, port, timeout=timeout, context=_context()
-        )
+        connection = PinnedHTTPSConnection(host, address, port, timeout=timeout, context=_context())
         try:
             connection.request(
                 "GET", target, headers={"Accept": "application/json", "Host": parts.netloc}
