@@ -255,3 +255,35 @@ def report_card_batch(w: World, n: int, size: int, concurrency: int) -> Measurem
             .distinct()
         )
     return report_batch(w, n, size, concurrency, period=period, student_ids=students)
+
+
+def sis_bundle(w: World, n: int) -> Measurement:
+    """District IT downloads the period's OneRoster 1.2 gradebook bundle of the whole school
+    (sis: every current posted mark as a result, zipped)."""
+    period = marking_period(w)
+    _school_posted(w, period)
+    client = _client(w.admin)
+    url = reverse("sis:bundle", args=[w.school.slug, period.id])
+    sizes: list[int] = []
+
+    def download():
+        sizes.append(len(_ok(client.get(url)).content))
+
+    download()  # warm
+    samples = [timed(download) for _ in range(n)]
+    queries = _capture_queries(download)
+    with all_schools():
+        current = (
+            PostedMark.objects.filter(school=w.school, period=period)
+            .current()
+            .exclude(value="")
+            .count()
+        )
+    return Measurement(
+        "sis_bundle",
+        f"the school's OneRoster gradebook bundle of a period ({current:,} results), zipped",
+        budget="constant queries",
+        samples_ms=samples,
+        queries=queries,
+        extra={"results": current, "zip_bytes": sizes[-1]},
+    )

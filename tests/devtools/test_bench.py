@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOORED = {"recompute_school", "recompute_district", "rosters_school", "rosters_district"}
-COUNTED = {"evidence_record", "section_grid", "marks_post", "marks_csv"}
+COUNTED = {"evidence_record", "section_grid", "marks_post", "marks_csv", "sis_bundle"}
 
 
 def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

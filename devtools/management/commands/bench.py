@@ -32,6 +32,7 @@ NAMES = (
     "report_card_batch_100",
     "marks_post",
     "marks_csv",
+    "sis_bundle",
     "portal_load",
     "load_mixed",
 )
@@ -125,6 +126,7 @@ class Command(BaseCommand):
             ),
             "marks_post": lambda: marks_runs.marks_post(w, fast),
             "marks_csv": lambda: marks_runs.marks_csv(w, slow),
+            "sis_bundle": lambda: marks_runs.sis_bundle(w, slow),
             "portal_load": lambda: portal_load(
                 w.school, seconds=o["load_seconds"], connections=o["load_connections"]
             ),
