@@ -9,114 +9,307 @@ from mastery.citus import tenant_keys
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('gradebook', '0013_period_posting_window'),
-        ('mastery', '0016_audit_marks'),
+        ("gradebook", "0013_period_posting_window"),
+        ("mastery", "0016_audit_marks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_APPLICATION_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SisConnection',
+            name="SisConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Which SIS, e.g. “Campus”.', max_length=80, verbose_name='name')),
-                ('base_url', models.URLField(help_text="The SIS's …/ims/oneroster/gradebook/v1p2 address (https).", max_length=300, verbose_name='OneRoster Gradebook address')),
-                ('token_url', models.URLField(max_length=300, verbose_name='token address')),
-                ('client_id', models.CharField(max_length=200, verbose_name='client id')),
-                ('secret_encrypted', models.TextField(editable=False)),
-                ('scope', models.CharField(blank=True, max_length=300, verbose_name='scope')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Which SIS, e.g. “Campus”.", max_length=80, verbose_name="name"
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.URLField(
+                        help_text="The SIS's …/ims/oneroster/gradebook/v1p2 address (https).",
+                        max_length=300,
+                        verbose_name="OneRoster Gradebook address",
+                    ),
+                ),
+                ("token_url", models.URLField(max_length=300, verbose_name="token address")),
+                ("client_id", models.CharField(max_length=200, verbose_name="client id")),
+                ("secret_encrypted", models.TextField(editable=False)),
+                ("scope", models.CharField(blank=True, max_length=300, verbose_name="scope")),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="%(app_label)s_%(class)s_set",
+                        to="mastery.school",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SisAccepted',
+            name="SisAccepted",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity', models.CharField(max_length=20)),
-                ('sourced_id', models.CharField(max_length=255)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('accepted_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
-                ('connection', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sis.sisconnection')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("entity", models.CharField(max_length=20)),
+                ("sourced_id", models.CharField(max_length=255)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("accepted_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="%(app_label)s_%(class)s_set",
+                        to="mastery.school",
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sis.sisconnection",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SisDelivery',
+            name="SisDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('files', 'Files downloaded'), ('push', 'Pushed to the SIS'), ('dry_run', 'Dry run')], max_length=10)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Sending'), ('retrying', 'Waiting to retry'), ('done', 'Done'), ('refused', 'Done, some refused'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('counts', models.JSONField(default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('period', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='gradebook.gradingperiod')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("files", "Files downloaded"),
+                            ("push", "Pushed to the SIS"),
+                            ("dry_run", "Dry run"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Sending"),
+                            ("retrying", "Waiting to retry"),
+                            ("done", "Done"),
+                            ("refused", "Done, some refused"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("counts", models.JSONField(default=dict)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "period",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="+",
+                        to="gradebook.gradingperiod",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="%(app_label)s_%(class)s_set",
+                        to="mastery.school",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'SIS deliveries',
-                'ordering': ['-requested_at', '-id'],
+                "verbose_name_plural": "SIS deliveries",
+                "ordering": ["-requested_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SisDeliveryItem',
+            name="SisDeliveryItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity', models.CharField(max_length=20)),
-                ('sourced_id', models.CharField(max_length=255)),
-                ('outcome', models.CharField(choices=[('sent', 'Sent'), ('refused', 'Refused by the SIS')], max_length=10)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('delivery', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='sis.sisdelivery')),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='%(app_label)s_%(class)s_set', to='mastery.school')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("entity", models.CharField(max_length=20)),
+                ("sourced_id", models.CharField(max_length=255)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("sent", "Sent"), ("refused", "Refused by the SIS")], max_length=10
+                    ),
+                ),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="sis.sisdelivery",
+                    ),
+                ),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="%(app_label)s_%(class)s_set",
+                        to="mastery.school",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='SisClient',
+            name="SisClient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Which SIS, e.g. “Campus”.', max_length=80, verbose_name='name')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('application', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='sis_client', to=settings.OAUTH2_PROVIDER_APPLICATION_MODEL)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('district', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='sis_clients', to='mastery.district')),
-                ('for_school', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='sis_clients', to='mastery.school')),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Which SIS, e.g. “Campus”.", max_length=80, verbose_name="name"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "application",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sis_client",
+                        to=settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "district",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sis_clients",
+                        to="mastery.district",
+                    ),
+                ),
+                (
+                    "for_school",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sis_clients",
+                        to="mastery.school",
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('district__isnull', True), ('for_school__isnull', False)), models.Q(('district__isnull', False), ('for_school__isnull', True)), _connector='OR'), name='sis_client_one_scope')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("district__isnull", True), ("for_school__isnull", False)),
+                            models.Q(("district__isnull", False), ("for_school__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="sis_client_one_scope",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='sisconnection',
-            constraint=models.UniqueConstraint(fields=('school',), name='sis_connection_one_per_school'),
+            model_name="sisconnection",
+            constraint=models.UniqueConstraint(
+                fields=("school",), name="sis_connection_one_per_school"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sisaccepted',
-            constraint=models.UniqueConstraint(fields=('school', 'connection', 'entity', 'sourced_id'), name='sis_accepted_once'),
+            model_name="sisaccepted",
+            constraint=models.UniqueConstraint(
+                fields=("school", "connection", "entity", "sourced_id"), name="sis_accepted_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sisdelivery',
-            index=models.Index(fields=['school', 'period'], name='sis_delivery_by_period'),
+            model_name="sisdelivery",
+            index=models.Index(fields=["school", "period"], name="sis_delivery_by_period"),
         ),
         migrations.AddIndex(
-            model_name='sisdeliveryitem',
-            index=models.Index(fields=['school', 'delivery'], name='sis_item_by_delivery'),
+            model_name="sisdeliveryitem",
+            index=models.Index(fields=["school", "delivery"], name="sis_item_by_delivery"),
         ),
         tenant_keys("sis_sisconnection"),
         tenant_keys("sis_sisdelivery", references={"period_id": "gradebook_gradingperiod"}),
