@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Min
+from django.db.models import Case, F, Min, Value, When
 
 from gradebook.models import (
     Course,
@@ -156,8 +156,11 @@ class SourcedIds:
             self._known[(target, object_id)] = sourced_id
 
     def of(self, target: str, object_id: int) -> str:
-        found = self._known.get((target, object_id))
-        return found if found is not None else our_id(self.school.pk, target, object_id)
+        key = (target, object_id)
+        found = self._known.get(key)
+        if found is None:  # ours, worked out once per object
+            found = self._known[key] = our_id(self.school.pk, target, object_id)
+        return found
 
     def org(self) -> str:
         return self.of(RosterSource.Target.SCHOOL, self.school.pk)
@@ -229,20 +232,28 @@ def period_gradebook(
         .annotate(first=Min("posted_at"))
         .order_by()
     }
-    marks: list[_Mark] = []
-    for mark in marks_qs.current().exclude(value="").order_by():
-        marks.append(
-            _Mark(
-                section_id=mark.section_id,
-                student_id=mark.student_id,
-                kind=mark.kind,
-                subject_id=mark.subject_id,
-                value=mark.value,
-                grade_form=mark.grade_form,
-                comment=mark.comment_in(language),
-                posted_at=mark.posted_at,
+    # Plain rows, not model instances: a school's period is some 200,000 marks.
+    marks = [
+        _Mark(section_id, student_id, kind, subject_id, value, form, _comment(texts, language), at)
+        for section_id, student_id, kind, subject_id, value, form, texts, at in (
+            marks_qs.current()
+            .exclude(value="")
+            .order_by()
+            # Most marks carry no comment: the database says so rather than every empty {}
+            # being decoded.
+            .annotate(texts=Case(When(comment={}, then=Value(None)), default=F("comment")))
+            .values_list(
+                "section_id",
+                "student_id",
+                "kind",
+                "subject_id",
+                "value",
+                "grade_form",
+                "texts",
+                "posted_at",
             )
         )
+    ]
     if not marks:
         return book
     marks.sort(
@@ -422,6 +433,12 @@ def period_gradebook(
             ]
         book.results.append(result)
     return book
+
+
+def _comment(texts: dict[str, str] | None, language: str) -> str:
+    """As PostedMark.comment_in: the school's language, else English, else any text there is."""
+    texts = texts or {}
+    return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _title(
