@@ -281,7 +281,9 @@ def period_gradebook(
     ):
         aligned[target_id].append(str(identifier))
     levels = achievement_levels(school)
-    label_of = {lv.value: lv.label for lv in levels}
+    # A target's textScore is the level its value reached, as the report card prints it: a half
+    # point between two levels is the level below it.
+    label_of = [(lv.value, lv.label) for lv in levels]
     habit_levels = (
         list(
             ScaleLevel.objects.filter(
@@ -469,7 +471,7 @@ def _description(m: _Mark, targets: dict[int, LearningTarget], habits: dict[int,
 
 def _score(
     m: _Mark,
-    label_of: dict[Decimal, str],
+    label_of: list[tuple[Decimal, str]],
     letter_points: dict[int, dict[str, Decimal]],
     section: Section,
     school: School,
@@ -490,7 +492,8 @@ def _score(
     if value is None:
         return None, m.value
     if m.kind == PostedMark.Kind.TARGET:
-        return value, label_of.get(value, calculation.fmt(value))
+        reached = [label for level, label in label_of if level <= value]
+        return value, reached[-1] if reached else calculation.fmt(value)
     return value, m.value
 
 

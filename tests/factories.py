@@ -59,6 +59,7 @@ from mastery.models import (
     User,
 )
 from mastery.services import school_provision
+from sis.models import SisDelivery
 from tests.mastery.case.support import framework_of
 
 PASSWORD = "correct-horse-battery"
@@ -494,3 +495,20 @@ def make_comment_entry(w: World, code: str = "M1") -> CommentBankEntry:
             },
         )
     return entry
+
+
+def make_sis_delivery(w: World) -> SisDelivery:
+    """A delivery of grades to the SIS (a download of marking_period's files) by the school admin,
+    as the SIS page's delivery page shows it (made once per world)."""
+    with scopes_disabled():
+        delivery, _ = SisDelivery.objects.get_or_create(
+            school=w.school,
+            period=marking_period(w),
+            kind=SisDelivery.Kind.FILES,
+            defaults={
+                "status": SisDelivery.Status.DONE,
+                "requested_by": w.admin,
+                "counts": {"lineItems": 0, "results": 0, "mode": "delta"},
+            },
+        )
+    return delivery

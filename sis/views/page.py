@@ -46,6 +46,13 @@ class ClientForm(forms.Form):
         help_text="Its tokens then read the grades of all the district's schools.",
     )
 
+    def __init__(self, *args, district_wide_allowed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Offered only to a district admin of the school's district: anyone else would only be
+        # refused (the view still refuses the box ticked in a hand-made request).
+        if not district_wide_allowed:
+            del self.fields["district_wide"]
+
 
 class ConnectionForm(forms.Form):
     name = forms.CharField(label="Name", max_length=80, initial="SIS")
@@ -106,7 +113,7 @@ def sis_page(request, school_slug: str):
     school = request.school
     is_district_admin = request.access.has(DISTRICT_ADMIN) and school.district_id is not None
     connection = SisConnection.objects.filter(school=school).first()
-    client_form = ClientForm(prefix="client")
+    client_form = ClientForm(prefix="client", district_wide_allowed=is_district_admin)
     connection_form = ConnectionForm(
         prefix="connection",
         initial=(
@@ -129,12 +136,16 @@ def sis_page(request, school_slug: str):
         action = request.POST.get("action")
         try:
             if action == "client":
-                client_form = ClientForm(request.POST, prefix="client")
+                client_form = ClientForm(
+                    request.POST, prefix="client", district_wide_allowed=is_district_admin
+                )
+                wide = forms.BooleanField(required=False).to_python(
+                    request.POST.get(client_form.add_prefix("district_wide"))
+                )
                 if client_form.is_valid():
-                    wide = client_form.cleaned_data["district_wide"]
                     if wide and not is_district_admin:
                         client_form.add_error(
-                            "district_wide",
+                            None,
                             "Only a district admin can make a client for the whole district.",
                         )
                     else:
@@ -144,7 +155,9 @@ def sis_page(request, school_slug: str):
                             name=client_form.cleaned_data["name"],
                             district=school.district if wide else None,
                         )
-                        client_form = ClientForm(prefix="client")
+                        client_form = ClientForm(
+                            prefix="client", district_wide_allowed=is_district_admin
+                        )
                 if new_client is None:
                     status = 422
             elif action == "revoke":
@@ -234,7 +247,7 @@ def sis_page(request, school_slug: str):
             "is_district_admin": is_district_admin,
             "base_url": request.build_absolute_uri(BASE_PATH),
             "token_url": request.build_absolute_uri(reverse("oauth_token")),
-            "modes": [(DELTA, "Delta (with status and last-modified dates)"), (BULK, "Bulk")],
+            "modes": [(DELTA, "Delta (status and dates)"), (BULK, "Bulk")],
         },
         status=status,
     )

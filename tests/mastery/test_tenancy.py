@@ -26,6 +26,7 @@ from tests.factories import (
     make_request,
     make_run,
     make_self_assessment,
+    make_sis_delivery,
     make_submission,
     make_user,
 )
@@ -61,6 +62,7 @@ URL_OBJECTS = {
     "rating_id": lambda w: make_self_assessment(w).id,
     "period_id": lambda w: posted_period_of(w).id,
     "comment_id": lambda w: make_comment_entry(w).id,
+    "delivery_id": lambda w: make_sis_delivery(w).id,
 }
 
 

@@ -165,6 +165,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "marks:periods":                        (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "marks:comments":                       (200,  403,  403,  403,  403,  403,  403,  404,  302),
     "marks:comment":                        (200,  403,  403,  403,  403,  403,  403,  404,  302),
+    # Grades to the SIS (sis.views.page): school admins and district admins (district IT). The
+    # sweep's period has marks posted without a value (no evidence): the bundle sends those who
+    # may take it back to the page with the reason (302); the zip itself: tests/sis/test_bundle.py
+    "sis:page":                             (200,  403,  403,  403,  403,  403,  200,  404,  302),
+    "sis:bundle":                           (302,  403,  403,  403,  403,  403,  302,  404,  302),
+    "sis:delivery":                         (200,  403,  403,  403,  403,  403,  200,  404,  302),
     # The portals, reports and records
     "reports:child":                        (200,  200,  404,  200,  200,  404,  200,  404,  302),
     "reports:child_report":                 (200,  200,  404,  200,  200,  404,  200,  404,  302),
@@ -280,6 +286,25 @@ MATRIX: dict[str, tuple[int, ...]] = {
     # (the district admin, and nothing else, is sent on to the district's dashboard)
     "home":                                 (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "healthz":                              (200,  200,  200,  200,  200,  200,  200,  200,  200),
+    # The OneRoster Gradebook binding (sis.rest): a SIS client's bearer token, never a session.
+    "oneroster_gradebook:categories":       (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:category":         (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:line_items":       (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:line_item":        (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:results":          (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:result":           (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:score_scales":     (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:score_scale":      (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_categories": (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_line_items": (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_results":    (401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_line_item_results":(401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_student_results":(401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:class_score_scales":(401,  401,  401,  401,  401,  401,  401,  401,  401),
+    "oneroster_gradebook:school_score_scales":(401,  401,  401,  401,  401,  401,  401,  401,  401),
+    # The OAuth 2 token endpoints (django-oauth-toolkit): 400 invalid_request without a grant.
+    "oauth_token":                          (400,  400,  400,  400,  400,  400,  400,  400,  400),
+    "oauth_revoke":                         (400,  400,  400,  400,  400,  400,  400,  400,  400),
     "language_switch":                      (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "family_home":                          (200,  200,  200,  200,  200,  200,  200,  200,  302),
     "district_dashboard":                   (404,  404,  404,  404,  404,  404,  200,  404,  302),
@@ -533,6 +558,11 @@ OTHER_PARAMS = {
     "token": lambda p: "not-a-real-token",
     "app_label": lambda p: "gradebook",
     "district_slug": lambda p: p.objects["district"].slug,
+    # The OneRoster binding's sourcedIds (sis.rest): any string; the token is what is refused.
+    "sourced_id": lambda p: "some-sourced-id",
+    "class_id": lambda p: "some-class",
+    "line_item_id": lambda p: "some-line-item",
+    "school_id": lambda p: "some-school",
 }
 # Patterns without a name cannot be reversed: the URL asked for each.
 UNNAMED_URLS = {
