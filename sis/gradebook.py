@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, F, Min, Value, When
+from django.db.models import Case, F, Min, QuerySet, Value, When
 
 from gradebook.models import (
     Course,
@@ -204,15 +204,48 @@ class _Mark:
     posted_at: datetime
 
 
+def results_query(
+    *,
+    school: School,
+    period: GradingPeriod,
+    section_ids: Iterable[int] | None = None,
+    student_ids: Iterable[int] | None = None,
+    modified_from: datetime | None = None,
+) -> QuerySet[PostedMark]:
+    """The posted marks that are results (current versions with a value), in the results' order:
+    by section, kind (targets, course grade, habits), subject, student. The REST binding pages
+    through it in SQL."""
+    marks = PostedMark.objects.filter(school=school, period=period)
+    if section_ids is not None:
+        marks = marks.filter(section_id__in=list(section_ids))
+    if student_ids is not None:
+        marks = marks.filter(student_id__in=list(student_ids))
+    marks = marks.current().exclude(value="")
+    if modified_from is not None:
+        marks = marks.filter(posted_at__gte=modified_from)
+    return marks.annotate(
+        kind_rank=Case(
+            *(When(kind=kind, then=Value(rank)) for kind, rank in KIND_ORDER.items()),
+            default=Value(9),
+        )
+    ).order_by("section_id", "kind_rank", "subject_id", "student_id")
+
+
 def period_gradebook(
     *,
     school: School,
     period: GradingPeriod,
     section_ids: Iterable[int] | None = None,
     student_ids: Iterable[int] | None = None,
+    window: tuple[int, int] | None = None,
+    modified_from: datetime | None = None,
+    with_results: bool = True,
 ) -> Gradebook:
     """The period's posted marks (current versions) as OneRoster gradebook objects, for the whole
-    school or some of its sections or students."""
+    school or some of its sections or students; `window` (offset, limit) takes only those
+    results of `results_query` (and what they refer to), `modified_from` only the results
+    posted since; `with_results=False` leaves the results out (line items, categories and
+    scales only)."""
     book = Gradebook(school=school, period=period)
     ids = SourcedIds(school)
     org_id = ids.org()
@@ -222,9 +255,11 @@ def period_gradebook(
 
     marks_qs = PostedMark.objects.filter(school=school, period=period)
     if section_ids is not None:
-        marks_qs = marks_qs.filter(section_id__in=list(section_ids))
+        section_ids = list(section_ids)
+        marks_qs = marks_qs.filter(section_id__in=section_ids)
     if student_ids is not None:
-        marks_qs = marks_qs.filter(student_id__in=list(student_ids))
+        student_ids = list(student_ids)
+        marks_qs = marks_qs.filter(student_id__in=student_ids)
     # When each key was first posted: a lineItem's dateLastModified (see below).
     first_posted = {
         (row["section_id"], row["kind"], row["subject_id"]): row["first"]
@@ -232,17 +267,24 @@ def period_gradebook(
         .annotate(first=Min("posted_at"))
         .order_by()
     }
+    rows = results_query(
+        school=school,
+        period=period,
+        section_ids=section_ids,
+        student_ids=student_ids,
+        modified_from=modified_from,
+    )
+    if window is not None:
+        rows = rows[window[0] : window[0] + window[1]]
     # Plain rows, not model instances: a school's period is some 200,000 marks.
     marks = [
         _Mark(section_id, student_id, kind, subject_id, value, form, _comment(texts, language), at)
         for section_id, student_id, kind, subject_id, value, form, texts, at in (
-            marks_qs.current()
-            .exclude(value="")
-            .order_by()
             # Most marks carry no comment: the database says so rather than every empty {}
             # being decoded.
-            .annotate(texts=Case(When(comment={}, then=Value(None)), default=F("comment")))
-            .values_list(
+            rows.annotate(
+                texts=Case(When(comment={}, then=Value(None)), default=F("comment"))
+            ).values_list(
                 "section_id",
                 "student_id",
                 "kind",
@@ -256,9 +298,6 @@ def period_gradebook(
     ]
     if not marks:
         return book
-    marks.sort(
-        key=lambda m: (m.section_id, KIND_ORDER[m.kind], m.subject_id, ids.user(m.student_id))
-    )
 
     sections = {
         s.id: s for s in Section.objects.filter(school=school, id__in={m.section_id for m in marks})
@@ -399,6 +438,8 @@ def period_gradebook(
                 ]
             book.line_items.append(item)
 
+        if not with_results:
+            continue
         score, text = _score(m, label_of, letter_points, section, school, policies, levels)
         result: dict[str, Any] = {
             "sourcedId": our_id(

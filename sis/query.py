@@ -126,7 +126,7 @@ class Page:
     offset: int
 
 
-def _int(params: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def int_param(params: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = params.get(name)
     if raw in (None, ""):
         return default
@@ -163,8 +163,8 @@ def query_apply(
             return (1, "" if value is None else str(value))
 
         records = sorted(records, key=key, reverse=order == "desc")
-    limit = min(_int(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
-    offset = _int(params, "offset", 0, 0)
+    limit = min(int_param(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
+    offset = int_param(params, "offset", 0, 0)
     page = records[offset : offset + limit]
     selected = fields_parse(params.get("fields", ""), fields)
     if selected:

@@ -18,7 +18,9 @@ own tenant scope (mastery.tenancy.enter_school); anything else answers 404 as if
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -30,9 +32,24 @@ from gradebook.models import GradingPeriod, RosterSource, Section
 from marks.models import PostedMark
 from mastery.models import School
 from mastery.tenancy import enter_school
-from sis.gradebook import Gradebook, SourcedIds, period_gradebook, student_ids_of
+from sis.gradebook import (
+    Gradebook,
+    SourcedIds,
+    period_gradebook,
+    results_query,
+    student_ids_of,
+)
 from sis.models import SisClient
-from sis.query import Page, QueryError, fields_parse, link_header, query_apply
+from sis.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    QueryError,
+    fields_parse,
+    int_param,
+    link_header,
+    query_apply,
+)
 
 BASE_PATH = "/ims/oneroster/gradebook/v1p2"
 ROSTERING_PATH = "/ims/oneroster/rostering/v1p2"
@@ -183,15 +200,18 @@ def _with_hrefs(value: Any, origin: str) -> Any:
     return value
 
 
-def _books(
+Scope = tuple[School, GradingPeriod, list[int] | None, list[int] | None]
+
+
+def _scopes(
     client: SisClient,
     *,
     class_id: str | None = None,
     student_id: str | None = None,
     school_id: str | None = None,
-) -> Iterator[Gradebook]:
-    """The gradebooks of every period with posted marks, in each of the client's schools, for
-    one school, class or student where the path names them."""
+) -> Iterator[Scope]:
+    """Each (school, period with posted marks, sections, students) the request reads, in a fixed
+    order; the consumer runs inside that school's tenant scope while it holds one."""
     for school in School.objects.filter(id__in=client.school_ids()).order_by("id"):
         with enter_school(school):
             if school_id is not None and SourcedIds(school).org() != school_id:
@@ -215,12 +235,94 @@ def _books(
             for period in GradingPeriod.objects.filter(school=school, id__in=period_ids).order_by(
                 "starts_on", "id"
             ):
-                yield period_gradebook(
+                yield school, period, section_ids, student_ids
+
+
+def _books(
+    client: SisClient,
+    *,
+    class_id: str | None = None,
+    student_id: str | None = None,
+    school_id: str | None = None,
+    with_results: bool = True,
+) -> Iterator[Gradebook]:
+    """The gradebooks of every period with posted marks, in each of the client's schools, for
+    one school, class or student where the path names them."""
+    for school, period, section_ids, student_ids in _scopes(
+        client, class_id=class_id, student_id=student_id, school_id=school_id
+    ):
+        yield period_gradebook(
+            school=school,
+            period=period,
+            section_ids=section_ids,
+            student_ids=student_ids,
+            with_results=with_results,
+        )
+
+
+# The delta-sync idiom, dateLastModified>'…', in the form our dates are written: answered in SQL.
+SINCE = re.compile(
+    r"^\s*dateLastModified\s*(>=|>)\s*'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z'\s*$"
+)
+
+
+def _since(params: dict[str, str]) -> tuple[bool, datetime | None]:
+    """(whether the results can be paged in SQL, the first posting time they start from)."""
+    if params.get("sort"):
+        return False, None
+    text = params.get("filter")
+    if not text:
+        return True, None
+    match = SINCE.match(text)
+    if match is None:
+        return False, None
+    moment = datetime.strptime(match[2], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    # Dates are written to the millisecond: "later than X" is from X's next millisecond.
+    return True, moment + timedelta(milliseconds=1) if match[1] == ">" else moment
+
+
+def _results_paged(
+    client: SisClient,
+    params: dict[str, str],
+    modified_from: datetime | None,
+    **narrow: str | None,
+) -> Page:
+    """A page of results without building the rest: each period's results are counted, then
+    only the periods the page falls in are read, and only the page's rows of them (SQL
+    LIMIT/OFFSET over results_query's order)."""
+    limit = min(int_param(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
+    offset = int_param(params, "offset", 0, 0)
+    selected = fields_parse(params.get("fields", ""), FIELDS["results"])
+    segments = []
+    for school, period, section_ids, student_ids in _scopes(client, **narrow):
+        count = results_query(
+            school=school,
+            period=period,
+            section_ids=section_ids,
+            student_ids=student_ids,
+            modified_from=modified_from,
+        ).count()
+        if count:
+            segments.append((school, period, section_ids, student_ids, count))
+    records: list[dict[str, Any]] = []
+    start = 0
+    for school, period, section_ids, student_ids, count in segments:
+        end = start + count
+        if end > offset and start < offset + limit and len(records) < limit:
+            with enter_school(school):
+                book = period_gradebook(
                     school=school,
                     period=period,
                     section_ids=section_ids,
                     student_ids=student_ids,
+                    window=(max(offset - start, 0), limit - len(records)),
+                    modified_from=modified_from,
                 )
+            records.extend(book.results)
+        start = end
+    if selected:
+        records = [{k: r[k] for k in selected if k in r} for r in records]
+    return Page(records, start, limit, offset)
 
 
 def _section_of(school: School, class_id: str) -> int | None:
@@ -286,7 +388,16 @@ class GradebookView(View):
         fields = FIELDS[self.entity]
         if school_id is not None and not _school_readable(client, school_id):
             raise OneRosterError(404, "unknownobject", f"Unknown school: {school_id}.")
-        books = list(_books(client, class_id=class_id, student_id=student_id, school_id=school_id))
+        narrow = {"class_id": class_id, "student_id": student_id, "school_id": school_id}
+        params = dict(request.GET.items())
+        origin = f"{request.scheme}://{request.get_host()}"
+        pageable, modified_from = _since(params)
+        if self.entity == "results" and sourced_id is None and line_item_id is None and pageable:
+            if class_id is not None and not _class_exists(client, class_id):
+                raise OneRosterError(404, "unknownobject", f"Unknown class: {class_id}.")
+            page = _results_paged(client, params, modified_from, **narrow)
+            return self._collection(request, params, page, origin)
+        books = list(_books(client, with_results=self.entity == "results", **narrow))
         records = _records(books, self.entity)
         if class_id is not None and not records and not _class_exists(client, class_id):
             raise OneRosterError(404, "unknownobject", f"Unknown class: {class_id}.")
@@ -294,7 +405,6 @@ class GradebookView(View):
             if not any(i["sourcedId"] == line_item_id for b in books for i in b.line_items):
                 raise OneRosterError(404, "unknownobject", f"Unknown lineItem: {line_item_id}.")
             records = [r for r in records if r["lineItem"]["sourcedId"] == line_item_id]
-        origin = f"{request.scheme}://{request.get_host()}"
         if sourced_id is not None:
             found = next((r for r in records if r["sourcedId"] == sourced_id), None)
             if found is None:
@@ -305,8 +415,11 @@ class GradebookView(View):
             if selected:
                 found = {k: found[k] for k in selected if k in found}
             return JsonResponse({SINGULAR[self.entity]: _with_hrefs(found, origin)})
-        params = dict(request.GET.items())
-        page: Page = query_apply(records, params, fields)
+        return self._collection(request, params, query_apply(records, params, fields), origin)
+
+    def _collection(
+        self, request: HttpRequest, params: dict[str, str], page: Page, origin: str
+    ) -> JsonResponse:
         response = JsonResponse({self.entity: _with_hrefs(page.records, origin)})
         response["X-Total-Count"] = str(page.total)
         response["Link"] = link_header(request.build_absolute_uri(request.path), params, page)

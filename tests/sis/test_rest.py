@@ -203,3 +203,43 @@ def test_a_district_client_reads_its_district_and_never_another(client, bundle_s
     assert students == {"usr-ana", "usr-ben", "c-usr-ana", "c-usr-ben"}
     assert get(client, "/classes/c-cls-alg1-p2/results", token).status_code == 200
     assert get(client, "/classes/d-cls-alg1-p2/results", token).status_code == 404
+
+
+def test_pages_read_in_sql_are_the_same_results_as_the_whole_list(client, bundle_school):
+    """Without a sort, results are paged in SQL (only the page's rows are read): the pages, put
+    together, are the whole list as a filter that forces reading everything gives it; the
+    delta filter dateLastModified>… answered in SQL is the filter applied to everything."""
+    b = bundle_school
+    second = make_bundle_school(base=7_600_001, slug="bundle-e")
+    with scopes_disabled():
+        district = District.objects.create(name="South", slug="south")
+        School.objects.filter(pk__in=[b.school.pk, second.school.pk]).update(district=district)
+        for row in RosterSource.objects.filter(school=second.school):
+            row.sourced_id = "e-" + row.sourced_id
+            row.save()
+        sis_client, secret = client_create(
+            user=b.poster, school=b.school, name="South SIS", district=district
+        )
+    token = token_for(client, sis_client, secret)
+    whole = get(client, "/results", token, filter="status='active'", limit=100).json()["results"]
+    assert len(whole) == 8
+    pages = []
+    for offset in range(0, 8, 3):
+        page = get(client, "/results", token, limit=3, offset=offset)
+        assert page["X-Total-Count"] == "8"
+        pages += page.json()["results"]
+    assert pages == whole
+    for op, moment in ((">", "2026-11-02T17:05:00.123Z"), (">=", "2026-11-03T01:30:00.000Z")):
+        delta = f"dateLastModified{op}'{moment}'"
+        in_sql = get(client, "/results", token, filter=delta).json()["results"]
+        everything = [
+            r
+            for r in whole
+            if (r["dateLastModified"] > moment) or (op == ">=" and r["dateLastModified"] == moment)
+        ]
+        assert in_sql == everything and len(in_sql) == 2
+    one_class = get(client, "/classes/e-cls-alg1-p2/results", token, limit=2, offset=1)
+    assert one_class["X-Total-Count"] == "4"
+    assert [r["sourcedId"] for r in one_class.json()["results"]] == [
+        r["sourcedId"] for r in whole if r["class"]["sourcedId"] == "e-cls-alg1-p2"
+    ][1:3]
