@@ -12,6 +12,8 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 from django_scopes import scopes_disabled
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from oauth2_provider.models import AccessToken
 
 from gradebook.models import RosterSource
@@ -243,3 +245,36 @@ def test_pages_read_in_sql_are_the_same_results_as_the_whole_list(client, bundle
     assert [r["sourcedId"] for r in one_class.json()["results"]] == [
         r["sourcedId"] for r in whole if r["class"]["sourcedId"] == "e-cls-alg1-p2"
     ][1:3]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["filter", "sort", "orderBy", "fields", "limit", "offset"]),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40)
+        | st.sampled_from(
+            [
+                "score>'3'",
+                "dateLastModified>'2026-11-02T17:05:00.123Z'",
+                "a='b' AND c='d' OR",
+                "score",
+                "-1",
+                "0",
+                "99999999999999999999",
+                "sourcedId,score",
+                "desc",
+            ]
+        ),
+        max_size=4,
+    )
+)
+def test_no_query_string_makes_the_binding_fail(client, pulled, query):
+    """Whatever an SIS (or someone with its token) puts in the query: an answer or a 400 in the
+    binding's words, never a 500."""
+    _, token = pulled
+    response = client.get(BASE + "/results", query, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code in (200, 400), (query, response.content[:300])
+    if response.status_code == 400:
+        assert response.json()["imsx_codeMajor"] == "failure"
