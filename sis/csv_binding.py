@@ -9,8 +9,9 @@ resultScoreScales.csv, lineItemLearningObjectiveIds.csv, resultLearningObjective
   UTF-8 without a byte-order mark, a header row in every file;
 - "Files that contain no data rows are NOT permitted": an empty file is left out and marked
   `absent` in the manifest;
-- in delta mode every row carries `status` and `dateLastModified`; in bulk mode those two fields
-  "MUST NOT contain values";
+- in delta mode every row carries `status` and `dateLastModified` (a mark withdrawn since it
+  had a value: `tobedeleted`); in bulk mode those two fields "MUST NOT contain values" and a
+  withdrawn mark is simply left out;
 - dates YYYY-MM-DD, date-times YYYY-MM-DDTHH:MM:SS.sssZ (UTC), a score scale's values written
   `{LHS:RHS}` and joined by commas ("{A+:100},{A:94}"), a CASE learning objective as a UUID URN.
 
@@ -26,7 +27,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sis.gradebook import Gradebook, our_id
+from sis.gradebook import TO_BE_DELETED, Gradebook, our_id
 
 MANIFEST_VERSION = "1.0"
 ONEROSTER_VERSION = "1.2"
@@ -361,6 +362,8 @@ def bundle_files(book: Gradebook, *, mode: str = DELTA) -> dict[str, bytes]:
         raise ValueError(f"unknown mode {mode!r}")
     files: dict[str, bytes] = {}
     for name, data in rows(book).items():
+        if mode == BULK:
+            data = [row for row in data if row["status"] != TO_BE_DELETED]
         if data:
             files[f"{name}.csv"] = _csv(HEADERS[name], data, mode=mode)
     manifest = [("manifest.version", MANIFEST_VERSION), ("oneroster.version", ONEROSTER_VERSION)]

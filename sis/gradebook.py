@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, F, Min, QuerySet, Value, When
+from django.db.models import Case, Exists, F, Min, OuterRef, Q, QuerySet, Value, When
 
 from gradebook.models import (
     Course,
@@ -67,6 +67,7 @@ TO_BE_DELETED = "tobedeleted"
 # ResultDType.scoreStatus: "exempt", "fully graded", "not submitted", "partially graded",
 # "submitted" (or an "ext:" term). A mark of record is final.
 FULLY_GRADED = "fully graded"
+NOT_SUBMITTED = "not submitted"  # a withdrawn mark's last word, with status tobedeleted
 # LearningObjectiveSetDType.source: "case" for CASE identifiers (Gradebook information model).
 CASE_SOURCE = "case"
 
@@ -220,7 +221,18 @@ def results_query(
         marks = marks.filter(section_id__in=list(section_ids))
     if student_ids is not None:
         marks = marks.filter(student_id__in=list(student_ids))
-    marks = marks.current().exclude(value="")
+    # A mark posted again as "no mark" after it had a value stays a result, to be deleted: the
+    # SIS that took the value must hear that it is withdrawn.
+    had_value = PostedMark.objects.filter(
+        school=OuterRef("school"),
+        student=OuterRef("student"),
+        section=OuterRef("section"),
+        period=OuterRef("period"),
+        kind=OuterRef("kind"),
+        subject_id=OuterRef("subject_id"),
+        version__lt=OuterRef("version"),
+    ).exclude(value="")
+    marks = marks.current().filter(~Q(value="") | Exists(had_value))
     if modified_from is not None:
         marks = marks.filter(posted_at__gte=modified_from)
     return marks.annotate(
@@ -440,18 +452,23 @@ def period_gradebook(
 
         if not with_results:
             continue
-        score, text = _score(m, label_of, letter_points, section, school, policies, levels)
+        withdrawn = not m.value
+        score, text = (
+            (None, "")
+            if withdrawn
+            else _score(m, label_of, letter_points, section, school, policies, levels)
+        )
         result: dict[str, Any] = {
             "sourcedId": our_id(
                 school.pk, "result", m.section_id, period.pk, m.kind, m.subject_id, m.student_id
             ),
-            "status": ACTIVE,
+            "status": TO_BE_DELETED if withdrawn else ACTIVE,
             "dateLastModified": datetime_text(m.posted_at),
             "lineItem": ref("lineItem", line_item_of[item_key]),
             "student": ref("user", ids.user(m.student_id)),
             "class": ref("class", ids.klass(m.section_id)),
             "scoreScale": ref("scoreScale", scale_of[scale_key]),
-            "scoreStatus": FULLY_GRADED,
+            "scoreStatus": NOT_SUBMITTED if withdrawn else FULLY_GRADED,
             "scoreDate": m.posted_at.astimezone(zone).date().isoformat(),
         }
         if score is not None:
@@ -460,7 +477,7 @@ def period_gradebook(
             result["textScore"] = text
         if m.comment:
             result["comment"] = m.comment
-        if m.kind == PostedMark.Kind.TARGET and aligned.get(m.subject_id):
+        if m.kind == PostedMark.Kind.TARGET and aligned.get(m.subject_id) and not withdrawn:
             result["learningObjectiveSet"] = [
                 {
                     "source": CASE_SOURCE,

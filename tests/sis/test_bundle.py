@@ -153,3 +153,43 @@ def test_teachers_get_403_and_another_school_gets_404(client, bundle_school):
     assert client.get(bundle_url(b)).status_code == 404
     with scopes_disabled():
         assert not SisDelivery.objects.exists()
+
+
+def test_a_withdrawn_mark_goes_as_tobedeleted_in_delta_and_not_at_all_in_bulk(bundle_school):
+    """Ben's ALG.1 is posted again as "no mark" (with its reason): the SIS that took the 2 must
+    hear it is withdrawn — a delta row with status tobedeleted; a bulk file, being the whole
+    set, simply leaves it out."""
+    b = bundle_school
+    with scopes_disabled():
+        PostedMark.objects.create(
+            school=b.school,
+            student=b.students[1],
+            section=b.section,
+            period=b.period,
+            kind=PostedMark.Kind.TARGET,
+            target=b.targets[0],
+            subject_id=b.targets[0].pk,
+            version=2,
+            computed_value="2",
+            value="",
+            reason="Scored for the wrong student",
+            posted_by=b.poster,
+            posted_at=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
+        )
+    delta = {
+        r["sourcedId"]: r for r in csv.DictReader(io.StringIO(files_of(b)["results.csv"].decode()))
+    }
+    withdrawn = delta["293c9ad4-965a-59c5-b942-932b4bb67c89"]
+    assert (withdrawn["status"], withdrawn["scoreStatus"], withdrawn["score"]) == (
+        "tobedeleted",
+        "not submitted",
+        "",
+    )
+    assert withdrawn["dateLastModified"] == "2026-11-21T09:00:00.000Z"
+    assert len(delta) == 4
+    objectives = files_of(b)["resultLearningObjectiveIds.csv"].decode()
+    assert "293c9ad4-965a-59c5-b942-932b4bb67c89" not in objectives
+    bulk = files_of(b, mode=BULK)
+    rows = list(csv.DictReader(io.StringIO(bulk["results.csv"].decode())))
+    assert len(rows) == 3
+    assert "293c9ad4-965a-59c5-b942-932b4bb67c89" not in bulk["resultScoreScales.csv"].decode()

@@ -242,3 +242,32 @@ def test_a_real_worker_pushes_with_backoff_while_the_sis_answers_503(sis_server,
     assert len(sis_server.results) == 4 and len(sis_server.line_items) == 2
     sent = accepted_puts(sis_server)
     assert len(sent) == len(set(sent)) == 6
+
+
+@pytest.mark.django_db
+def test_a_mark_withdrawn_after_a_push_is_sent_as_tobedeleted(pushing):
+    server = pushing
+    b = make_bundle_school()
+    connect(b, server)
+    run(b, new_push(b))
+    with scopes_disabled():
+        PostedMark.objects.create(
+            school=b.school,
+            student=b.students[0],
+            section=b.section,
+            period=b.period,
+            kind=PostedMark.Kind.TARGET,
+            target=b.targets[1],
+            subject_id=b.targets[1].pk,
+            version=2,
+            computed_value="3.5",
+            value="",
+            reason="Not enough evidence after all",
+            posted_by=b.poster,
+            posted_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        )
+    again = run(b, new_push(b))
+    assert again.counts["sent"] == 1
+    withdrawn = server.results[accepted_puts(server)[-1]]
+    assert (withdrawn["status"], withdrawn["scoreStatus"]) == ("tobedeleted", "not submitted")
+    assert "score" not in withdrawn
