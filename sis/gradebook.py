@@ -123,6 +123,8 @@ class Gradebook:
     results: list[dict[str, Any]] = field(default_factory=list)
     # For the CSV: the org, course and class of each score scale (the JSON has course and class).
     scale_org: dict[str, str] = field(default_factory=dict)
+    # For people (the SIS page): each line item's and result's sourcedId → what it is.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -312,7 +314,10 @@ def period_gradebook(
         return book
 
     sections = {
-        s.id: s for s in Section.objects.filter(school=school, id__in={m.section_id for m in marks})
+        s.id: s
+        for s in Section.objects.filter(
+            school=school, id__in={m.section_id for m in marks}
+        ).select_related("course")
     }
     courses = {
         c.id: c
@@ -323,6 +328,12 @@ def period_gradebook(
     target_ids = {m.subject_id for m in marks if m.kind == PostedMark.Kind.TARGET}
     habit_ids = {m.subject_id for m in marks if m.kind == PostedMark.Kind.HABIT}
     targets = {t.id: t for t in LearningTarget.objects.filter(school=school, id__in=target_ids)}
+    names = {
+        sid: f"{last}, {first}"
+        for sid, last, first in Student.objects.filter(
+            school=school, id__in={m.student_id for m in marks}
+        ).values_list("id", "last_name", "first_name")
+    }
     habits = {h.id: h for h in Habit.objects.filter(school=school, id__in=habit_ids)}
     aligned: dict[int, list[str]] = defaultdict(list)
     for target_id, identifier in (
@@ -449,6 +460,7 @@ def period_gradebook(
                     {"source": CASE_SOURCE, "learningObjectiveIds": aligned[m.subject_id]}
                 ]
             book.line_items.append(item)
+            book.labels[sourced_id] = f"{section} · {item['title']}"
 
         if not with_results:
             continue
@@ -492,6 +504,9 @@ def period_gradebook(
                 }
             ]
         book.results.append(result)
+        book.labels[result["sourcedId"]] = (
+            f"{names.get(m.student_id, m.student_id)} · {book.labels[line_item_of[item_key]]}"
+        )
     return book
 
 

@@ -167,8 +167,10 @@ class SisDeliveryItem(TenantModel):
     delivery = models.ForeignKey(
         SisDelivery, on_delete=models.CASCADE, related_name="items", db_constraint=False
     )
-    entity = models.CharField(max_length=20)  # lineItem, result
+    entity = models.CharField(max_length=20)  # lineItems, results
     sourced_id = models.CharField(max_length=255)
+    # What it is, for people: "Lopez, Ana · Q1: ALG.1" (a sourcedId means nothing to them).
+    label = models.CharField(max_length=300, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     message = models.CharField(max_length=500, blank=True)

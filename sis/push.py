@@ -303,6 +303,7 @@ def push_run(*, school: School, delivery: SisDelivery, http: SisHttp | None = No
                 delivery=delivery,
                 entity=item.entity,
                 sourced_id=item.sourced_id,
+                label=plan.book.labels.get(item.sourced_id, "")[:300],
                 outcome=SisDeliveryItem.Outcome.SENT,
                 http_status=status,
             )
@@ -317,6 +318,7 @@ def push_run(*, school: School, delivery: SisDelivery, http: SisHttp | None = No
                 delivery=delivery,
                 entity=item.entity,
                 sourced_id=item.sourced_id,
+                label=plan.book.labels.get(item.sourced_id, "")[:300],
                 outcome=SisDeliveryItem.Outcome.REFUSED,
                 http_status=status,
                 message=_describe(status, data),

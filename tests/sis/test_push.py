@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.fernet import Fernet
 from django.db import transaction
+from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from marks.models import PostedMark
@@ -20,6 +21,7 @@ from sis.gradebook import period_gradebook
 from sis.models import SisDelivery, SisDeliveryItem
 from sis.push import PushRefused, PushStopped, SisHttp, push_run
 from sis.services import connection_save, push_start
+from tests.factories import make_member
 from tests.sis.conftest import make_bundle_school
 from tests.sis.oneroster_server import OneRosterGradebookServer
 from tests.workers import celery_worker
@@ -120,6 +122,8 @@ def test_a_refused_result_is_kept_in_the_sis_s_words_and_the_rest_goes(pushing):
         item = SisDeliveryItem.objects.get(delivery=delivery, outcome="refused")
     assert item.sourced_id == refused and item.http_status == 422
     assert "not enrolled in this class" in item.message
+    # District IT reads whose mark it was, not only its sourcedId.
+    assert item.label == "Okafor, Ben · Algebra 1 · Period 2 · Q1: ALG.1"
     assert refused not in server.results
     # Once the SIS is fixed, the next push sends that one result only.
     server.stop_refusing(refused)
@@ -271,3 +275,24 @@ def test_a_mark_withdrawn_after_a_push_is_sent_as_tobedeleted(pushing):
     withdrawn = server.results[accepted_puts(server)[-1]]
     assert (withdrawn["status"], withdrawn["scoreStatus"]) == ("tobedeleted", "not submitted")
     assert "score" not in withdrawn
+
+
+@pytest.mark.django_db
+def test_the_delivery_page_says_whose_mark_the_sis_refused_and_why(client, pushing):
+    server = pushing
+    b = make_bundle_school()
+    connect(b, server)
+    with scope(school=b.school):
+        book = period_gradebook(school=b.school, period=b.period)
+    server.refuse(book.results[3]["sourcedId"], status=422, description="Grade locked in the SIS")
+    delivery = run(b, new_push(b))
+    admin = make_member(b.school, "school_admin", "it@push.test", "Ida IT")
+    client.force_login(admin)
+    page = client.get(
+        reverse("sis:delivery", kwargs={"school_slug": b.school.slug, "delivery_id": delivery.pk})
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Done, some refused" in html
+    assert "Okafor, Ben · Algebra 1 · Period 2 · Q1: ALG.2" in html
+    assert "422: Grade locked in the SIS" in html
