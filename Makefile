@@ -34,6 +34,7 @@ lint: sync
 
 test: sync
 	@eval "$$(.ci/services)" && \
+	  { [ -d tests/sso/provider/node_modules ] || npm ci --prefix tests/sso/provider --no-audit --no-fund; } && \
 	  $(UV) run ruff check . && \
 	  $(UV) run ruff format --check . && \
 	  DEBUG=1 $(UV) run mypy && \

@@ -63,6 +63,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "oauth2_provider",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "mastery.apps.MasteryConfig",
     "grading.apps.GradingConfig",
     "gradebook.apps.GradebookConfig",
@@ -92,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # allauth's sign-in flows need it (district single sign-on, mastery.sso).
+    "allauth.account.middleware.AccountMiddleware",
     # Resolves /s/<school-slug>/, checks the membership and runs the request in a tenant scope.
     "mastery.middleware.SchoolScopeMiddleware",
     # Last, as axes asks: turns a refused login into our answer (mastery.auth.lockout_response).
@@ -537,8 +543,10 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
-# The key the SIS's push credentials are encrypted with (Fernet); derived from SECRET_KEY when
-# unset, so rotating SECRET_KEY then means entering the SIS secret again.
+# The key the secrets the app reads back are encrypted with (Fernet: the SIS's push secret, the
+# districts' identity-provider secrets; mastery.crypto). Derived from SECRET_KEY when unset, so
+# rotating SECRET_KEY then means entering those secrets again. SIS_CREDENTIALS_KEY: its old name.
+SECRETS_KEY = os.environ.get("SECRETS_KEY", "")
 SIS_CREDENTIALS_KEY = os.environ.get("SIS_CREDENTIALS_KEY", "")
 # Hosts a push may reach although they resolve to a private or loopback address (a SIS inside the
 # district's network); every other host must resolve to public addresses only. https only.
@@ -549,3 +557,24 @@ SIS_PUSH_TIMEOUT = float(os.environ.get("SIS_PUSH_TIMEOUT", "20"))
 # SIS_PUSH_BACKOFF seconds, then twice that, and so on.
 SIS_PUSH_RETRIES = int(os.environ.get("SIS_PUSH_RETRIES", "5"))
 SIS_PUSH_BACKOFF = float(os.environ.get("SIS_PUSH_BACKOFF", "30"))
+
+# --- District single sign-on (mastery.sso, docs/sso.md) -------------------------------------------
+# django-allauth for OpenID Connect, its apps built from each district's own settings
+# (DistrictIdentityProvider), never from settings files nor allauth's table. Only its OpenID
+# Connect views are mounted: none of its password, signup or reset pages (mastery.accounts owns
+# credentials). Signup is closed, email matching off, no token stored.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_ADAPTER = "mastery.sso.adapter.DistrictSsoAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"provider_class": "mastery.sso.provider.DistrictOIDCProvider"}
+}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 5

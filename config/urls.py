@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
@@ -10,6 +9,8 @@ from mastery import account_views
 from mastery import views as core_views
 from mastery.admin.site import admin_site
 from mastery.auth import LoginForm
+from mastery.sso import provider as sso_provider
+from mastery.sso import views as sso_views
 from mastery.standards import views as standards_views
 from reports import views as reports_views
 from reports.dashboards import views as dashboards
@@ -20,7 +21,7 @@ urlpatterns = [
     path("language/", core_views.language_switch, name="language_switch"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
+        sso_views.LoginView.as_view(
             authentication_form=LoginForm, redirect_authenticated_user=True
         ),
         name="login",
@@ -43,6 +44,16 @@ urlpatterns = [
         name="email_change_confirm",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # District single sign-on (mastery.sso): allauth's OpenID Connect views only, under the
+    # names its provider reverses; none of allauth's password or signup pages.
+    path("sso/", sso_views.start, name="sso_start"),
+    path("sso/oidc/<str:provider_id>/login/", sso_provider.login, name="openid_connect_login"),
+    path(
+        "sso/oidc/<str:provider_id>/login/callback/",
+        sso_provider.callback,
+        name="openid_connect_callback",
+    ),
+    path("d/<slug:district_slug>/sign-in/", sso_views.district_page, name="sso_district"),
     path(settings.ADMIN_URL, admin_site.urls),
     path("api/", include("config.api_urls")),
     # Grades to the SIS (sis): the OneRoster 1.2 Gradebook REST binding and the OAuth 2 token

@@ -183,6 +183,54 @@ def credential_record(
         )
 
 
+# --- 3. Single sign-on (mastery.sso) --------------------------------------------------------------
+
+
+def sso_refusal(*, district: District, user: User) -> str | None:
+    """Why this account may not sign in through `district`'s identity provider (None: it may).
+
+    Only a person of that district and of no other — a member of its schools as staff or student,
+    or one of its district admins — and never a site administrator's account. Guardians never do:
+    a family's account spans districts and keeps its own sign-in. The provider vouches for the
+    district's people, not for anyone else's account."""
+    if not user.is_active:
+        return "this account is turned off"
+    if user.is_superuser or user.is_staff:
+        return "site administrators sign in with their password"
+    with all_schools():
+        homes = set(Membership.objects.filter(user=user).values_list("school__district_id", "role"))
+    admin_of = set(
+        DistrictMembership.objects.filter(user=user).values_list("district_id", flat=True)
+    )
+    if any(district_id != district.pk for district_id, _ in homes) or admin_of - {district.pk}:
+        return "this account belongs to a person in another district too"
+    roles = {role for _, role in homes}
+    if Role.GUARDIAN in roles:
+        return "families sign in with their own email and password, not the district's sign-in"
+    if not (roles & {*STAFF_ROLES, Role.STUDENT}) and district.pk not in admin_of:
+        return "this account is not one of the district's staff or students"
+    return None
+
+
+def password_signin_allowed(user: User) -> bool:
+    """False when a district of this person's has turned password sign-in off for its staff and
+    students (they then sign in only through its identity provider, and no reset or activation
+    link is sent: turning them off there is final)."""
+    if user.is_superuser:
+        return True
+    with all_schools():
+        closed = Membership.objects.filter(
+            user=user,
+            role__in=[*STAFF_ROLES, Role.STUDENT],
+            school__district__password_signin=False,
+        ).exists()
+    if closed:
+        return False
+    return not DistrictMembership.objects.filter(
+        user=user, district__password_signin=False
+    ).exists()
+
+
 def may_receive_signin_link(user: User) -> bool:
     """Whether a sign-in link may be emailed to this account's address.
 
@@ -190,7 +238,7 @@ def may_receive_signin_link(user: User) -> bool:
     signed in may when the address comes from somewhere that vouches for it: staff and students
     (district-issued addresses), district admins. A never-activated guardian account may not: a
     mistyped family address must not open a child's record; families come in with the letter."""
-    if not user.is_active:
+    if not user.is_active or not password_signin_allowed(user):
         return False
     if user.is_activated or user.is_superuser:
         return True

@@ -29,6 +29,8 @@ from django.forms import BaseForm
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from mastery.accounts import password_signin_allowed
+
 THROTTLED = _("Too many failed attempts. Wait a few minutes, or reset your password.")
 # How long a successful sign-in from an address lets that account past the address's ceiling.
 KNOWN_ADDRESS_DAYS = 30
@@ -49,6 +51,10 @@ class EmailBackend(ModelBackend):
             User().set_password(password)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
+            # A district that signs its staff and students in only through its identity
+            # provider: their password (set before, or known to someone else) opens nothing.
+            if not password_signin_allowed(user):
+                return None
             return user
         return None
 

@@ -110,6 +110,11 @@ class District(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
+    # Off: the district's staff and students sign in only through its identity provider
+    # (mastery.sso); their password, reset and activation paths are closed (mastery.accounts).
+    password_signin = models.BooleanField(
+        _("staff and students may also sign in with a password"), default=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -189,6 +194,54 @@ class Membership(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()}"
+
+
+class DistrictIdentityProvider(models.Model):
+    """A district's single sign-on: an OpenID Connect provider (Google Workspace, Microsoft Entra
+    ID, ClassLink or any other) its staff and students sign in with (docs/sso.md).
+
+    A global table, as the district is. The client secret is stored encrypted (mastery.crypto)
+    and never shown again. Once anyone has signed in through it, its issuer never changes: the
+    accounts it links are keyed by (this provider, the token's subject), which stands for
+    (issuer, subject) only while the issuer is fixed — a new issuer is a new provider.
+    """
+
+    class Kind(models.TextChoices):
+        GOOGLE = "google", _("Google Workspace")
+        ENTRA = "entra", _("Microsoft Entra ID")
+        OIDC = "oidc", _("Another OpenID Connect provider (ClassLink…)")
+
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="identity_providers"
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    name = models.CharField(
+        _("name"), max_length=80, help_text=_("What the sign-in button says, e.g. “Google”.")
+    )
+    issuer = models.URLField(_("issuer"), max_length=300)
+    client_id = models.CharField(_("client id"), max_length=300)
+    secret_encrypted = models.TextField(editable=False)
+    # The addresses it vouches for, lower case ("lincoln.k12.example"): a first sign-in links
+    # only an account whose address is in one of them.
+    email_domains = models.JSONField(default=list)
+    hosted_domain = models.CharField(_("Google hosted domain (hd)"), max_length=200, blank=True)
+    tenant_id = models.CharField(_("Entra tenant id (tid)"), max_length=64, blank=True)
+    enabled = models.BooleanField(_("in use"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["district", "name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.district})"
+
+    @property
+    def provider_id(self) -> str:
+        """allauth's name for it: the key of the accounts it links, with the subject."""
+        return f"district-{self.district_id}-{self.pk}"
 
 
 class DistrictMembership(models.Model):

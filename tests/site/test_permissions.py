@@ -308,6 +308,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "language_switch":                      (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "family_home":                          (200,  200,  200,  200,  200,  200,  200,  200,  302),
     "district_dashboard":                   (404,  404,  404,  404,  404,  404,  200,  404,  302),
+    # District single sign-on (mastery.sso): the district's page for its own admins only; the
+    # sign-in step for anyone; allauth's login and callback need a provider in use (else 404).
+    "sso_district":                         (404,  404,  404,  404,  404,  404,  200,  404,  302),
+    "sso_start":                            (200,  200,  200,  200,  200,  200,  200,  200,  200),
+    "openid_connect_login":                 (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "openid_connect_callback":              (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "district_signin_link":                 (404,  404,  404,  404,  404,  404,  200,  404,  302),
     "invitation_code":                      (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "invitation_accept_code":               (404,  404,  404,  404,  404,  404,  404,  404,  404),
@@ -563,6 +569,7 @@ OTHER_PARAMS = {
     "class_id": lambda p: "some-class",
     "line_item_id": lambda p: "some-line-item",
     "school_id": lambda p: "some-school",
+    "provider_id": lambda p: "district-0-0",
 }
 # Patterns without a name cannot be reversed: the URL asked for each.
 UNNAMED_URLS = {

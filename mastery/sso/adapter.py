@@ -1,0 +1,144 @@
+"""How allauth signs a person in through a district's provider (docs/sso.md): the apps come from
+the districts' own settings, and every sign-in passes the identity rule first.
+
+The checks, in `pre_social_login`, before allauth logs anyone in:
+1. the sign-in is a login (allauth's "connect" would attach the identity to whoever is signed in);
+2. the provider is one of a district's, in use; the ID token (its signature, audience and expiry
+   already checked: mastery.sso.provider) was issued by that provider's issuer and carries the
+   nonce this browser's request was sent with; Google's hosted domain (hd) and Entra's tenant
+   (tid) are the district's;
+3. an account already linked to this provider and subject signs in as itself — never matched by
+   email again (an email claim is not proof: Entra's "nOAuth") — while it is still one of the
+   district's staff or students;
+4. otherwise, a first sign-in links an existing account only by a verified email in the
+   district's domains, of a person of that district and of no other, not yet linked to another
+   subject of this provider; it is recorded in the account's trail. Nothing else ever is: no
+   account is made (signup is closed), no school membership is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialAccount, SocialApp
+from django.shortcuts import render
+
+from mastery import accounts
+from mastery.models import AuditEvent, DistrictIdentityProvider
+from mastery.sso import services
+
+log = logging.getLogger(__name__)
+
+
+def _app(provider: DistrictIdentityProvider) -> SocialApp:
+    """An unsaved allauth app built from the district's row: allauth's own table (which would
+    hold the secret in plain text) stays empty."""
+    return SocialApp(
+        provider="openid_connect",
+        provider_id=provider.provider_id,
+        name=provider.name,
+        client_id=provider.client_id,
+        secret=services.secret_of(provider) or "",
+        settings={
+            "server_url": provider.issuer,
+            "oauth_pkce_enabled": True,
+            "fetch_userinfo": False,
+            "scope": ["openid", "email", "profile"],
+        },
+    )
+
+
+def refuse(request, reason: str, status: int = 403) -> ImmediateHttpResponse:
+    log.info("District sign-in refused: %s", reason)
+    return ImmediateHttpResponse(
+        render(request, "sso/refused.html", {"reason": reason}, status=status)
+    )
+
+
+class DistrictSsoAdapter(DefaultSocialAccountAdapter):
+    def list_apps(self, request, provider=None, client_id=None) -> list[SocialApp]:
+        rows = DistrictIdentityProvider.objects.filter(enabled=True).order_by("id")
+        apps = [_app(row) for row in rows]
+        if provider:
+            apps = [a for a in apps if provider in (a.provider, a.provider_id)]
+        if client_id:
+            apps = [a for a in apps if a.client_id == client_id]
+        return apps
+
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        return False
+
+    def is_auto_signup_allowed(self, request, sociallogin) -> bool:
+        return False
+
+    def populate_user(self, request, sociallogin, data):  # never: no account is made here
+        raise refuse(request, "no account is made by signing in")
+
+    def save_user(self, request, sociallogin, form=None):  # never: no account is made here
+        raise refuse(request, "no account is made by signing in")
+
+    def validate_disconnect(self, account, accounts_left) -> None:
+        raise refuse(None, "a district sign-in is not disconnected here")
+
+    def on_authentication_error(
+        self, request, provider, error=None, exception=None, extra_context=None
+    ) -> None:
+        log.warning("District sign-in failed at %s: %s %r", provider, error, exception)
+
+    def pre_social_login(self, request, sociallogin) -> None:
+        provider = services.provider_by_id(sociallogin.account.provider)
+        if provider is None:
+            raise refuse(request, "this sign-in is no longer in use")
+        if sociallogin.state.get("process") != "login":
+            raise refuse(request, "a district sign-in only signs in")
+        claims: dict[str, Any] = sociallogin.account.extra_data.get("id_token") or {}
+        if claims.get("iss") != provider.issuer:
+            raise refuse(request, "the token was not issued by the district's provider")
+        nonce = sociallogin.state.get("nonce")
+        if not nonce or claims.get("nonce") != nonce:
+            raise refuse(request, "the token does not answer this sign-in")
+        if provider.hosted_domain and claims.get("hd") != provider.hosted_domain:
+            raise refuse(request, "the account is not in the district's Google Workspace")
+        if provider.tenant_id and claims.get("tid") != provider.tenant_id:
+            raise refuse(request, "the account is not in the district's Microsoft tenant")
+        district = provider.district
+        if sociallogin.is_existing:
+            refusal = accounts.sso_refusal(district=district, user=sociallogin.user)
+            if refusal:
+                raise refuse(request, refusal)
+            return
+        self._first_link(request, sociallogin, provider, claims)
+
+    def _first_link(self, request, sociallogin, provider, claims: dict[str, Any]) -> None:
+        email = str(claims.get("email") or "").strip().lower()
+        # Entra sends no email_verified: its tenant (checked above) and the district's domains
+        # vouch for the address instead.
+        verified = claims.get("email_verified") is True or (
+            provider.kind == DistrictIdentityProvider.Kind.ENTRA and bool(provider.tenant_id)
+        )
+        if not email or not verified:
+            raise refuse(request, "the provider did not vouch for an email address")
+        if email.rpartition("@")[2] not in provider.email_domains:
+            raise refuse(request, "the email address is not in one of the district's domains")
+        user = accounts.district_person(district=provider.district, email=email)
+        if user is None:
+            raise refuse(request, "no account of the district has this email address")
+        refusal = accounts.sso_refusal(district=provider.district, user=user)
+        if refusal:
+            raise refuse(request, refusal)
+        if SocialAccount.objects.filter(provider=provider.provider_id, user=user).exists():
+            raise refuse(
+                request,
+                "this account is already linked to another identity of the district's provider",
+            )
+        sociallogin.connect(request, user)
+        accounts.credential_record(
+            user=user,
+            action=AuditEvent.Action.LINK,
+            summary=f"signed in with {provider.name} for the first time; linked to it",
+            actor=user,
+            source="sso",
+        )
