@@ -43,6 +43,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext
 
 from mastery import audit
 from mastery.models import (
@@ -194,21 +195,23 @@ def sso_refusal(*, district: District, user: User) -> str | None:
     a family's account spans districts and keeps its own sign-in. The provider vouches for the
     district's people, not for anyone else's account."""
     if not user.is_active:
-        return "this account is turned off"
+        return gettext("this account is turned off")
     if user.is_superuser or user.is_staff:
-        return "site administrators sign in with their password"
+        return gettext("site administrators sign in with their password")
     with all_schools():
         homes = set(Membership.objects.filter(user=user).values_list("school__district_id", "role"))
     admin_of = set(
         DistrictMembership.objects.filter(user=user).values_list("district_id", flat=True)
     )
     if any(district_id != district.pk for district_id, _ in homes) or admin_of - {district.pk}:
-        return "this account belongs to a person in another district too"
+        return gettext("this account belongs to a person in another district too")
     roles = {role for _, role in homes}
     if Role.GUARDIAN in roles:
-        return "families sign in with their own email and password, not the district's sign-in"
+        return gettext(
+            "families sign in with their own email and password, not the district's sign-in"
+        )
     if not (roles & {*STAFF_ROLES, Role.STUDENT}) and district.pk not in admin_of:
-        return "this account is not one of the district's staff or students"
+        return gettext("this account is not one of the district's staff or students")
     return None
 
 

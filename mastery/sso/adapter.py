@@ -24,7 +24,10 @@ from typing import Any
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialApp
+from allauth.socialaccount.providers.base.constants import AuthError
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from mastery import accounts
 from mastery.models import AuditEvent, DistrictIdentityProvider
@@ -74,36 +77,49 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
     def is_auto_signup_allowed(self, request, sociallogin) -> bool:
         return False
 
-    def populate_user(self, request, sociallogin, data):  # never: no account is made here
-        raise refuse(request, "no account is made by signing in")
+    def populate_user(self, request, sociallogin, data):
+        # allauth calls this on every sign-in, before pre_social_login, to suggest an unsaved
+        # user: it stays empty (nothing is copied from the claims) and is never saved.
+        return sociallogin.user
 
     def save_user(self, request, sociallogin, form=None):  # never: no account is made here
-        raise refuse(request, "no account is made by signing in")
+        raise refuse(request, _("no account is made by signing in"))
 
     def validate_disconnect(self, account, accounts_left) -> None:
-        raise refuse(None, "a district sign-in is not disconnected here")
+        raise PermissionDenied("A district sign-in is not disconnected here.")
 
     def on_authentication_error(
         self, request, provider, error=None, exception=None, extra_context=None
     ) -> None:
         log.warning("District sign-in failed at %s: %s %r", provider, error, exception)
+        # allauth's own error and "cancelled" pages are not ours (nor mounted): say it on ours.
+        if error == AuthError.CANCELLED:
+            reason = _("it was cancelled at your district's sign-in page")
+        else:
+            reason = _(
+                "it could not be completed (it may have expired, or been started in another "
+                "window). Start again from the login page"
+            )
+        raise ImmediateHttpResponse(
+            render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=400)
+        )
 
     def pre_social_login(self, request, sociallogin) -> None:
         provider = services.provider_by_id(sociallogin.account.provider)
         if provider is None:
-            raise refuse(request, "this sign-in is no longer in use")
+            raise refuse(request, _("this sign-in is no longer in use"))
         if sociallogin.state.get("process") != "login":
-            raise refuse(request, "a district sign-in only signs in")
+            raise refuse(request, _("a district sign-in only signs in"))
         claims: dict[str, Any] = sociallogin.account.extra_data.get("id_token") or {}
         if claims.get("iss") != provider.issuer:
-            raise refuse(request, "the token was not issued by the district's provider")
+            raise refuse(request, _("the token was not issued by the district's provider"))
         nonce = sociallogin.state.get("nonce")
         if not nonce or claims.get("nonce") != nonce:
-            raise refuse(request, "the token does not answer this sign-in")
+            raise refuse(request, _("the token does not answer this sign-in"))
         if provider.hosted_domain and claims.get("hd") != provider.hosted_domain:
-            raise refuse(request, "the account is not in the district's Google Workspace")
+            raise refuse(request, _("the account is not in the district's Google Workspace"))
         if provider.tenant_id and claims.get("tid") != provider.tenant_id:
-            raise refuse(request, "the account is not in the district's Microsoft tenant")
+            raise refuse(request, _("the account is not in the district's Microsoft tenant"))
         district = provider.district
         if sociallogin.is_existing:
             refusal = accounts.sso_refusal(district=district, user=sociallogin.user)
@@ -120,19 +136,19 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
             provider.kind == DistrictIdentityProvider.Kind.ENTRA and bool(provider.tenant_id)
         )
         if not email or not verified:
-            raise refuse(request, "the provider did not vouch for an email address")
+            raise refuse(request, _("the provider did not vouch for an email address"))
         if email.rpartition("@")[2] not in provider.email_domains:
-            raise refuse(request, "the email address is not in one of the district's domains")
+            raise refuse(request, _("the email address is not in one of the district's domains"))
         user = accounts.district_person(district=provider.district, email=email)
         if user is None:
-            raise refuse(request, "no account of the district has this email address")
+            raise refuse(request, _("no account of the district has this email address"))
         refusal = accounts.sso_refusal(district=provider.district, user=user)
         if refusal:
             raise refuse(request, refusal)
         if SocialAccount.objects.filter(provider=provider.provider_id, user=user).exists():
             raise refuse(
                 request,
-                "this account is already linked to another identity of the district's provider",
+                _("this account is already linked to another identity of the district's provider"),
             )
         sociallogin.connect(request, user)
         accounts.credential_record(
