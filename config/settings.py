@@ -578,3 +578,6 @@ SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 5
+# A district's issuer on this machine's loopback (http allowed): the test suite's provider, or an
+# operator trying a provider out. Off: the server never fetches its own services' addresses.
+SSO_LOOPBACK_ISSUERS = env_bool("SSO_LOOPBACK_ISSUERS", False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from allauth.socialaccount.models import SocialAccount
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -127,8 +128,12 @@ def provider_save(
         issuer = entra_issuer(tenant_id)
     issuer = issuer.strip().rstrip("/")
     parts = urlsplit(issuer)
-    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+    loopback_allowed = settings.SSO_LOOPBACK_ISSUERS and parts.hostname in _LOOPBACK
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed):
         raise SsoError("The issuer must be an https:// address.", "issuer")
+    if parts.hostname in _LOOPBACK and not loopback_allowed:
+        # The server itself fetches the issuer's discovery and keys: not its own services.
+        raise SsoError("The issuer must be the provider's public address.", "issuer")
     if provider is not None and issuer != provider.issuer and is_linked(provider):
         raise SsoError(
             "People have signed in through this provider: its issuer cannot change. Add the "
@@ -167,8 +172,9 @@ def provider_save(
     return found
 
 
-# Loopback issuers are allowed over plain http: a provider on the same machine (the test suite's,
-# an operator trying it out); every other issuer is https.
+# A provider on this machine (the test suite's, an operator trying it out) only where the
+# operator says so (SSO_LOOPBACK_ISSUERS), and then over plain http too; every other issuer is
+# https.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 

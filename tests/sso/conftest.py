@@ -14,6 +14,12 @@ import pytest
 from tests.sso.oidc import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Client, OIDCProvider
 
 
+@pytest.fixture(autouse=True)
+def _loopback_issuers(settings):
+    """The test provider runs on loopback: its issuer is allowed here (never by default)."""
+    settings.SSO_LOOPBACK_ISSUERS = True
+
+
 @pytest.fixture
 def oidc_clients() -> list[Client]:
     return [Client(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI)]

@@ -218,3 +218,18 @@ def test_allauths_own_pages_are_not_there(client, district):
         assert client.get(path).status_code == 404, path
     assert client.post("/sso/oidc/district-999-1/login/").status_code == 404
     assert client.get("/sso/oidc/district-999-1/login/").status_code == 405
+
+
+def test_a_loopback_issuer_is_refused_unless_the_operator_allows_it(client, district, settings):
+    """The server fetches the issuer's discovery and keys itself: a district admin must not be
+    able to point it at the server's own services."""
+    settings.SSO_LOOPBACK_ISSUERS = False
+    client.force_login(district.it)
+    for issuer in ("http://127.0.0.1:6379", "https://localhost/oidc"):
+        response = client.post(page(district), provider_post(issuer=issuer))
+        assert response.status_code == 422, issuer
+    assert not DistrictIdentityProvider.objects.exists()
+    settings.SSO_LOOPBACK_ISSUERS = True
+    assert (
+        client.post(page(district), provider_post(issuer="http://127.0.0.1:9/")).status_code == 302
+    )
