@@ -38,7 +38,9 @@ from mastery.sso import services
 from mastery.tenancy import all_schools
 from tests.factories import PASSWORD, World, make_member, make_user, make_world
 from tests.site.test_browser import ARTIFACTS, axe_problems, no_horizontal_scroll
-from tests.sso.oidc import Client, OIDCProvider
+from tests.sso.oidc import CLIENT_SECRET as OTHER_SECRET
+from tests.sso.oidc import REDIRECT_URI, Client, OIDCProvider
+from tests.sso.test_provider import authorization_url, callback_params, pkce_pair, token_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,6 +48,7 @@ DOMAIN = "lake-high.test"  # make_world("lake-high") gives its people addresses 
 CLIENT_ID = "mastery-gradebook"
 CLIENT_SECRET = "browser-test-client-secret-0123456789"
 BUTTON = "Lakeside Sign-In"
+OTHER_APP = "another-app-of-the-district"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 REFUSED = "You could not be signed in"
 
@@ -113,7 +116,14 @@ def set_up(district, live_server) -> Iterator[Callable[..., Sso]]:
             )
         callback = f"{live_server.url}/sso/oidc/{row.provider_id}/login/callback/"
         idp = stack.enter_context(
-            OIDCProvider(clients=[Client(CLIENT_ID, CLIENT_SECRET, callback)], accounts=accounts)
+            OIDCProvider(
+                # Another application of the same provider: its tokens are genuine, for it.
+                clients=[
+                    Client(CLIENT_ID, CLIENT_SECRET, callback),
+                    Client(OTHER_APP, OTHER_SECRET, REDIRECT_URI),
+                ],
+                accounts=accounts,
+            )
         )
         with all_schools():
             row = services.provider_save(
@@ -437,6 +447,32 @@ def test_an_id_token_not_signed_by_the_providers_key_is_refused(
     monkeypatch.setattr(sso_provider.VerifyingAdapter, "get_access_token_data", tampered)
     page = browser_page()
     sign_in(page, sso, "tess")
+    expect_refused(page, sso, "could not be completed")
+    assert links() == []
+    assert link_events() == []
+
+
+def test_an_id_token_the_provider_issued_to_another_application_is_refused(
+    district, set_up, browser_page, monkeypatch
+):
+    """A genuine ID token, signed by the district's provider, for the same person — but issued to
+    another application of the district: its audience is not this site, and it opens nothing."""
+    _, world, _ = district
+    sso = set_up({"tess": teacher_claims(world)})
+    verifier, challenge = pkce_pair()
+    callback = sso.idp.sign_in(authorization_url(sso.idp, challenge, OTHER_APP), "tess")
+    status, tokens = token_request(sso.idp, callback_params(callback)["code"], verifier, OTHER_APP)
+    assert status == 200, tokens
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["aud"] == OTHER_APP
+    original = sso_provider.VerifyingAdapter.get_access_token_data
+
+    def swapped(self, *args, **kwargs):
+        return {**original(self, *args, **kwargs), "id_token": tokens["id_token"]}
+
+    monkeypatch.setattr(sso_provider.VerifyingAdapter, "get_access_token_data", swapped)
+    page = browser_page()
+    sign_in(page, sso, "tess")
+    # Refused when the token is read (its audience), before any claim is looked at.
     expect_refused(page, sso, "could not be completed")
     assert links() == []
     assert link_events() == []
