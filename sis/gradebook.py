@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -91,6 +92,48 @@ def our_id(*parts: object) -> str:
 def ref(kind: str, sourced_id: str) -> dict[str, str]:
     """A GUIDRef without its href (the REST binding adds the href; the CSV keeps the id)."""
     return {"sourcedId": sourced_id, "type": kind}
+
+
+# Where a GUIDRef's href points: the gradebook's own objects under the gradebook service, the
+# roster's under the rostering service (REST binding paths, by the object's plural).
+PLURALS = {
+    "category": "categories",
+    "lineItem": "lineItems",
+    "result": "results",
+    "scoreScale": "scoreScales",
+    "class": "classes",
+    "user": "users",
+    "org": "orgs",
+    "academicSession": "academicSessions",
+    "course": "courses",
+}
+GRADEBOOK_TYPES = frozenset({"category", "lineItem", "result", "scoreScale"})
+
+
+def href_at(gradebook: str, rostering: str) -> Callable[[str, str], str]:
+    """`href(type, sourcedId)` for GUIDRefs, given the two services' base addresses."""
+
+    def href(kind: str, sourced_id: str) -> str:
+        base = gradebook if kind in GRADEBOOK_TYPES else rostering
+        return f"{base}/{PLURALS[kind]}/{sourced_id}"
+
+    return href
+
+
+def with_hrefs(value: Any, href: Callable[[str, str], str]) -> Any:
+    """Every GUIDRef given its href, `href(type, sourcedId)` (GUIDRefDType: href, sourcedId and
+    type are all required); the REST answer points them here, the push at the SIS."""
+    if isinstance(value, list):
+        return [with_hrefs(v, href) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"sourcedId", "type"}:
+            return {
+                "href": href(value["type"], value["sourcedId"]),
+                "sourcedId": value["sourcedId"],
+                "type": value["type"],
+            }
+        return {k: with_hrefs(v, href) for k, v in value.items()}
+    return value
 
 
 def datetime_text(moment: datetime) -> str:
@@ -374,6 +417,17 @@ def period_gradebook(
             }
         )
 
+    letter_points: dict[int, dict[str, Decimal]] = {}
+
+    def points_of(course_id: int) -> dict[str, Decimal]:
+        """The course policy's grade points of each letter (its letter and 4.0 scales)."""
+        if course_id not in letter_points:
+            engine = policy_for_course(
+                school=school, course_id=course_id, policies=policies
+            ).to_engine(levels)
+            letter_points[course_id] = dict(engine.gpa_points)
+        return letter_points[course_id]
+
     # Score scales: per class and kind.
     scale_of: dict[tuple[int, str, str], str] = {}
     scale_range: dict[tuple[int, str, str], tuple[Decimal, Decimal] | None] = {}
@@ -396,18 +450,13 @@ def period_gradebook(
         elif form == CourseGradeForm.PERCENT:
             title, scale_type = "Course grade (percent)", "percent"
             pairs = [(Decimal(0), "0"), (Decimal(100), "100")]
-        elif form == CourseGradeForm.GPA:
-            title, scale_type = "Course grade (grade points)", "grade points"
-            engine = policy_for_course(
-                school=school, course_id=section.course_id, policies=policies
-            ).to_engine(levels)
-            pairs = sorted((p, letter) for letter, p in engine.gpa_points)
         else:
-            title, scale_type = "Course grade (letter)", "letter"
-            engine = policy_for_course(
-                school=school, course_id=section.course_id, policies=policies
-            ).to_engine(levels)
-            pairs = sorted((p, letter) for letter, p in engine.gpa_points)
+            title, scale_type = (
+                ("Course grade (grade points)", "grade points")
+                if form == CourseGradeForm.GPA
+                else ("Course grade (letter)", "letter")
+            )
+            pairs = sorted((p, letter) for letter, p in points_of(section.course_id).items())
         scale_range[key] = (pairs[0][0], pairs[-1][0]) if pairs else None
         book.score_scales.append(
             {
@@ -425,7 +474,6 @@ def period_gradebook(
 
     # Line items, then results, in the marks' order.
     line_item_of: dict[tuple[int, str, int], str] = {}
-    letter_points: dict[int, dict[str, Decimal]] = {}
     for m in marks:
         item_key = (m.section_id, m.kind, m.subject_id)
         form = m.grade_form if m.kind == PostedMark.Kind.COURSE else ""
@@ -466,9 +514,7 @@ def period_gradebook(
             continue
         withdrawn = not m.value
         score, text = (
-            (None, "")
-            if withdrawn
-            else _score(m, label_of, letter_points, section, school, policies, levels)
+            (None, "") if withdrawn else _score(m, label_of, partial(points_of, section.course_id))
         )
         result: dict[str, Any] = {
             "sourcedId": our_id(
@@ -545,22 +591,12 @@ def _description(m: _Mark, targets: dict[int, LearningTarget], habits: dict[int,
 def _score(
     m: _Mark,
     label_of: list[tuple[Decimal, str]],
-    letter_points: dict[int, dict[str, Decimal]],
-    section: Section,
-    school: School,
-    policies: list,
-    levels: list[ScaleLevel],
+    letter_points: Callable[[], dict[str, Decimal]],
 ) -> tuple[Decimal | None, str]:
     """(score, textScore) of a posted value: a level with its label, a percent or grade points
     as the number, a letter as its text with its grade points as the number."""
     if m.kind == PostedMark.Kind.COURSE and m.grade_form == CourseGradeForm.LETTER:
-        points = letter_points.get(section.course_id)
-        if points is None:
-            engine = policy_for_course(
-                school=school, course_id=section.course_id, policies=policies
-            ).to_engine(levels)
-            points = letter_points[section.course_id] = dict(engine.gpa_points)
-        return points.get(m.value), m.value
+        return letter_points().get(m.value), m.value
     value = _decimal(m.value)
     if value is None:
         return None, m.value
@@ -585,13 +621,3 @@ def student_ids_of(school: School, sourced_ids: Iterable[str]) -> dict[str, int]
             if sid in missing:
                 found[sid] = student_id
     return found
-
-
-def period_today(school: School, today: date | None = None) -> GradingPeriod | None:
-    """The latest period that has ended by today (the one whose grades go to the SIS now)."""
-    today = today or datetime.now(ZoneInfo(school.timezone)).date()
-    return (
-        GradingPeriod.objects.filter(school=school, starts_on__lte=today)
-        .order_by("-ends_on")
-        .first()
-    )

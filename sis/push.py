@@ -34,7 +34,7 @@ from gradebook.models import GradingPeriod
 from mastery.models import School
 from mastery.standards.fetch import FetchError, PinnedHTTPSConnection, checked_address
 from sis.credentials import secret_decrypt
-from sis.gradebook import Gradebook, period_gradebook
+from sis.gradebook import Gradebook, href_at, period_gradebook, with_hrefs
 from sis.models import SisAccepted, SisConnection, SisDelivery, SisDeliveryItem
 
 CREATEPUT_SCOPE = "https://purl.imsglobal.org/spec/or/v1p2/scope/gradebook.createput"
@@ -46,20 +46,6 @@ ENTITIES = (
     ("lineItems", "lineItem", "line_items"),
     ("results", "result", "results"),
 )
-GRADEBOOK_TYPES = {"category", "lineItem", "result", "scoreScale"}
-ROSTER_PLURALS = {
-    "class": "classes",
-    "user": "users",
-    "org": "orgs",
-    "academicSession": "academicSessions",
-    "course": "courses",
-}
-GRADEBOOK_PLURALS = {
-    "category": "categories",
-    "lineItem": "lineItems",
-    "result": "results",
-    "scoreScale": "scoreScales",
-}
 
 
 class PushStopped(Exception):
@@ -107,24 +93,6 @@ def _fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _with_hrefs(value: Any, base_url: str) -> Any:
-    """GUIDRefs with hrefs at the SIS: its gradebook objects under its gradebook address, the
-    roster's under the matching rostering address."""
-    if isinstance(value, list):
-        return [_with_hrefs(v, base_url) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"sourcedId", "type"}:
-            kind = value["type"]
-            if kind in GRADEBOOK_TYPES:
-                href = f"{base_url}/{GRADEBOOK_PLURALS[kind]}/{value['sourcedId']}"
-            else:
-                roster = base_url.replace("/gradebook/", "/rostering/")
-                href = f"{roster}/{ROSTER_PLURALS.get(kind, kind + 's')}/{value['sourcedId']}"
-            return {"href": href, "sourcedId": value["sourcedId"], "type": kind}
-        return {k: _with_hrefs(v, base_url) for k, v in value.items()}
-    return value
-
-
 def push_plan(*, school: School, period: GradingPeriod, connection: SisConnection) -> Plan:
     """The period's objects, and which of them the SIS has not yet accepted as they are now."""
     book = period_gradebook(school=school, period=period)
@@ -136,9 +104,10 @@ def push_plan(*, school: School, period: GradingPeriod, connection: SisConnectio
     }
     plan = Plan(book=book)
     base = connection.base_url.rstrip("/")
+    href = href_at(base, base.replace("/gradebook/", "/rostering/"))
     for entity, singular, attribute in ENTITIES:
         for record in getattr(book, attribute):
-            body = _with_hrefs(record, base)
+            body = with_hrefs(record, href)
             fingerprint = _fingerprint(body)
             if accepted.get((entity, record["sourcedId"])) == fingerprint:
                 plan.unchanged += 1
@@ -290,7 +259,12 @@ def push_run(*, school: School, delivery: SisDelivery, http: SisHttp | None = No
         if (item.entity, item.sourced_id) in refused:
             continue
         status, headers, data = pusher.put(item)
-        if status in SUCCESS:
+        if status in TRANSIENT:
+            delivery.counts = counts
+            delivery.save(update_fields=["counts"])
+            raise PushStopped(_describe(status, data), _retry_after(headers))
+        accepted = status in SUCCESS
+        if accepted:
             SisAccepted.objects.update_or_create(
                 school=school,
                 connection=connection,
@@ -298,32 +272,17 @@ def push_run(*, school: School, delivery: SisDelivery, http: SisHttp | None = No
                 sourced_id=item.sourced_id,
                 defaults={"fingerprint": item.fingerprint, "accepted_at": timezone.now()},
             )
-            SisDeliveryItem.objects.create(
-                school=school,
-                delivery=delivery,
-                entity=item.entity,
-                sourced_id=item.sourced_id,
-                label=plan.book.labels.get(item.sourced_id, "")[:300],
-                outcome=SisDeliveryItem.Outcome.SENT,
-                http_status=status,
-            )
-            counts["sent"] += 1
-        elif status in TRANSIENT:
-            delivery.counts = counts
-            delivery.save(update_fields=["counts"])
-            raise PushStopped(_describe(status, data), _retry_after(headers))
-        else:
-            SisDeliveryItem.objects.create(
-                school=school,
-                delivery=delivery,
-                entity=item.entity,
-                sourced_id=item.sourced_id,
-                label=plan.book.labels.get(item.sourced_id, "")[:300],
-                outcome=SisDeliveryItem.Outcome.REFUSED,
-                http_status=status,
-                message=_describe(status, data),
-            )
-            counts["refused"] += 1
+        SisDeliveryItem.objects.create(
+            school=school,
+            delivery=delivery,
+            entity=item.entity,
+            sourced_id=item.sourced_id,
+            label=plan.book.labels.get(item.sourced_id, "")[:300],
+            outcome=SisDeliveryItem.Outcome.SENT if accepted else SisDeliveryItem.Outcome.REFUSED,
+            http_status=status,
+            message="" if accepted else _describe(status, data),
+        )
+        counts["sent" if accepted else "refused"] += 1
     delivery.counts = counts
     delivery.status = SisDelivery.Status.REFUSED if counts["refused"] else SisDelivery.Status.DONE
     delivery.finished_at = timezone.now()

@@ -19,7 +19,7 @@ own tenant scope (mastery.tenancy.enter_school); anything else answers 404 as if
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,9 +35,11 @@ from mastery.tenancy import enter_school
 from sis.gradebook import (
     Gradebook,
     SourcedIds,
+    href_at,
     period_gradebook,
     results_query,
     student_ids_of,
+    with_hrefs,
 )
 from sis.models import SisClient
 from sis.query import (
@@ -118,19 +120,10 @@ SINGULAR = {
     "results": "result",
     "scoreScales": "scoreScale",
 }
-# Where a GUIDRef's href points: the gradebook's own objects here, the roster's at the rostering
-# service's path.
-PLURAL_OF_TYPE = {
-    "category": ("categories", BASE_PATH),
-    "lineItem": ("lineItems", BASE_PATH),
-    "result": ("results", BASE_PATH),
-    "scoreScale": ("scoreScales", BASE_PATH),
-    "class": ("classes", ROSTERING_PATH),
-    "user": ("users", ROSTERING_PATH),
-    "org": ("orgs", ROSTERING_PATH),
-    "academicSession": ("academicSessions", ROSTERING_PATH),
-    "course": ("courses", ROSTERING_PATH),
-}
+
+
+def _href(origin: str) -> Callable[[str, str], str]:
+    return href_at(f"{origin}{BASE_PATH}", f"{origin}{ROSTERING_PATH}")
 
 
 class OneRosterError(Exception):
@@ -182,22 +175,6 @@ def _client(request: HttpRequest) -> SisClient:
     if client.last_used_at is None or (now - client.last_used_at).total_seconds() > 60:
         SisClient.objects.filter(pk=client.pk).update(last_used_at=now)
     return client
-
-
-def _with_hrefs(value: Any, origin: str) -> Any:
-    """Every GUIDRef gets its href (GUIDRefDType: href, sourcedId and type are all required)."""
-    if isinstance(value, list):
-        return [_with_hrefs(v, origin) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"sourcedId", "type"} and value["type"] in PLURAL_OF_TYPE:
-            plural, base = PLURAL_OF_TYPE[value["type"]]
-            return {
-                "href": f"{origin}{base}/{plural}/{value['sourcedId']}",
-                "sourcedId": value["sourcedId"],
-                "type": value["type"],
-            }
-        return {k: _with_hrefs(v, origin) for k, v in value.items()}
-    return value
 
 
 Scope = tuple[School, GradingPeriod, list[int] | None, list[int] | None]
@@ -414,13 +391,13 @@ class GradebookView(View):
             selected = fields_parse(request.GET.get("fields", ""), fields)
             if selected:
                 found = {k: found[k] for k in selected if k in found}
-            return JsonResponse({SINGULAR[self.entity]: _with_hrefs(found, origin)})
+            return JsonResponse({SINGULAR[self.entity]: with_hrefs(found, _href(origin))})
         return self._collection(request, params, query_apply(records, params, fields), origin)
 
     def _collection(
         self, request: HttpRequest, params: dict[str, str], page: Page, origin: str
     ) -> JsonResponse:
-        response = JsonResponse({self.entity: _with_hrefs(page.records, origin)})
+        response = JsonResponse({self.entity: with_hrefs(page.records, _href(origin))})
         response["X-Total-Count"] = str(page.total)
         response["Link"] = link_header(request.build_absolute_uri(request.path), params, page)
         return response
