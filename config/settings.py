@@ -581,3 +581,9 @@ SOCIALACCOUNT_REQUESTS_TIMEOUT = 5
 # A district's issuer on this machine's loopback (http allowed): the test suite's provider, or an
 # operator trying a provider out. Off: the server never fetches its own services' addresses.
 SSO_LOOPBACK_ISSUERS = env_bool("SSO_LOOPBACK_ISSUERS", False)
+# Hosts of districts' providers that may resolve to private addresses (a district's own ADFS on
+# the intranet); every other provider URL the server fetches must be public (mastery.sso.fetch).
+SSO_ALLOWED_HOSTS = env_list("SSO_ALLOWED_HOSTS", [])
+# How long a provider's discovery document and signing keys are kept (a key id not among the kept
+# keys fetches them again).
+SSO_METADATA_CACHE_SECONDS = int(os.environ.get("SSO_METADATA_CACHE_SECONDS", "3600"))

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from mastery import accounts
 from mastery.models import AuditEvent, DistrictIdentityProvider
-from mastery.sso import services
+from mastery.sso import fetch, services
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
         if client_id:
             apps = [a for a in apps if a.client_id == client_id]
         return apps
+
+    def get_requests_session(self) -> fetch.ProviderSession:
+        return fetch.ProviderSession()
 
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return False

@@ -7,7 +7,9 @@ checks the OpenID Connect specification asks of a relying party; they are put ba
 - the ID token's signature, always (allauth skips it when the token came over the back channel);
 - PKCE (S256) on every request, and every claim read from the verified ID token, never from the
   userinfo endpoint (the adapter's apps say so: `oauth_pkce_enabled`, `fetch_userinfo`).
-allauth checks the token's issuer, audience and expiry (PyJWT), and the state.
+The token's issuer, audience, expiry and issue time are checked here too (PyJWT), the state by
+allauth. Every request the server makes to the provider goes through mastery.sso.fetch (the URLs
+checked, discovery and keys cached).
 """
 
 from __future__ import annotations
@@ -15,14 +17,25 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import jwt
+import requests
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+
+from mastery.sso import fetch
+
+# Signatures by the provider's public key only: never "none", never an HMAC (whose key would be
+# the client secret, or whatever a forger names).
+ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
 
 class DistrictOIDCProvider(OpenIDConnectProvider):
@@ -40,18 +53,48 @@ class DistrictOIDCProvider(OpenIDConnectProvider):
 
 
 class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
-    """Always checks the ID token's signature against the provider's published keys, RS256 and
-    the like only (never "none", never a key the token names for itself)."""
+    """Always checks the ID token's signature against the provider's published keys, with an
+    asymmetric algorithm the key itself names (never "none", never a key the token carries).
+    Discovery and keys come through mastery.sso.fetch."""
+
+    @property
+    def openid_config(self) -> dict[str, Any]:
+        if not hasattr(self, "_openid_config"):
+            self._openid_config = fetch.discovery(self.get_provider().app.settings["server_url"])
+        return self._openid_config
 
     def _decode_id_token(self, app: SocialApp, id_token: str) -> dict:
-        return jwtkit.verify_and_decode(
-            credential=id_token,
-            keys_url=self.openid_config["jwks_uri"],
-            issuer=self.openid_config["issuer"],
-            audience=app.client_id,
-            lookup_kid=jwtkit.lookup_kid_jwk,
-            verify_signature=True,
-        )
+        try:
+            header = jwt.get_unverified_header(id_token)
+            kid = header.get("kid")
+            if not isinstance(kid, str):
+                raise OAuth2Error("The ID token names no signing key.")
+            keys = fetch.signing_keys(self.openid_config["jwks_uri"], kid)
+            key = jwtkit.lookup_kid_jwk(keys, kid)
+            algorithm = next((k.get("alg") for k in keys["keys"] if k.get("kid") == kid), None)
+            algorithm = algorithm or header.get("alg")
+            if key is None or algorithm not in ASYMMETRIC or header.get("alg") != algorithm:
+                raise OAuth2Error("The ID token is not signed by one of the provider's keys.")
+            claims = jwt.decode(
+                id_token,
+                key=key,
+                algorithms=[algorithm],
+                issuer=self.openid_config["issuer"],
+                audience=app.client_id,
+                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+            )
+        except (jwt.PyJWTError, KeyError, TypeError) as exc:
+            raise OAuth2Error("Invalid ID token.") from exc
+        jwtkit.verify_jti(claims)  # a replayed token (its jti seen before) is refused
+        return claims
+
+
+def _unreachable(request: HttpRequest) -> HttpResponse:
+    reason = _(
+        "your district's sign-in could not be reached. Try again in a moment; if it keeps "
+        "failing, tell your district's IT"
+    )
+    return render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=502)
 
 
 @login_not_required
@@ -62,6 +105,8 @@ def login(request: HttpRequest, provider_id: str) -> HttpResponse:
         return OAuth2LoginView.adapter_view(VerifyingAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist as exc:
         raise Http404("No such sign-in.") from exc
+    except requests.RequestException:
+        return _unreachable(request)
 
 
 @login_not_required

@@ -5,12 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from allauth.socialaccount.models import SocialAccount
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from mastery import audit, crypto
 from mastery.models import AuditEvent, District, DistrictIdentityProvider, School, User
+from mastery.sso import fetch
 
 PURPOSE = "district-sso"
 Kind = DistrictIdentityProvider.Kind
@@ -128,11 +128,12 @@ def provider_save(
         issuer = entra_issuer(tenant_id)
     issuer = issuer.strip().rstrip("/")
     parts = urlsplit(issuer)
-    loopback_allowed = settings.SSO_LOOPBACK_ISSUERS and parts.hostname in _LOOPBACK
+    loopback_allowed = fetch.loopback_allowed(parts.hostname)
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed):
         raise SsoError("The issuer must be an https:// address.", "issuer")
-    if parts.hostname in _LOOPBACK and not loopback_allowed:
-        # The server itself fetches the issuer's discovery and keys: not its own services.
+    if parts.hostname in fetch.LOOPBACK and not loopback_allowed:
+        # The server itself fetches the issuer's discovery and keys: not its own services (every
+        # fetch checks its address again: mastery.sso.fetch).
         raise SsoError("The issuer must be the provider's public address.", "issuer")
     if provider is not None and issuer != provider.issuer and is_linked(provider):
         raise SsoError(
@@ -170,12 +171,6 @@ def provider_save(
         after,
     )
     return found
-
-
-# A provider on this machine (the test suite's, an operator trying it out) only where the
-# operator says so (SSO_LOOPBACK_ISSUERS), and then over plain http too; every other issuer is
-# https.
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @transaction.atomic

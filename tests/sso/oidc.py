@@ -76,12 +76,18 @@ class OIDCProvider:
         clients: Iterable[Client] = (),
         accounts: Mapping[str, Mapping[str, Any]] | None = None,
         *,
+        clock_offset: int = 0,
+        id_token_ttl: int = 3600,
         startup_timeout: float = STARTUP_TIMEOUT,
     ) -> None:
+        """`clock_offset`: seconds the provider's clock runs ahead (< 0: behind) of this machine's;
+        `id_token_ttl`: how long its ID tokens are valid."""
         self.clients: list[Client] = list(clients)
         self.accounts: dict[str, dict[str, Any]] = {
             login: dict(claims) for login, claims in (accounts or {}).items()
         }
+        self.clock_offset = clock_offset
+        self.id_token_ttl = id_token_ttl
         self.startup_timeout = startup_timeout
         self.issuer = ""
         self._dir: Path | None = None
@@ -136,7 +142,12 @@ class OIDCProvider:
                 "`npm ci --prefix tests/sso/provider --no-audit --no-fund` (make test does)"
             )
         self._dir = Path(tempfile.mkdtemp(prefix="oidc-provider-"))
-        config = {"clients": [c.as_config() for c in self.clients], "accounts": "accounts.json"}
+        config = {
+            "clients": [c.as_config() for c in self.clients],
+            "accounts": "accounts.json",
+            "clock_offset_seconds": self.clock_offset,
+            "id_token_ttl_seconds": self.id_token_ttl,
+        }
         (self._dir / "config.json").write_text(json.dumps(config, indent=1))
         self._write_accounts()
         self._process = subprocess.Popen(

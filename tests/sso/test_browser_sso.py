@@ -100,7 +100,13 @@ def set_up(district, live_server) -> Iterator[Callable[..., Sso]]:
     found, world, it = district
     stack = ExitStack()
 
-    def make(accounts: dict[str, dict[str, Any]], **provider_kwargs: Any) -> Sso:
+    def make(
+        accounts: dict[str, dict[str, Any]],
+        *,
+        idp_clock: int = 0,
+        idp_token_ttl: int = 3600,
+        **provider_kwargs: Any,
+    ) -> Sso:
         with all_schools():  # the change goes in the trail of every school of the district
             row = services.provider_save(
                 user=it,
@@ -123,6 +129,8 @@ def set_up(district, live_server) -> Iterator[Callable[..., Sso]]:
                     Client(OTHER_APP, OTHER_SECRET, REDIRECT_URI),
                 ],
                 accounts=accounts,
+                clock_offset=idp_clock,
+                id_token_ttl=idp_token_ttl,
             )
         )
         with all_schools():
@@ -473,6 +481,25 @@ def test_an_id_token_the_provider_issued_to_another_application_is_refused(
     page = browser_page()
     sign_in(page, sso, "tess")
     # Refused when the token is read (its audience), before any claim is looked at.
+    expect_refused(page, sso, "could not be completed")
+    assert links() == []
+    assert link_events() == []
+
+
+@pytest.mark.parametrize(
+    ("clock", "ttl"),
+    [
+        pytest.param(-600, 60, id="expired ten minutes ago-provider clock behind"),
+        pytest.param(600, 3600, id="issued ten minutes from now-provider clock ahead"),
+    ],
+)
+def test_an_id_token_outside_its_lifetime_is_refused(district, set_up, browser_page, clock, ttl):
+    """The provider's clock is off: every token it issues is genuine and signed, and either
+    expired before it reaches us (exp) or not valid yet (iat). Neither opens anything."""
+    _, world, _ = district
+    sso = set_up({"tess": teacher_claims(world)}, idp_clock=clock, idp_token_ttl=ttl)
+    page = browser_page()
+    sign_in(page, sso, "tess")
     expect_refused(page, sso, "could not be completed")
     assert links() == []
     assert link_events() == []

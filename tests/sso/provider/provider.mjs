@@ -7,7 +7,9 @@
 // stdout once it answers. CONFIG.json:
 //   {"clients": [{"client_id", "client_secret", "redirect_uris": [...],
 //                 "token_endpoint_auth_method": "client_secret_post" | "client_secret_basic"}],
-//    "accounts": "accounts.json"  (a path, relative to CONFIG.json's folder)  or  {login: {...}}}
+//    "accounts": "accounts.json"  (a path, relative to CONFIG.json's folder)  or  {login: {...}},
+//    "clock_offset_seconds": 0,  a provider whose clock runs this far ahead (or behind, < 0)
+//    "id_token_ttl_seconds": 3600}
 // The accounts map is login -> claims (sub, email, email_verified, hd, tid, name, ...). It is
 // read again on every lookup, so a test may rewrite the file between two sign-ins. `sub` defaults
 // to the login. The dev interaction pages sign in any known login with any password.
@@ -31,6 +33,13 @@ if (portArg === undefined || configPath === undefined) {
   process.exit(2);
 }
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
+// A provider with a wrong clock: oidc-provider reads the time only through Date.now (its
+// epochTime helper), so the tokens it issues are dated by this clock, and consistently so.
+const offsetMs = (config.clock_offset_seconds ?? 0) * 1000;
+if (offsetMs) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + offsetMs;
+}
 const accountsFile = typeof config.accounts === 'string'
   ? resolve(dirname(configPath), config.accounts) : null;
 
@@ -62,6 +71,7 @@ server.listen(Number(portArg), '127.0.0.1', async () => {
   const provider = new Provider(issuer, {
     clients: config.clients ?? [],
     jwks: { keys: [signingKey] },
+    ttl: { IdToken: config.id_token_ttl_seconds ?? 3600 },
     pkce: { required: () => true }, // every client must send a code_challenge (S256 only)
     claims: {
       openid: ['sub', 'hd', 'tid'],
