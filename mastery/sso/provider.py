@@ -38,20 +38,6 @@ from mastery.sso import fetch
 ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
 
-class DistrictOIDCProvider(OpenIDConnectProvider):
-    """Adds a nonce to every authorization request; allauth keeps it in the login's state."""
-
-    def redirect(self, request, process, next_url=None, data=None, **kwargs: Any):
-        nonce = secrets.token_urlsafe(32)
-        auth_params = kwargs.pop("auth_params", None)
-        if auth_params is None:
-            auth_params = self.get_auth_params()
-        auth_params["nonce"] = nonce
-        return super().redirect(
-            request, process, next_url, data, auth_params=auth_params, nonce=nonce, **kwargs
-        )
-
-
 class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
     """Always checks the ID token's signature against the provider's published keys, with an
     asymmetric algorithm the key itself names (never "none", never a key the token carries).
@@ -87,6 +73,23 @@ class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
             raise OAuth2Error("Invalid ID token.") from exc
         jwtkit.verify_jti(claims)  # a replayed token (its jti seen before) is refused
         return claims
+
+
+class DistrictOIDCProvider(OpenIDConnectProvider):
+    """Adds a nonce to every authorization request; allauth keeps it in the login's state. Its
+    adapter (the discovery the login starts from, too) is the verifying one."""
+
+    oauth2_adapter_class = VerifyingAdapter
+
+    def redirect(self, request, process, next_url=None, data=None, **kwargs: Any):
+        nonce = secrets.token_urlsafe(32)
+        auth_params = kwargs.pop("auth_params", None)
+        if auth_params is None:
+            auth_params = self.get_auth_params()
+        auth_params["nonce"] = nonce
+        return super().redirect(
+            request, process, next_url, data, auth_params=auth_params, nonce=nonce, **kwargs
+        )
 
 
 def _unreachable(request: HttpRequest) -> HttpResponse:

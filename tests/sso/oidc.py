@@ -78,16 +78,19 @@ class OIDCProvider:
         *,
         clock_offset: int = 0,
         id_token_ttl: int = 3600,
+        port: int = 0,
         startup_timeout: float = STARTUP_TIMEOUT,
     ) -> None:
         """`clock_offset`: seconds the provider's clock runs ahead (< 0: behind) of this machine's;
-        `id_token_ttl`: how long its ID tokens are valid."""
+        `id_token_ttl`: how long its ID tokens are valid; `port`: 0 picks a free one (a restart
+        on the port of a stopped provider is the same issuer with a new signing key)."""
         self.clients: list[Client] = list(clients)
         self.accounts: dict[str, dict[str, Any]] = {
             login: dict(claims) for login, claims in (accounts or {}).items()
         }
         self.clock_offset = clock_offset
         self.id_token_ttl = id_token_ttl
+        self.port = port
         self.startup_timeout = startup_timeout
         self.issuer = ""
         self._dir: Path | None = None
@@ -151,7 +154,7 @@ class OIDCProvider:
         (self._dir / "config.json").write_text(json.dumps(config, indent=1))
         self._write_accounts()
         self._process = subprocess.Popen(
-            [node, "provider.mjs", "0", str(self._dir / "config.json")],
+            [node, "provider.mjs", str(self.port), str(self._dir / "config.json")],
             cwd=PROVIDER_DIR,
             stdin=subprocess.PIPE,  # the provider exits when it closes (when this process dies)
             stdout=subprocess.PIPE,
