@@ -214,13 +214,19 @@ def district_page(request: HttpRequest, district_slug: str) -> HttpResponse:
         "sso/district.html",
         {
             "district": district,
-            "rows": [(p, services.is_linked(p)) for p in rows],
+            "rows": [
+                (
+                    p,
+                    services.is_linked(p),
+                    request.build_absolute_uri(
+                        reverse("openid_connect_callback", kwargs={"provider_id": p.provider_id})
+                    ),
+                )
+                for p in rows
+            ],
             "form": form,
             "editing": editing,
             "password_form": password_form,
-            "callback_example": request.build_absolute_uri(
-                reverse("openid_connect_callback", kwargs={"provider_id": "district-N-M"})
-            ),
         },
         status=status,
     )

@@ -587,3 +587,59 @@ def test_the_start_and_refusal_pages_fit_a_phone_in_spanish(district, set_up, br
     _shot(page, "sso-refused-1366.png")
     assert errors == []
     assert links() == []
+
+
+# --- 7. The district admin's page ------------------------------------------------------------------
+
+
+def test_district_it_sets_up_the_sign_in_on_a_phone(district, live_server, browser_page):
+    """District IT, on a phone: adds the provider (a mistake first), finds the redirect address
+    to register, then turns password sign-in off. The secret typed is never shown again."""
+    found, world, it = district
+    secret = "classlink-secret-typed-once-0123456789"
+    page = browser_page(390, 844)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(it.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/d/{found.slug}/sign-in/")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"District sign-in: {found.name}")
+    expect(page.get_by_text("No provider yet.")).to_be_visible()
+
+    page.get_by_label("Kind").select_option("oidc")
+    page.get_by_label("Name on the button").fill("ClassLink")
+    page.get_by_label("Issuer").fill("http://launchpad.classlink.example/oidc")
+    page.get_by_label("Client id").fill("mastery-app")
+    page.get_by_label("Client secret").fill(secret)
+    page.get_by_label("Email domains it vouches for").fill(f"{DOMAIN} students.{DOMAIN}")
+    page.get_by_role("button", name="Save the provider").click()
+    # Plain http: refused where it was typed, nothing saved, the secret not sent back.
+    expect(page.get_by_text("The issuer must be an https:// address.")).to_be_visible()
+    assert DistrictIdentityProvider.objects.count() == 0
+    expect(page.get_by_label("Client secret")).to_have_value("")
+    assert axe_problems(page) == []
+    assert no_horizontal_scroll(page)
+    _shot(page, "sso-district-error-390.png")
+
+    page.get_by_label("Issuer").fill("https://launchpad.classlink.example/oidc")
+    page.get_by_label("Client secret").fill(secret)
+    page.get_by_role("button", name="Save the provider").click()
+    expect(page.get_by_text("“ClassLink” is saved.")).to_be_visible()
+    row = DistrictIdentityProvider.objects.get()
+    callback = f"{live_server.url}/sso/oidc/{row.provider_id}/login/callback/"
+    listed = page.locator(".providers__item").filter(has_text="ClassLink")
+    expect(listed).to_contain_text(callback)
+    expect(listed).to_contain_text(f"{DOMAIN}, students.{DOMAIN}")
+    assert secret not in page.content()
+    assert services.secret_of(row) == secret
+    assert axe_problems(page) == []
+    assert no_horizontal_scroll(page)
+    _shot(page, "sso-district-390.png")
+
+    page.get_by_label("Staff and students may also sign in with a password").uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    found.refresh_from_db()
+    assert found.password_signin is False
+    page.set_viewport_size({"width": 1366, "height": 900})
+    _shot(page, "sso-district-1366.png")
