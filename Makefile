@@ -35,6 +35,7 @@ lint: sync
 test: sync
 	@eval "$$(.ci/services)" && \
 	  { [ -d tests/sso/provider/node_modules ] || npm ci --prefix tests/sso/provider --no-audit --no-fund; } && \
+	  { [ -d tests/sso/saml-idp/node_modules ] || npm ci --prefix tests/sso/saml-idp --no-audit --no-fund; } && \
 	  $(UV) run ruff check . && \
 	  $(UV) run ruff format --check . && \
 	  DEBUG=1 $(UV) run mypy && \

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "mastery.apps.MasteryConfig",
     "grading.apps.GradingConfig",
     "gradebook.apps.GradebookConfig",

@@ -45,13 +45,31 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     # District single sign-on (mastery.sso): allauth's OpenID Connect views only, under the
-    # names its provider reverses; none of allauth's password or signup pages.
+    # names its provider reverses, and its SAML views (sign-in, assertion consumer, metadata); none
+    # of allauth's password or signup pages.
     path("sso/", sso_views.start, name="sso_start"),
     path("sso/oidc/<str:provider_id>/login/", sso_provider.login, name="openid_connect_login"),
     path(
         "sso/oidc/<str:provider_id>/login/callback/",
         sso_provider.callback,
         name="openid_connect_callback",
+    ),
+    path("sso/saml/<str:organization_slug>/login/", sso_provider.saml_login, name="saml_login"),
+    path("sso/saml/<str:organization_slug>/acs/", sso_provider.saml_acs, name="saml_acs"),
+    path(
+        "sso/saml/<str:organization_slug>/acs/finish/",
+        sso_provider.saml_finish_acs,
+        name="saml_finish_acs",
+    ),
+    path(
+        "sso/saml/<str:organization_slug>/metadata/",
+        sso_provider.saml_metadata,
+        name="saml_metadata",
+    ),
+    path(
+        "sso/saml/<str:organization_slug>/sls/",
+        sso_provider.saml_logout_not_offered,
+        name="saml_sls",
     ),
     path("d/<slug:district_slug>/sign-in/", sso_views.district_page, name="sso_district"),
     path(settings.ADMIN_URL, admin_site.urls),

@@ -198,7 +198,12 @@ class Membership(TenantModel):
 
 class DistrictIdentityProvider(models.Model):
     """A district's single sign-on: an OpenID Connect provider (Google Workspace, Microsoft Entra
-    ID, ClassLink or any other) its staff and students sign in with (docs/sso.md).
+    ID, ClassLink or any other) or a SAML 2.0 identity provider (ADFS, Shibboleth…) its staff and
+    students sign in with (docs/sso.md).
+
+    For SAML, `issuer` is the identity provider's entity ID, `sso_url` where the browser is sent
+    to sign in, and `certificate` the provider's public signing certificate (PEM); there is no
+    client id or secret.
 
     A global table, as the district is. The client secret is stored encrypted (mastery.crypto)
     and never shown again. Once anyone has signed in through it, its issuer never changes: the
@@ -210,6 +215,7 @@ class DistrictIdentityProvider(models.Model):
         GOOGLE = "google", _("Google Workspace")
         ENTRA = "entra", _("Microsoft Entra ID")
         OIDC = "oidc", _("Another OpenID Connect provider (ClassLink…)")
+        SAML = "saml", _("A SAML 2.0 provider (ADFS, Shibboleth…)")
 
     district = models.ForeignKey(
         District, on_delete=models.CASCADE, related_name="identity_providers"
@@ -218,9 +224,11 @@ class DistrictIdentityProvider(models.Model):
     name = models.CharField(
         _("name"), max_length=80, help_text=_("What the sign-in button says, e.g. “Google”.")
     )
-    issuer = models.URLField(_("issuer"), max_length=300)
-    client_id = models.CharField(_("client id"), max_length=300)
-    secret_encrypted = models.TextField(editable=False)
+    issuer = models.CharField(_("issuer"), max_length=300)
+    client_id = models.CharField(_("client id"), max_length=300, blank=True)
+    secret_encrypted = models.TextField(editable=False, blank=True)
+    sso_url = models.URLField(_("SAML sign-in URL"), max_length=500, blank=True)
+    certificate = models.TextField(_("SAML signing certificate"), blank=True)
     # The addresses it vouches for, lower case ("lincoln.k12.example"): a first sign-in links
     # only an account whose address is in one of them.
     email_domains = models.JSONField(default=list)
@@ -242,6 +250,16 @@ class DistrictIdentityProvider(models.Model):
     def provider_id(self) -> str:
         """allauth's name for it: the key of the accounts it links, with the subject."""
         return f"district-{self.district_id}-{self.pk}"
+
+    @property
+    def login_route(self) -> str:
+        """The name of the URL (with provider_id) that starts a sign-in through it."""
+        return "saml_login" if self.kind == self.Kind.SAML else "openid_connect_login"
+
+    @property
+    def sign_in_address(self) -> str:
+        """Where the person's browser is sent to sign in (its origin goes in our pages' CSP)."""
+        return self.sso_url if self.kind == self.Kind.SAML else self.issuer
 
 
 class DistrictMembership(models.Model):

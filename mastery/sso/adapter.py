@@ -25,6 +25,7 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialApp
 from allauth.socialaccount.providers.base.constants import AuthError
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -36,9 +37,54 @@ from mastery.sso import fetch, services
 log = logging.getLogger(__name__)
 
 
+# Where a SAML provider may put the person's address and stable identifier: the OASIS, LDAP and
+# Microsoft names. Without an identifier attribute, the NameID is the subject (ask the provider for
+# a persistent one: a transient NameID is new at every sign-in and would never match again).
+SAML_ATTRIBUTES = {
+    "uid": [
+        "urn:oasis:names:tc:SAML:attribute:subject-id",
+        "urn:oasis:names:tc:SAML:attribute:pairwise-id",
+    ],
+    "email": [
+        "email",
+        "mail",
+        "urn:oid:0.9.2342.19200300.100.1.3",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    ],
+}
+
+
 def _app(provider: DistrictIdentityProvider) -> SocialApp:
     """An unsaved allauth app built from the district's row: allauth's own table (which would
     hold the secret in plain text) stays empty."""
+    if provider.kind == DistrictIdentityProvider.Kind.SAML:
+        return SocialApp(
+            provider="saml",
+            provider_id=provider.provider_id,
+            name=provider.name,
+            client_id=provider.provider_id,  # allauth's SAML URLs name the app by it
+            settings={
+                "idp": {
+                    "entity_id": provider.issuer,
+                    "sso_url": provider.sso_url,
+                    "x509cert": provider.certificate,
+                },
+                "attribute_mapping": SAML_ATTRIBUTES,
+                "advanced": {
+                    # python3-saml refuses a response with no signature at all; the response or
+                    # its assertion signed by the certificate is what the providers send.
+                    "want_assertion_signed": False,
+                    "want_message_signed": False,
+                    "want_name_id": True,
+                    "reject_idp_initiated_sso": True,  # only answers to our own requests
+                    "reject_deprecated_algorithm": True,
+                    "strict": True,
+                    # The test client's host, "testserver", has no dot; only where loopback
+                    # providers are allowed at all.
+                    "allow_single_label_domains": bool(settings.SSO_LOOPBACK_ISSUERS),
+                },
+            },
+        )
     return SocialApp(
         provider="openid_connect",
         provider_id=provider.provider_id,
@@ -52,6 +98,16 @@ def _app(provider: DistrictIdentityProvider) -> SocialApp:
             "scope": ["openid", "email", "profile"],
         },
     )
+
+
+def _saml_claims(extra_data: dict[str, Any]) -> dict[str, Any]:
+    """The address a SAML provider vouched for, as the OpenID Connect checks read it: its signed
+    assertion (checked by python3-saml against the district's certificate) is the vouching."""
+    for name in SAML_ATTRIBUTES["email"]:
+        values = extra_data.get(name) or []
+        if values and isinstance(values[0], str):
+            return {"email": values[0], "email_verified": True}
+    return {}
 
 
 def refuse(request, reason: str, status: int = 403) -> ImmediateHttpResponse:
@@ -113,6 +169,21 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
             raise refuse(request, _("this sign-in is no longer in use"))
         if sociallogin.state.get("process") != "login":
             raise refuse(request, _("a district sign-in only signs in"))
+        if provider.kind == DistrictIdentityProvider.Kind.SAML:
+            # python3-saml checked the signature, issuer, audience, destination and lifetime;
+            # allauth the InResponseTo against this browser's own request.
+            claims = _saml_claims(sociallogin.account.extra_data)
+        else:
+            claims = self._oidc_claims(request, sociallogin, provider)
+        district = provider.district
+        if sociallogin.is_existing:
+            refusal = accounts.sso_refusal(district=district, user=sociallogin.user)
+            if refusal:
+                raise refuse(request, refusal)
+            return
+        self._first_link(request, sociallogin, provider, claims)
+
+    def _oidc_claims(self, request, sociallogin, provider) -> dict[str, Any]:
         claims: dict[str, Any] = sociallogin.account.extra_data.get("id_token") or {}
         if claims.get("iss") != provider.issuer:
             raise refuse(request, _("the token was not issued by the district's provider"))
@@ -123,13 +194,7 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
             raise refuse(request, _("the account is not in the district's Google Workspace"))
         if provider.tenant_id and claims.get("tid") != provider.tenant_id:
             raise refuse(request, _("the account is not in the district's Microsoft tenant"))
-        district = provider.district
-        if sociallogin.is_existing:
-            refusal = accounts.sso_refusal(district=district, user=sociallogin.user)
-            if refusal:
-                raise refuse(request, refusal)
-            return
-        self._first_link(request, sociallogin, provider, claims)
+        return claims
 
     def _first_link(self, request, sociallogin, provider, claims: dict[str, Any]) -> None:
         email = str(claims.get("email") or "").strip().lower()

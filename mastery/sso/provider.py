@@ -14,7 +14,9 @@ checked, discovery and keys cached).
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -26,10 +28,13 @@ from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from allauth.socialaccount.providers.saml import views as saml_views
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 
 from mastery.sso import fetch
 
@@ -119,3 +124,45 @@ def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         return OAuth2CallbackView.adapter_view(VerifyingAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist as exc:
         raise Http404("No such sign-in.") from exc
+
+
+# --- SAML 2.0 (allauth's views, python3-saml's checks) ------------------------------------------
+
+
+def _validated_host(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """python3-saml builds our own addresses (the ACS it compares a response's Destination with)
+    from the raw Host header; give it the host Django validated (ALLOWED_HOSTS, the proxy's
+    forwarded host where configured), which is also there when a client sent none."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.META["HTTP_HOST"] = request.get_host()
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@login_not_required
+@require_POST
+@_validated_host
+def saml_login(request: HttpRequest, organization_slug: str) -> HttpResponse:
+    """Send the browser to the district's SAML provider with a request of ours (POST: a form's
+    button, with CSRF); its answer is taken only as the answer to that request."""
+    try:
+        return saml_views.login(request, organization_slug=organization_slug)
+    except OneLogin_Saml2_Error:
+        return _unreachable(request)
+
+
+# The provider posts its response here (no CSRF token: a cross-site POST by design; the response's
+# signature, audience, destination and InResponseTo are what is checked).
+saml_acs = csrf_exempt(login_not_required(_validated_host(saml_views.acs)))
+saml_finish_acs = login_not_required(_validated_host(saml_views.finish_acs))
+saml_metadata = login_not_required(_validated_host(saml_views.metadata))
+
+
+@login_not_required
+def saml_logout_not_offered(request: HttpRequest, organization_slug: str) -> HttpResponse:
+    """Single logout is not offered: an unsigned logout request would let any page sign a
+    person out. allauth names this URL in the metadata it builds, so it exists, and refuses."""
+    raise Http404("Single logout is not offered.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from allauth.socialaccount.models import SocialAccount
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from django.db import transaction
 from django.utils import timezone
 
@@ -64,6 +66,47 @@ def _domains(text: str | list[str]) -> list[str]:
     return domains
 
 
+def _browser_url(url: str, field: str) -> str:
+    """An address the person's browser is sent to (a SAML sign-in URL): https, or loopback where
+    the operator allows it."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if not parts.hostname or not (
+        parts.scheme == "https"
+        or (parts.scheme == "http" and fetch.loopback_allowed(parts.hostname))
+    ):
+        raise SsoError("Enter the provider's https:// sign-in address.", field)
+    return url
+
+
+def _certificate(text: str) -> str:
+    """The SAML provider's signing certificate as PEM; a bare base64 body (as metadata files carry
+    it) is taken too."""
+    body = text.strip()
+    if body and "-----BEGIN CERTIFICATE-----" not in body:
+        body = (
+            "-----BEGIN CERTIFICATE-----\n" + "".join(body.split()) + "\n-----END CERTIFICATE-----"
+        )
+    try:
+        cert = x509.load_pem_x509_certificate(body.encode())
+    except ValueError as exc:
+        raise SsoError(
+            "Paste the provider's signing certificate (PEM, -----BEGIN CERTIFICATE-----…).",
+            "certificate",
+        ) from exc
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificate_summary(pem: str) -> str:
+    """“SHA-256 AB:CD…, valid until 2031-01-01”, for the district's page and its trail."""
+    if not pem:
+        return ""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    pairs = ":".join(digest[i : i + 2] for i in range(0, 16, 2))
+    return f"SHA-256 {pairs}…, valid until {cert.not_valid_after_utc:%Y-%m-%d}"
+
+
 def _schools(district: District) -> list[int]:
     return list(School.objects.filter(district=district).values_list("id", flat=True))
 
@@ -92,8 +135,26 @@ def _state(p: DistrictIdentityProvider) -> dict:
         "email_domains": p.email_domains,
         "hosted_domain": p.hosted_domain,
         "tenant_id": p.tenant_id,
+        "sso_url": p.sso_url,
+        "certificate": certificate_summary(p.certificate),
         "enabled": p.enabled,
     }
+
+
+def _issuer(issuer: str) -> str:
+    """An OpenID Connect issuer: https, not this machine's own services."""
+    issuer = issuer.strip().rstrip("/")
+    parts = urlsplit(issuer)
+    loopback_allowed = fetch.loopback_allowed(parts.hostname)
+    if not parts.hostname or (
+        parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed)
+    ):
+        raise SsoError("The issuer must be an https:// address.", "issuer")
+    if parts.hostname in fetch.LOOPBACK and not loopback_allowed:
+        # The server itself fetches the issuer's discovery and keys: not its own services (every
+        # fetch checks its address again: mastery.sso.fetch).
+        raise SsoError("The issuer must be the provider's public address.", "issuer")
+    return issuer
 
 
 @transaction.atomic
@@ -110,10 +171,14 @@ def provider_save(
     email_domains: str | list[str],
     hosted_domain: str = "",
     tenant_id: str = "",
+    sso_url: str = "",
+    certificate: str = "",
     enabled: bool = True,
 ) -> DistrictIdentityProvider:
     """Add or change a provider. The secret is kept encrypted (empty: keep the saved one). Once
-    an account has signed in through it, its issuer stays: a new issuer is a new provider."""
+    an account has signed in through it, its issuer stays: a new issuer is a new provider. A
+    SAML provider has an entity ID for issuer, a sign-in URL and a certificate instead of a
+    client."""
     if provider is not None and provider.district_id != district.pk:
         raise SsoError("No such provider.")
     hosted_domain = hosted_domain.strip().lower()
@@ -126,25 +191,32 @@ def provider_save(
         if not tenant_id:
             raise SsoError("Microsoft Entra ID needs the tenant id (tid).", "tenant_id")
         issuer = entra_issuer(tenant_id)
-    issuer = issuer.strip().rstrip("/")
-    parts = urlsplit(issuer)
-    loopback_allowed = fetch.loopback_allowed(parts.hostname)
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_allowed):
-        raise SsoError("The issuer must be an https:// address.", "issuer")
-    if parts.hostname in fetch.LOOPBACK and not loopback_allowed:
-        # The server itself fetches the issuer's discovery and keys: not its own services (every
-        # fetch checks its address again: mastery.sso.fetch).
-        raise SsoError("The issuer must be the provider's public address.", "issuer")
+    if kind == Kind.SAML:
+        issuer = issuer.strip()
+        if not issuer:
+            raise SsoError("Enter the identity provider's entity ID.", "issuer")
+        sso_url = _browser_url(sso_url, "sso_url")
+        certificate = _certificate(certificate)
+        client_id, secret = "", ""
+    else:
+        issuer = _issuer(issuer)
+        sso_url, certificate = "", ""
+        if not client_id.strip():
+            raise SsoError("Enter the client id the provider issued.", "client_id")
+        if not secret and (provider is None or not provider.secret_encrypted):
+            raise SsoError("Enter the client secret the provider issued.", "secret")
+    if provider is not None and kind != provider.kind and is_linked(provider):
+        raise SsoError(
+            "People have signed in through this provider: its kind cannot change. Add the "
+            "other kind as another provider.",
+            "kind",
+        )
     if provider is not None and issuer != provider.issuer and is_linked(provider):
         raise SsoError(
             "People have signed in through this provider: its issuer cannot change. Add the "
             "new issuer as another provider.",
             "issuer",
         )
-    if not client_id.strip():
-        raise SsoError("Enter the client id the provider issued.", "client_id")
-    if not secret and provider is None:
-        raise SsoError("Enter the client secret the provider issued.", "secret")
     found = provider or DistrictIdentityProvider(district=district, created_by=user)
     before = _state(found) if provider else None
     found.kind = kind
@@ -154,8 +226,12 @@ def provider_save(
     found.email_domains = _domains(email_domains)
     found.hosted_domain = hosted_domain
     found.tenant_id = tenant_id
+    found.sso_url = sso_url
+    found.certificate = certificate
     found.enabled = enabled
-    if secret:
+    if kind == Kind.SAML:
+        found.secret_encrypted = ""
+    elif secret:
         found.secret_encrypted = crypto.secret_encrypt(secret, purpose=PURPOSE)
     found.save()
     after = _state(found)

@@ -55,7 +55,10 @@ def _with_providers_csp(response: HttpResponse, providers) -> HttpResponse:
     """Let this page's forms lead to the providers' sign-in pages (allauth's login view answers
     the POST with a redirect there, which form-action governs)."""
     origins = sorted(
-        {f"{urlsplit(p.issuer).scheme}://{urlsplit(p.issuer).netloc}" for p in providers}
+        {
+            f"{urlsplit(p.sign_in_address).scheme}://{urlsplit(p.sign_in_address).netloc}"
+            for p in providers
+        }
     )
     config = dict(settings.SECURE_CSP)
     config["form-action"] = [*config.get("form-action", []), *origins]
@@ -108,24 +111,41 @@ def start(request: HttpRequest) -> HttpResponse:
 class ProviderForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices)
     name = forms.CharField(label=_("Name on the button"), max_length=80)
-    issuer = forms.URLField(
-        label=_("Issuer"),
+    issuer = forms.CharField(
+        label=_("Issuer or entity ID"),
         required=False,
         max_length=300,
-        assume_scheme="https",
-        help_text=_("Another OpenID Connect provider only: its issuer address (https)."),
+        help_text=_(
+            "Another OpenID Connect provider: its issuer address (https). SAML: the identity "
+            "provider's entity ID. Google and Entra: left empty, it is known."
+        ),
     )
     hosted_domain = forms.CharField(
         label=_("Google hosted domain (hd)"), required=False, max_length=200
     )
     tenant_id = forms.CharField(label=_("Entra tenant id (tid)"), required=False, max_length=64)
-    client_id = forms.CharField(label=_("Client id"), max_length=300)
+    client_id = forms.CharField(
+        label=_("Client id"), required=False, max_length=300, help_text=_("Not for SAML.")
+    )
     secret = forms.CharField(
         label=_("Client secret"),
         required=False,
         max_length=1000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=_("Stored encrypted and never shown again. Leave empty to keep the saved one."),
+    )
+    sso_url = forms.CharField(
+        label=_("SAML sign-in URL"),
+        required=False,
+        max_length=500,
+        help_text=_("SAML only: the provider's single sign-on address (HTTP-Redirect binding)."),
+    )
+    certificate = forms.CharField(
+        label=_("SAML signing certificate"),
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=_("SAML only: the provider's public certificate, PEM (-----BEGIN CERTIFICATE…)."),
     )
     email_domains = forms.CharField(
         label=_("Email domains it vouches for"),
@@ -157,8 +177,24 @@ def _initial(p: DistrictIdentityProvider) -> dict:
         "tenant_id": p.tenant_id,
         "client_id": p.client_id,
         "email_domains": " ".join(p.email_domains),
+        "sso_url": p.sso_url,
+        "certificate": p.certificate,
         "enabled": p.enabled,
     }
+
+
+def _row(request: HttpRequest, p: DistrictIdentityProvider) -> dict:
+    """A provider as its district's page lists it, with what to register at the provider."""
+    row = {"p": p, "linked": services.is_linked(p)}
+    if p.kind == Kind.SAML:
+        row["acs"] = request.build_absolute_uri(reverse("saml_acs", args=[p.provider_id]))
+        row["metadata"] = request.build_absolute_uri(reverse("saml_metadata", args=[p.provider_id]))
+        row["certificate"] = services.certificate_summary(p.certificate)
+    else:
+        row["callback"] = request.build_absolute_uri(
+            reverse("openid_connect_callback", args=[p.provider_id])
+        )
+    return row
 
 
 @login_required
@@ -214,16 +250,7 @@ def district_page(request: HttpRequest, district_slug: str) -> HttpResponse:
         "sso/district.html",
         {
             "district": district,
-            "rows": [
-                (
-                    p,
-                    services.is_linked(p),
-                    request.build_absolute_uri(
-                        reverse("openid_connect_callback", kwargs={"provider_id": p.provider_id})
-                    ),
-                )
-                for p in rows
-            ],
+            "rows": [_row(request, p) for p in rows],
             "form": form,
             "editing": editing,
             "password_form": password_form,

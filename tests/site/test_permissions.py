@@ -314,6 +314,13 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "sso_start":                            (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "openid_connect_login":                 (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "openid_connect_callback":              (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    # SAML (allauth's views): a provider in use or 404; the ACS takes any
+    # POST and hands it to the finish, which checks; single logout is not offered.
+    "saml_login":                           (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "saml_acs":                             (302,  302,  302,  302,  302,  302,  302,  302,  302),
+    "saml_finish_acs":                      (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "saml_metadata":                        (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "saml_sls":                             (404,  404,  404,  404,  404,  404,  404,  404,  404),
     "district_signin_link":                 (404,  404,  404,  404,  404,  404,  200,  404,  302),
     "invitation_code":                      (200,  200,  200,  200,  200,  200,  200,  200,  200),
     "invitation_accept_code":               (404,  404,  404,  404,  404,  404,  404,  404,  404),
@@ -570,6 +577,7 @@ OTHER_PARAMS = {
     "line_item_id": lambda p: "some-line-item",
     "school_id": lambda p: "some-school",
     "provider_id": lambda p: "district-0-0",
+    "organization_slug": lambda p: "district-0-0",
 }
 # Patterns without a name cannot be reversed: the URL asked for each.
 UNNAMED_URLS = {
