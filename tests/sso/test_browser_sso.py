@@ -40,6 +40,7 @@ from tests.factories import PASSWORD, World, make_member, make_user, make_world
 from tests.site.test_browser import ARTIFACTS, axe_problems, no_horizontal_scroll
 from tests.sso.oidc import CLIENT_SECRET as OTHER_SECRET
 from tests.sso.oidc import REDIRECT_URI, Client, OIDCProvider
+from tests.sso.saml import SAMLProvider
 from tests.sso.test_provider import authorization_url, callback_params, pkce_pair, token_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -643,3 +644,80 @@ def test_district_it_sets_up_the_sign_in_on_a_phone(district, live_server, brows
     assert found.password_signin is False
     page.set_viewport_size({"width": 1366, "height": 900})
     _shot(page, "sso-district-1366.png")
+
+
+# --- 8. SAML 2.0 ---------------------------------------------------------------------------------
+
+SAML_BUTTON = "Lakeside ADFS"
+
+
+@pytest.fixture
+def saml_set_up(
+    district, live_server
+) -> Iterator[Callable[..., tuple[DistrictIdentityProvider, SAMLProvider]]]:
+    """`saml_set_up(users)`: the district's SAML provider saved through provider_save with the
+    real loopback provider's entity ID, sign-in URL and certificate, the provider told our
+    entity ID and ACS on the live server."""
+    found, _world, it = district
+    stack = ExitStack()
+
+    def make(users: dict[str, dict[str, Any]]) -> tuple[DistrictIdentityProvider, SAMLProvider]:
+        idp = stack.enter_context(SAMLProvider(sp_entity_id="-", acs_url="-", users=users))
+        with all_schools():
+            row = services.provider_save(
+                user=it,
+                district=found,
+                provider=None,
+                kind="saml",
+                name=SAML_BUTTON,
+                issuer=idp.entity_id,
+                client_id="",
+                secret="",
+                sso_url=idp.sso_url,
+                certificate=idp.certificate,
+                email_domains=[DOMAIN],
+            )
+        base = f"{live_server.url}/sso/saml/{row.provider_id}"
+        idp.set_sp(sp_entity_id=f"{base}/metadata/", acs_url=f"{base}/acs/")
+        return row, idp
+
+    with stack:
+        yield make
+
+
+def saml_sign_in(page: Page, live_url: str, world: World, login: str) -> None:
+    """The login page, "Sign in with your district account", the district's SAML button, the
+    provider's own sign-in form; its page then posts the response back to us by itself."""
+    page.goto(f"{live_url}/accounts/login/?next=/s/{world.school.slug}/")
+    page.locator(f"a[href^='/sso/?school={world.school.slug}']").click()
+    page.get_by_role("button", name=f"Continue with {SAML_BUTTON}").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("test SAML provider")
+    page.get_by_label("Username").fill(login)
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_teacher_signs_in_through_the_districts_saml_provider(
+    district, live_server, saml_set_up, browser_page
+):
+    _, world, _ = district
+    row, _idp = saml_set_up(
+        {
+            "tess": {"name_id": "tess-persistent-1", "attributes": {"email": world.teacher.email}},
+            "gus": {"name_id": "gus-1", "attributes": {"email": world.guardian.email}},
+        }
+    )
+    page = browser_page()
+    saml_sign_in(page, live_server.url, world, "tess")
+    expect(page).to_have_url(f"{live_server.url}/s/{world.school.slug}/")
+    expect(page.locator(".topbar__user")).to_contain_text(world.teacher.full_name)
+    assert links() == [(world.teacher.pk, row.provider_id, "tess-persistent-1")]
+
+    # A guardian, at the same provider, in another browser: refused on our page.
+    other = browser_page(390, 844)
+    saml_sign_in(other, live_server.url, world, "gus")
+    expect(other.get_by_role("heading", level=1)).to_have_text(REFUSED)
+    expect(other.get_by_role("alert")).to_contain_text("families")
+    assert axe_problems(other) == []
+    assert no_horizontal_scroll(other)
+    assert len(links()) == 1

@@ -190,6 +190,10 @@ def test_a_provider_that_is_down_answers_our_page_not_a_500(district):
     answer = DjangoClient().post(_login_path(row))
     assert answer.status_code == 502
     assert "could not be reached" in answer.content.decode()
+    # A student whose browser asks for Spanish reads it in Spanish.
+    answer = DjangoClient(headers={"Accept-Language": "es"}).post(_login_path(row))
+    assert answer.status_code == 502
+    assert "no se pudo contactar con el inicio de sesión de su distrito" in answer.content.decode()
 
 
 # --- Cached discovery and keys, a rotated key ---------------------------------------------------
