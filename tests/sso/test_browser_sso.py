@@ -487,6 +487,38 @@ def test_an_id_token_the_provider_issued_to_another_application_is_refused(
     assert link_events() == []
 
 
+def test_a_genuine_id_token_of_an_earlier_sign_in_is_refused(
+    district, set_up, browser_page, monkeypatch
+):
+    """A token captured from the teacher's earlier sign-in — genuine, signed, for this site, not
+    expired — handed in on someone else's sign-in: it carries the earlier request's nonce, not
+    this one's, and opens nothing."""
+    _, world, _ = district
+    sso = set_up({"tess": teacher_claims(world), "mo": {"sub": "mo-1", "email": "mo@x.test"}})
+    captured: list[str] = []
+    original = sso_provider.VerifyingAdapter.get_access_token_data
+
+    def capture(self, *args, **kwargs):
+        data = original(self, *args, **kwargs)
+        captured.append(data["id_token"])
+        return data
+
+    monkeypatch.setattr(sso_provider.VerifyingAdapter, "get_access_token_data", capture)
+    first = browser_page()
+    sign_in(first, sso, "tess")
+    expect_signed_in(first, sso, world.teacher)
+    (earlier,) = captured
+
+    def replay(self, *args, **kwargs):
+        return {**original(self, *args, **kwargs), "id_token": earlier}
+
+    monkeypatch.setattr(sso_provider.VerifyingAdapter, "get_access_token_data", replay)
+    page = browser_page()
+    sign_in(page, sso, "mo")
+    expect_refused(page, sso, "does not answer this sign-in")
+    assert len(links()) == 1  # the teacher's own first link only
+
+
 @pytest.mark.parametrize(
     ("clock", "ttl"),
     [
