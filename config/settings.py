@@ -570,7 +570,8 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_ADAPTER = "mastery.sso.adapter.DistrictSsoAdapter"
 SOCIALACCOUNT_PROVIDERS = {
-    "openid_connect": {"provider_class": "mastery.sso.provider.DistrictOIDCProvider"}
+    "openid_connect": {"provider_class": "mastery.sso.provider.DistrictOIDCProvider"},
+    "saml": {"provider_class": "mastery.sso.provider.DistrictSAMLProvider"},
 }
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
@@ -588,3 +589,8 @@ SSO_ALLOWED_HOSTS = env_list("SSO_ALLOWED_HOSTS", [])
 # How long a provider's discovery document and signing keys are kept (a key id not among the kept
 # keys fetches them again).
 SSO_METADATA_CACHE_SECONDS = int(os.environ.get("SSO_METADATA_CACHE_SECONDS", "3600"))
+# A CA bundle trusted besides the system's for providers' https (an intranet provider's own CA).
+SSO_CA_FILE = os.environ.get("SSO_CA_FILE", "")
+# The most a provider's discovery, keys or token answer may be (bytes), read within twice
+# SOCIALACCOUNT_REQUESTS_TIMEOUT in all.
+SSO_MAX_RESPONSE_BYTES = int(os.environ.get("SSO_MAX_RESPONSE_BYTES", "1000000"))

@@ -57,6 +57,7 @@ SINGLE = {
     "it was cancelled at your district's sign-in page": "se canceló en la página de inicio de sesión de su distrito",
     "it could not be completed (it may have expired, or been started in another window). Start again from the login page": "no se pudo completar (puede haber vencido o haberse iniciado en otra ventana). Vuelva a empezar desde la página de inicio de sesión",
     "no account is made by signing in": "iniciar sesión no crea ninguna cuenta",
+    "the district's provider did not send a persistent identifier for you. Tell your district's IT": "el proveedor del distrito no envió un identificador permanente para usted. Avise al departamento de informática de su distrito",
     "your district's sign-in could not be reached. Try again in a moment; if it keeps failing, tell your district's IT": "no se pudo contactar con el inicio de sesión de su distrito. Inténtelo de nuevo en un momento; si sigue fallando, avise al departamento de informática de su distrito",
     "this sign-in is no longer in use": "este inicio de sesión ya no está en uso",
     "a district sign-in only signs in": "el inicio de sesión del distrito solo sirve para iniciar sesión",

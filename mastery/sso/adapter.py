@@ -76,6 +76,9 @@ def _app(provider: DistrictIdentityProvider) -> SocialApp:
                     "want_assertion_signed": False,
                     "want_message_signed": False,
                     "want_name_id": True,
+                    # Asked for in our request and metadata; anything else is refused
+                    # (mastery.sso.provider.DistrictSAMLProvider).
+                    "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
                     "reject_idp_initiated_sso": True,  # only answers to our own requests
                     "reject_deprecated_algorithm": True,
                     "strict": True,

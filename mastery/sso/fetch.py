@@ -32,6 +32,7 @@ from mastery.standards.fetch import FetchError, checked_address
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEYS_REFETCH_AFTER = 60  # seconds; see the module's docstring
 MAX_REDIRECTS = 3
+CHUNK = 64 * 1024
 
 
 class ProviderUnreachable(requests.ConnectionError):
@@ -85,8 +86,31 @@ class ProviderSession(requests.Session):
         self.mount("http://", adapter)
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
-        kwargs.setdefault("timeout", settings.SOCIALACCOUNT_REQUESTS_TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+        """Every answer read whole here, but never more than SSO_MAX_RESPONSE_BYTES nor for
+        longer than twice the timeout: a provider (or an address a district admin typed) that
+        streams forever or trickles a byte at a time cannot hold a worker or its memory."""
+        timeout = settings.SOCIALACCOUNT_REQUESTS_TIMEOUT
+        kwargs.setdefault("timeout", timeout)
+        kwargs["stream"] = True
+        if settings.SSO_CA_FILE:
+            kwargs.setdefault("verify", settings.SSO_CA_FILE)
+        deadline = time.monotonic() + 2 * timeout
+        response = super().request(method, url, *args, **kwargs)
+        limit = settings.SSO_MAX_RESPONSE_BYTES
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise ProviderUnreachable(f"{url} answered more than {limit:,} bytes.")
+                if time.monotonic() > deadline:
+                    raise ProviderUnreachable(f"{url} took too long to answer.")
+        finally:
+            response.close()
+        # requests' own attributes for a body already read (what `response.content` fills).
+        response._content = bytes(body)
+        response._content_consumed = True
+        return response
 
 
 def _key(kind: str, url: str) -> str:
@@ -129,8 +153,12 @@ def signing_keys(jwks_uri: str, kid: str) -> dict[str, Any]:
             return cached["jwks"]
         if time.time() - cached["fetched"] < KEYS_REFETCH_AFTER:
             return cached["jwks"]
-    jwks = _get_json(jwks_uri)
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+    found = _get_json(jwks_uri)
+    if not isinstance(found, dict) or not isinstance(found.get("keys"), list):
         raise ProviderUnreachable(f"{jwks_uri} is not a key set.")
+    # Only keys that name themselves: an entry that is not a key, or has no id, is never used.
+    jwks = {
+        "keys": [k for k in found["keys"] if isinstance(k, dict) and isinstance(k.get("kid"), str)]
+    }
     cache.set(key, {"jwks": jwks, "fetched": time.time()}, settings.SSO_METADATA_CACHE_SECONDS)
     return jwks

@@ -15,6 +15,7 @@ checked, discovery and keys cached).
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import jwt
 import requests
 from allauth.account.internal.decorators import login_not_required
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
@@ -29,14 +31,20 @@ from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAu
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from allauth.socialaccount.providers.saml import views as saml_views
+from allauth.socialaccount.providers.saml.provider import SAMLProvider
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from onelogin.saml2.errors import OneLogin_Saml2_Error
+from lxml import etree
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
-from mastery.sso import fetch
+from mastery.models import DistrictIdentityProvider
+from mastery.sso import fetch, services
+
+log = logging.getLogger(__name__)
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 
 # Signatures by the provider's public key only: never "none", never an HMAC (whose key would be
 # the client secret, or whatever a forger names).
@@ -73,8 +81,17 @@ class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
                 issuer=self.openid_config["issuer"],
                 audience=app.client_id,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+                # Clocks a few seconds apart (a token "issued" a second from now is the
+                # provider's clock, not a forgery); ten minutes apart is refused.
+                leeway=60,
             )
-        except (jwt.PyJWTError, KeyError, TypeError) as exc:
+        except (
+            jwt.PyJWTError,
+            KeyError,
+            TypeError,
+            ValueError,  # a key whose base64 is broken
+            NotImplementedError,  # a key of an algorithm PyJWT has not ("none")
+        ) as exc:
             raise OAuth2Error("Invalid ID token.") from exc
         jwtkit.verify_jti(claims)  # a replayed token (its jti seen before) is refused
         return claims
@@ -105,10 +122,18 @@ def _unreachable(request: HttpRequest) -> HttpResponse:
     return render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=502)
 
 
+def _oidc_only(provider_id: str) -> None:
+    """The OpenID Connect URLs serve OpenID Connect providers only (a SAML provider's id: 404)."""
+    found = services.provider_by_id(provider_id)
+    if found is None or found.kind == DistrictIdentityProvider.Kind.SAML:
+        raise Http404("No such sign-in.")
+
+
 @login_not_required
 @require_POST
 def login(request: HttpRequest, provider_id: str) -> HttpResponse:
     """Start the code flow with the district's provider (POST: a form's button, with CSRF)."""
+    _oidc_only(provider_id)
     try:
         return OAuth2LoginView.adapter_view(VerifyingAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist as exc:
@@ -120,10 +145,13 @@ def login(request: HttpRequest, provider_id: str) -> HttpResponse:
 @login_not_required
 def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     """The provider sends the browser back here with the code (GET, as OpenID Connect does)."""
+    _oidc_only(provider_id)
     try:
         return OAuth2CallbackView.adapter_view(VerifyingAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist as exc:
         raise Http404("No such sign-in.") from exc
+    except requests.RequestException:  # its discovery, read before allauth's own error handling
+        return _unreachable(request)
 
 
 # --- SAML 2.0 (allauth's views, python3-saml's checks) ------------------------------------------
@@ -157,8 +185,66 @@ def saml_login(request: HttpRequest, organization_slug: str) -> HttpResponse:
 # The provider posts its response here (no CSRF token: a cross-site POST by design; the response's
 # signature, audience, destination and InResponseTo are what is checked).
 saml_acs = csrf_exempt(login_not_required(_validated_host(saml_views.acs)))
-saml_finish_acs = login_not_required(_validated_host(saml_views.finish_acs))
-saml_metadata = login_not_required(_validated_host(saml_views.metadata))
+# What python3-saml raises on a response that is not XML, carries a DTD, lacks a NameID, or on
+# settings it cannot use: the person gets our refusal, never an error page.
+SAML_FAILURES = (
+    OneLogin_Saml2_Error,
+    OneLogin_Saml2_ValidationError,
+    etree.LxmlError,
+    ValueError,  # defusedxml's DTDForbidden and the like
+)
+
+
+@login_not_required
+@_validated_host
+def saml_finish_acs(request: HttpRequest, organization_slug: str) -> HttpResponse:
+    try:
+        return saml_views.finish_acs(request, organization_slug=organization_slug)
+    except SAML_FAILURES as exc:
+        log.warning("SAML response refused at %s: %r", organization_slug, exc)
+        reason = _(
+            "it could not be completed (it may have expired, or been started in another "
+            "window). Start again from the login page"
+        )
+        return render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=400)
+
+
+@login_not_required
+@_validated_host
+def saml_metadata(request: HttpRequest, organization_slug: str) -> HttpResponse:
+    try:
+        return saml_views.metadata(request, organization_slug=organization_slug)
+    except SAML_FAILURES as exc:
+        raise Http404("No metadata for this sign-in.") from exc
+
+
+class DistrictSAMLProvider(SAMLProvider):
+    """allauth's SAML provider, asking for a persistent NameID and keying accounts only on a
+    stable identifier: the `subject-id`/`pairwise-id` attribute, else a persistent NameID. A NameID
+    that is an email address or a UPN would match whoever holds that address next; a transient
+    one would never match again: either is refused, with a reason the district's IT can act on."""
+
+    def sociallogin_from_response(self, request, response):
+        if self._extract(response).get("uid") is None and response.get_nameid_format() != (
+            PERSISTENT
+        ):
+            log.warning(
+                "SAML sign-in refused: NameID format %s", response.get_nameid_format() or "none"
+            )
+            raise ImmediateHttpResponse(
+                render(
+                    request,
+                    "sso/refused.html",
+                    {
+                        "reason": _(
+                            "the district's provider did not send a persistent identifier for "
+                            "you. Tell your district's IT"
+                        )
+                    },
+                    status=403,
+                )
+            )
+        return super().sociallogin_from_response(request, response)
 
 
 @login_not_required

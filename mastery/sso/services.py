@@ -76,6 +76,9 @@ def _browser_url(url: str, field: str) -> str:
         or (parts.scheme == "http" and fetch.loopback_allowed(parts.hostname))
     ):
         raise SsoError("Enter the provider's https:// sign-in address.", field)
+    if "." not in parts.hostname and not fetch.loopback_allowed(parts.hostname):
+        # python3-saml refuses a one-word host name: say it here, not at every sign-in.
+        raise SsoError("Use the provider's full host name (adfs.district.example).", field)
     return url
 
 

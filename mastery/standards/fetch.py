@@ -37,7 +37,9 @@ def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return not (
+    # is_global also leaves out the shared address space 100.64.0.0/10 (carrier-grade NAT, some
+    # clouds' metadata services, overlay networks), which is_private does not cover.
+    return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
         or ip.is_link_local

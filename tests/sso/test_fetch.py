@@ -39,6 +39,7 @@ CLIENT_SECRET = "fetch-test-client-secret-0123456789"
         "https://169.254.169.254/latest/meta-data/",
         "https://10.1.2.3/token",
         "https://[::1]:8443/jwks",
+        "https://100.100.100.200/latest/meta-data/",  # shared address space (a cloud's metadata)
         "https://192.168.0.10/.well-known/openid-configuration",
         "http://accounts.google.com/.well-known/openid-configuration",  # not https
         "https://user:pass@login.example.org/token",
@@ -264,3 +265,42 @@ def test_discovery_and_keys_are_fetched_once_and_again_for_a_new_key(
         third = _sign_in(row, idp, "tess")
         assert int(third.session["_auth_user_id"]) == world.teacher.pk
         assert fetched == [discovery, jwks, jwks]
+
+
+def test_an_endless_discovery_document_is_cut_off(district, document_server, settings):
+    """An issuer whose discovery never ends (or is merely huge) costs at most the limit."""
+    settings.SSO_MAX_RESPONSE_BYTES = 10_000
+    found, _ = district
+    base, handler = document_server
+    handler.documents["/.well-known/openid-configuration"] = {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/auth",
+        "token_endpoint": f"{base}/token",
+        "jwks_uri": f"{base}/jwks",
+        "padding": "x" * 20_000,
+    }
+    row = _save(found, base)
+    answer = DjangoClient().post(_login_path(row))
+    assert answer.status_code == 502
+    assert "could not be reached" in answer.content.decode()
+
+
+def test_key_set_entries_that_are_not_keys_are_left_out(document_server):
+    base, handler = document_server
+    good = {"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}
+    handler.documents["/jwks"] = {"keys": ["junk", {"kty": "RSA"}, 7, good]}
+    assert fetch.signing_keys(f"{base}/jwks", "k1") == {"keys": [good]}
+
+
+def test_a_provider_clock_a_little_ahead_is_not_a_forgery(district):
+    """Thirty seconds ahead: the token's iat is in our future, within the minute allowed."""
+    found, world = district
+    row = _save(found, "http://127.0.0.1:9")
+    callback = f"http://testserver{_login_path(row)}callback/"
+    accounts = {"tess": {"sub": "tess-1", "email": world.teacher.email, "email_verified": True}}
+    with OIDCProvider(
+        clients=[Client(CLIENT_ID, CLIENT_SECRET, callback)], accounts=accounts, clock_offset=30
+    ) as idp:
+        row = _save(found, idp.issuer, row)
+        signed_in = _sign_in(row, idp, "tess")
+    assert int(signed_in.session["_auth_user_id"]) == world.teacher.pk

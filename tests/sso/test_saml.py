@@ -8,6 +8,7 @@ created; every response that is not a signed, fresh answer to our own request is
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -417,3 +418,82 @@ def test_the_district_page_lists_what_to_register_at_the_provider(saml, client):
     assert f"http://testserver{saml.base}/acs/" in page
     assert services.certificate_summary(saml.row.certificate) in page
     assert "-----BEGIN CERTIFICATE" not in page.split("<form")[0]
+
+
+# --- Identifiers that are not stable, responses that are not XML ----------------------------------
+
+EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+
+
+@pytest.mark.parametrize("name_id_format", [EMAIL_FORMAT, TRANSIENT])
+def test_a_name_id_that_is_an_address_or_transient_is_refused(saml, name_id_format):
+    """An email NameID would match whoever holds the address next; a transient one never
+    again. Without a stable identifier attribute, the sign-in is refused and nothing linked."""
+    saml.idp.set_user(
+        "tess",
+        name_id=saml.world.teacher.email,
+        name_id_format=name_id_format,
+        attributes={"email": saml.world.teacher.email},
+    )
+    browser, answer = sign_in(saml, "tess")
+    assert refused(answer, "did not send a persistent identifier")
+    assert signed_in_as(browser) is None
+    assert links() == []
+
+
+def test_a_subject_id_attribute_is_the_identifier_whatever_the_name_id(saml):
+    subject = "urn:oasis:names:tc:SAML:attribute:subject-id"
+    saml.idp.set_user(
+        "tess",
+        name_id=saml.world.teacher.email,
+        name_id_format=EMAIL_FORMAT,
+        attributes={"email": saml.world.teacher.email, subject: "8c1f2a@lake-high.test"},
+    )
+    browser, _answer = sign_in(saml, "tess")
+    assert signed_in_as(browser) == saml.world.teacher.pk
+    assert links() == [(saml.world.teacher.pk, saml.row.provider_id, "8c1f2a@lake-high.test")]
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        pytest.param(b"x", id="not XML"),
+        pytest.param(b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>', id="a DTD"),
+        pytest.param(
+            b"<samlp:Response xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'/>", id="empty"
+        ),
+    ],
+)
+def test_a_response_that_is_not_one_gets_our_page_not_a_500(saml, xml):
+    browser = Browser()
+    start(browser, saml)
+    answer = deliver(
+        browser, f"http://testserver{saml.base}/acs/", {"SAMLResponse": base64.b64encode(xml)}
+    )
+    assert answer.status_code in (400, 403)
+    assert signed_in_as(browser) is None
+
+
+def test_the_openid_connect_urls_do_not_serve_a_saml_provider(saml):
+    assert Browser().post(f"/sso/oidc/{saml.row.provider_id}/login/").status_code == 404
+    assert Browser().get(f"/sso/oidc/{saml.row.provider_id}/login/callback/").status_code == 404
+
+
+def test_a_one_word_sign_in_host_is_refused_when_saved(district):
+    found, _world, it = district
+    _key, certificate = key_and_certificate("ADFS")
+    with pytest.raises(services.SsoError, match="full host name"), all_schools():
+        services.provider_save(
+            user=it,
+            district=found,
+            provider=None,
+            kind="saml",
+            name="ADFS",
+            issuer="urn:adfs",
+            client_id="",
+            secret="",
+            sso_url="https://adfs/adfs/ls/",
+            certificate=certificate,
+            email_domains=[DOMAIN],
+        )
