@@ -20,7 +20,7 @@ from intervention.models import (
     InterventionGroup,
     RosterEntry,
 )
-from mastery import audit, pagecache
+from mastery import audit, outbox, pagecache
 from mastery.models import AuditEvent, LearningTarget, School, User
 
 
@@ -107,6 +107,7 @@ def _audit_build(
         }
 
     events = []
+    alerts = []
     for student_id in changed:
         was, now_ = describe(before[student_id]), describe(after[student_id])
         shown = "; ".join(f"{d} {what}" for d, what in now_.items()) or "no group"
@@ -124,7 +125,19 @@ def _audit_build(
                 at=now,
             )
         )
+        if now_:  # placed, or placed differently (taken off every group: no news to send)
+            alerts.append(
+                outbox.event(
+                    school=school,
+                    kind=outbox.Kind.PLACEMENT,
+                    student_id=student_id,
+                    object_type=AuditEvent.ObjectType.ROSTER,
+                    object_id=cycle.id,
+                    details={"cycle": cycle.number, "days": now_},
+                )
+            )
     audit.record_many(events)
+    outbox.record_many(alerts)
 
 
 def _insert_entries(

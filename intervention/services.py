@@ -28,7 +28,7 @@ from intervention.models import (
     SessionAttendance,
 )
 from intervention.plan_write import write_plan
-from mastery import audit, pagecache
+from mastery import audit, outbox, pagecache
 from mastery.gcpause import gc_paused
 from mastery.models import AuditEvent, Department, School, User
 
@@ -229,6 +229,15 @@ def entry_move(
         after=after,
         summary=f"Cycle {entry.cycle.number}: moved to {after['group']} (locked)",
     )
+    if group is not None:
+        outbox.record(
+            school=school,
+            kind=outbox.Kind.PLACEMENT,
+            student_id=entry.student_id,
+            object_type=AuditEvent.ObjectType.ROSTER,
+            object_id=entry.id,
+            details={"cycle": entry.cycle.number, "group": after["group"]},
+        )
     return entry
 
 

@@ -91,6 +91,11 @@ def context(*, actor: Any = CONTEXT, source: str | None = None) -> Iterator[None
             var.reset(token)
 
 
+def current_source() -> str:
+    """The source the surrounding `context()` names ("grid", "oneroster"…), or ""."""
+    return _source.get()
+
+
 def sourced[**P, R](source: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a service whose every event comes from one place (`@audit.sourced("grid")`)."""
 

@@ -733,6 +733,51 @@ class AuditQuerySet(models.QuerySet):
     update = delete = bulk_update = update_or_create = _refuse
 
 
+class AlertEvent(TenantModel):
+    """The alerts outbox (issue [17]): one piece of news a family, a student or a staff member may
+    hear about — a new score, new feedback, a request answered — written by the service in the
+    same transaction as the change (mastery.outbox), so a change that rolls back leaves none and
+    one that commits always has one. Nothing here is sent: the alerts builder turns unhandled
+    events into each recipient's mail (right away or in a digest, by their preferences), checks
+    that the change still stands and who may still hear of it, and marks the event handled.
+
+    Subjects are plain ids, as in the audit trail. `details` holds what a family that asked for
+    scores in their mail may read (the assessment's title, the score); nothing else is mailed.
+    """
+
+    class Kind(models.TextChoices):
+        # Families and students (about `student_id`)
+        SCORE = "score", _("A new score")
+        MISSING = "missing", _("Missing or incomplete work")
+        FEEDBACK = "feedback", _("New feedback")
+        REQUEST_ANSWERED = "request_answered", _("A reassessment request answered")
+        PLACEMENT = "placement", _("An intervention placement and its days")
+        # Staff (for `user_id`)
+        REQUEST_RECEIVED = "request_received", _("A reassessment request to answer")
+        BATCH_DONE = "batch_done", _("A batch of reports finished")
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    student_id = models.BigIntegerField(null=True, blank=True)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    object_type = models.CharField(max_length=30, blank=True)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["school", "created_at"],
+                condition=Q(handled_at__isnull=True),
+                name="alert_event_unhandled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type}:{self.object_id}"
+
+
 class AuditEvent(TenantModel):
     """One change, kept for good: who, when, what, the values before and after (docs/design.md §7).
 

@@ -42,7 +42,7 @@ from grading.pair import (
     records_without_evidence_dropped,
 )
 from grading.policies import governing, year_start
-from mastery import audit, calculation, pagecache
+from mastery import audit, calculation, outbox, pagecache
 from mastery.models import AuditEvent, ScaleLevel, School, User
 from mastery.selectors import achievement_levels, allowed_scores
 
@@ -170,6 +170,34 @@ def _assessment_with_alignment(
         .first()
     )
     return None if found is None else (found, found.target_aligned)
+
+
+# A score, or work marked missing or incomplete, is news for the student's family and the student
+# (mastery.outbox); an excused attempt or "insufficient evidence" is not.
+_ALERT_KINDS: dict[str, str] = {
+    EvidenceStatus.SCORED: outbox.Kind.SCORE,
+    EvidenceStatus.MISSING: outbox.Kind.MISSING,
+    EvidenceStatus.INCOMPLETE: outbox.Kind.MISSING,
+}
+
+
+def _alert(school: School, evidence: Evidence, assessment: Assessment) -> None:
+    kind = _ALERT_KINDS.get(evidence.status)
+    if kind is None:
+        return
+    outbox.record(
+        school=school,
+        kind=kind,
+        student_id=evidence.student_id,
+        object_type=AuditEvent.ObjectType.EVIDENCE,
+        object_id=evidence.id,
+        details={
+            "assessment": assessment.title,
+            "target_id": evidence.target_id,
+            "score": calculation.fmt(evidence.score) if evidence.score is not None else "",
+            "status": evidence.status,
+        },
+    )
 
 
 def evidence_record(
@@ -352,6 +380,7 @@ def _evidence_write(
         title=assessment.title,
         at=now,
     )
+    _alert(school, evidence, assessment)
     if assessment.kind == AssessmentKind.REASSESSMENT and status == EvidenceStatus.SCORED:
         _complete_requests(school=school, evidence=evidence, by=recorded_by, at=now)
     mastery = pair_recompute(

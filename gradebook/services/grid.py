@@ -37,7 +37,7 @@ from gradebook.services.evidence import (
     parse_score,
 )
 from grading.locks import school_lock
-from mastery import audit, pagecache
+from mastery import audit, outbox, pagecache
 from mastery.models import AuditEvent, School, User
 from mastery.selectors import achievement_levels
 
@@ -507,6 +507,15 @@ def _comment_audit(
         summary=f"Comment on “{assessment.title}”: "
         f"{_comment_excerpt(before)} → {_comment_excerpt(after)}",
     )
+    if saved is not None:  # new or changed words for the student (a removal is no news)
+        outbox.record(
+            school=assessment.school_id,
+            kind=outbox.Kind.FEEDBACK,
+            student_id=student_id,
+            object_type="feedback",
+            object_id=saved.pk,
+            details={"assessment": assessment.title, "text": saved.text},
+        )
     pagecache.students_changed(assessment.school_id, [student_id])
     return saved
 

@@ -34,7 +34,7 @@ from gradebook.selectors.reassessment import (
     request_check,
 )
 from gradebook.services.evidence import EvidenceError
-from mastery import audit, pagecache
+from mastery import audit, outbox, pagecache
 from mastery.models import AuditEvent, LearningTarget, School, User
 
 Status = ReassessmentRequest.Status
@@ -48,6 +48,19 @@ def _state(request: ReassessmentRequest) -> dict:
         "scheduled_on": request.scheduled_on,
         "reason": request.decline_reason,
     }
+
+
+def _alert(request: ReassessmentRequest, kind: str) -> None:
+    """A request is news: for its section's teachers when it comes in (the alerts builder finds
+    them), for the student and family when it is answered."""
+    outbox.record(
+        school=request.school_id,
+        kind=kind,
+        student_id=request.student_id,
+        object_type=AuditEvent.ObjectType.REQUEST,
+        object_id=request.id,
+        details={"target_id": request.target_id, "status": request.status},
+    )
 
 
 def _audit(
@@ -131,6 +144,7 @@ def request_create(
         summary=f"Reassessment requested on {target.code} by {who}",
         before=None,
     )
+    _alert(request, outbox.Kind.REQUEST_RECEIVED)
     pagecache.students_changed(school.id, [student.id])
     return request
 
@@ -251,6 +265,7 @@ def requests_accept(
             summary=f"Reassessment request on {request.target.code} accepted for {scheduled_on:%b %-d}",
             before=before,
         )
+        _alert(request, outbox.Kind.REQUEST_ANSWERED)
     pagecache.students_changed(school.id, {r.student_id for r in requests})
     return requests
 
@@ -271,6 +286,8 @@ def _end(
         summary=f"Reassessment request on {request.target.code} {what}",
         before=before,
     )
+    if status == Status.DECLINED:  # a withdrawal is the requester's own doing: no news
+        _alert(request, outbox.Kind.REQUEST_ANSWERED)
     pagecache.students_changed(request.school_id, [request.student_id])
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 
 from gradebook.models import GradingPeriod, Section, Student
 from marks.models import PostedMark
+from mastery import outbox
 from mastery.models import School, User
 from mastery.tenancy import enter_school
 from reports.models import ReportBatch, ReportFile
@@ -255,7 +256,22 @@ def batch_zip(*, school: School, batch_id: int) -> Path | None:
             ).replace("/", "-")
             archive.write(item.path, arcname=name)
     partial.replace(target)
-    ReportBatch.objects.filter(school=school, pk=batch.pk).update(
-        status=ReportBatch.Status.DONE, zip_path=str(target), finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        # Claimed once: a redelivered task packs the zip again but tells its requester once.
+        finished = (
+            ReportBatch.objects.filter(school=school, pk=batch.pk)
+            .exclude(status=ReportBatch.Status.DONE)
+            .update(
+                status=ReportBatch.Status.DONE, zip_path=str(target), finished_at=timezone.now()
+            )
+        )
+        if finished and batch.requested_by_id:
+            outbox.record(
+                school=school,
+                kind=outbox.Kind.BATCH_DONE,
+                user_id=batch.requested_by_id,
+                object_type="batch",
+                object_id=batch.pk,
+                details={"kind": batch.kind},
+            )
     return target

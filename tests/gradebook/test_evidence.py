@@ -270,11 +270,12 @@ def test_evidence_is_never_deleted_alone():
 
 
 # Recording a score costs a constant number of queries, whatever the amount of evidence already there:
-# 12 on an empty cell (the audit trail's INSERT included; the write joins the caller's transaction
-# without a savepoint of its own), two more when a score is replaced: the UPDATE that voids the old
-# row, and the one that moves the old row's files (photos of the work) onto the new one.
-QUERIES_NEW_CELL = 12
-QUERIES_REPLACING = 14
+# 13 on an empty cell (the audit trail's INSERT and the alerts outbox's INSERT included; the write
+# joins the caller's transaction without a savepoint of its own), two more when a score is
+# replaced: the UPDATE that voids the old row, and the one that moves the old row's files (photos
+# of the work) onto the new one.
+QUERIES_NEW_CELL = 13
+QUERIES_REPLACING = 15
 
 
 def _queries_for_one_record(w, in_school, **overrides):

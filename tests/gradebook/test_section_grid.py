@@ -33,12 +33,13 @@ from tests.gradebook.pages import (
 # Each includes the user and the school-with-membership lookups of the request (the session is
 # read from the cache); the cell POST also counts, inside the test transaction, the savepoint of
 # the view's atomic block and the one guarding the INSERT against a concurrent save of the same
-# cell (4 of its 25), and the one INSERT of its audit event. The grid page's last two read who is
-# owed feedback (gradebook.selectors.feedback: the enrolments, then the latest feedback).
+# cell (4 of its 26), the one INSERT of its audit event and the one of its alert (mastery.outbox).
+# The grid page's last two read who is owed feedback (gradebook.selectors.feedback: the
+# enrolments, then the latest feedback).
 QUERIES_GRID_PAGE = 10
 
 
-QUERIES_SCORE_CELL_POST = 25
+QUERIES_SCORE_CELL_POST = 26
 
 
 QUERIES_SCORING_PAGE = 13
