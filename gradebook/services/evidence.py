@@ -12,6 +12,7 @@ import contextlib
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -43,7 +44,7 @@ from grading.pair import (
 )
 from grading.policies import governing, year_start
 from mastery import audit, calculation, outbox, pagecache
-from mastery.models import AuditEvent, ScaleLevel, School, User
+from mastery.models import AlertEvent, AuditEvent, ScaleLevel, School, User
 from mastery.selectors import achievement_levels, allowed_scores
 
 MAX_FEEDBACK = 4000
@@ -181,23 +182,29 @@ _ALERT_KINDS: dict[str, str] = {
 }
 
 
+def score_alerts(school: School, rows: Iterable[Evidence], title: str) -> list[AlertEvent]:
+    """The outbox events (unsaved) of newly recorded evidence: a score or missing work."""
+    return [
+        outbox.event(
+            school=school,
+            kind=_ALERT_KINDS[evidence.status],
+            student_id=evidence.student_id,
+            object_type=AuditEvent.ObjectType.EVIDENCE,
+            object_id=evidence.id,
+            details={
+                "assessment": title,
+                "target_id": evidence.target_id,
+                "score": calculation.fmt(evidence.score) if evidence.score is not None else "",
+                "status": evidence.status,
+            },
+        )
+        for evidence in rows
+        if evidence.status in _ALERT_KINDS
+    ]
+
+
 def _alert(school: School, evidence: Evidence, assessment: Assessment) -> None:
-    kind = _ALERT_KINDS.get(evidence.status)
-    if kind is None:
-        return
-    outbox.record(
-        school=school,
-        kind=kind,
-        student_id=evidence.student_id,
-        object_type=AuditEvent.ObjectType.EVIDENCE,
-        object_id=evidence.id,
-        details={
-            "assessment": assessment.title,
-            "target_id": evidence.target_id,
-            "score": calculation.fmt(evidence.score) if evidence.score is not None else "",
-            "status": evidence.status,
-        },
-    )
+    outbox.record_many(score_alerts(school, [evidence], assessment.title))
 
 
 def evidence_record(

@@ -35,6 +35,7 @@ from gradebook.services.evidence import (
     evidence_void,
     pairs_recompute,
     parse_score,
+    score_alerts,
 )
 from grading.locks import school_lock
 from mastery import audit, outbox, pagecache
@@ -407,6 +408,7 @@ def evidence_fill(
         )
         for e in new
     )
+    outbox.record_many(score_alerts(school, new, assessment.title))
     pairs_recompute(school=school, pairs={(e.student_id, e.target_id) for e in new})
     return {
         "steps": [

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.selectors.reassessment import BY_STUDENT
-from gradebook.services.grid import feedback_save
+from gradebook.services.grid import evidence_fill, feedback_save
 from gradebook.services.requests import request_create, request_decline, request_withdraw
 from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import entry_move
@@ -183,3 +183,21 @@ def test_an_intervention_placement_is_news_and_an_unchanged_rebuild_is_not(world
         assert other is not None
         entry_move(school=w.school, entry_id=entry.pk, group_id=other.pk, moved_by=w.counselor)
     assert events()[-1] == (Kind.PLACEMENT, s1.pk, entry.pk)
+
+
+def test_a_fill_is_news_for_each_cell_it_filled(world_a):
+    w = world_a
+    make_evidence(w, w.students[0], w.targets[0], "3")  # a cell the fill leaves alone
+    before = len(events())
+    with scope(school=w.school):
+        evidence_fill(
+            school=w.school,
+            filled_by=w.teacher,
+            section=w.section,
+            assessment=w.assessment,
+            text="M",
+            target_ids=[w.targets[0].pk],
+        )
+    filled = events()[before:]
+    assert {e[0] for e in filled} == {Kind.MISSING}
+    assert sorted(e[1] for e in filled) == sorted(s.pk for s in w.students[1:])
