@@ -113,11 +113,23 @@ def _saml_claims(extra_data: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def refusal_page(request, reason: str, *, status: int = 403, failed: bool = False):
+    """Our page for every sign-in that did not happen (allauth's own are not mounted)."""
+    return render(request, "sso/refused.html", {"reason": reason, "failed": failed}, status=status)
+
+
+def not_completed(request):
+    """A sign-in that broke on the way (expired, tampered, answered by something else)."""
+    reason = _(
+        "it could not be completed (it may have expired, or been started in another "
+        "window). Start again from the login page"
+    )
+    return refusal_page(request, reason, status=400, failed=True)
+
+
 def refuse(request, reason: str, status: int = 403) -> ImmediateHttpResponse:
     log.info("District sign-in refused: %s", reason)
-    return ImmediateHttpResponse(
-        render(request, "sso/refused.html", {"reason": reason}, status=status)
-    )
+    return ImmediateHttpResponse(refusal_page(request, reason, status=status))
 
 
 class DistrictSsoAdapter(DefaultSocialAccountAdapter):
@@ -157,14 +169,8 @@ class DistrictSsoAdapter(DefaultSocialAccountAdapter):
         # allauth's own error and "cancelled" pages are not ours (nor mounted): say it on ours.
         if error == AuthError.CANCELLED:
             reason = _("it was cancelled at your district's sign-in page")
-        else:
-            reason = _(
-                "it could not be completed (it may have expired, or been started in another "
-                "window). Start again from the login page"
-            )
-        raise ImmediateHttpResponse(
-            render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=400)
-        )
+            raise ImmediateHttpResponse(refusal_page(request, reason, status=400, failed=True))
+        raise ImmediateHttpResponse(not_completed(request))
 
     def pre_social_login(self, request, sociallogin) -> None:
         provider = services.provider_by_id(sociallogin.account.provider)

@@ -23,7 +23,6 @@ from typing import Any
 import jwt
 import requests
 from allauth.account.internal.decorators import login_not_required
-from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
@@ -33,7 +32,6 @@ from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOA
 from allauth.socialaccount.providers.saml import views as saml_views
 from allauth.socialaccount.providers.saml.provider import SAMLProvider
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -41,7 +39,7 @@ from lxml import etree
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
 from mastery.models import DistrictIdentityProvider
-from mastery.sso import fetch, services
+from mastery.sso import adapter, fetch, services
 
 log = logging.getLogger(__name__)
 PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
@@ -119,7 +117,7 @@ def _unreachable(request: HttpRequest) -> HttpResponse:
         "your district's sign-in could not be reached. Try again in a moment; if it keeps "
         "failing, tell your district's IT"
     )
-    return render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=502)
+    return adapter.refusal_page(request, reason, status=502, failed=True)
 
 
 def _oidc_only(provider_id: str) -> None:
@@ -202,11 +200,7 @@ def saml_finish_acs(request: HttpRequest, organization_slug: str) -> HttpRespons
         return saml_views.finish_acs(request, organization_slug=organization_slug)
     except SAML_FAILURES as exc:
         log.warning("SAML response refused at %s: %r", organization_slug, exc)
-        reason = _(
-            "it could not be completed (it may have expired, or been started in another "
-            "window). Start again from the login page"
-        )
-        return render(request, "sso/refused.html", {"reason": reason, "failed": True}, status=400)
+        return adapter.not_completed(request)
 
 
 @login_not_required
@@ -231,18 +225,12 @@ class DistrictSAMLProvider(SAMLProvider):
             log.warning(
                 "SAML sign-in refused: NameID format %s", response.get_nameid_format() or "none"
             )
-            raise ImmediateHttpResponse(
-                render(
-                    request,
-                    "sso/refused.html",
-                    {
-                        "reason": _(
-                            "the district's provider did not send a persistent identifier for "
-                            "you. Tell your district's IT"
-                        )
-                    },
-                    status=403,
-                )
+            raise adapter.refuse(
+                request,
+                _(
+                    "the district's provider did not send a persistent identifier for you. "
+                    "Tell your district's IT"
+                ),
             )
         return super().sociallogin_from_response(request, response)
 

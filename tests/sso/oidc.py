@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import tempfile
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,6 +33,8 @@ from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
+
+from tests.sso.node import NodeServer
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
 STARTUP_TIMEOUT = 20.0
@@ -68,8 +67,11 @@ class Client:
         }
 
 
-class OIDCProvider:
+class OIDCProvider(NodeServer):
     """`node provider.mjs` on a free port of 127.0.0.1; a context manager (or start()/stop())."""
+
+    name = "oidc-provider"
+    error = ProviderError
 
     def __init__(
         self,
@@ -91,12 +93,7 @@ class OIDCProvider:
         self.clock_offset = clock_offset
         self.id_token_ttl = id_token_ttl
         self.port = port
-        self.startup_timeout = startup_timeout
-        self.issuer = ""
-        self._dir: Path | None = None
-        self._process: subprocess.Popen[str] | None = None
-        self._output: list[str] = []
-        self._ready = threading.Event()
+        super().__init__(startup_timeout)
 
     # --- configuration ------------------------------------------------------------------------
     def add_client(
@@ -136,14 +133,7 @@ class OIDCProvider:
     def start(self) -> OIDCProvider:
         if self._process is not None:
             raise ProviderError("already started")
-        node = shutil.which("node")
-        if node is None:
-            raise ProviderError("node is not on PATH (`.ci/services` installs Debian's nodejs)")
-        if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-            raise ProviderError(
-                f"{PROVIDER_DIR}/node_modules is missing: run "
-                "`npm ci --prefix tests/sso/provider --no-audit --no-fund` (make test does)"
-            )
+        node = self._node(PROVIDER_DIR, "oidc-provider")
         self._dir = Path(tempfile.mkdtemp(prefix="oidc-provider-"))
         config = {
             "clients": [c.as_config() for c in self.clients],
@@ -153,66 +143,17 @@ class OIDCProvider:
         }
         (self._dir / "config.json").write_text(json.dumps(config, indent=1))
         self._write_accounts()
-        self._process = subprocess.Popen(
-            [node, "provider.mjs", str(self.port), str(self._dir / "config.json")],
-            cwd=PROVIDER_DIR,
-            stdin=subprocess.PIPE,  # the provider exits when it closes (when this process dies)
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
+        self._launch(
+            [node, "provider.mjs", str(self.port), str(self._dir / "config.json")], PROVIDER_DIR
         )
-        threading.Thread(target=self._read_output, daemon=True).start()
-        closed = self._ready.wait(self.startup_timeout)
-        if not self.issuer:
-            try:  # its output closed: it is exiting
-                code: int | None = self._process.wait(5 if closed else 0)
-            except subprocess.TimeoutExpired:
-                code = None
-            self.stop()
-            why = (
-                f"did not print READY within {self.startup_timeout:g} s"
-                if code is None
-                else f"exited with status {code}"
-            )
-            raise ProviderError(f"oidc-provider {why}:\n{self.output}")
         return self
 
-    def _read_output(self) -> None:
-        # Drains the pipe for the process's whole life, so that the provider never blocks on it.
-        assert self._process is not None and self._process.stdout is not None
-        for line in self._process.stdout:
-            self._output.append(line)
-            if line.startswith("READY ") and not self._ready.is_set():
-                self.issuer = line.split(None, 1)[1].strip()
-                self._ready.set()
-        self._ready.set()  # it exited: stop waiting
-
     @property
-    def output(self) -> str:
-        """What the provider printed (stdout and stderr)."""
-        return "".join(self._output)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+    def issuer(self) -> str:
+        return self.base
 
     def __enter__(self) -> OIDCProvider:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- helpers for tests --------------------------------------------------------------------
     def get_json(self, path: str) -> Any:

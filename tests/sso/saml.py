@@ -20,10 +20,7 @@ import html
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
-import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -33,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.sso.node import NodeServer
 
 IDP_DIR = Path(__file__).resolve().parent / "saml-idp"
 STARTUP_TIMEOUT = 20.0
@@ -79,8 +78,11 @@ def autopost(page: str) -> tuple[str, dict[str, str]]:
     return html.unescape(found.group(1)), fields
 
 
-class SAMLProvider:
+class SAMLProvider(NodeServer):
     """`node idp.js` on a free port of 127.0.0.1; a context manager (or start()/stop())."""
+
+    name = "the SAML provider"
+    error = SAMLProviderError
 
     def __init__(
         self,
@@ -100,13 +102,8 @@ class SAMLProvider:
         }
         for login, user in (users or {}).items():
             self.config["users"][login] = {"password": PASSWORD, **user}
-        self.startup_timeout = startup_timeout
-        self.base = ""
+        super().__init__(startup_timeout)
         self.certificate = ""
-        self._dir: Path | None = None
-        self._process: subprocess.Popen[str] | None = None
-        self._output: list[str] = []
-        self._ready = threading.Event()
 
     @property
     def entity_id(self) -> str:
@@ -162,14 +159,7 @@ class SAMLProvider:
     def start(self) -> SAMLProvider:
         if self._process is not None:
             raise SAMLProviderError("already started")
-        node = shutil.which("node")
-        if node is None:
-            raise SAMLProviderError("node is not on PATH (`.ci/services` installs it)")
-        if not (IDP_DIR / "node_modules" / "samlify").is_dir():
-            raise SAMLProviderError(
-                f"{IDP_DIR}/node_modules is missing: run "
-                "`npm ci --prefix tests/sso/saml-idp --no-audit --no-fund` (make test does)"
-            )
+        node = self._node(IDP_DIR, "samlify")
         self._dir = Path(tempfile.mkdtemp(prefix="saml-idp-"))
         key, self.certificate = key_and_certificate("District test SAML provider")
         (self._dir / "idp.key").write_bytes(key)
@@ -177,52 +167,8 @@ class SAMLProvider:
         other_key, _ = key_and_certificate("Someone else")
         (self._dir / "other.key").write_bytes(other_key)
         self._write()
-        self._process = subprocess.Popen(
-            [node, "idp.js", str(self._dir / "idp.json")],
-            cwd=IDP_DIR,
-            stdin=subprocess.PIPE,  # the provider exits when it closes (when this process dies)
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        threading.Thread(target=self._read_output, daemon=True).start()
-        self._ready.wait(self.startup_timeout)
-        if not self.base:
-            self.stop()
-            raise SAMLProviderError(f"the SAML provider did not start:\n{self.output}")
+        self._launch([node, "idp.js", str(self._dir / "idp.json")], IDP_DIR)
         return self
-
-    def _read_output(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        for line in self._process.stdout:
-            self._output.append(line)
-            if line.startswith("READY ") and not self._ready.is_set():
-                self.base = line.split(None, 1)[1].strip()
-                self._ready.set()
-        self._ready.set()
-
-    @property
-    def output(self) -> str:
-        return "".join(self._output)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def __enter__(self) -> SAMLProvider:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
