@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "anymail",
     "oauth2_provider",
     "allauth",
     "allauth.account",
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "marks.apps.MarksConfig",
     "sis.apps.SisConfig",
     "reports.apps.ReportsConfig",
+    "alerts.apps.AlertsConfig",
 ]
 # The benchmark and the demo data (devtools/) are not in the production image: installed where
 # the package is present (a checkout), so `manage.py bench` and `seed_demo` exist there only.
@@ -280,6 +282,17 @@ if os.environ.get("EMAIL_HOST"):
     }
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# A mail provider's API instead of SMTP (django-anymail): ANYMAIL_ESP names it (postmark,
+# amazon_ses, sendgrid, mailgun, brevo…), and every other ANYMAIL_* variable is its setting
+# (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET for its bounce webhook…).
+ANYMAIL_ESP = os.environ.get("ANYMAIL_ESP", "")
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and name != "ANYMAIL_ESP"
+}
+if ANYMAIL_ESP:
+    MAILERS = {"default": {"BACKEND": f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gradebook@localhost")
 # Where links in emails sent outside a request point (activation emails after a command-line
 # import): the address people reach the site at.
@@ -396,6 +409,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
 }
 CELERY_BEAT_SCHEDULE = {
+    # Alerts: build what is due and send it (each school with news; see alerts.tasks).
+    "alerts-dispatch": {
+        "task": "alerts.dispatch",
+        "schedule": 60.0,
+    },
     "recompute-stale-schools": {
         "task": "gradebook.recompute_stale_schools",
         "schedule": 600.0,
@@ -594,3 +612,12 @@ SSO_CA_FILE = os.environ.get("SSO_CA_FILE", "")
 # The most a provider's discovery, keys or token answer may be (bytes), read within twice
 # SOCIALACCOUNT_REQUESTS_TIMEOUT in all.
 SSO_MAX_RESPONSE_BYTES = int(os.environ.get("SSO_MAX_RESPONSE_BYTES", "1000000"))
+
+# Alerts (alerts/, docs/alerts.md): news waits ALERTS_GRACE_SECONDS before it is built (a score
+# corrected within that time mails nothing); digests go out at ALERTS_DIGEST_HOUR in the school's
+# time zone, the weekly one on ALERTS_WEEKLY_DAY (0 Monday … 4 Friday).
+ALERTS_GRACE_SECONDS = int(os.environ.get("ALERTS_GRACE_SECONDS", "600"))
+ALERTS_DIGEST_HOUR = int(os.environ.get("ALERTS_DIGEST_HOUR", "17"))
+ALERTS_WEEKLY_DAY = int(os.environ.get("ALERTS_WEEKLY_DAY", "4"))
+# Mails handed to the mail backend per batch (each still marked sent one by one).
+ALERTS_BATCH = int(os.environ.get("ALERTS_BATCH", "500"))

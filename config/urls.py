@@ -2,6 +2,7 @@ from django.conf import settings
 from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
+from alerts import views as alerts_views
 from config import views as site_views
 from gradebook.views import audit as audit_views
 from grading import views as grading_views
@@ -119,6 +120,10 @@ urlpatterns = [
         account_views.district_signin_link,
         name="district_signin_link",
     ),
+    path("s/<slug:school_slug>/alerts/", alerts_views.sent, name="alerts_sent"),
+    path("alerts/", include("alerts.urls")),
+    # Bounces and complaints from a mail provider (django-anymail's tracking webhooks).
+    path("anymail/", include("anymail.urls")),
     path("family/", reports_views.family_home, name="family_home"),
     path("invite/", reports_views.invitation_code, name="invitation_code"),
     path("invite/continue/", reports_views.invitation_accept_view, name="invitation_accept_code"),
