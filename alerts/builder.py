@@ -190,6 +190,11 @@ def guardian_pairs(school: School, pairs: Iterable[tuple[int, int]]) -> set[tupl
     return pairs & kept
 
 
+def _about_a_child(event: AlertEvent) -> bool:
+    """Family news about one student (a request for staff names a student, but is not theirs)."""
+    return event.kind in FAMILY_KINDS and event.student_id is not None
+
+
 def _due(school: School, now: datetime) -> QuerySet[AlertItem]:
     return AlertItem.objects.filter(school=school, state=AlertItem.State.WAITING, due_at__lte=now)
 
@@ -217,7 +222,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
     standing = _still_standing(school, (i.event for i in items))
     allowed = guardian_pairs(
         school,
-        ((i.recipient_id, i.event.student_id) for i in items if i.event.student_id is not None),
+        ((i.recipient_id, i.event.student_id) for i in items if _about_a_child(i.event)),
     )
     students = {
         s.id: s
@@ -238,7 +243,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
         if item.event_id not in standing:
             item.state = AlertItem.State.UNDONE
         elif item.recipient_id not in users or (
-            event.student_id is not None and (item.recipient_id, event.student_id) not in allowed
+            _about_a_child(event) and (item.recipient_id, event.student_id) not in allowed
         ):
             item.state = AlertItem.State.WITHHELD
         else:
@@ -264,7 +269,9 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
                     language=mail.language,
                     subject=mail.subject,
                     body=mail.body,
-                    student_ids=sorted({i.event.student_id for i in own if i.event.student_id}),
+                    student_ids=sorted(
+                        {i.event.student_id for i in own if _about_a_child(i.event)}
+                    ),
                     created_at=now,
                 ),
             )

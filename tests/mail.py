@@ -18,7 +18,7 @@ class Mailbox:
     (550 at RCPT), and takes `delay` seconds over each mail (a slow server)."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[list[str], str]] = []
+        self.received: list[tuple[list[str], bytes]] = []
         self.refuse: set[str] = set()
         self.delay = 0.0
         self.lock = threading.Lock()
@@ -33,13 +33,13 @@ class Mailbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
-            self.received.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+            self.received.append((envelope.rcpt_tos, envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
 
     @property
     def messages(self) -> list[Message]:
         with self.lock:
-            return [email.message_from_string(content) for _, content in self.received]
+            return [email.message_from_bytes(content) for _, content in self.received]
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]

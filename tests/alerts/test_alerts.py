@@ -11,20 +11,21 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from alerts import builder, sending
 from alerts.models import AlertDelivery, AlertItem, AlertSettings, Frequency
-from alerts.services import alerts_save
+from alerts.services import alerts_save, alerts_stop
 from gradebook.models import Guardianship
+from gradebook.selectors.reassessment import BY_STUDENT
 from gradebook.services.evidence import evidence_void
+from gradebook.services.requests import request_create, request_decline
 from mastery import audit, outbox
-from mastery.models import AlertEvent, Role
+from mastery.models import AlertEvent
 from mastery.tenancy import enter_school
-from tests.factories import make_evidence, make_member, make_student
+from tests.factories import make_assessment, make_evidence
 from tests.mail import smtp_mailers, smtp_on_loopback, text_of
 
 pytestmark = pytest.mark.django_db
@@ -237,18 +238,45 @@ def test_bulk_changes_mail_nobody(world_a, smtp):
     assert smtp.messages == []
 
 
-def test_a_teacher_hears_of_a_request_without_any_students_name(world_a, smtp):
+def test_a_teacher_hears_of_a_request_without_any_students_name_and_the_family_of_the_answer(
+    world_a, smtp
+):
     w = world_a
+    choose(w.teacher, request_received=Frequency.IMMEDIATE)
+    earlier = make_assessment(
+        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
+    practice = make_assessment(
+        w.school,
+        w.course,
+        [w.targets[0]],
+        on=timezone.localdate() - timedelta(days=2),
+        kind="formative",
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
     with scope(school=w.school):
-        outbox.record(
+        request = request_create(
             school=w.school,
-            kind=Kind.REQUEST_RECEIVED,
-            student_id=w.student.pk,
-            object_type="request",
-            object_id=None,
+            requested_by=w.student_user,
+            student=w.student,
+            target=w.targets[0],
+            by=BY_STUDENT,
+            note="I practised",
         )
-    # (a request with no row: nothing stands, no mail)
-    assert run(w, later=timedelta(days=2)).sent == 0
+    run(w)
+    (mail,) = smtp.to(w.teacher.email)
+    body = text_of(mail)
+    assert "1 new reassessment request to answer." in body
+    assert w.student.first_name not in body + mail["Subject"]
+    assert smtp.to(w.other_teacher.email) == []  # not their section
+    with scope(school=w.school):
+        request_decline(
+            school=w.school, request_id=request.pk, declined_by=w.teacher, reason="Not yet"
+        )
+    run(w, later=timedelta(minutes=22))
+    (answer,) = [m for m in smtp.to(w.guardian.email) if "request" in text_of(m)]
+    assert "1 reassessment request answered" in text_of(answer)
 
 
 # --- Stopping, choosing ------------------------------------------------------------------------------
@@ -293,8 +321,6 @@ def test_a_mail_built_before_an_unsubscribe_is_not_sent_after_it(world_a, smtp, 
     with enter_school(w.school):
         builder.items_build(w.school, now=at)
         builder.mails_build(w.school, now=at)
-    from alerts.services import alerts_stop
-
     alerts_stop(w.guardian)
     with enter_school(w.school):
         sending.send_pending(w.school)
@@ -349,10 +375,9 @@ def test_the_settings_page_in_spanish(client, world_a):
     w.guardian.save(update_fields=["preferred_language"])
     client.force_login(w.guardian)
     page = client.get(reverse("alerts:preferences"))
-    assert "Horas de silencio".encode() in page.content
-    assert (
-        "Resumen diario".encode() in page.content or "En un resumen diario".encode() in page.content
-    )
+    text = page.content.decode()
+    assert "Horas de silencio" in text
+    assert "En un resumen diario" in text
 
 
 # --- Delivery: refused, bounced, the school's page ----------------------------------------------------
