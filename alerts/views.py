@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+from anymail.webhooks.mailgun import MailgunTrackingWebhookView
+from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -86,3 +92,24 @@ def sent(request, school_slug: str):
             ],
         },
     )
+
+
+def _provider_webhook(view_class):
+    """A mail provider's bounce and complaint webhook (django-anymail, alerts.bounces), open
+    only when its shared secret is set: without ANYMAIL_WEBHOOK_SECRET, anymail would take
+    anyone's word that a mail bounced."""
+    view = view_class.as_view()
+
+    @csrf_exempt
+    def webhook(request, *args, **kwargs):
+        if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+            raise Http404("No mail provider webhook is configured")
+        return view(request, *args, **kwargs)
+
+    return webhook
+
+
+postmark_tracking = _provider_webhook(PostmarkTrackingWebhookView)
+amazon_ses_tracking = _provider_webhook(AmazonSESTrackingWebhookView)
+mailgun_tracking = _provider_webhook(MailgunTrackingWebhookView)
+sendgrid_tracking = _provider_webhook(SendGridTrackingWebhookView)

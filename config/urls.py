@@ -122,8 +122,6 @@ urlpatterns = [
     ),
     path("s/<slug:school_slug>/alerts/", alerts_views.sent, name="alerts_sent"),
     path("alerts/", include("alerts.urls")),
-    # Bounces and complaints from a mail provider (django-anymail's tracking webhooks).
-    path("anymail/", include("anymail.urls")),
     path("family/", reports_views.family_home, name="family_home"),
     path("invite/", reports_views.invitation_code, name="invitation_code"),
     path("invite/continue/", reports_views.invitation_accept_view, name="invitation_accept_code"),

@@ -437,7 +437,7 @@ def test_a_provider_bounce_marks_the_mail_refused(world_a, client, settings):
     }
     auth = base64.b64encode(b"hook:secret").decode()
     response = client.post(
-        "/anymail/postmark/tracking/",
+        reverse("alerts:postmark_tracking"),
         json.dumps(payload),
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Basic {auth}",
@@ -446,7 +446,7 @@ def test_a_provider_bounce_marks_the_mail_refused(world_a, client, settings):
     d.refresh_from_db()
     assert d.status == AlertDelivery.Status.FAILED and "unable to deliver" in d.error
     wrong = client.post(
-        "/anymail/postmark/tracking/", json.dumps(payload), content_type="application/json"
+        reverse("alerts:postmark_tracking"), json.dumps(payload), content_type="application/json"
     )
     assert wrong.status_code in (400, 401, 403)
 

@@ -307,6 +307,15 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "oauth_revoke":                         (400,  400,  400,  400,  400,  400,  400,  400,  400),
     "language_switch":                      (302,  302,  302,  302,  302,  302,  302,  302,  302),
     "family_home":                          (200,  200,  200,  200,  200,  200,  200,  200,  302),
+    # Alerts: everyone's own settings; the stop link's token is the authority (a forged one
+    # 404s); the provider webhooks exist only with a shared secret; what was sent, the admins'.
+    "alerts:preferences":                   (200,  200,  200,  200,  200,  200,  200,  200,  302),
+    "alerts:unsubscribe":                   (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "alerts:postmark_tracking":             (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "alerts:amazon_ses_tracking":           (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "alerts:mailgun_tracking":              (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "alerts:sendgrid_tracking":             (404,  404,  404,  404,  404,  404,  404,  404,  404),
+    "alerts_sent":                          (200,  403,  403,  403,  403,  403,  200,  404,  302),
     "district_dashboard":                   (404,  404,  404,  404,  404,  404,  200,  404,  302),
     # District single sign-on (mastery.sso): the district's page for its own admins only; the
     # sign-in step for anyone; allauth's login and callback need a provider in use (else 404).
