@@ -5,7 +5,7 @@ export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell .ci/python)
 UV = $(shell .ci/uv)
-DEMO_ENV = DEBUG=1 DATABASE_URL=sqlite:///demo.sqlite3 CELERY_TASK_ALWAYS_EAGER=1
+DEMO_ENV = DEBUG=1 DATABASE_URL=sqlite:///demo.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 ALERTS_RUN_ON_COMMIT=1 ALERTS_GRACE_SECONDS=0
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # The benchmark's own database and Redis database, production settings (DEBUG off).

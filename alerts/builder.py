@@ -222,7 +222,11 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
     standing = _still_standing(school, (i.event for i in items))
     allowed = guardian_pairs(
         school,
-        ((i.recipient_id, i.event.student_id) for i in items if _about_a_child(i.event)),
+        (
+            (i.recipient_id, i.event.student_id)
+            for i in items
+            if _about_a_child(i.event) and i.event.student_id is not None
+        ),
     )
     students = {
         s.id: s

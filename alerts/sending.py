@@ -91,8 +91,8 @@ class AlertMessage(EmailMessage):
     """Headers kept on one line up to RFC 5322's 998 characters: folded at 78, a long
     List-Unsubscribe address would be MIME-encoded, and mail clients would not read it."""
 
-    def message(self, *, policy: email.policy.Policy = email.policy.default):
-        return super().message(policy=policy.clone(max_line_length=998))
+    def message(self, *, policy=None):
+        return super().message(policy=(policy or email.policy.default).clone(max_line_length=998))
 
 
 def _message(delivery: AlertDelivery) -> EmailMessage:

@@ -621,3 +621,5 @@ ALERTS_DIGEST_HOUR = int(os.environ.get("ALERTS_DIGEST_HOUR", "17"))
 ALERTS_WEEKLY_DAY = int(os.environ.get("ALERTS_WEEKLY_DAY", "4"))
 # Mails handed to the mail backend per batch (each still marked sent one by one).
 ALERTS_BATCH = int(os.environ.get("ALERTS_BATCH", "500"))
+# Build and send as soon as news commits, not on the next minute's run (the demo).
+ALERTS_RUN_ON_COMMIT = env_bool("ALERTS_RUN_ON_COMMIT", False)

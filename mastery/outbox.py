@@ -9,10 +9,13 @@ nature (`BULK_SOURCES`: the OneRoster and CSV imports, the rollover), and nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
+
+from django.db import transaction
 
 from mastery import audit
 from mastery.models import AlertEvent, School
@@ -20,6 +23,19 @@ from mastery.models import AlertEvent, School
 Kind = AlertEvent.Kind
 BULK_SOURCES = frozenset({"oneroster", "import", "rollover"})
 _silenced: ContextVar[bool] = ContextVar("alerts_silenced", default=False)
+# Called with the school's id after a change that recorded news commits (the alerts app listens
+# when ALERTS_RUN_ON_COMMIT is on, as in the demo; otherwise its task runs every minute).
+_listeners: list[Callable[[int], None]] = []
+
+
+def listen(callback: Callable[[int], None]) -> None:
+    if callback not in _listeners:
+        _listeners.append(callback)
+
+
+def _recorded(school_id: int) -> None:
+    for callback in _listeners:
+        transaction.on_commit(partial(callback, school_id))
 
 
 @contextmanager
@@ -65,6 +81,7 @@ def record(**kwargs: Any) -> AlertEvent | None:
         return None
     found = event(**kwargs)
     found.save(force_insert=True)
+    _recorded(found.school_id)
     return found
 
 
@@ -74,4 +91,6 @@ def record_many(events: Iterable[AlertEvent]) -> int:
         return 0
     rows = list(events)
     AlertEvent.objects.bulk_create(rows)
+    for school_id in {row.school_id for row in rows}:
+        _recorded(school_id)
     return len(rows)

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
+from alerts.services import alerts_save
 from devtools.demo import curriculum, curriculum_es
 from devtools.demo.marks import demo_marks
 from devtools.demo.years import demo_school_years
@@ -153,6 +154,7 @@ class Command(BaseCommand):
                 self.make_standards(school)
                 self.make_student_work(school)
                 demo_marks(school=school, today=timezone.localdate())
+        self.seed_alert_choices()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {school.name}: {result.pairs} student × target results computed ({result.method})."
@@ -160,12 +162,36 @@ class Command(BaseCommand):
         )
         self.print_logins()
 
+    def seed_alert_choices(self) -> None:
+        """Alert choices to show off: the Spanish-speaking guardian hears of every score right
+        away with the details; the teacher of each reassessment request at once. Everyone else
+        keeps the defaults (scores in a daily summary, missing work right away)."""
+        by_email = {u.email: u for u in User.objects.filter(email__in=[e for _, e in LOGINS])}
+        if guardian := by_email.get(f"guardian@{DOMAIN}"):
+            alerts_save(
+                guardian,
+                frequencies={"score": "immediate", "feedback": "immediate"},
+                details=True,
+                quiet_from=time(21, 0),
+                quiet_until=time(7, 0),
+            )
+        if teacher := by_email.get(f"teacher@{DOMAIN}"):
+            alerts_save(
+                teacher,
+                frequencies={"request_received": "immediate"},
+                details=False,
+                quiet_from=None,
+                quiet_until=None,
+            )
+
     def print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password for all: {PASSWORD}):")
         for role, email in LOGINS:
             self.stdout.write(f"  {role:<44} {email}")
         self.stdout.write(
             "  Django admin: http://127.0.0.1:8000/admin/ (log in as the school admin)\n"
+            "  Alerts: score a child of the guardian (Algebra 1) and the mail prints on this\n"
+            "  console, in Spanish; what was sent: the school's home, Alerts sent.\n"
         )
 
     @transaction.atomic
