@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from devtools.bench import generate, measure, runs
+from devtools.bench.alerts import nightly_digest
 from devtools.bench import marks as marks_runs
 from devtools.bench.load import mixed_load, portal_load
 from mastery import rls
@@ -33,6 +34,7 @@ NAMES = (
     "marks_post",
     "marks_csv",
     "sis_bundle",
+    "alerts_digest",
     "portal_load",
     "load_mixed",
 )
@@ -127,6 +129,7 @@ class Command(BaseCommand):
             "marks_post": lambda: marks_runs.marks_post(w, fast),
             "marks_csv": lambda: marks_runs.marks_csv(w, slow),
             "sis_bundle": lambda: marks_runs.sis_bundle(w, slow),
+            "alerts_digest": lambda: nightly_digest(w, max(1, slow // 2)),
             "portal_load": lambda: portal_load(
                 w.school, seconds=o["load_seconds"], connections=o["load_connections"]
             ),
