@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -199,9 +200,21 @@ def _due(school: School, now: datetime) -> QuerySet[AlertItem]:
     return AlertItem.objects.filter(school=school, state=AlertItem.State.WAITING, due_at__lte=now)
 
 
+@dataclass(frozen=True)
+class Built:
+    """One batch of `mails_build`: the people whose due items it handled, the mails it made
+    (fewer when every item of someone was undone or withheld). False when nothing was due."""
+
+    people: int = 0
+    mails: int = 0
+
+    def __bool__(self) -> bool:
+        return self.people > 0
+
+
 @transaction.atomic
-def mails_build(school: School, *, now: datetime | None = None, batch: int | None = None) -> int:
-    """Turn due items into mails, `batch` people at a time; returns the number of mails built."""
+def mails_build(school: School, *, now: datetime | None = None, batch: int | None = None) -> Built:
+    """Turn due items into mails, `batch` people at a time."""
     now = now or preferences.now()
     batch = batch or settings.ALERTS_BATCH
     _lock(school)
@@ -212,7 +225,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
         .distinct()[:batch]
     )
     if not people:
-        return 0
+        return Built()
     items = list(
         _due(school, now)
         .filter(recipient_id__in=people)
@@ -276,7 +289,6 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
                     student_ids=sorted(
                         {i.event.student_id for i in own if _about_a_child(i.event)}
                     ),
-                    created_at=now,
                 ),
             )
         )
@@ -285,7 +297,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
         for item in own:
             item.state, item.delivery = AlertItem.State.MAILED, delivery
     _items_mark(school, items)
-    return len(deliveries)
+    return Built(people=len(people), mails=len(deliveries))
 
 
 def _items_mark(school: School, items: list[AlertItem]) -> None:

@@ -24,8 +24,8 @@ def run_school(self: Task[Any, Any], *, school_id: int) -> dict[str, int]:
     handled = built = 0
     while made := builder.items_build(school):
         handled += made
-    while made := builder.mails_build(school):
-        built += made
+    while batch := builder.mails_build(school):
+        built += batch.mails
     total = sending.Sent()
     try:
         while True:

@@ -66,7 +66,7 @@ def _fresh_news(school: School) -> int:
     """Clear the previous sample's alerts; three score events per student, an hour old."""
     with connection.cursor() as cur:
         for table in ("alerts_alertitem", "alerts_alertdelivery", "mastery_alertevent"):
-            cur.execute(f"DELETE FROM {table} WHERE school_id = %s", [school.id])  # noqa: S608
+            cur.execute(f"DELETE FROM {table} WHERE school_id = %s", [school.id])
         cur.execute(
             """
             INSERT INTO mastery_alertevent (school_id, kind, student_id, user_id, object_type,
@@ -122,10 +122,10 @@ def nightly_digest(w, n: int) -> Measurement:
                 built = 0
                 while True:
                     with CaptureQueriesContext(connection) as captured:
-                        made = builder.mails_build(school, now=at)
-                    if not made:
+                        batch = builder.mails_build(school, now=at)
+                    if not batch:
                         break
-                    built += made
+                    built += batch.mails
                     batch_queries.append(len(captured))
                 while sending.send_pending(school).sent:
                     pass

@@ -18,14 +18,15 @@ from django_scopes import scope, scopes_disabled
 from alerts import builder, sending
 from alerts.models import AlertDelivery, AlertItem, AlertSettings, Frequency
 from alerts.services import alerts_save, alerts_stop
+from alerts.tasks import run_school
 from gradebook.models import Guardianship
 from gradebook.selectors.reassessment import BY_STUDENT
 from gradebook.services.evidence import evidence_void
 from gradebook.services.requests import request_create, request_decline
 from mastery import audit, outbox
-from mastery.models import AlertEvent
+from mastery.models import AlertEvent, Role
 from mastery.tenancy import enter_school
-from tests.factories import make_assessment, make_evidence
+from tests.factories import make_assessment, make_evidence, make_member
 from tests.mail import smtp_mailers, smtp_on_loopback, text_of
 
 pytestmark = pytest.mark.django_db
@@ -482,3 +483,20 @@ def test_sending_twice_at_once_sends_each_mail_once(world_a, smtp):
     assert first.sent == len(deliveries(w)) == len(smtp.messages)
     ids = [m["Message-ID"] for m in smtp.messages]
     assert len(ids) == len(set(ids))
+
+
+def test_a_batch_of_people_whose_news_was_all_undone_does_not_stop_the_next(
+    world_a, smtp, settings
+):
+    w = world_a
+    settings.ALERTS_BATCH = 1
+    settings.ALERTS_GRACE_SECONDS = 0
+    gone = make_evidence(w, w.student, w.targets[0], None, status="missing").evidence
+    with scope(school=w.school):
+        evidence_void(school=w.school, evidence_id=gone.pk, voided_by=w.teacher, reason="Oops")
+        later = make_member(w.school, Role.GUARDIAN, "later@alpha.test")  # a higher id
+        Guardianship.objects.create(school=w.school, guardian=later, student=w.students[1])
+    make_evidence(w, w.students[1], w.targets[0], None, status="missing")
+    result = run_school.delay(school_id=w.school.pk).get()
+    assert result["mails"] == 1
+    assert [m["To"] for m in smtp.messages] == ["later@alpha.test"]

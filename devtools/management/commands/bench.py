@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from devtools.bench import generate, measure, runs
-from devtools.bench.alerts import nightly_digest
 from devtools.bench import marks as marks_runs
+from devtools.bench.alerts import nightly_digest
 from devtools.bench.load import mixed_load, portal_load
 from mastery import rls
 
