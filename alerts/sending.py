@@ -9,7 +9,8 @@ page shows it as unconfirmed.
 
 Checked again at the moment of sending (one query each for the whole batch): the guardianship of
 every child the mail is about (a custody change since the mail was built stops it), the person's
-account and address, and their choices (someone who stopped alerts since gets nothing).
+account (an address the owner changed since is the one used), and their choices (someone who
+stopped alerts since gets nothing).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def _reasons(school: School, deliveries: list[AlertDelivery]) -> dict[int, str]:
     )
     people = {d.recipient_id for d in deliveries}
     users = {u.id: u for u in User.objects.filter(id__in=people).only("id", "email", "is_active")}
+    for d in deliveries:
+        # The owner changed their address (confirmed from the new one) since the mail was
+        # written: it goes to the address the account has now.
+        if d.recipient_id in users and users[d.recipient_id].email != d.address:
+            d.address = users[d.recipient_id].email
     kinds: dict[int, set[str]] = defaultdict(set)
     for delivery_id, kind in AlertItem.objects.filter(
         school=school, delivery_id__in=[d.id for d in deliveries]
@@ -76,8 +82,6 @@ def _reasons(school: School, deliveries: list[AlertDelivery]) -> dict[int, str]:
         user = users.get(d.recipient_id)
         if user is None or not user.is_active:
             reasons[d.id] = "The account is closed."
-        elif user.email != d.address:
-            reasons[d.id] = "The person's address changed since the mail was written."
         elif any((d.recipient_id, s) not in allowed for s in d.student_ids):
             reasons[d.id] = "No longer a guardian of a child this mail is about."
         elif kinds[d.id] and all(
@@ -131,7 +135,7 @@ def send_pending(school: School, *, limit: int | None = None) -> Sent:
                 result.withheld += _withhold(delivery, reasons[delivery.id])
                 continue
             claimed = AlertDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(
-                status=Status.SENDING, claimed_at=timezone.now()
+                status=Status.SENDING, claimed_at=timezone.now(), address=delivery.address
             )
             if not claimed:  # another worker has it
                 continue

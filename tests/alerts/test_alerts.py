@@ -500,3 +500,28 @@ def test_a_batch_of_people_whose_news_was_all_undone_does_not_stop_the_next(
     result = run_school.delay(school_id=w.school.pk).get()
     assert result["mails"] == 1
     assert [m["To"] for m in smtp.messages] == ["later@alpha.test"]
+
+
+def test_a_mail_goes_to_the_address_the_owner_has_when_it_is_sent(world_a, smtp):
+    w = world_a
+    make_evidence(w, w.student, w.targets[0], None, status="missing")
+    at = timezone.now() + timedelta(minutes=11)
+    with enter_school(w.school):
+        builder.items_build(w.school, now=at)
+        builder.mails_build(w.school, now=at)
+        w.guardian.email = "gus.new@alpha.test"  # confirmed by the owner from the new address
+        w.guardian.save(update_fields=["email"])
+        sending.send_pending(w.school)
+    assert len(smtp.to("gus.new@alpha.test")) == 1
+    assert smtp.to("guardian@alpha.test") == []
+
+
+def test_a_mail_provider_takes_the_mail_and_its_message_id_is_kept(world_a, settings):
+    """django-anymail's own test backend: the provider path without the network."""
+    w = world_a
+    settings.MAILERS = {"default": {"BACKEND": "anymail.backends.test.EmailBackend"}}
+    make_evidence(w, w.student, w.targets[0], None, status="missing")
+    assert run(w).sent == 2
+    kept = {d.message_id for d in deliveries(w)}
+    assert len(kept) == 2 and all(kept)
+    assert not any("alert." in m for m in kept)  # the provider's id (its webhooks name it), not ours
