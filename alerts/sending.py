@@ -153,9 +153,8 @@ def send_pending(school: School, *, limit: int | None = None) -> Sent:
                 log.warning("Alert mail %s unconfirmed: %s", delivery.pk, exc)
                 break
             status = getattr(message, "anymail_status", None)
-            message_id = (
-                getattr(status, "message_id", None) if status else None
-            ) or message.extra_headers["Message-ID"]
+            provider_id = getattr(status, "message_id", None) if status else None
+            message_id = message.extra_headers["Message-ID"] if provider_id is None else provider_id
             result.sent += _mark(
                 delivery.pk, Status.SENT, sent_at=timezone.now(), message_id=str(message_id)[:300]
             )
