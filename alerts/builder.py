@@ -35,6 +35,7 @@ from gradebook.models import (
     AssessmentFeedback,
     Evidence,
     Guardianship,
+    Mastery,
     ReassessmentRequest,
     SectionTeacher,
     Student,
@@ -95,6 +96,7 @@ def items_build(school: School, *, now: datetime | None = None, limit: int = 200
     )
     if not events:
         return 0
+    events += _below_proficient(school, events, now)
     family = _family_recipients(
         school, {e.student_id for e in events if e.kind in FAMILY_KINDS and e.student_id}
     )
@@ -129,8 +131,48 @@ def items_build(school: School, *, now: datetime | None = None, limit: int = 200
                 )
             )
     AlertItem.objects.bulk_create(items, batch_size=20_000, ignore_conflicts=True)
-    AlertEvent.objects.filter(school=school, id__in=[e.id for e in events]).update(handled_at=now)
+    AlertEvent.objects.filter(
+        school=school, id__in=[e.id for e in events], handled_at__isnull=True
+    ).update(handled_at=now)
     return len(events)
+
+
+def _below_proficient(school: School, events: list[AlertEvent], now: datetime) -> list[AlertEvent]:
+    """News the builder derives: a target below proficient after a new score (the student's
+    record on it has a score under the mastery threshold). One event per student and target of
+    the batch, recorded handled (its items are made now, with the others)."""
+    scored = {
+        (e.student_id, e.details.get("target_id"))
+        for e in events
+        if e.kind == Kind.SCORE and e.student_id and e.details.get("target_id")
+    }
+    if not scored:
+        return []
+    below = [
+        (mastery_id, student_id, target_id, code)
+        for mastery_id, student_id, target_id, code in Mastery.objects.filter(
+            school=school,
+            student_id__in={s for s, _ in scored},
+            target_id__in={t for _, t in scored},
+            mastered=False,
+            score__isnull=False,
+        ).values_list("id", "student_id", "target_id", "target__code")
+        if (student_id, target_id) in scored
+    ]
+    derived = [
+        AlertEvent(
+            school=school,
+            kind=Kind.BELOW,
+            student_id=student_id,
+            object_type="mastery",
+            object_id=mastery_id,
+            details={"target_id": target_id, "target": code},
+            created_at=now,
+            handled_at=now,
+        )
+        for mastery_id, student_id, target_id, code in below
+    ]
+    return AlertEvent.objects.bulk_create(derived) if derived else []
 
 
 def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
@@ -155,6 +197,11 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             school=school, id__in=by_type.get("request", ())
         ).values_list("id", "status")
     )
+    still_below = set(
+        Mastery.objects.filter(
+            school=school, id__in=by_type.get("mastery", ()), mastered=False
+        ).values_list("id", flat=True)
+    )
     standing = set()
     for e in events:
         if e.kind in (Kind.SCORE, Kind.MISSING):
@@ -165,6 +212,8 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             ok = requests.get(e.object_id or 0) == e.details.get("status")
         elif e.kind == Kind.REQUEST_RECEIVED:
             ok = requests.get(e.object_id or 0) in ReassessmentRequest.LIVE
+        elif e.kind == Kind.BELOW:
+            ok = e.object_id in still_below
         else:
             ok = True
         if ok:

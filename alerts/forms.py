@@ -12,6 +12,7 @@ from mastery.models import AlertEvent
 
 LABELS = {
     AlertEvent.Kind.SCORE: _("A new score"),
+    AlertEvent.Kind.BELOW: _("A learning target below proficient after a new score"),
     AlertEvent.Kind.MISSING: _("Work marked missing or incomplete"),
     AlertEvent.Kind.FEEDBACK: _("A teacher's comment"),
     AlertEvent.Kind.REQUEST_ANSWERED: _("An answer to a reassessment request"),

@@ -23,6 +23,7 @@ Kind = AlertEvent.Kind
 
 FAMILY_KINDS: tuple[str, ...] = (
     Kind.SCORE,
+    Kind.BELOW,
     Kind.MISSING,
     Kind.FEEDBACK,
     Kind.REQUEST_ANSWERED,
@@ -32,6 +33,7 @@ STAFF_KINDS: tuple[str, ...] = (Kind.REQUEST_RECEIVED, Kind.BATCH_DONE)
 
 DEFAULTS: dict[str, str] = {
     Kind.SCORE: Frequency.DAILY,
+    Kind.BELOW: Frequency.DAILY,
     Kind.MISSING: Frequency.IMMEDIATE,
     Kind.FEEDBACK: Frequency.DAILY,
     Kind.REQUEST_ANSWERED: Frequency.IMMEDIATE,

@@ -68,6 +68,15 @@ def _counts(kinds: dict[str, list[AlertEvent]]) -> list[str]:
     lines = []
     if n := len(kinds.get(Kind.SCORE, ())):
         lines.append(ngettext("%(count)s new score", "%(count)s new scores", n) % {"count": n})
+    if n := len(kinds.get(Kind.BELOW, ())):
+        lines.append(
+            ngettext(
+                "%(count)s learning target below proficient",
+                "%(count)s learning targets below proficient",
+                n,
+            )
+            % {"count": n}
+        )
     if n := len(kinds.get(Kind.MISSING, ())):
         lines.append(
             ngettext(
@@ -106,6 +115,8 @@ def _detail(event: AlertEvent) -> str:
             "assessment": title,
             "score": d.get("score"),
         }
+    if event.kind == Kind.BELOW:
+        return _("Below proficient now: %(target)s") % {"target": d.get("target", "")}
     if event.kind == Kind.MISSING:
         if d.get("status") == EvidenceStatus.INCOMPLETE:
             return _("%(assessment)s: incomplete") % {"assessment": title}

@@ -530,10 +530,17 @@ SINGLE = {
     "%(school)s: waiting for you in the gradebook": "%(school)s: pendientes para usted en la libreta de calificaciones",
     "You get this email because of your alert settings. Change them: %(link)s": "Recibe este correo por la configuración de sus alertas. Puede cambiarla aquí: %(link)s",
     "Stop all alerts: %(link)s": "Detener todas las alertas: %(link)s",
+    "A learning target below proficient": "Un objetivo de aprendizaje por debajo del nivel competente",
+    "A learning target below proficient after a new score": "Un objetivo de aprendizaje por debajo del nivel competente después de un puntaje nuevo",
+    "Below proficient now: %(target)s": "Ahora por debajo del nivel competente: %(target)s",
 }
 
 PLURAL = {
     "%(count)s new score": ("%(count)s puntaje nuevo", "%(count)s puntajes nuevos"),
+    "%(count)s learning target below proficient": (
+        "%(count)s objetivo de aprendizaje por debajo del nivel competente",
+        "%(count)s objetivos de aprendizaje por debajo del nivel competente",
+    ),
     "%(count)s piece of work marked missing or incomplete": (
         "%(count)s trabajo marcado como faltante o incompleto",
         "%(count)s trabajos marcados como faltantes o incompletos",

@@ -752,6 +752,8 @@ class AlertEvent(TenantModel):
         FEEDBACK = "feedback", _("New feedback")
         REQUEST_ANSWERED = "request_answered", _("A reassessment request answered")
         PLACEMENT = "placement", _("An intervention placement and its days")
+        # Derived by the alerts builder from a score: the target is below proficient after it.
+        BELOW = "below", _("A learning target below proficient")
         # Staff (for `user_id`)
         REQUEST_RECEIVED = "request_received", _("A reassessment request to answer")
         BATCH_DONE = "batch_done", _("A batch of reports finished")

@@ -73,7 +73,7 @@ def _fresh_news(school: School) -> int:
                                             object_id, details, created_at, handled_at)
             SELECT e.school_id, 'score', e.student_id, NULL, 'evidence', e.id,
                    jsonb_build_object('assessment', a.title, 'score', e.score::text,
-                                      'status', e.status),
+                                      'status', e.status, 'target_id', e.target_id),
                    now() - interval '1 hour', NULL
             FROM (
                 SELECT e.*, row_number() OVER (PARTITION BY e.student_id ORDER BY e.id DESC) AS r

@@ -339,6 +339,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         reverse("alerts:preferences"),
         {
             "kind_score": "immediate",
+            "kind_below": "daily",
             "kind_missing": "never",
             "kind_feedback": "daily",
             "kind_request_answered": "weekly",
@@ -353,6 +354,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         reverse("alerts:preferences"),
         {
             "kind_score": "immediate",
+            "kind_below": "daily",
             "kind_missing": "never",
             "kind_feedback": "daily",
             "kind_request_answered": "weekly",
@@ -524,3 +526,35 @@ def test_a_mail_provider_takes_the_mail_and_its_message_id_is_kept(world_a, sett
     assert run(w).sent == 2
     kept = {d.message_id for d in deliveries(w)}
     assert kept == {"0", "1"}  # the provider's ids (its webhooks name them), not our Message-ID
+
+
+def test_a_family_hears_when_a_score_leaves_a_target_below_proficient(world_a, smtp):
+    w = world_a
+    alerts_save(
+        w.guardian,
+        frequencies={Kind.SCORE: Frequency.NEVER, Kind.BELOW: Frequency.IMMEDIATE},
+        details=True,
+        quiet_from=None,
+        quiet_until=None,
+    )
+    make_evidence(w, w.student, w.targets[0], "4")  # proficient: no news of this kind
+    run(w)
+    assert smtp.to(w.guardian.email) == []
+    make_evidence(w, w.student, w.targets[1], "1")
+    run(w, later=timedelta(minutes=22))
+    (mail,) = smtp.to(w.guardian.email)
+    assert f"Below proficient now: {w.targets[1].code}" in text_of(mail)
+    assert "scored" not in text_of(mail)  # the score itself: never, by their choice
+
+
+def test_below_proficient_news_is_dropped_if_the_target_is_proficient_again_by_the_summary(
+    world_a, smtp
+):
+    w = world_a
+    choose(w.guardian, score=Frequency.NEVER, below=Frequency.DAILY)
+    choose(w.student_user, score=Frequency.NEVER, below=Frequency.NEVER)
+    make_evidence(w, w.student, w.targets[1], "1")
+    run(w)  # the item waits for the evening's summary
+    make_evidence(w, w.student, w.targets[1], "4")  # a reassessment the same day
+    run(w, later=timedelta(days=1, minutes=11))
+    assert smtp.to(w.guardian.email) == []
