@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from alerts import preferences, writing
 from alerts.models import AlertDelivery, AlertItem, Frequency
@@ -34,6 +35,7 @@ from alerts.preferences import FAMILY_KINDS, Choices
 from gradebook.models import (
     AssessmentFeedback,
     Evidence,
+    GradingPeriod,
     Guardianship,
     Mastery,
     ReassessmentRequest,
@@ -197,6 +199,13 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             school=school, id__in=by_type.get("request", ())
         ).values_list("id", "status")
     )
+    open_periods = set(
+        GradingPeriod.objects.filter(
+            school=school,
+            id__in=by_type.get("period", ()),
+            posting_closes_on__gte=timezone.localdate(),
+        ).values_list("id", flat=True)
+    )
     still_below = set(
         Mastery.objects.filter(
             school=school, id__in=by_type.get("mastery", ()), mastered=False
@@ -214,6 +223,8 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             ok = requests.get(e.object_id or 0) in ReassessmentRequest.LIVE
         elif e.kind == Kind.BELOW:
             ok = e.object_id in still_below
+        elif e.kind == Kind.DEADLINE:
+            ok = e.object_id in open_periods
         else:
             ok = True
         if ok:

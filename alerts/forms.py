@@ -19,6 +19,7 @@ LABELS = {
     AlertEvent.Kind.PLACEMENT: _("An intervention placement and its days"),
     AlertEvent.Kind.REQUEST_RECEIVED: _("A reassessment request to answer"),
     AlertEvent.Kind.BATCH_DONE: _("A batch of reports finished"),
+    AlertEvent.Kind.DEADLINE: _("Marks to post before a posting deadline"),
 }
 
 

@@ -29,7 +29,7 @@ FAMILY_KINDS: tuple[str, ...] = (
     Kind.REQUEST_ANSWERED,
     Kind.PLACEMENT,
 )
-STAFF_KINDS: tuple[str, ...] = (Kind.REQUEST_RECEIVED, Kind.BATCH_DONE)
+STAFF_KINDS: tuple[str, ...] = (Kind.REQUEST_RECEIVED, Kind.DEADLINE, Kind.BATCH_DONE)
 
 DEFAULTS: dict[str, str] = {
     Kind.SCORE: Frequency.DAILY,
@@ -40,6 +40,7 @@ DEFAULTS: dict[str, str] = {
     Kind.PLACEMENT: Frequency.IMMEDIATE,
     Kind.REQUEST_RECEIVED: Frequency.DAILY,
     Kind.BATCH_DONE: Frequency.IMMEDIATE,
+    Kind.DEADLINE: Frequency.IMMEDIATE,
 }
 
 

@@ -8,6 +8,7 @@ from celery import Task, shared_task
 from django.utils import timezone
 
 from alerts import builder, sending
+from alerts.deadlines import deadlines_record
 from alerts.models import AlertDelivery, AlertItem
 from mastery.models import AlertEvent, School
 from mastery.tasks import SchoolTask
@@ -66,4 +67,20 @@ def dispatch() -> int:
     school_ids = schools_with_news()
     for school_id in school_ids:
         run_school.delay(school_id=school_id)
+    return len(school_ids)
+
+
+@shared_task(base=SchoolTask, name="alerts.record_deadlines")
+def record_deadlines(*, school_id: int) -> int:
+    school = School.objects.get(pk=school_id)
+    return deadlines_record(school, today=timezone.localdate())
+
+
+@shared_task(name="alerts.dispatch_deadlines")
+def dispatch_deadlines() -> int:
+    """Nightly (beat): each school records its teachers' posting deadlines."""
+    with all_schools():
+        school_ids = list(School.objects.order_by("id").values_list("id", flat=True))
+    for school_id in school_ids:
+        record_deadlines.delay(school_id=school_id)
     return len(school_ids)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 from django.utils import translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -192,6 +194,19 @@ def _staff_part(school: School, events: list[AlertEvent]) -> list[str]:
             % {"count": n}
         )
         lines.append("  " + site_url(reverse("school_home", args=[school.slug])))
+    for e in events:
+        if e.kind == Kind.DEADLINE:
+            closes = date.fromisoformat(e.details.get("closes_on", ""))
+            n = int(e.details.get("sections", 0))
+            lines.append(
+                ngettext(
+                    "Marks for %(period)s are due by %(day)s: %(count)s section not posted yet.",
+                    "Marks for %(period)s are due by %(day)s: %(count)s sections not posted yet.",
+                    n,
+                )
+                % {"period": e.details.get("period", ""), "day": date_format(closes), "count": n}
+            )
+            lines.append("  " + site_url(reverse("school_home", args=[school.slug])))
     for e in events:
         if e.kind == Kind.BATCH_DONE and e.object_id:
             lines.append(_("Your batch of reports is ready to download."))

@@ -414,6 +414,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.dispatch",
         "schedule": 60.0,
     },
+    # Early morning: teachers with marks to post before a posting window closes.
+    "alerts-dispatch-deadlines": {
+        "task": "alerts.dispatch_deadlines",
+        "schedule": crontab(hour=6, minute=0),
+    },
     "recompute-stale-schools": {
         "task": "gradebook.recompute_stale_schools",
         "schedule": 600.0,
@@ -621,5 +626,7 @@ ALERTS_DIGEST_HOUR = int(os.environ.get("ALERTS_DIGEST_HOUR", "17"))
 ALERTS_WEEKLY_DAY = int(os.environ.get("ALERTS_WEEKLY_DAY", "4"))
 # Mails handed to the mail backend per batch (each still marked sent one by one).
 ALERTS_BATCH = int(os.environ.get("ALERTS_BATCH", "500"))
+# Teachers hear of a posting deadline this many days before the window closes.
+ALERTS_DEADLINE_DAYS = int(os.environ.get("ALERTS_DEADLINE_DAYS", "2"))
 # Build and send as soon as news commits, not on the next minute's run (the demo).
 ALERTS_RUN_ON_COMMIT = env_bool("ALERTS_RUN_ON_COMMIT", False)

@@ -533,10 +533,16 @@ SINGLE = {
     "A learning target below proficient": "Un objetivo de aprendizaje por debajo del nivel competente",
     "A learning target below proficient after a new score": "Un objetivo de aprendizaje por debajo del nivel competente después de un puntaje nuevo",
     "Below proficient now: %(target)s": "Ahora por debajo del nivel competente: %(target)s",
+    "A posting deadline for marks": "Una fecha límite para publicar calificaciones",
+    "Marks to post before a posting deadline": "Calificaciones por publicar antes de una fecha límite",
 }
 
 PLURAL = {
     "%(count)s new score": ("%(count)s puntaje nuevo", "%(count)s puntajes nuevos"),
+    "Marks for %(period)s are due by %(day)s: %(count)s section not posted yet.": (
+        "Las calificaciones de %(period)s vencen el %(day)s: %(count)s sección sin publicar todavía.",
+        "Las calificaciones de %(period)s vencen el %(day)s: %(count)s secciones sin publicar todavía.",
+    ),
     "%(count)s learning target below proficient": (
         "%(count)s objetivo de aprendizaje por debajo del nivel competente",
         "%(count)s objetivos de aprendizaje por debajo del nivel competente",

@@ -757,6 +757,7 @@ class AlertEvent(TenantModel):
         # Staff (for `user_id`)
         REQUEST_RECEIVED = "request_received", _("A reassessment request to answer")
         BATCH_DONE = "batch_done", _("A batch of reports finished")
+        DEADLINE = "deadline", _("A posting deadline for marks")
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     student_id = models.BigIntegerField(null=True, blank=True)
