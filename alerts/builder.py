@@ -199,13 +199,22 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             school=school, id__in=by_type.get("request", ())
         ).values_list("id", "status")
     )
-    open_periods = set(
-        GradingPeriod.objects.filter(
-            school=school,
-            id__in=by_type.get("period", ()),
-            posting_closes_on__gte=timezone.localdate(),
-        ).values_list("id", flat=True)
-    )
+    today = timezone.localdate()
+    periods = {
+        p.id: p
+        for p in GradingPeriod.objects.filter(school=school, id__in=by_type.get("period", ())).only(
+            "id", "ends_on", "posting_closes_on"
+        )
+    }
+    open_periods = {
+        pid for pid, p in periods.items() if p.posting_closes_on and p.posting_closes_on >= today
+    }
+    # reports.report_cards.released, for the periods at hand
+    released = {
+        pid
+        for pid, p in periods.items()
+        if (p.posting_closes_on < today if p.posting_closes_on else p.ends_on < today)
+    }
     still_below = set(
         Mastery.objects.filter(
             school=school, id__in=by_type.get("mastery", ()), mastered=False
@@ -225,6 +234,8 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             ok = e.object_id in still_below
         elif e.kind == Kind.DEADLINE:
             ok = e.object_id in open_periods
+        elif e.kind == Kind.REPORT_CARD:
+            ok = e.object_id in released  # a window moved later since: not yet
         else:
             ok = True
         if ok:

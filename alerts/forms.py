@@ -17,6 +17,7 @@ LABELS = {
     AlertEvent.Kind.FEEDBACK: _("A teacher's comment"),
     AlertEvent.Kind.REQUEST_ANSWERED: _("An answer to a reassessment request"),
     AlertEvent.Kind.PLACEMENT: _("An intervention placement and its days"),
+    AlertEvent.Kind.REPORT_CARD: _("A report card ready"),
     AlertEvent.Kind.REQUEST_RECEIVED: _("A reassessment request to answer"),
     AlertEvent.Kind.BATCH_DONE: _("A batch of reports finished"),
     AlertEvent.Kind.DEADLINE: _("Marks to post before a posting deadline"),

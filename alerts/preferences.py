@@ -28,6 +28,7 @@ FAMILY_KINDS: tuple[str, ...] = (
     Kind.FEEDBACK,
     Kind.REQUEST_ANSWERED,
     Kind.PLACEMENT,
+    Kind.REPORT_CARD,
 )
 STAFF_KINDS: tuple[str, ...] = (Kind.REQUEST_RECEIVED, Kind.DEADLINE, Kind.BATCH_DONE)
 
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     Kind.FEEDBACK: Frequency.DAILY,
     Kind.REQUEST_ANSWERED: Frequency.IMMEDIATE,
     Kind.PLACEMENT: Frequency.IMMEDIATE,
+    Kind.REPORT_CARD: Frequency.IMMEDIATE,
     Kind.REQUEST_RECEIVED: Frequency.DAILY,
     Kind.BATCH_DONE: Frequency.IMMEDIATE,
     Kind.DEADLINE: Frequency.IMMEDIATE,

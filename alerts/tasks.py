@@ -8,7 +8,7 @@ from celery import Task, shared_task
 from django.utils import timezone
 
 from alerts import builder, sending
-from alerts.deadlines import deadlines_record
+from alerts.dated import deadlines_record, report_cards_record
 from alerts.models import AlertDelivery, AlertItem
 from mastery.models import AlertEvent, School
 from mastery.tasks import SchoolTask
@@ -70,17 +70,19 @@ def dispatch() -> int:
     return len(school_ids)
 
 
-@shared_task(base=SchoolTask, name="alerts.record_deadlines")
-def record_deadlines(*, school_id: int) -> int:
+@shared_task(base=SchoolTask, name="alerts.record_dated_news")
+def record_dated_news(*, school_id: int) -> int:
+    """The school's news of the day: posting deadlines, report cards released (alerts.dated)."""
     school = School.objects.get(pk=school_id)
-    return deadlines_record(school, today=timezone.localdate())
+    today = timezone.localdate()
+    return deadlines_record(school, today=today) + report_cards_record(school, today=today)
 
 
-@shared_task(name="alerts.dispatch_deadlines")
-def dispatch_deadlines() -> int:
-    """Nightly (beat): each school records its teachers' posting deadlines."""
+@shared_task(name="alerts.dispatch_dated_news")
+def dispatch_dated_news() -> int:
+    """Early every morning (beat): each school records its news of the day."""
     with all_schools():
         school_ids = list(School.objects.order_by("id").values_list("id", flat=True))
     for school_id in school_ids:
-        record_deadlines.delay(school_id=school_id)
+        record_dated_news.delay(school_id=school_id)
     return len(school_ids)

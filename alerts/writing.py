@@ -106,6 +106,8 @@ def _counts(kinds: dict[str, list[AlertEvent]]) -> list[str]:
         )
     if kinds.get(Kind.PLACEMENT):
         lines.append(_("A new intervention placement"))
+    if kinds.get(Kind.REPORT_CARD):
+        lines.append(_("A report card is ready"))
     return lines
 
 
@@ -136,6 +138,8 @@ def _detail(event: AlertEvent) -> str:
             else status
         )
         return _("Reassessment request: %(status)s") % {"status": label}
+    if event.kind == Kind.REPORT_CARD:
+        return _("The report card of %(period)s is ready") % {"period": d.get("period", "")}
     if event.kind == Kind.PLACEMENT:
         days = d.get("days") or {}
         where = "; ".join(f"{day} {what}" for day, what in days.items()) or d.get("group", "")
@@ -177,6 +181,13 @@ def _family_part(
         else reverse("reports:child", args=[school.slug, student_id])
     )
     lines.append("  " + _("See it in the portal: %(link)s") % {"link": site_url(link)})
+    if kinds.get(Kind.REPORT_CARD):
+        cards = (
+            reverse("reports:my_report_cards", args=[school.slug])
+            if own
+            else reverse("reports:child_report_cards", args=[school.slug, student_id])
+        )
+        lines.append("  " + _("Report cards: %(link)s") % {"link": site_url(cards)})
     return lines
 
 

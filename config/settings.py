@@ -414,9 +414,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.dispatch",
         "schedule": 60.0,
     },
-    # Early morning: teachers with marks to post before a posting window closes.
-    "alerts-dispatch-deadlines": {
-        "task": "alerts.dispatch_deadlines",
+    # Early morning: teachers with marks to post before a posting window closes; families whose
+    # report cards are released today.
+    "alerts-dispatch-dated-news": {
+        "task": "alerts.dispatch_dated_news",
         "schedule": crontab(hour=6, minute=0),
     },
     "recompute-stale-schools": {

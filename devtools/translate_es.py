@@ -534,6 +534,10 @@ SINGLE = {
     "A learning target below proficient after a new score": "Un objetivo de aprendizaje por debajo del nivel competente después de un puntaje nuevo",
     "Below proficient now: %(target)s": "Ahora por debajo del nivel competente: %(target)s",
     "A posting deadline for marks": "Una fecha límite para publicar calificaciones",
+    "A report card ready": "Un boletín listo",
+    "A report card is ready": "Hay un boletín listo",
+    "The report card of %(period)s is ready": "El boletín de %(period)s está listo",
+    "Report cards: %(link)s": "Boletines: %(link)s",
     "Marks to post before a posting deadline": "Calificaciones por publicar antes de una fecha límite",
 }
 

@@ -340,6 +340,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         {
             "kind_score": "immediate",
             "kind_below": "daily",
+            "kind_report_card": "immediate",
             "kind_missing": "never",
             "kind_feedback": "daily",
             "kind_request_answered": "weekly",
@@ -355,6 +356,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         {
             "kind_score": "immediate",
             "kind_below": "daily",
+            "kind_report_card": "immediate",
             "kind_missing": "never",
             "kind_feedback": "daily",
             "kind_request_answered": "weekly",

@@ -34,7 +34,7 @@ def test_a_spanish_speaking_parent_chooses_alerts_on_a_phone(page: Page, live_se
     shoot(page, "alerts-preferences-es", 390)
 
     # By keyboard: the first choice, then the details box and the quiet hours.
-    scores = page.get_by_label("Un puntaje nuevo")
+    scores = page.get_by_label("Un puntaje nuevo", exact=True)
     scores.focus()
     scores.select_option(label="De inmediato")
     page.keyboard.press("Tab")
@@ -51,7 +51,7 @@ def test_a_spanish_speaking_parent_chooses_alerts_on_a_phone(page: Page, live_se
     assert saved.details
     # What was saved is what the page shows again (Back or a new visit).
     page.goto(f"{live_server.url}/alerts/")
-    expect(page.get_by_label("Un puntaje nuevo")).to_have_value("immediate")
+    expect(page.get_by_label("Un puntaje nuevo", exact=True)).to_have_value("immediate")
     expect(page.get_by_label("Horas de silencio desde")).to_have_value("21:00")
     assert errors == []
 

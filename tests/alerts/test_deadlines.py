@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from alerts.deadlines import deadlines_record
+from alerts.dated import deadlines_record, report_cards_record
 from mastery.models import AlertEvent
 from mastery.tenancy import enter_school
 from tests.alerts.test_alerts import run, smtp  # noqa: F401  (the SMTP fixture)
@@ -57,3 +57,40 @@ def test_a_teacher_who_posted_hears_nothing(world_a, smtp):  # noqa: F811
         told = set(AlertEvent.objects.values_list("user_id", flat=True))
     assert w.teacher.pk not in told
     assert w.other_teacher.pk in told  # the other section has nothing posted
+
+
+def test_a_family_hears_the_day_its_report_card_is_released(world_a, smtp):  # noqa: F811
+    w = world_a
+    q1, _ = periods(w)
+    make_evidence(w, w.student, w.targets[0], "3", assessment=in_q1(w))
+    post_all_computed(w, w.section, q1)
+    today = timezone.localdate()
+    with scopes_disabled():
+        q1.posting_closes_on = today + timedelta(days=1)
+        q1.save(update_fields=["posting_closes_on"])
+    with enter_school(w.school):
+        assert report_cards_record(w.school, today=today) == 0  # teachers still posting
+    with scopes_disabled():
+        q1.posting_closes_on = today - timedelta(days=1)
+        q1.save(update_fields=["posting_closes_on"])
+    with enter_school(w.school):
+        told = report_cards_record(w.school, today=today)
+        assert report_cards_record(w.school, today=today + timedelta(days=1)) == 0  # once
+    assert told == len(w.students)  # every student of the section has marks posted
+    run(w)
+    (mail,) = [m for m in smtp.to(w.guardian.email) if "report card" in text_of(m)]
+    body = text_of(mail)
+    assert "A report card is ready" in body
+    assert f"/s/{w.school.slug}/family/{w.student.pk}/report-cards/" in body
+
+
+def test_an_old_period_is_not_announced_when_alerts_start(world_a):
+    w = world_a
+    q1, _ = periods(w)
+    make_evidence(w, w.student, w.targets[0], "3", assessment=in_q1(w))
+    post_all_computed(w, w.section, q1)
+    with scopes_disabled():
+        q1.posting_closes_on = timezone.localdate() - timedelta(days=9)
+        q1.save(update_fields=["posting_closes_on"])
+    with enter_school(w.school):
+        assert report_cards_record(w.school, today=timezone.localdate()) == 0

@@ -1,9 +1,13 @@
-"""Posting deadlines (issue [17]): a teacher hears, ALERTS_DEADLINE_DAYS before a grading
-period's posting window closes, how many of their sections still have no marks posted for it.
+"""News that comes with the calendar, recorded by a nightly task (issue [17]), each once: a run
+that comes again the next day, or twice the same night, adds nothing.
 
-Recorded as outbox news (kind `deadline`) by a nightly task, once per teacher and period: a run
-that comes again the next day, or twice the same night, adds nothing. At the mail the period's
-window is checked again (moved later or already over: no mail).
+- Posting deadlines: a teacher hears, ALERTS_DEADLINE_DAYS before a grading period's posting
+  window closes, how many of their sections still have no marks posted for it (kind `deadline`;
+  at the mail the window is checked again: moved later or already over, no mail).
+- Report cards: the day a period's report cards are released to families (the day after its
+  posting window closed: reports.report_cards.released), each student with marks posted in it
+  and their family hear that the report card is ready (kind `report_card`). Only periods
+  released in the last week: a school that starts using alerts is not told of old periods.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from gradebook.models import GradingPeriod, SectionTeacher
 from marks.models import PostedMark
 from mastery import outbox
 from mastery.models import AlertEvent, School
+from reports.report_cards import released
 
 Kind = AlertEvent.Kind
 
@@ -75,3 +80,43 @@ def deadlines_record(school: School, *, today: date) -> int:
             if (teacher_id, period.id) not in told
         ]
     return outbox.record_many(events)
+
+
+@transaction.atomic
+def report_cards_record(school: School, *, today: date) -> int:
+    """Record "the report card is ready" for the periods released by today (and not before the
+    last week); returns how many events were recorded."""
+    periods = list(
+        GradingPeriod.objects.filter(released(today), school=school).exclude(
+            released(today - timedelta(days=7))
+        )
+    )
+    if not periods:
+        return 0
+    told = set(
+        AlertEvent.objects.filter(
+            school=school,
+            kind=Kind.REPORT_CARD,
+            object_type="period",
+            object_id__in=[p.id for p in periods],
+        ).values_list("student_id", "object_id")
+    )
+    names = {p.id: p.name for p in periods}
+    marked = (
+        PostedMark.objects.filter(school=school, period__in=periods)
+        .values_list("student_id", "period_id")
+        .distinct()
+        .order_by("period_id", "student_id")
+    )
+    return outbox.record_many(
+        outbox.event(
+            school=school,
+            kind=Kind.REPORT_CARD,
+            student_id=student_id,
+            object_type="period",
+            object_id=period_id,
+            details={"period": names[period_id]},
+        )
+        for student_id, period_id in marked
+        if (student_id, period_id) not in told
+    )
