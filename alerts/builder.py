@@ -71,18 +71,19 @@ def _family_recipients(school: School, student_ids: set[int]) -> dict[int, set[i
 
 
 def _request_teachers(school: School, request_ids: set[int]) -> dict[int, set[int]]:
-    """request id → the teachers of its section."""
-    section_of = dict(
-        ReassessmentRequest.objects.filter(school=school, id__in=request_ids).values_list(
-            "id", "section_id"
-        )
-    )
+    """request id → the teachers of its section (but the teacher who noted it, if one did)."""
+    requests = {
+        rid: (section_id, by)
+        for rid, section_id, by in ReassessmentRequest.objects.filter(
+            school=school, id__in=request_ids
+        ).values_list("id", "section_id", "requested_by_id")
+    }
     teachers: dict[int, set[int]] = defaultdict(set)
     for section_id, teacher_id in SectionTeacher.objects.filter(
-        school=school, section_id__in=set(section_of.values()), teacher__is_active=True
+        school=school, section_id__in={s for s, _ in requests.values()}, teacher__is_active=True
     ).values_list("section_id", "teacher_id"):
         teachers[section_id].add(teacher_id)
-    return {rid: teachers.get(sid, set()) for rid, sid in section_of.items()}
+    return {rid: teachers.get(sid, set()) - {by} for rid, (sid, by) in requests.items()}
 
 
 @transaction.atomic
@@ -228,7 +229,7 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
             ok = comments.get(e.object_id or 0) == e.details.get("text")
         elif e.kind == Kind.REQUEST_ANSWERED:
             ok = requests.get(e.object_id or 0) == e.details.get("status")
-        elif e.kind == Kind.REQUEST_RECEIVED:
+        elif e.kind in (Kind.REQUEST_RECEIVED, Kind.OPPORTUNITY):
             ok = requests.get(e.object_id or 0) in ReassessmentRequest.LIVE
         elif e.kind == Kind.BELOW:
             ok = e.object_id in still_below

@@ -15,6 +15,7 @@ LABELS = {
     AlertEvent.Kind.BELOW: _("A learning target below proficient after a new score"),
     AlertEvent.Kind.MISSING: _("Work marked missing or incomplete"),
     AlertEvent.Kind.FEEDBACK: _("A teacher's comment"),
+    AlertEvent.Kind.OPPORTUNITY: _("A reassessment a teacher offers"),
     AlertEvent.Kind.REQUEST_ANSWERED: _("An answer to a reassessment request"),
     AlertEvent.Kind.PLACEMENT: _("An intervention placement and its days"),
     AlertEvent.Kind.REPORT_CARD: _("A report card ready"),

@@ -95,6 +95,15 @@ def _counts(kinds: dict[str, list[AlertEvent]]) -> list[str]:
             )
             % {"count": n}
         )
+    if n := len(kinds.get(Kind.OPPORTUNITY, ())):
+        lines.append(
+            ngettext(
+                "%(count)s reassessment offered by a teacher",
+                "%(count)s reassessments offered by teachers",
+                n,
+            )
+            % {"count": n}
+        )
     if n := len(kinds.get(Kind.REQUEST_ANSWERED, ())):
         lines.append(
             ngettext(
@@ -130,6 +139,8 @@ def _detail(event: AlertEvent) -> str:
             "assessment": title,
             "text": d.get("text", ""),
         }
+    if event.kind == Kind.OPPORTUNITY:
+        return _("A teacher offers a reassessment on %(target)s") % {"target": d.get("target", "")}
     if event.kind == Kind.REQUEST_ANSWERED:
         status = d.get("status", "")
         label = (

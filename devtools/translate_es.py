@@ -535,6 +535,9 @@ SINGLE = {
     "Below proficient now: %(target)s": "Ahora por debajo del nivel competente: %(target)s",
     "A posting deadline for marks": "Una fecha límite para publicar calificaciones",
     "A report card ready": "Un boletín listo",
+    "A reassessment opportunity": "Una oportunidad de reevaluación",
+    "A reassessment a teacher offers": "Una reevaluación que ofrece un docente",
+    "A teacher offers a reassessment on %(target)s": "Un docente ofrece una reevaluación de %(target)s",
     "A report card is ready": "Hay un boletín listo",
     "The report card of %(period)s is ready": "El boletín de %(period)s está listo",
     "Report cards: %(link)s": "Boletines: %(link)s",
@@ -543,6 +546,10 @@ SINGLE = {
 
 PLURAL = {
     "%(count)s new score": ("%(count)s puntaje nuevo", "%(count)s puntajes nuevos"),
+    "%(count)s reassessment offered by a teacher": (
+        "%(count)s reevaluación ofrecida por un docente",
+        "%(count)s reevaluaciones ofrecidas por docentes",
+    ),
     "Marks for %(period)s are due by %(day)s: %(count)s section not posted yet.": (
         "Las calificaciones de %(period)s vencen el %(day)s: %(count)s sección sin publicar todavía.",
         "Las calificaciones de %(period)s vencen el %(day)s: %(count)s secciones sin publicar todavía.",

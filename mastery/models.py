@@ -755,6 +755,7 @@ class AlertEvent(TenantModel):
         # Derived by the alerts builder from a score: the target is below proficient after it.
         BELOW = "below", _("A learning target below proficient")
         REPORT_CARD = "report_card", _("A report card ready")
+        OPPORTUNITY = "opportunity", _("A reassessment opportunity")
         # Staff (for `user_id`)
         REQUEST_RECEIVED = "request_received", _("A reassessment request to answer")
         BATCH_DONE = "batch_done", _("A batch of reports finished")

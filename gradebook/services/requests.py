@@ -30,6 +30,7 @@ from gradebook.models import (
 from gradebook.selectors.reassessment import (
     BY_FAMILY,
     BY_STUDENT,
+    BY_TEACHER,
     REQUESTERS,
     request_check,
 )
@@ -59,7 +60,11 @@ def _alert(request: ReassessmentRequest, kind: str) -> None:
         student_id=request.student_id,
         object_type=AuditEvent.ObjectType.REQUEST,
         object_id=request.id,
-        details={"target_id": request.target_id, "status": request.status},
+        details={
+            "target_id": request.target_id,
+            "target": request.target.code,
+            "status": request.status,
+        },
     )
 
 
@@ -145,6 +150,8 @@ def request_create(
         before=None,
     )
     _alert(request, outbox.Kind.REQUEST_RECEIVED)
+    if by == BY_TEACHER:  # a teacher noted it for the student: an opportunity, news at home
+        _alert(request, outbox.Kind.OPPORTUNITY)
     pagecache.students_changed(school.id, [student.id])
     return request
 

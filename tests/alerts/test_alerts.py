@@ -19,8 +19,8 @@ from alerts import builder, sending
 from alerts.models import AlertDelivery, AlertItem, AlertSettings, Frequency
 from alerts.services import alerts_save, alerts_stop
 from alerts.tasks import run_school
-from gradebook.models import Guardianship
-from gradebook.selectors.reassessment import BY_STUDENT
+from gradebook.models import Guardianship, ReassessmentRule
+from gradebook.selectors.reassessment import BY_STUDENT, BY_TEACHER
 from gradebook.services.evidence import evidence_void
 from gradebook.services.requests import request_create, request_decline
 from mastery import audit, outbox
@@ -340,6 +340,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         {
             "kind_score": "immediate",
             "kind_below": "daily",
+            "kind_opportunity": "immediate",
             "kind_report_card": "immediate",
             "kind_missing": "never",
             "kind_feedback": "daily",
@@ -356,6 +357,7 @@ def test_a_family_chooses_its_alerts_and_a_bad_entry_saves_nothing(client, world
         {
             "kind_score": "immediate",
             "kind_below": "daily",
+            "kind_opportunity": "immediate",
             "kind_report_card": "immediate",
             "kind_missing": "never",
             "kind_feedback": "daily",
@@ -560,3 +562,36 @@ def test_below_proficient_news_is_dropped_if_the_target_is_proficient_again_by_t
     make_evidence(w, w.student, w.targets[1], "4")  # a reassessment the same day
     run(w, later=timedelta(days=1, minutes=11))
     assert smtp.to(w.guardian.email) == []
+
+
+def test_a_reassessment_a_teacher_offers_is_news_at_home_not_for_that_teacher(world_a, smtp):
+    w = world_a
+    choose(w.teacher, request_received=Frequency.IMMEDIATE)
+    earlier = make_assessment(
+        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
+    practice = make_assessment(
+        w.school,
+        w.course,
+        [w.targets[0]],
+        on=timezone.localdate() - timedelta(days=2),
+        kind="formative",
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
+    with scope(school=w.school):
+        ReassessmentRule.objects.update_or_create(
+            school=w.school, course=None, defaults={"teachers_may_request": True}
+        )
+        request_create(
+            school=w.school,
+            requested_by=w.teacher,
+            student=w.student,
+            target=w.targets[0],
+            by=BY_TEACHER,
+            note="Come on Thursday",
+        )
+    run(w)
+    (mail,) = smtp.to(w.guardian.email)
+    assert "1 reassessment offered by a teacher" in text_of(mail)
+    assert smtp.to(w.teacher.email) == []  # their own note is no news to them
