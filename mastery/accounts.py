@@ -56,7 +56,7 @@ from mastery.models import (
     School,
     User,
 )
-from mastery.tenancy import all_schools
+from mastery.tenancy import all_schools, district_schools
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def district_person(*, district: District, email: str) -> User | None:
         return None
     if DistrictMembership.objects.filter(district=district, user=user).exists():
         return user
-    with all_schools():
+    with district_schools(district):
         if Membership.objects.filter(user=user, school__district=district).exists():
             return user
     return None

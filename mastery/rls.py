@@ -9,7 +9,8 @@ seen and written only when its school is the connection's `app.school_id`, or wh
 With neither set, nothing is visible and nothing can be written: it fails closed.
 
 Who opens the wall: the school middleware, `mastery.rest.SchoolViewSet` and
-`mastery.tasks.SchoolTask` for their school (through `mastery.tenancy.enter_school`), and
+`mastery.tasks.SchoolTask` for their school (through `mastery.tenancy.enter_school`),
+`mastery.tenancy.district_schools` for a district's own pages (that district's schools only), and
 `mastery.tenancy.all_schools` for the few paths that cross schools. SQLite (the demo) has no
 row-level security: there all of this does nothing.
 
@@ -38,10 +39,15 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 POLICY = "school_isolation"
 # Stored as the policy's comment: a policy with another comment (an older condition) is replaced.
-POLICY_VERSION = "mastery.rls v1"
+POLICY_VERSION = "mastery.rls v2"
 # Sub-selects: evaluated once per query, not once per row; `nullif`: a reset setting is ''.
+# Three openings: one school (`app.school_id`), the schools of one district (`app.school_ids`, an
+# array literal such as '{3,4,9}'), every school (`app.all_schools`). Each condition reads only
+# settings, never another table (a distributed engine cannot run a sub-select on its tables).
 CONDITION = (
     "school_id = (SELECT nullif(current_setting('app.school_id', true), '')::bigint)"
+    " OR school_id = ANY (CAST((SELECT nullif(current_setting('app.school_ids', true), ''))"
+    " AS bigint[]))"
     " OR (SELECT current_setting('app.all_schools', true)) = 'on'"
 )
 _IN_FAILED_TRANSACTION = 3  # libpq's PQTRANS_INERROR (psycopg's TransactionStatus.INERROR)
@@ -49,10 +55,12 @@ _IN_FAILED_TRANSACTION = 3  # libpq's PQTRANS_INERROR (psycopg's TransactionStat
 
 @dataclass(frozen=True)
 class Opening:
-    """What the wall lets a connection see: one school's rows, every school's, or nothing."""
+    """What the wall lets a connection see: one school's rows, those of a few schools (one
+    district's), every school's, or nothing."""
 
     school_id: int | None = None
     all_schools: bool = False
+    school_ids: tuple[int, ...] = ()
 
 
 CLOSED = Opening()
@@ -74,9 +82,14 @@ class Wall:
         *,
         school_id: int | None = None,
         all_schools: bool = False,
+        school_ids: tuple[int, ...] = (),
         using: str = DEFAULT_DB_ALIAS,
     ):
-        self.opening = Opening(school_id=school_id, all_schools=all_schools)
+        self.opening = Opening(
+            school_id=school_id,
+            all_schools=all_schools,
+            school_ids=tuple(sorted(int(i) for i in school_ids)),
+        )
         self.using = using
 
     def __enter__(self) -> Wall:
@@ -134,10 +147,14 @@ def _apply(connection, opening: Opening, *, force: bool = False) -> None:
         with connection.wrap_database_errors, raw.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('app.school_id', %s, false),"
-                " set_config('app.all_schools', %s, false)",
+                " set_config('app.all_schools', %s, false),"
+                " set_config('app.school_ids', %s, false)",
                 [
                     "" if opening.school_id is None else str(int(opening.school_id)),
                     "on" if opening.all_schools else "",
+                    "{" + ",".join(str(i) for i in opening.school_ids) + "}"
+                    if opening.school_ids
+                    else "",
                 ],
             )
     except Exception:

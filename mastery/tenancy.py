@@ -4,9 +4,10 @@ One place decides it: the school middleware (requests) and the task base class (
 `school_access` / `enter_school` and fail closed.
 
 Two walls keep schools apart: django-scopes in the ORM, and row-level security in PostgreSQL
-(mastery.rls). `enter_school` opens both for one school; `all_schools` opens both to every school,
-for the few paths that cross schools on purpose (looking up a membership before the school is
-known, the family portal, the admin, the beat dispatchers, the management commands). Grep for
+(mastery.rls). `enter_school` opens both for one school; `district_schools` opens them to one
+district's schools (its admin's pages); `all_schools` opens both to every school, for the few
+paths that cross schools on purpose (looking up a membership before the school is known, the
+family portal, the admin, the beat dispatchers, the management commands). Grep for
 `all_schools(` to audit them.
 """
 
@@ -20,7 +21,7 @@ from django.db.models import Exists, OuterRef
 from django_scopes import scope, scopes_disabled
 
 from mastery import rls
-from mastery.models import STAFF_ROLES, DistrictMembership, Membership, Role, School
+from mastery.models import STAFF_ROLES, District, DistrictMembership, Membership, Role, School
 
 
 @contextmanager
@@ -38,6 +39,19 @@ def all_schools() -> Iterator[None]:
     children, the admin's own filters) or must see everything (dispatchers, commands)."""
     with scopes_disabled(), rls.Wall(all_schools=True):
         yield
+
+
+@contextmanager
+def district_schools(district: District | int) -> Iterator[list[int]]:
+    """Cross the schools of one district (its admin's pages, district tokens, district jobs):
+    scopes disabled, and the row-level security wall open to that district's schools only, so a
+    query that forgets its filter still reads nothing of another district. Yields their ids."""
+    district_id = district if isinstance(district, int) else district.pk
+    school_ids = list(
+        School.objects.filter(district_id=district_id).order_by("id").values_list("id", flat=True)
+    )
+    with scopes_disabled(), rls.Wall(school_ids=tuple(school_ids)):
+        yield school_ids
 
 
 DISTRICT_ADMIN = "district_admin"

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_http_methods
 
 from mastery.models import District, DistrictIdentityProvider, School
 from mastery.sso import services
-from mastery.tenancy import all_schools
+from mastery.tenancy import district_schools
 
 Kind = DistrictIdentityProvider.Kind
 
@@ -214,7 +214,7 @@ def district_page(request: HttpRequest, district_slug: str) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         try:
-            with all_schools():  # the change goes in the trail of each of the district's schools
+            with district_schools(district):  # the change goes in each of its schools' trail
                 if action == "provider":
                     form = ProviderForm(request.POST)
                     if form.is_valid():

@@ -9,7 +9,8 @@ The page reads one stored row per school (SchoolFigures): counting 25 schools of
 in the request took minutes, so each school is counted in Celery, with the school dashboard's own
 readers, when the page finds its row older than FRESH_FOR (and nightly). The page names the
 district's schools explicitly: the district admin reads across schools on purpose, inside
-`all_schools()` in the view, and never beyond their district.
+`district_schools(district)` in the view, whose row-level security admits that district's schools
+and no other.
 """
 
 from __future__ import annotations

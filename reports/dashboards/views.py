@@ -12,7 +12,7 @@ from django.views.decorators.http import require_safe
 from gradebook.models import Course, Term
 from mastery.decorators import roles_required
 from mastery.models import Department, District, Role
-from mastery.tenancy import DISTRICT_ADMIN, all_schools
+from mastery.tenancy import DISTRICT_ADMIN, district_schools
 from reports.dashboards.department import department_dashboard
 from reports.dashboards.district import current_terms, district_dashboard
 from reports.dashboards.figures import figure_csv, figure_or_404
@@ -161,8 +161,9 @@ def district_view(request, district_slug: str):
     if district is None:
         raise Http404("No such district, or not one you administer.")
     today = timezone.localdate()
-    # Across the district's schools on purpose: every query names them (school_id IN …).
-    with all_schools():
+    # Across the district's schools on purpose: every query names them (school_id IN …), and the
+    # database's wall admits those schools only.
+    with district_schools(district):
         dashboard = district_dashboard(district=district, today=today)
     slug = request.GET.get("csv")
     if slug:

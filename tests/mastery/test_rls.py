@@ -23,10 +23,11 @@ from gradebook.models import Student
 from gradebook.services.grid import evidence_fill
 from mastery import rls
 from mastery.middleware import SchoolScopeMiddleware
-from mastery.models import Department
+from mastery.models import Department, District, DistrictMembership, School
 from mastery.services import api_token_create
 from mastery.tasks import SchoolTask
-from mastery.tenancy import all_schools, enter_school
+from mastery.tenancy import all_schools, district_schools, enter_school
+from tests.factories import make_user
 
 APP_ROLE = "mastery_app"
 # Tables where both schools have rows once `filled` has run.
@@ -208,6 +209,61 @@ def test_all_schools_sees_both_schools(app_role, world_a, world_b, filled):
     with as_app(app_role), all_schools():
         for table, counts in filled.items():
             assert count(table) == sum(counts.values()), table
+
+
+@pytest.fixture
+def two_districts(world_a, world_b):
+    """School A in one district, school B in another, and a district with no school."""
+    made = []
+    for slug, w in (("east", world_a), ("west", world_b), ("empty", None)):
+        district = District.objects.create(name=f"{slug.title()} District", slug=slug)
+        if w is not None:
+            School.objects.filter(pk=w.school.pk).update(district=district)
+        made.append(district)
+    return made
+
+
+def test_a_district_scope_sees_its_own_schools_only(app_role, two_districts, world_a, filled):
+    east, west, empty = two_districts
+    with as_app(app_role), district_schools(east) as ids:
+        assert ids == [world_a.school.id]
+        assert setting("app.school_ids") == f"{{{world_a.school.id}}}"
+        for table, counts in filled.items():
+            # Even a query without any school filter reads the district's rows only.
+            assert count(table) == counts[world_a.school.id], table
+    with as_app(app_role), district_schools(west):
+        for table in filled:
+            assert count(table, "WHERE school_id = %s", [world_a.school.id]) == 0, table
+    with as_app(app_role), district_schools(empty):
+        for table in filled:
+            assert count(table) == 0, table  # a district without schools sees nothing
+
+
+def test_a_district_scope_cannot_write_into_another_district(app_role, two_districts, world_b):
+    east, _, _ = two_districts
+    with (
+        as_app(app_role),
+        district_schools(east),
+        pytest.raises(DatabaseError, match="row-level security"),
+        transaction.atomic(),
+    ):
+        Department.objects.create(school=world_b.school, name="Elsewhere", code="ELSE")
+
+
+def test_the_district_page_works_as_the_app_role_and_reads_its_district_only(
+    app_role, client, two_districts, world_a, world_b, filled
+):
+    east, west, _ = two_districts
+    dana = make_user("dana@east.test", "Dana District")
+    DistrictMembership.objects.create(district=east, user=dana)
+    client.force_login(dana)
+    with as_app(app_role), rls.Wall():
+        mine = client.get(reverse("district_dashboard", args=[east.slug]))
+        theirs = client.get(reverse("district_dashboard", args=[west.slug]))
+    assert mine.status_code == 200
+    assert world_a.school.name in mine.content.decode()
+    assert world_b.school.name not in mine.content.decode()
+    assert theirs.status_code == 404
 
 
 def test_the_owner_is_bound_too(world_a, world_b, filled):

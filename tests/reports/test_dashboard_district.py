@@ -25,9 +25,10 @@ from tests.factories import make_evidence, make_user, make_world
 from tests.mastery.case.support import framework_of
 from tests.reports.dashboards import rows_of, with_query
 
-# Session user, the district, its schools, and their stored figures: whatever their size (each
-# school is counted in Celery, tests/reports/test_dashboard_district.py::counted).
-QUERIES_DISTRICT = 4
+# Session user, the district, its school ids (the database wall admits those schools only:
+# mastery.tenancy.district_schools), its schools, and their stored figures: whatever their size
+# (each school is counted in Celery, tests/reports/test_dashboard_district.py::counted).
+QUERIES_DISTRICT = 5
 
 
 def score(w, student, value, *, target=None):
