@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AlertsConfig(AppConfig):
@@ -10,18 +11,9 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from django.conf import settings
-
         from alerts import bounces  # noqa: F401  (connects the mail providers' bounce signal)
+        from alerts.tasks import run_school_soon
         from mastery import outbox
 
         if settings.ALERTS_RUN_ON_COMMIT:
-            outbox.listen(_run_now)
-
-
-def _run_now(school_id: int) -> None:
-    """Build and send a school's alerts as soon as news commits (the demo: eager tasks, mails
-    printed on the console)."""
-    from alerts.tasks import run_school
-
-    run_school.delay(school_id=school_id)
+            outbox.listen(run_school_soon)

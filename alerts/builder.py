@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from alerts import preferences, writing
 from alerts.models import AlertDelivery, AlertItem, Frequency
-from alerts.preferences import FAMILY_KINDS, Choices
+from alerts.preferences import FAMILY_KINDS
 from gradebook.models import (
     AssessmentFeedback,
     Evidence,
@@ -43,6 +43,7 @@ from gradebook.models import (
     Student,
 )
 from mastery.models import AlertEvent, School, User
+from reports.report_cards import released
 
 Kind = AlertEvent.Kind
 # The advisory lock's first key: the alerts builder's namespace (the second, the school).
@@ -90,7 +91,7 @@ def _request_teachers(school: School, request_ids: set[int]) -> dict[int, set[in
 def items_build(school: School, *, now: datetime | None = None, limit: int = 2000) -> int:
     """Turn the school's unhandled events (past the grace period) into items; returns how many
     events were handled."""
-    now = now or preferences.now()
+    now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ALERTS_GRACE_SECONDS)
     events = list(
         AlertEvent.objects.select_for_update(skip_locked=True)
@@ -201,21 +202,16 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
         ).values_list("id", "status")
     )
     today = timezone.localdate()
-    periods = {
-        p.id: p
-        for p in GradingPeriod.objects.filter(school=school, id__in=by_type.get("period", ())).only(
-            "id", "ends_on", "posting_closes_on"
-        )
-    }
-    open_periods = {
-        pid for pid, p in periods.items() if p.posting_closes_on and p.posting_closes_on >= today
-    }
-    # reports.report_cards.released, for the periods at hand
-    released = {
-        pid
-        for pid, p in periods.items()
-        if (p.posting_closes_on < today if p.posting_closes_on else p.ends_on < today)
-    }
+    periods = GradingPeriod.objects.filter(school=school, id__in=by_type.get("period", ()))
+    open_periods, released_periods = set(), set()
+    for period_id, window_open, is_released in periods.annotate(
+        window_open=ExpressionWrapper(Q(posting_closes_on__gte=today), BooleanField()),
+        is_released=ExpressionWrapper(released(today), BooleanField()),
+    ).values_list("id", "window_open", "is_released"):
+        if window_open:
+            open_periods.add(period_id)
+        if is_released:
+            released_periods.add(period_id)
     still_below = set(
         Mastery.objects.filter(
             school=school, id__in=by_type.get("mastery", ()), mastered=False
@@ -236,7 +232,7 @@ def _still_standing(school: School, events: Iterable[AlertEvent]) -> set[int]:
         elif e.kind == Kind.DEADLINE:
             ok = e.object_id in open_periods
         elif e.kind == Kind.REPORT_CARD:
-            ok = e.object_id in released  # a window moved later since: not yet
+            ok = e.object_id in released_periods  # a window moved later since: not yet
         else:
             ok = True
         if ok:
@@ -287,7 +283,7 @@ class Built:
 @transaction.atomic
 def mails_build(school: School, *, now: datetime | None = None, batch: int | None = None) -> Built:
     """Turn due items into mails, `batch` people at a time."""
-    now = now or preferences.now()
+    now = now or timezone.now()
     batch = batch or settings.ALERTS_BATCH
     _lock(school)
     people = list(
@@ -345,7 +341,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
             user=user,
             items=own,
             students=students,
-            choices=choices.get(user_id, Choices(frequencies={})),
+            choices=choices[user_id],
         )
         deliveries.append(
             (
@@ -354,7 +350,7 @@ def mails_build(school: School, *, now: datetime | None = None, batch: int | Non
                     school=school,
                     recipient_id=user_id,
                     address=user.email,
-                    frequency=_mail_frequency(own),
+                    frequency=mail.frequency,
                     language=mail.language,
                     subject=mail.subject,
                     body=mail.body,
@@ -392,10 +388,3 @@ def _items_mark(school: School, items: list[AlertItem]) -> None:
                 school.pk,
             ],
         )
-
-
-def _mail_frequency(items: list[AlertItem]) -> str:
-    """A mail holding any digest item is that digest (the longest); else right away."""
-    order = [Frequency.WEEKLY, Frequency.DAILY, Frequency.IMMEDIATE]
-    present = {i.frequency for i in items}
-    return next(f for f in order if f in present or f == Frequency.IMMEDIATE)

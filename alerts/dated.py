@@ -12,7 +12,7 @@ that comes again the next day, or twice the same night, adds nothing.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -27,6 +27,20 @@ from reports.report_cards import released
 Kind = AlertEvent.Kind
 
 
+def _told(
+    school: School, kind: str, periods: list[GradingPeriod], who: str
+) -> set[tuple[int, int]]:
+    """(person or student, period) already told of `kind`: each is recorded once."""
+    return set(
+        AlertEvent.objects.filter(
+            school=school,
+            kind=kind,
+            object_type="period",
+            object_id__in=[p.id for p in periods],
+        ).values_list(who, "object_id")
+    )
+
+
 @transaction.atomic
 def deadlines_record(school: School, *, today: date) -> int:
     """Record the school's deadline news for today; returns how many events were recorded."""
@@ -38,29 +52,25 @@ def deadlines_record(school: School, *, today: date) -> int:
     )
     if not periods:
         return 0
-    told = set(
-        AlertEvent.objects.filter(
-            school=school,
-            kind=Kind.DEADLINE,
-            object_type="period",
-            object_id__in=[p.id for p in periods],
-        ).values_list("user_id", "object_id")
-    )
+    told = _told(school, Kind.DEADLINE, periods, "user_id")
     posted = set(
         PostedMark.objects.filter(school=school, period__in=periods).values_list(
             "period_id", "section_id"
         )
     )
+    teaching: dict[int, list[tuple[int, int]]] = defaultdict(list)  # term → (section, teacher)
+    for term_id, section_id, teacher_id in SectionTeacher.objects.filter(
+        school=school,
+        section__term_id__in={p.term_id for p in periods},
+        section__archived_at__isnull=True,
+        teacher__is_active=True,
+    ).values_list("section__term_id", "section_id", "teacher_id"):
+        teaching[term_id].append((section_id, teacher_id))
     events = []
     for period in periods:
         waiting = Counter(
             teacher_id
-            for section_id, teacher_id in SectionTeacher.objects.filter(
-                school=school,
-                section__term_id=period.term_id,
-                section__archived_at__isnull=True,
-                teacher__is_active=True,
-            ).values_list("section_id", "teacher_id")
+            for section_id, teacher_id in teaching[period.term_id]
             if (period.id, section_id) not in posted
         )
         events += [
@@ -93,14 +103,7 @@ def report_cards_record(school: School, *, today: date) -> int:
     )
     if not periods:
         return 0
-    told = set(
-        AlertEvent.objects.filter(
-            school=school,
-            kind=Kind.REPORT_CARD,
-            object_type="period",
-            object_id__in=[p.id for p in periods],
-        ).values_list("student_id", "object_id")
-    )
+    told = _told(school, Kind.REPORT_CARD, periods, "student_id")
     names = {p.id: p.name for p in periods}
     marked = (
         PostedMark.objects.filter(school=school, period__in=periods)

@@ -14,7 +14,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.utils import timezone
 
 from alerts.models import AlertSettings, Frequency
 from mastery.models import AlertEvent
@@ -124,7 +123,3 @@ def zone_of(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (KeyError, ValueError):
         return ZoneInfo(settings.TIME_ZONE)
-
-
-def now() -> datetime:
-    return timezone.now()

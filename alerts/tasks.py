@@ -41,6 +41,12 @@ def run_school(self: Task[Any, Any], *, school_id: int) -> dict[str, int]:
     return {"events": handled, "mails": built, "sent": total.sent, "failed": total.failed}
 
 
+def run_school_soon(school_id: int) -> None:
+    """Build and send a school's alerts as soon as news commits (ALERTS_RUN_ON_COMMIT: the demo,
+    with eager tasks and its mail on the console)."""
+    run_school.delay(school_id=school_id)
+
+
 def schools_with_news() -> list[int]:
     """Schools with events to build, items due or mails to send (a cross-school read)."""
     now = timezone.now()

@@ -33,6 +33,7 @@ UNSUBSCRIBE_SALT = "alerts.unsubscribe"
 @dataclass(frozen=True)
 class Mail:
     language: str
+    frequency: str  # a mail holding any summary item is that summary (the longest); else right away
     subject: str
     body: str
 
@@ -290,5 +291,8 @@ def compose(
             _("Stop all alerts: %(link)s") % {"link": unsubscribe_url(user.id)},
         ]
     return Mail(
-        language=language, subject=" ".join(subject.split())[:300], body="\n".join(lines) + "\n"
+        frequency=frequency,
+        language=language,
+        subject=" ".join(subject.split())[:300],
+        body="\n".join(lines) + "\n",
     )

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from PIL import Image
 
@@ -262,6 +263,23 @@ def make_assessment(
             AssessmentTarget(school=school, assessment=assessment, target=t) for t in targets
         )
     return assessment
+
+
+def make_reassessable(w: World) -> None:
+    """The world's first student may now ask for a reassessment on its first target: an attempt
+    nine days ago, then practice two days ago (the default rules' waiting time and practice)."""
+    earlier = make_assessment(
+        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
+    practice = make_assessment(
+        w.school,
+        w.course,
+        [w.targets[0]],
+        on=timezone.localdate() - timedelta(days=2),
+        kind="formative",
+    )
+    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
 
 
 def make_evidence(

@@ -26,7 +26,7 @@ from gradebook.services.requests import request_create, request_decline
 from mastery import audit, outbox
 from mastery.models import AlertEvent, Role
 from mastery.tenancy import enter_school
-from tests.factories import make_assessment, make_evidence, make_member
+from tests.factories import make_evidence, make_member, make_reassessable
 from tests.mail import smtp_mailers, smtp_on_loopback, text_of
 
 pytestmark = pytest.mark.django_db
@@ -244,18 +244,7 @@ def test_a_teacher_hears_of_a_request_without_any_students_name_and_the_family_o
 ):
     w = world_a
     choose(w.teacher, request_received=Frequency.IMMEDIATE)
-    earlier = make_assessment(
-        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
-    practice = make_assessment(
-        w.school,
-        w.course,
-        [w.targets[0]],
-        on=timezone.localdate() - timedelta(days=2),
-        kind="formative",
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
+    make_reassessable(w)
     with scope(school=w.school):
         request = request_create(
             school=w.school,
@@ -567,18 +556,7 @@ def test_below_proficient_news_is_dropped_if_the_target_is_proficient_again_by_t
 def test_a_reassessment_a_teacher_offers_is_news_at_home_not_for_that_teacher(world_a, smtp):
     w = world_a
     choose(w.teacher, request_received=Frequency.IMMEDIATE)
-    earlier = make_assessment(
-        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
-    practice = make_assessment(
-        w.school,
-        w.course,
-        [w.targets[0]],
-        on=timezone.localdate() - timedelta(days=2),
-        kind="formative",
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
+    make_reassessable(w)
     with scope(school=w.school):
         ReassessmentRule.objects.update_or_create(
             school=w.school, course=None, defaults={"teachers_may_request": True}

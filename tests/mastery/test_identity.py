@@ -7,10 +7,8 @@ from __future__ import annotations
 import email
 import html
 import re
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -21,6 +19,7 @@ from gradebook.models import Student
 from mastery.models import AuditEvent, District, DistrictMembership, Membership, Role, User
 from tests.factories import PASSWORD, make_user, make_world
 from tests.gradebook.oneroster import package_copy, rewrite, zipped
+from tests.mail import smtp_mailers, smtp_on_loopback, text_of
 
 NEW_PASSWORD = "a-new-and-long-passphrase"
 ACCOUNT = "account"  # AuditEvent.ObjectType.ACCOUNT (a literal: the test also runs on older code)
@@ -474,47 +473,20 @@ def test_a_superuser_sets_a_password_and_it_is_recorded(client, high):
 # --- The activation email through a real SMTP server on loopback -------------------------------------
 
 
-class Inbox:
-    """aiosmtpd's handler: keeps what the server receives."""
-
-    def __init__(self):
-        self.messages: list[tuple[list[str], str]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp_server(settings):
-    inbox = Inbox()
-    with socket.socket() as probe:  # a free port (aiosmtpd checks its own port by connecting)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": "127.0.0.1",
-                "port": controller.port,
-                "use_tls": False,
-                "timeout": 5,
-            },
-        }
-    }
-    yield inbox
-    controller.stop()
+    with smtp_on_loopback() as (box, port):
+        settings.MAILERS = smtp_mailers(port)
+        yield box
 
 
 def test_an_imported_teacher_activates_from_an_email_sent_over_smtp(client, high, smtp_server):
     teacher = imported("smtp.teacher@lakeside.example", high.school, Role.TEACHER)
     response = client.post(reverse("password_reset"), {"email": teacher.email})
     assert response.status_code == 302
-    ((recipients, content),) = smtp_server.messages
+    ((recipients, content),) = smtp_server.received
     assert recipients == [teacher.email]
-    body = email.message_from_string(content).get_payload(decode=True).decode()
+    body = text_of(email.message_from_bytes(content))
     (link,) = re.findall(r"https?://\S+", body)
     form_url = client.get(link, follow=True).redirect_chain[-1][0]
     client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})

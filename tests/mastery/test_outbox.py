@@ -4,11 +4,8 @@ unchanged, nothing; a bulk change, nothing — and always in the change's own sc
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.db import transaction
-from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from gradebook.selectors.reassessment import BY_STUDENT
@@ -18,7 +15,7 @@ from intervention.models import InterventionGroup, RosterEntry
 from intervention.services import entry_move
 from mastery import audit, outbox
 from mastery.models import AlertEvent
-from tests.factories import make_assessment, make_evidence
+from tests.factories import make_evidence, make_reassessable
 from tests.intervention.support import build, configure, set_mastery
 
 pytestmark = pytest.mark.django_db
@@ -112,18 +109,7 @@ def test_feedback_new_or_changed_is_news_removed_or_unchanged_is_not(world_a):
 
 def test_a_request_is_news_for_its_teachers_and_its_answer_for_the_family(world_a):
     w = world_a
-    earlier = make_assessment(
-        w.school, w.course, [w.targets[0]], on=timezone.localdate() - timedelta(days=9)
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=earlier)
-    practice = make_assessment(
-        w.school,
-        w.course,
-        [w.targets[0]],
-        on=timezone.localdate() - timedelta(days=2),
-        kind="formative",
-    )
-    make_evidence(w, w.student, w.targets[0], "2", assessment=practice)
+    make_reassessable(w)
     before = len(events())
     with scope(school=w.school):
         request = request_create(
