@@ -144,6 +144,8 @@ APP_DB_ROLE = os.environ.get("APP_DB_ROLE") or (
     DATABASES["default"].get("USER", "") if MIGRATE_DATABASE_URL else ""
 )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with the tenant wall put into every transaction (mastery.rls).
+    DATABASES["default"]["ENGINE"] = "mastery.postgres"
     # Request-serving sessions: JIT only adds compile time to our mid-sized queries, and the
     # data set fits in RAM (see notes/performance-facts.md).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off -c random_page_cost=1.1"

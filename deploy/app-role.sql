@@ -12,3 +12,7 @@ SELECT format(
 ) \gexec
 -- PostgreSQL before 15 let every role create tables in `public`: the app's role must own none.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+-- What config/settings.py asks of every session in its startup options, which PgBouncer does not
+-- pass on (docker-compose.yml puts it in front of PostgreSQL): kept on the role instead.
+ALTER ROLE mastery_app SET jit = off;
+ALTER ROLE mastery_app SET random_page_cost = 1.1;

@@ -28,7 +28,7 @@ from gradebook.models import Mastery, ReassessmentRequest, Section
 from gradebook.selectors import common as common_reads
 from gradebook.selectors import grid as grid_reads
 from gradebook.services.evidence import score_number
-from mastery import calculation
+from mastery import calculation, rls
 from mastery.fields import parse_id
 from mastery.models import LearningTarget, School
 from mastery.selectors import achievement_levels
@@ -404,7 +404,9 @@ def section_response(*, school: School, section: Section) -> HttpResponse:
 
 def mastery_response(*, school: School, filters: MasteryFilters) -> StreamingHttpResponse:
     header, rows = school_mastery_rows(school=school, filters=filters)
-    response = StreamingHttpResponse(csv_chunks(header, rows), content_type=CONTENT_TYPE)
+    # Read in one transaction: the rows come from a server-side cursor that must not outlive it.
+    chunks = rls.read_in_one_transaction(csv_chunks(header, rows))
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPE)
     return _attachment(response, mastery_export_filename(school, filters))
 
 
@@ -509,5 +511,6 @@ def requests_response(*, school: School, section: Section | None = None) -> Stre
     parts = ["requests"]
     if section is not None:
         parts += [section.course.code, section.name]
-    response = StreamingHttpResponse(csv_chunks(header, rows), content_type=CONTENT_TYPE)
+    chunks = rls.read_in_one_transaction(csv_chunks(header, rows))  # as mastery_response
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPE)
     return _attachment(response, export_filename(school, *parts))

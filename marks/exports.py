@@ -31,6 +31,7 @@ from django.http import StreamingHttpResponse
 from gradebook import exports as csv_files
 from gradebook.models import GradingPeriod, Section
 from marks.models import PostedMark
+from mastery import rls
 from mastery.fields import parse_id
 from mastery.models import School
 
@@ -328,14 +329,15 @@ def posted_marks_csv(
     *, school: School, period: GradingPeriod, section: Section | None = None
 ) -> Iterator[bytes]:
     """The CSV file in chunks: the header, then one row per current mark. The query is built
-    now, in the request (inside its school's scope); its rows are read as the response is sent."""
+    now, in the request (inside its school's scope); its rows are read as the response is sent,
+    in one transaction with the school's wall (the COPY reaches the driver directly)."""
     rows = posted_marks_csv_query(school=school, period=period, section=section)
     if connection.vendor != "postgresql":
         return chain([_header()], _written(rows))
     sql, params = rows.query.sql_with_params()
     query = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]  # PostgreSQL's
     statement = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
-    return chain([_header()], _copied(statement))
+    return rls.read_in_one_transaction(chain([_header()], _copied(statement)))
 
 
 def posted_marks_response(

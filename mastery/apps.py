@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -14,4 +13,3 @@ class MasteryConfig(AppConfig):
         # table added later is walled without a migration of its own; sent for this app once,
         # after every app has migrated.
         post_migrate.connect(rls.after_migrate, sender=self, dispatch_uid="mastery.rls")
-        connection_created.connect(rls.connection_opened, dispatch_uid="mastery.rls")

@@ -4,9 +4,10 @@ django-scopes is the first wall: an ORM query on a tenant model outside a school
 This one lives in the database, so it also holds for raw SQL, a join that forgot its `school=`
 filter, or a bug in the first wall. Every table with a `school_id` column gets ENABLE and FORCE
 ROW LEVEL SECURITY (FORCE: the owner of the tables is bound too) and one policy: a row can be
-seen and written only when its school is the connection's `app.school_id`, or when
-`app.all_schools` is 'on' (code that crosses schools on purpose: `mastery.tenancy.all_schools`).
-With neither set, nothing is visible and nothing can be written: it fails closed.
+seen and written only when its school is the transaction's `app.school_id`, or one of
+`app.school_ids` (one district's schools), or when `app.all_schools` is 'on' (code that crosses
+schools on purpose: `mastery.tenancy.all_schools`). With none set, nothing is visible and nothing
+can be written: it fails closed.
 
 Who opens the wall: the school middleware, `mastery.rest.SchoolViewSet` and
 `mastery.tasks.SchoolTask` for their school (through `mastery.tenancy.enter_school`),
@@ -14,25 +15,41 @@ Who opens the wall: the school middleware, `mastery.rest.SchoolViewSet` and
 `mastery.tenancy.all_schools` for the few paths that cross schools. SQLite (the demo) has no
 row-level security: there all of this does nothing.
 
-Why the settings live on the connection (`set_config(..., false)`) and not in a transaction
-(`set_config(..., true)`): Django runs in autocommit, and a request or a task is many short
-transactions. Wrapping each whole request or task in one transaction would turn every service's
-atomic block into a savepoint, hold `on_commit` work (Celery enqueues) until the response, hide a
-task's progress (RecomputeRun RUNNING) and roll back its FAILED mark when it raises, and still
-miss a streamed CSV export, whose rows are read after the view returned. So a `Wall` sets the
-connection's settings when it is entered and puts the previous ones back when it is left (for a
-streamed response: when the response is closed, see `close_with`). Walls nest like the
-transactions around them, so a rolled-back transaction can only undo a change that its own
-rollback also makes stale (see `_apply`). The price: a connection must not be shared between
-clients in the middle of a request, so no PgBouncer in transaction-pooling mode in front of the
-app (session pooling is fine).
+How the wall is entered: per transaction, never per connection. The settings are transaction
+settings (`set_config(..., true)`, PostgreSQL's SET LOCAL), so they end with the transaction that
+set them, and a connection pooler in transaction mode (PgBouncer) may hand the server connection
+to another client between two transactions without anything of one school reaching the other;
+a distributed engine (Citus) carries them to its workers with the transaction. A `Wall` only
+records, on the Django connection, what the code now expects to see (`current`); one mechanism,
+`statement` (an execute wrapper every connection of our database backend has, mastery.postgres),
+puts that into the server's transaction:
+
+- A statement that starts a transaction (autocommit outside `atomic`, or the first statement of
+  an outermost `atomic`) carries the settings with it: `SELECT set_config(...); <statement>`,
+  one message and one round trip (client-side binding sends it as one simple query, which
+  PostgreSQL runs as one transaction). Django stays in autocommit: services' `atomic` blocks are
+  real transactions, `on_commit` work runs when they commit, a task's progress and FAILED marks
+  and the mail outbox's "sent" marks commit in their own blocks, as before.
+- A wall entered or left inside a transaction sends its settings there and then (SET LOCAL
+  inside that transaction; a rollback to a savepoint is followed by sending them again).
+- What cannot carry them (a COPY, a server-side cursor, executemany) is preceded by them in the
+  same transaction (`in_transaction`); a streamed export reads inside one transaction
+  (`read_in_one_transaction`), so its server-side cursor never outlives it.
+- The Python-side expectation of a streamed response lasts until the response is closed
+  (`close_with`): its rows are read after the view returned.
+
+Schema statements (CREATE, ALTER, VACUUM, ...) go as they are: a policy binds rows, not DDL, and
+some of them may not run inside a transaction block.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -50,7 +67,10 @@ CONDITION = (
     " AS bigint[]))"
     " OR (SELECT current_setting('app.all_schools', true)) = 'on'"
 )
-_IN_FAILED_TRANSACTION = 3  # libpq's PQTRANS_INERROR (psycopg's TransactionStatus.INERROR)
+# libpq's transaction states (psycopg's pq.TransactionStatus).
+_IDLE, _ACTIVE, _IN_TRANSACTION, _IN_FAILED_TRANSACTION = 0, 1, 2, 3
+# The statements that read or write rows, the only ones a policy binds; `(`: a combined query.
+_ROWS = re.compile(r"\s*\(*\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|MERGE|VALUES|TABLE)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -62,11 +82,27 @@ class Opening:
     all_schools: bool = False
     school_ids: tuple[int, ...] = ()
 
+    def settings_sql(self) -> str:
+        """The statement that sets this opening for the current transaction. Only integers and
+        fixed words go into it, so it is built as text (it precedes statements whose own
+        parameters the driver interpolates: no `%` may appear in it)."""
+        school_id = "" if self.school_id is None else str(int(self.school_id))
+        all_schools = "on" if self.all_schools else ""
+        school_ids = (
+            "{" + ",".join(str(int(i)) for i in self.school_ids) + "}" if self.school_ids else ""
+        )
+        return (
+            f"SELECT set_config('app.school_id', '{school_id}', true),"
+            f" set_config('app.all_schools', '{all_schools}', true),"
+            f" set_config('app.school_ids', '{school_ids}', true)"
+        )
+
 
 CLOSED = Opening()
 # What a connection sees before any wall is entered on it: nothing, unless `connections_start`
 # says otherwise (the test suite does, tests/conftest.py).
 _start = CLOSED
+_PREFIX_END = "; "
 
 
 class Wall:
@@ -107,6 +143,7 @@ class Wall:
 
 
 def current(connection) -> Opening:
+    """What the code running on this connection expects to see now."""
     return getattr(connection, "_mastery_rls", _start)
 
 
@@ -121,61 +158,128 @@ def connections_start(opening: Opening) -> None:
 def reset(*, using: str = DEFAULT_DB_ALIAS) -> None:
     """Put the connection back to the start whatever it is believed to see: for a wall that was
     never left (the test suite: a streamed response a test never reads is never closed)."""
-    _apply(connections[using], _start, force=True)
+    _apply(connections[using], _start)
 
 
-def _apply(connection, opening: Opening, *, force: bool = False) -> None:
-    """Bring the connection's settings to `opening` (one statement, and none if already there).
+def _sent(connection) -> Opening | None:
+    """The opening set in the server's current transaction, if one is open and it is known."""
+    return getattr(connection, "_mastery_rls_sent", None)
 
-    The statement goes to the driver directly, as Django's own connection set-up does: it is the
-    wall, not the page's work, so the query counts pinned in the tests stay the page's own.
-    - Not connected yet: nothing to send; `connection_opened` sets a new connection.
-    - Inside a failed transaction: the statement would fail, and the rollback that must follow
-      brings the settings back to what they were when that transaction (or savepoint) began,
-      which, walls nesting inside it, is what the outer walls expect again.
-    - Any error: the connection is closed (a new one starts closed, then gets `opening`).
+
+def _apply(connection, opening: Opening) -> None:
+    """The code now expects `opening`. Inside an open transaction the server is told at once
+    (SET LOCAL); otherwise the next statement, which starts a transaction, carries it.
+
+    - Inside a failed transaction the statement would fail; the rollback that must follow
+      (to a savepoint: `statement` notices) is followed by the settings again.
+    - The statement goes to the driver directly, as Django's own connection set-up does: it is
+      the wall, not the page's work, so the query counts pinned in the tests stay the page's own.
     """
     if connection.vendor != "postgresql":
         return
-    if current(connection) == opening and not force:
-        return
     connection._mastery_rls = opening
     raw = connection.connection
-    if raw is None or raw.info.transaction_status == _IN_FAILED_TRANSACTION:
+    if raw is None:
         return
+    status = raw.info.transaction_status
+    if status == _IN_TRANSACTION:
+        if _sent(connection) != opening:
+            _send(connection, opening)
+    elif status != _ACTIVE:
+        connection._mastery_rls_sent = None
+
+
+def _send(connection, opening: Opening) -> None:
+    """Set `opening` in the server's transaction (one is begun if the connection is not in
+    autocommit and none is open). Any error closes the connection: it starts again closed."""
+    raw = connection.connection
     try:
         with connection.wrap_database_errors, raw.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('app.school_id', %s, false),"
-                " set_config('app.all_schools', %s, false),"
-                " set_config('app.school_ids', %s, false)",
-                [
-                    "" if opening.school_id is None else str(int(opening.school_id)),
-                    "on" if opening.all_schools else "",
-                    "{" + ",".join(str(i) for i in opening.school_ids) + "}"
-                    if opening.school_ids
-                    else "",
-                ],
-            )
+            cursor.execute(opening.settings_sql())
     except Exception:
         connection.close()
         raise
+    connection._mastery_rls_sent = opening
 
 
-def connection_opened(sender, connection, **kwargs) -> None:
-    """`connection_created`: a new session has no settings; give it the wall's current opening
-    (e.g. the connection was closed and reopened inside a task)."""
-    if connection.vendor != "postgresql":
-        return
+def statement(execute, sql, params, many, context):
+    """The execute wrapper of every connection (mastery.postgres): make the statement run in a
+    transaction whose settings are the wall's current opening."""
+    connection = context["connection"]
+    raw = connection.connection
+    status = raw.info.transaction_status
     opening = current(connection)
-    connection._mastery_rls = CLOSED
-    _apply(connection, opening)
+    if status == _IDLE:
+        connection._mastery_rls_sent = None
+    if (
+        status == _IN_FAILED_TRANSACTION
+        or (status == _IN_TRANSACTION and _sent(connection) == opening)
+        or not isinstance(sql, str)
+        or not _ROWS.match(sql)
+    ):
+        result = execute(sql, params, many, context)
+    elif (
+        many
+        or isinstance(context["cursor"].cursor, psycopg.ServerCursor)
+        or connection.features.uses_server_side_binding
+    ):
+        # Cannot be sent as one simple query with the settings: precede it, in a transaction.
+        with in_transaction(using=connection.alias):
+            result = execute(sql, params, many, context)
+    else:
+        result = execute(opening.settings_sql() + _PREFIX_END + sql, params, many, context)
+        context["cursor"].cursor.nextset()  # the statement's own result, not set_config's
+        connection._mastery_rls_sent = opening
+    if isinstance(sql, str) and sql.startswith("ROLLBACK"):
+        # Back to a savepoint: the settings are what they were then, perhaps not what the walls
+        # now expect. The next statement sends them again.
+        connection._mastery_rls_sent = None
+    return result
+
+
+def without_wall(sql: str) -> str:
+    """The statement as the code wrote it (for the query log): without the settings `statement`
+    put in front of it."""
+    if sql.startswith("SELECT set_config('app.school_id'"):
+        _, _, rest = sql.partition(_PREFIX_END)
+        return rest
+    return sql
+
+
+@contextmanager
+def in_transaction(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Run the block in a transaction that has the wall's settings, for what reaches the driver
+    without `statement` (a COPY) or cannot carry the settings (a server-side cursor's DECLARE,
+    executemany): an `atomic` block whose settings are sent before the block's own statements.
+    Inside a transaction already open it adds no savepoint (reads, and one statement's writes,
+    need none: an error there fails the enclosing block, as it would without this one)."""
+    with transaction.atomic(using=using, savepoint=False):
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            connection.ensure_connection()
+            opening = current(connection)
+            status = connection.connection.info.transaction_status
+            if status != _IN_TRANSACTION or _sent(connection) != opening:
+                _send(connection, opening)
+        yield
+
+
+def read_in_one_transaction(
+    chunks: Iterable[bytes], *, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[bytes]:
+    """A streamed export's body read inside one transaction with the wall's settings: its
+    server-side cursor or COPY lives in that transaction, never past it (a transaction pooler
+    hands the connection to another client when it ends). The transaction opens when the first
+    chunk is asked for, after the view returned, and ends with the last chunk or when the
+    response is closed early."""
+    with in_transaction(using=using):
+        yield from chunks
 
 
 def close_with(response, stack: ExitStack):
     """Leave `stack` (the request's walls) now, or for a streamed response when it is closed:
-    its body (the CSV export's server-side cursor) is read from the database after the view
-    returned, and must still see its school. Django and every WSGI server close responses."""
+    its body (the CSV export) is read from the database after the view returned, and must still
+    see its school. Django and every WSGI server close responses."""
     # A file (a report PDF, a zip) is read from disk, not the database: keep the server's sendfile.
     # An async body (ASGI, which we do not serve) would be read in another context: closed.
     if (

@@ -6,13 +6,48 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import dj_database_url
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django_scopes import scope
 
 from mastery import rls
+from tests import database
 from tests.factories import PASSWORD, World, make_user, make_world
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The suite runs as production does: as the app's role (it owns nothing and bypasses no
+    row-level security) through PgBouncer in transaction mode, when TEST_APP_DATABASE_URL names
+    that (`make test` does, .ci/services). The test database is created and migrated as
+    DATABASE_URL's role, its owner, which then grants the app's role what `migrate` grants it
+    in production, and TRUNCATE (transactional tests empty the tables between tests)."""
+    app_url = os.environ.get("TEST_APP_DATABASE_URL", "")
+    if not app_url:
+        yield
+        return
+    app = dj_database_url.parse(app_url)
+    keys = ("USER", "PASSWORD", "HOST", "PORT")  # who connects and where; the database stays
+    with django_db_blocker.unblock():
+        rls.grant(app["USER"])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_schema()")
+            schema = connection.ops.quote_name(cursor.fetchone()[0])
+            cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA {schema} TO {app['USER']}")
+        database.OWNER.update({key: connection.settings_dict[key] for key in keys})
+        connection.close()
+        connection.settings_dict.update({key: app[key] for key in keys})
+    yield
+    with django_db_blocker.unblock():
+        for each in connections.all(initialized_only=True):
+            each.close()
+        # PgBouncer keeps its server sessions to the test database open: end them, so that
+        # the database can be dropped.
+        database.end_app_sessions(app["USER"])
+        connection.settings_dict.update(database.OWNER)
+        database.OWNER.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

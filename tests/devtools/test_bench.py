@@ -18,6 +18,7 @@ from django.db import connection
 
 from devtools.bench.generate import autovacuum_due
 from devtools.management.commands.bench import NAMES
+from tests import database
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the benchmark runs on PostgreSQL"
@@ -125,7 +126,9 @@ def test_between_measurements_the_benchmark_vacuums_what_autovacuum_would_have()
     """These machines' PostgreSQL runs with autovacuum off; the benchmark stands in for it, so a
     measurement does not inherit the dead rows and stale statistics of the ones before it."""
 
-    with connection.cursor() as cur:
+    # The benchmark's connection: the owner's, straight to PostgreSQL (one session, whose
+    # statistics a pooler would spread over several).
+    with database.connected_as_owner(), connection.cursor() as cur:
         cur.execute("SHOW autovacuum")
         if cur.fetchone()[0] == "on":
             pytest.skip("autovacuum runs on this server: the benchmark leaves it to it")

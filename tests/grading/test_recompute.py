@@ -32,6 +32,7 @@ from grading.school import (
 from grading.services import enqueue_school_recompute, policy_change
 from grading.tasks import recompute_stale_schools
 from mastery.models import GradingPolicy, LearningTarget
+from tests import database
 from tests.factories import make_assessment, make_evidence, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -491,15 +492,6 @@ def test_a_real_celery_worker_recomputes_after_a_policy_change(monkeypatch, in_s
     assert "'parts': 2" in output  # a worker splits the recompute over two connections
 
 
-def _backends_of_this_database() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND backend_type = 'client backend'"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_recompute_split_over_connections_writes_what_one_connection_writes(settings):
     """Outside any other transaction the school's recompute splits its students over connections
@@ -521,7 +513,7 @@ def test_a_recompute_split_over_connections_writes_what_one_connection_writes(se
 
     clear_mastery(a)
     settings.RECOMPUTE_PARTS = 3
-    backends = _backends_of_this_database()
+    backends = database.open_client_connections()
     with scopes_disabled():
         split = mastery_recompute_school(school=a.school)
         again = mastery_recompute_school(school=a.school)
@@ -531,9 +523,9 @@ def test_a_recompute_split_over_connections_writes_what_one_connection_writes(se
     assert snapshot(b) == of_b  # the other school's records are not touched
     # The shares' connections are closed (a server process takes a moment to leave the list).
     deadline = time.monotonic() + 5
-    while _backends_of_this_database() > backends and time.monotonic() < deadline:
+    while database.open_client_connections() > backends and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _backends_of_this_database() <= backends
+    assert database.open_client_connections() <= backends
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,6 +27,7 @@ from mastery.models import Department, District, DistrictMembership, School
 from mastery.services import api_token_create
 from mastery.tasks import SchoolTask
 from mastery.tenancy import all_schools, district_schools, enter_school
+from tests import database
 from tests.factories import make_user
 
 APP_ROLE = "mastery_app"
@@ -139,13 +140,18 @@ def test_every_tenant_table_has_row_level_security_forced_with_the_policy(db):
         assert check == using, table
 
 
-def test_installing_again_changes_nothing_and_repairs_a_table_left_unforced(db):
-    assert rls.install() == []
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE gradebook_habit NO FORCE ROW LEVEL SECURITY")
-        cursor.execute("DROP POLICY school_isolation ON gradebook_student")
-    assert rls.install() == ["gradebook_habit", "gradebook_student"]
-    assert rls.install() == []
+@pytest.mark.django_db(transaction=True)
+def test_installing_again_changes_nothing_and_repairs_a_table_left_unforced():
+    with database.connected_as_owner():  # as `migrate` does: the owner alters its tables
+        assert rls.install() == []
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE gradebook_habit NO FORCE ROW LEVEL SECURITY")
+                cursor.execute("DROP POLICY school_isolation ON gradebook_student")
+            assert rls.install() == ["gradebook_habit", "gradebook_student"]
+        finally:
+            rls.install()  # committed: the tests after this one need the wall whole
+        assert rls.install() == []
 
 
 # --- The app's role in one school ----------------------------------------------------------------
@@ -266,18 +272,19 @@ def test_the_district_page_works_as_the_app_role_and_reads_its_district_only(
     assert theirs.status_code == 404
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_owner_is_bound_too(world_a, world_b, filled):
-    """FORCE: the tables' owner (the role the suite and migrations connect as) is no exception."""
-    with connection.cursor() as cursor:
-        cursor.execute(
+    """FORCE: the tables' owner (the role migrations connect as) is no exception."""
+    with database.owner_connection() as owner:
+        assert owner.execute(
             "SELECT current_user = tableowner FROM pg_tables WHERE tablename = %s",
             ["gradebook_student"],
-        )
-        assert cursor.fetchone()[0]
-    with rls.Wall():
-        assert count("gradebook_student") == 0
-    with rls.Wall(school_id=world_b.school.id):
-        assert count("gradebook_student") == filled["gradebook_student"][world_b.school.id]
+        ).fetchone()[0]
+        assert owner.execute("SELECT count(*) FROM gradebook_student").fetchone()[0] == 0
+        with owner.transaction():
+            owner.execute("SELECT set_config('app.school_id', %s, true)", [str(world_b.school.id)])
+            students = owner.execute("SELECT count(*) FROM gradebook_student").fetchone()[0]
+        assert students == filled["gradebook_student"][world_b.school.id]
 
 
 def test_a_failed_transaction_inside_a_wall_leaves_the_outer_school(world_a, world_b):
@@ -379,11 +386,16 @@ def test_a_school_task_runs_behind_its_schools_wall(app_role, world_a, world_b, 
 @pytest.mark.django_db(transaction=True)
 def test_migrate_connects_as_the_owner_from_migrate_database_url(settings):
     before = dict(connection.settings_dict)
-    host, port = before["HOST"] or "127.0.0.1", before["PORT"] or 5432
+    owner = {**before, **database.OWNER}  # the suite runs as the app's role through the pooler
+    host, port = owner["HOST"] or "127.0.0.1", owner["PORT"] or 5432
     settings.MIGRATE_DATABASE_URL = f"postgres://no_such_owner:x@{host}:{port}/nowhere"
     with pytest.raises(DatabaseError, match="no_such_owner"):
         call_command("migrate", verbosity=0)
     assert connection.settings_dict == before
-    settings.MIGRATE_DATABASE_URL = ""
+    settings.MIGRATE_DATABASE_URL = (
+        f"postgres://{owner['USER']}:{owner['PASSWORD']}@{host}:{port}/nowhere"
+    )
     call_command("migrate", verbosity=0)  # nothing to apply; the post-migrate step runs
+    assert connection.settings_dict == before
+    settings.MIGRATE_DATABASE_URL = ""
     assert rls.install() == []

@@ -41,6 +41,7 @@ from intervention.services import attendance_record
 from mastery.models import Membership, Role, School
 from reports.models import StudentGoal
 from reports.services.records import student_records_export
+from tests import database
 from tests.factories import (
     World,
     make_evidence,
@@ -322,7 +323,9 @@ OPEN_WALL = "-c app.all_schools=on"
 
 
 def _pg_env() -> dict[str, str]:
-    db = connection.settings_dict
+    # An operator's tools, run as the owner straight to PostgreSQL (not the app's role through
+    # the pooler, as the suite's own connection is: tests/conftest.py).
+    db = {**connection.settings_dict, **database.OWNER}
     return {
         **os.environ,
         "PGHOST": db["HOST"] or "127.0.0.1",
