@@ -48,6 +48,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import psycopg
 from django.apps import apps
@@ -82,10 +83,12 @@ class Opening:
     all_schools: bool = False
     school_ids: tuple[int, ...] = ()
 
+    @cached_property
     def settings_sql(self) -> str:
-        """The statement that sets this opening for the current transaction. Only integers and
-        fixed words go into it, so it is built as text (it precedes statements whose own
-        parameters the driver interpolates: no `%` may appear in it)."""
+        """The statement that sets this opening for the current transaction (made once per
+        opening: it goes in front of most statements). Only integers and fixed words go into
+        it, so it is built as text (it precedes statements whose own parameters the driver
+        interpolates: no `%` may appear in it)."""
         school_id = "" if self.school_id is None else str(int(self.school_id))
         all_schools = "on" if self.all_schools else ""
         school_ids = (
@@ -96,6 +99,10 @@ class Opening:
             f" set_config('app.all_schools', '{all_schools}', true),"
             f" set_config('app.school_ids', '{school_ids}', true)"
         )
+
+    @cached_property
+    def prefix(self) -> str:
+        return self.settings_sql + _PREFIX_END
 
 
 CLOSED = Opening()
@@ -195,7 +202,7 @@ def _send(connection, opening: Opening) -> None:
     raw = connection.connection
     try:
         with connection.wrap_database_errors, raw.cursor() as cursor:
-            cursor.execute(opening.settings_sql())
+            cursor.execute(opening.settings_sql)
     except Exception:
         connection.close()
         raise
@@ -206,8 +213,7 @@ def statement(execute, sql, params, many, context):
     """The execute wrapper of every connection (mastery.postgres): make the statement run in a
     transaction whose settings are the wall's current opening."""
     connection = context["connection"]
-    raw = connection.connection
-    status = raw.info.transaction_status
+    status = connection.connection.pgconn.transaction_status
     opening = current(connection)
     if status == _IDLE:
         connection._mastery_rls_sent = None
@@ -227,7 +233,7 @@ def statement(execute, sql, params, many, context):
         with in_transaction(using=connection.alias):
             result = execute(sql, params, many, context)
     else:
-        result = execute(opening.settings_sql() + _PREFIX_END + sql, params, many, context)
+        result = execute(opening.prefix + sql, params, many, context)
         context["cursor"].cursor.nextset()  # the statement's own result, not set_config's
         connection._mastery_rls_sent = opening
     if isinstance(sql, str) and sql.startswith("ROLLBACK"):
@@ -272,6 +278,9 @@ def read_in_one_transaction(
     hands the connection to another client when it ends). The transaction opens when the first
     chunk is asked for, after the view returned, and ends with the last chunk or when the
     response is closed early."""
+    if connections[using].vendor != "postgresql":  # SQLite (the demo): no cursor to keep
+        yield from chunks
+        return
     with in_transaction(using=using):
         yield from chunks
 
