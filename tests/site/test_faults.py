@@ -179,9 +179,12 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same(in_s
     locker = connections.create_connection("default")
     try:
         # Hold the school's recompute lock so the task blocks inside its transaction, then kill it.
+        # Held by an open transaction: behind PgBouncer in transaction mode a session-level lock
+        # would stay on a server session the pooler may hand to the worker itself.
         locker.ensure_connection()
+        locker.set_autocommit(False)
         with locker.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [7301, w.school.id])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7301, w.school.id])
         celery_app.conf.task_always_eager = False
         with scope(school=w.school):
             current = GradingPolicy.objects.get(school=w.school, course=None, is_current=True)
@@ -195,8 +198,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_the_result_is_the_same(in_s
         )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        with locker.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7301, w.school.id])
+        locker.rollback()  # the lock goes with the transaction
         with scopes_disabled():
             assert RecomputeRun.objects.get(id=run.id).status == "running"  # died mid-way
         time.sleep(3)  # past the visibility timeout: the unacknowledged message is due again
