@@ -74,6 +74,9 @@ _IDLE, _ACTIVE, _IN_TRANSACTION, _IN_FAILED_TRANSACTION = 0, 1, 2, 3
 _ROWS = re.compile(r"\s*\(*\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|MERGE|VALUES|TABLE)\b", re.I)
 
 
+_PREFIX_END = "; "  # between the settings and the statement they travel with
+
+
 @dataclass(frozen=True)
 class Opening:
     """What the wall lets a connection see: one school's rows, those of a few schools (one
@@ -109,7 +112,6 @@ CLOSED = Opening()
 # What a connection sees before any wall is entered on it: nothing, unless `connections_start`
 # says otherwise (the test suite does, tests/conftest.py).
 _start = CLOSED
-_PREFIX_END = "; "
 
 
 class Wall:
@@ -173,6 +175,16 @@ def _sent(connection) -> Opening | None:
     return getattr(connection, "_mastery_rls_sent", None)
 
 
+def _status(connection) -> int:
+    """libpq's transaction state of the connection (connected)."""
+    return connection.connection.pgconn.transaction_status
+
+
+def _settled(connection, opening: Opening) -> bool:
+    """Whether the server's open transaction already has `opening`."""
+    return _status(connection) == _IN_TRANSACTION and _sent(connection) == opening
+
+
 def _apply(connection, opening: Opening) -> None:
     """The code now expects `opening`. Inside an open transaction the server is told at once
     (SET LOCAL); otherwise the next statement, which starts a transaction, carries it.
@@ -185,10 +197,9 @@ def _apply(connection, opening: Opening) -> None:
     if connection.vendor != "postgresql":
         return
     connection._mastery_rls = opening
-    raw = connection.connection
-    if raw is None:
+    if connection.connection is None:
         return
-    status = raw.info.transaction_status
+    status = _status(connection)
     if status == _IN_TRANSACTION:
         if _sent(connection) != opening:
             _send(connection, opening)
@@ -199,9 +210,8 @@ def _apply(connection, opening: Opening) -> None:
 def _send(connection, opening: Opening) -> None:
     """Set `opening` in the server's transaction (one is begun if the connection is not in
     autocommit and none is open). Any error closes the connection: it starts again closed."""
-    raw = connection.connection
     try:
-        with connection.wrap_database_errors, raw.cursor() as cursor:
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             cursor.execute(opening.settings_sql)
     except Exception:
         connection.close()
@@ -213,13 +223,13 @@ def statement(execute, sql, params, many, context):
     """The execute wrapper of every connection (mastery.postgres): make the statement run in a
     transaction whose settings are the wall's current opening."""
     connection = context["connection"]
-    status = connection.connection.pgconn.transaction_status
+    status = _status(connection)
     opening = current(connection)
     if status == _IDLE:
         connection._mastery_rls_sent = None
     if (
         status == _IN_FAILED_TRANSACTION
-        or (status == _IN_TRANSACTION and _sent(connection) == opening)
+        or _settled(connection, opening)
         or not isinstance(sql, str)
         or not _ROWS.match(sql)
     ):
@@ -264,8 +274,7 @@ def in_transaction(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         if connection.vendor == "postgresql":
             connection.ensure_connection()
             opening = current(connection)
-            status = connection.connection.info.transaction_status
-            if status != _IN_TRANSACTION or _sent(connection) != opening:
+            if not _settled(connection, opening):
                 _send(connection, opening)
         yield
 
