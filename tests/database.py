@@ -4,6 +4,7 @@ the app's role through PgBouncer in transaction mode when TEST_APP_DATABASE_URL 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -83,3 +84,28 @@ def open_client_connections() -> int:
         cursor = admin.execute("SHOW CLIENTS")
         database = [column.name for column in cursor.description or []].index("database")
         return sum(1 for row in cursor.fetchall() if row[database] == db["NAME"])
+
+
+def end_server_session(pid: int) -> None:
+    """End one server session the pooler keeps (one a test left a setting on), and wait until the
+    pooler has dropped it: a session ended under it would otherwise fail the next client it is
+    handed to."""
+    with owner_connection() as owner:
+        owner.execute("SELECT pg_terminate_backend(%s)", [pid])
+    db = connection.settings_dict
+    deadline = time.monotonic() + 10
+    with psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname="pgbouncer",
+        autocommit=True,
+    ) as admin:
+        while time.monotonic() < deadline:
+            cursor = admin.execute("SHOW SERVERS")
+            remote_pid = [column.name for column in cursor.description or []].index("remote_pid")
+            if all(row[remote_pid] != pid for row in cursor.fetchall()):
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"the pooler still holds server session {pid}")
